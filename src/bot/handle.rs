@@ -1,0 +1,127 @@
+//! The bot: admits a message (dedupe), then in the background parses it, asks DingTalk,
+//! renders the card and replies. One path for HTTP callbacks and the Stream.
+
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use super::command::{self, Command, ParseError};
+use super::i18n::{Lang, Text, fill};
+use super::render::{self, CodeResult};
+use crate::dingtalk::conference::ConferenceClient;
+use crate::dingtalk::message::{Body, ConversationKind, InboundMessage};
+use crate::dingtalk::reply::{self, OutgoingMessage, Replier};
+use crate::state::StateStore;
+use crate::telemetry::Metrics;
+
+/// Whether a message is new work or a redelivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Accepted,
+    Duplicate,
+}
+
+/// Everything the bot needs to answer messages.
+pub struct Bot {
+    pub lang: Lang,
+    pub timezone: Tz,
+    pub conferences: ConferenceClient,
+    pub replier: Replier,
+    pub state: StateStore,
+    pub metrics: Arc<Metrics>,
+    tasks: TaskTracker,
+}
+
+impl Bot {
+    pub fn new(lang: Lang, timezone: Tz, conferences: ConferenceClient, replier: Replier, state: StateStore, metrics: Arc<Metrics>) -> Self {
+        Self { lang, timezone, conferences, replier, state, metrics, tasks: TaskTracker::new() }
+    }
+
+    /// Records the message id; a redelivery within the dedupe window is a duplicate.
+    pub async fn admit(&self, message: &InboundMessage) -> Admission {
+        if self.state.first_seen(&format!("msg:{}", message.id)).await {
+            Admission::Accepted
+        } else {
+            Admission::Duplicate
+        }
+    }
+
+    /// Answers `message` in the background; [`Bot::drain`] waits for every such task.
+    pub fn spawn(self: &Arc<Self>, message: InboundMessage) {
+        let bot = Arc::clone(self);
+        let span = tracing::info_span!("message", msg_id = %message.id);
+        self.tasks.spawn(async move { bot.process(message).await }.instrument(span));
+    }
+
+    /// Stops taking background work and waits for what is in flight.
+    pub async fn drain(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    /// Parses, answers and replies; every failure ends in a log line, never a panic.
+    pub async fn process(&self, message: InboundMessage) {
+        let _in_flight = self.metrics.in_flight();
+        let answer = self.answer(&message).await;
+        match self.replier.send(&message.reply_to, &answer, reply::now_ms()).await {
+            Ok(channel) => tracing::info!(channel = channel.label(), "replied"),
+            Err(err) => tracing::warn!(%err, "could not deliver the reply"),
+        }
+    }
+
+    /// The reply to `message`: a meeting card, help, or a friendly explanation.
+    pub async fn answer(&self, message: &InboundMessage) -> OutgoingMessage {
+        let t = self.lang.text();
+        let mention = match message.reply_to.kind {
+            ConversationKind::Group => render::mention_for(message.reply_to.sender_staff_id.as_deref()),
+            ConversationKind::Single => None,
+        };
+        let text = match &message.body {
+            Body::Text(text) => text,
+            Body::Unsupported(kind) => {
+                tracing::info!(msgtype = %kind, "message type not supported");
+                self.metrics.command("unsupported");
+                return render::notice_card(t, &[t.unsupported_message.to_owned()], mention);
+            }
+        };
+        match command::parse(text) {
+            Ok(Command::Help) => {
+                self.metrics.command("help");
+                render::help_card(t, None, mention)
+            }
+            Ok(Command::Meeting { codes, skipped }) => {
+                self.metrics.command("meeting");
+                let lookups = codes.into_iter().map(|code| async move {
+                    let result = self.conferences.infos(code.as_str()).await;
+                    if let Err(err) = &result {
+                        tracing::warn!(code = %code, %err, kind = err.kind(), "meeting lookup failed");
+                    }
+                    (code, result)
+                });
+                let results: Vec<CodeResult> = futures_util::future::join_all(lookups).await;
+                render::meeting_card(t, self.timezone, &results, skipped, mention)
+            }
+            Err(err) => {
+                self.metrics.command("invalid");
+                parse_error_reply(t, &err, mention)
+            }
+        }
+    }
+}
+
+fn parse_error_reply(t: &Text, err: &ParseError, mention: Option<&str>) -> OutgoingMessage {
+    match err {
+        ParseError::UnknownCommand { word, suggestion } => {
+            let mut preface = fill(t.unknown_command, &[("word", word)]);
+            if let Some(suggestion) = suggestion {
+                preface.push(' ');
+                preface.push_str(&fill(t.did_you_mean, &[("suggestion", suggestion)]));
+            }
+            render::help_card(t, Some(preface), mention)
+        }
+        ParseError::MissingArgument { .. } => render::notice_card(t, &[t.missing_code.to_owned()], mention),
+        ParseError::BadCode { input } => render::notice_card(t, &[fill(t.bad_code, &[("input", input)])], mention),
+    }
+}

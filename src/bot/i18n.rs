@@ -1,0 +1,232 @@
+//! Every user-visible string, in Chinese and English, in one table. Templates and the bot read
+//! them from here; nothing user-visible is a scattered literal.
+
+use serde::Deserialize;
+
+use super::command::CommandKind;
+
+/// A reply language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn text(self) -> &'static Text {
+        match self {
+            Self::Zh => &ZH,
+            Self::En => &EN,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Zh => "zh",
+            Self::En => "en",
+        }
+    }
+}
+
+impl std::str::FromStr for Lang {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "zh" | "zh-cn" | "cn" | "中文" => Ok(Self::Zh),
+            "en" | "en-us" | "english" => Ok(Self::En),
+            other => Err(format!("unknown language {other:?}: use zh or en")),
+        }
+    }
+}
+
+/// The strings of one language. `{…}` marks a placeholder filled by [`fill`].
+#[derive(Debug)]
+pub struct Text {
+    pub bot_name: &'static str,
+    // The meeting card.
+    pub card_title_one: &'static str,
+    pub card_title_many: &'static str,
+    pub code_heading: &'static str,
+    pub instance_count: &'static str,
+    pub status_in_progress: &'static str,
+    pub status_upcoming: &'static str,
+    pub status_ended: &'static str,
+    pub status_unknown: &'static str,
+    pub kind_instant: &'static str,
+    pub kind_booked: &'static str,
+    pub kind_audio: &'static str,
+    pub label_start: &'static str,
+    pub label_end: &'static str,
+    pub label_duration: &'static str,
+    pub label_creator: &'static str,
+    pub label_kind: &'static str,
+    pub untitled: &'static str,
+    pub join: &'static str,
+    pub more_not_listed: &'static str,
+    pub skipped_codes: &'static str,
+    pub duration_hours_minutes: &'static str,
+    pub duration_minutes: &'static str,
+    pub duration_seconds: &'static str,
+    // Answers about one code.
+    pub not_found: &'static str,
+    pub invalid_code: &'static str,
+    pub no_permission: &'static str,
+    pub upstream_down: &'static str,
+    pub throttled: &'static str,
+    pub not_authorized: &'static str,
+    pub misconfigured: &'static str,
+    // Answers about the message.
+    pub error_title: &'static str,
+    pub unknown_command: &'static str,
+    pub did_you_mean: &'static str,
+    pub missing_code: &'static str,
+    pub bad_code: &'static str,
+    pub unsupported_message: &'static str,
+    // Help.
+    pub help_title: &'static str,
+    pub help_intro: &'static str,
+    pub help_aliases: &'static str,
+    pub colon: &'static str,
+    pub help_bare_code: &'static str,
+    pub help_example: &'static str,
+    pub help_meeting: &'static str,
+    pub help_help: &'static str,
+    pub arg_code: &'static str,
+}
+
+impl Text {
+    /// What a command does, for the help card.
+    pub fn describe(&self, kind: CommandKind) -> &'static str {
+        match kind {
+            CommandKind::Meeting => self.help_meeting,
+            CommandKind::Help => self.help_help,
+        }
+    }
+}
+
+pub const ZH: Text = Text {
+    bot_name: "会议助手",
+    card_title_one: "会议 {code}：{first}",
+    card_title_many: "{count} 个会议号的查询结果",
+    code_heading: "会议号 {code}",
+    instance_count: "共 {count} 场",
+    status_in_progress: "进行中",
+    status_upcoming: "未开始",
+    status_ended: "已结束",
+    status_unknown: "状态未知",
+    kind_instant: "即时会议",
+    kind_booked: "预约会议",
+    kind_audio: "语音会议",
+    label_start: "开始",
+    label_end: "结束",
+    label_duration: "时长",
+    label_creator: "发起人",
+    label_kind: "类型",
+    untitled: "（无标题）",
+    join: "加入会议",
+    more_not_listed: "另有 {count} 场未列出。",
+    skipped_codes: "一次最多查询 5 个会议号，其余 {count} 个没有查询。",
+    duration_hours_minutes: "{hours} 小时 {minutes} 分钟",
+    duration_minutes: "{minutes} 分钟",
+    duration_seconds: "{seconds} 秒",
+    not_found: "没有找到会议号 {code} 的会议。请核对会议号后再试。",
+    invalid_code: "钉钉说会议号 {code} 无效。会议号是一串数字，例如 123456789，请核对后再试。",
+    no_permission: "机器人还没有读取会议信息的权限。请管理员在钉钉开发者后台为应用开通 VideoConference.Conference.Read 权限。",
+    upstream_down: "钉钉暂时没有响应，请过一分钟再试。",
+    throttled: "查询太频繁，钉钉暂时限制了访问，请过一分钟再试。",
+    not_authorized: "本组织还没有安装或授权这个应用。请管理员先在钉钉中安装并授权它。",
+    misconfigured: "机器人的配置有问题，暂时无法查询。请联系管理员查看日志。",
+    error_title: "会议助手",
+    unknown_command: "我不认识「{word}」这个命令。",
+    did_you_mean: "你是想输入 {suggestion} 吗？",
+    missing_code: "请在命令后面加上会议号，例如：/meeting 123456789",
+    bad_code: "「{input}」不是有效的会议号。会议号由数字组成，例如 123456789 或 123 456 789。",
+    unsupported_message: "我只能读文字消息。请发送文字，例如：/meeting 123456789",
+    help_title: "会议助手 · 帮助",
+    help_intro: "在群里 @我 并发送下面的命令：",
+    help_aliases: "（也可以写作 {aliases}）",
+    colon: "：",
+    help_bare_code: "直接发送会议号也可以；一次最多 5 个，用空格或逗号隔开。",
+    help_example: "例如：@会议助手 /meeting 123456789",
+    help_meeting: "查询会议号下的所有会议：标题、状态、时间、发起人和入会链接",
+    help_help: "显示这份帮助",
+    arg_code: "会议号",
+};
+
+pub const EN: Text = Text {
+    bot_name: "Meeting Assistant",
+    card_title_one: "Meeting {code}: {first}",
+    card_title_many: "Results for {count} meeting codes",
+    code_heading: "Meeting code {code}",
+    instance_count: "{count} in all",
+    status_in_progress: "In progress",
+    status_upcoming: "Not started",
+    status_ended: "Ended",
+    status_unknown: "Status unknown",
+    kind_instant: "Instant meeting",
+    kind_booked: "Scheduled meeting",
+    kind_audio: "Audio meeting",
+    label_start: "Start",
+    label_end: "End",
+    label_duration: "Duration",
+    label_creator: "Host",
+    label_kind: "Type",
+    untitled: "(untitled)",
+    join: "Join meeting",
+    more_not_listed: "{count} more not listed.",
+    skipped_codes: "At most 5 meeting codes per message; the other {count} were not looked up.",
+    duration_hours_minutes: "{hours} h {minutes} min",
+    duration_minutes: "{minutes} min",
+    duration_seconds: "{seconds} s",
+    not_found: "No meeting found for code {code}. Check the code and try again.",
+    invalid_code: "DingTalk says meeting code {code} is not valid. A meeting code is digits, like 123456789; check it and try again.",
+    no_permission: "The bot may not read meeting information yet. An admin must grant the app the VideoConference.Conference.Read permission in the DingTalk developer console.",
+    upstream_down: "DingTalk is not answering right now. Please try again in a minute.",
+    throttled: "Too many lookups: DingTalk is holding us back. Please try again in a minute.",
+    not_authorized: "This organisation has not installed or authorised the app yet. An admin must install and authorise it in DingTalk first.",
+    misconfigured: "The bot is misconfigured and cannot look meetings up. Please ask an admin to check its logs.",
+    error_title: "Meeting Assistant",
+    unknown_command: "I don't know the command \"{word}\".",
+    did_you_mean: "Did you mean {suggestion}?",
+    missing_code: "Add a meeting code after the command, for example: /meeting 123456789",
+    bad_code: "\"{input}\" is not a meeting code. Meeting codes are digits, like 123456789 or 123 456 789.",
+    unsupported_message: "I can only read text messages. Send text, for example: /meeting 123456789",
+    help_title: "Meeting Assistant · Help",
+    help_intro: "@-mention me in a group with one of these commands:",
+    help_aliases: " (also {aliases})",
+    colon: ": ",
+    help_bare_code: "A bare meeting code works too; up to 5 at once, separated by spaces or commas.",
+    help_example: "Example: @Meeting Assistant /meeting 123456789",
+    help_meeting: "list every meeting behind a code: title, status, times, host and join link",
+    help_help: "show this help",
+    arg_code: "code",
+};
+
+/// Replaces each `{name}` in `template` with its value.
+pub fn fill(template: &str, values: &[(&str, &dyn std::fmt::Display)]) -> String {
+    let mut out = template.to_owned();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{name}}}"), &value.to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages_parse_from_settings_and_commands() {
+        assert_eq!("zh".parse::<Lang>(), Ok(Lang::Zh));
+        assert_eq!("EN".parse::<Lang>(), Ok(Lang::En));
+        assert!("fr".parse::<Lang>().is_err());
+    }
+
+    #[test]
+    fn fill_replaces_every_placeholder() {
+        assert_eq!(fill("会议 {code}：{first}", &[("code", &"123"), ("first", &"周会")]), "会议 123：周会");
+    }
+}

@@ -1,0 +1,239 @@
+//! Cards: view models → DingTalk markdown through the askama templates in `templates/`. Pure.
+//!
+//! Every interpolated value passes the [`Markdown`] escaper, so a title from another person is
+//! shown as text and can never add a link, a heading or HTML to the card.
+
+use std::sync::Arc;
+
+use askama::Template;
+use chrono_tz::Tz;
+
+use super::command::{COMMANDS, RoomCode};
+use super::i18n::{Text, fill};
+use super::meeting::{CodeReport, MAX_LISTED, MeetingView, truncate};
+use crate::dingtalk::api::ApiError;
+use crate::dingtalk::conference::Conferences;
+use crate::dingtalk::reply::OutgoingMessage;
+
+/// A card's text stays under this many bytes: below the OpenAPI's 15,000-byte `msgParam` and
+/// the webhook's 20,000-byte body, with room for JSON escaping and the title.
+pub const MAX_CARD_BYTES: usize = 13_000;
+const MAX_NOTIFICATION_CHARS: usize = 60;
+
+/// The askama escaper for DingTalk markdown: markdown and HTML punctuation become their
+/// full-width look-alikes (which every client shows as text, unlike backslash escapes), line
+/// breaks and control characters become spaces, and bidirectional overrides are dropped.
+#[derive(Debug, Clone, Copy)]
+pub struct Markdown;
+
+impl askama::filters::Escaper for Markdown {
+    fn write_escaped_str<W: std::fmt::Write>(&self, mut dest: W, text: &str) -> std::fmt::Result {
+        for c in text.chars() {
+            if let Some(c) = escape_char(c) {
+                dest.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Escapes text for use outside a template (the same rules as the template escaper).
+pub fn escape(text: &str) -> String {
+    text.chars().filter_map(escape_char).collect()
+}
+
+fn escape_char(c: char) -> Option<char> {
+    Some(match c {
+        '*' => '＊',
+        '_' => '＿',
+        '`' => '｀',
+        '[' => '［',
+        ']' => '］',
+        '<' => '＜',
+        '>' => '＞',
+        '#' => '＃',
+        '|' => '｜',
+        '~' => '～',
+        '\\' => '＼',
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}'..='\u{200F}' | '\u{FEFF}' => return None,
+        c if c.is_control() => ' ',
+        c => c,
+    })
+}
+
+/// What happened for one meeting code.
+pub type CodeResult = (RoomCode, Result<Arc<Conferences>, ApiError>);
+
+struct ReportView {
+    count_line: String,
+    meetings: Vec<MeetingView>,
+    more_line: Option<String>,
+}
+
+struct SectionView {
+    heading: String,
+    report: Option<ReportView>,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "meeting.md")]
+struct MeetingCard<'a> {
+    t: &'a Text,
+    sections: Vec<SectionView>,
+    skipped_note: Option<String>,
+    mention: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "notice.md")]
+struct NoticeCard<'a> {
+    paragraphs: &'a [String],
+    mention: Option<&'a str>,
+}
+
+struct HelpLine {
+    usage: String,
+    description: &'static str,
+    aliases_note: String,
+}
+
+#[derive(Template)]
+#[template(path = "help.md")]
+struct HelpCard<'a> {
+    t: &'a Text,
+    preface: Option<String>,
+    commands: Vec<HelpLine>,
+    mention: Option<&'a str>,
+}
+
+/// Who to @-mention in a group reply: a staff id made only of characters that cannot disturb
+/// the markdown (DingTalk needs the raw `@staffId` text to notify).
+pub fn mention_for(staff_id: Option<&str>) -> Option<&str> {
+    staff_id.filter(|id| !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+}
+
+fn markdown(title: String, text: String, mention: Option<&str>) -> OutgoingMessage {
+    OutgoingMessage::Markdown {
+        title: escape(&truncate(&title, MAX_NOTIFICATION_CHARS)),
+        text,
+        at_user_ids: mention.map(|m| vec![m.to_owned()]).unwrap_or_default(),
+    }
+}
+
+fn render<T: Template>(template: &T) -> String {
+    template.render().unwrap_or_else(|err| {
+        // The templates are compiled in; failing to render one is a bug, not bad input.
+        tracing::error!(%err, "a card failed to render");
+        String::new()
+    })
+}
+
+/// The answer to `/meeting`: one section per code, shrunk until it fits DingTalk's limits.
+pub fn meeting_card(t: &Text, tz: Tz, results: &[CodeResult], skipped: usize, mention: Option<&str>) -> OutgoingMessage {
+    let mut text = String::new();
+    let mut reports = Vec::new();
+    for max in [MAX_LISTED, 8, 6, 4, 3, 2, 1] {
+        reports = results
+            .iter()
+            .map(|(code, result)| result.as_ref().map(|found| CodeReport::build(code.as_str(), found, t, tz, max)))
+            .collect::<Vec<_>>();
+        let card = MeetingCard {
+            t,
+            sections: results.iter().zip(&reports).map(|((code, _), report)| section(t, code, report)).collect(),
+            skipped_note: (skipped > 0).then(|| fill(t.skipped_codes, &[("count", &skipped)])),
+            mention,
+        };
+        text = render(&card);
+        if text.len() <= MAX_CARD_BYTES {
+            break;
+        }
+    }
+    let title = match (results, reports.first()) {
+        ([(code, _)], Some(Ok(report))) => match report.first_title() {
+            Some(first) => fill(t.card_title_one, &[("code", code), ("first", &first)]),
+            None => fill(t.code_heading, &[("code", code)]),
+        },
+        ([(code, _)], _) => fill(t.code_heading, &[("code", code)]),
+        _ => fill(t.card_title_many, &[("count", &results.len())]),
+    };
+    markdown(title, text, mention)
+}
+
+fn section(t: &Text, code: &RoomCode, report: &Result<CodeReport, &ApiError>) -> SectionView {
+    let heading = fill(t.code_heading, &[("code", code)]);
+    match report {
+        Ok(report) if report.meetings.is_empty() => {
+            SectionView { heading, report: None, message: fill(t.not_found, &[("code", code)]) }
+        }
+        Ok(report) => SectionView {
+            heading,
+            report: Some(ReportView {
+                count_line: fill(t.instance_count, &[("count", &report.total)]),
+                meetings: report.meetings.clone(),
+                more_line: (report.hidden > 0).then(|| fill(t.more_not_listed, &[("count", &report.hidden)])),
+            }),
+            message: String::new(),
+        },
+        Err(err) => SectionView { heading, report: None, message: error_message(t, code, err) },
+    }
+}
+
+/// What to tell a person when DingTalk failed: what happened and what to do next.
+pub fn error_message(t: &Text, code: &RoomCode, err: &ApiError) -> String {
+    match err {
+        ApiError::InvalidRoomCode { .. } | ApiError::BadRequest { .. } => fill(t.invalid_code, &[("code", code)]),
+        ApiError::NoPermission { .. } | ApiError::Forbidden { .. } => t.no_permission.to_owned(),
+        ApiError::Throttled { .. } => t.throttled.to_owned(),
+        ApiError::NotAuthorized { .. } => t.not_authorized.to_owned(),
+        ApiError::BadCredentials { .. } | ApiError::InvalidToken { .. } => t.misconfigured.to_owned(),
+        ApiError::Upstream { .. } | ApiError::Timeout | ApiError::Network(_) | ApiError::Decode(_) => t.upstream_down.to_owned(),
+    }
+}
+
+/// A short answer of one or more paragraphs (errors, refusals, notes).
+pub fn notice_card(t: &Text, paragraphs: &[String], mention: Option<&str>) -> OutgoingMessage {
+    let title = paragraphs.first().cloned().unwrap_or_else(|| t.error_title.to_owned());
+    markdown(title, render(&NoticeCard { paragraphs, mention }), mention)
+}
+
+/// The help card, built from the command table; `preface` explains why it is shown.
+pub fn help_card(t: &Text, preface: Option<String>, mention: Option<&str>) -> OutgoingMessage {
+    let commands = COMMANDS
+        .iter()
+        .map(|spec| {
+            let usage = match spec.argument {
+                Some(_) => format!("{} {}", spec.aliases[0], t.arg_code),
+                None => spec.aliases[0].to_owned(),
+            };
+            let others = spec.aliases[1..].join(" ");
+            HelpLine {
+                usage,
+                description: t.describe(spec.kind),
+                aliases_note: if others.is_empty() { String::new() } else { fill(t.help_aliases, &[("aliases", &others)]) },
+            }
+        })
+        .collect();
+    let title = preface.clone().unwrap_or_else(|| t.help_title.to_owned());
+    markdown(title, render(&HelpCard { t, preface, commands, mention }), mention)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_text_cannot_format_the_card() {
+        assert_eq!(escape("**bold** [x](http://evil) <font color=red>hi</font>\n# head"), "＊＊bold＊＊ ［x］(http://evil) ＜font color=red＞hi＜/font＞ ＃ head");
+        assert_eq!(escape("a\u{202E}b\u{200B}c"), "abc");
+    }
+
+    #[test]
+    fn mentions_must_be_plain_ids() {
+        assert_eq!(mention_for(Some("manager807")), Some("manager807"));
+        assert_eq!(mention_for(Some("user_01-x")), Some("user_01-x"));
+        assert_eq!(mention_for(Some("a](http://x)")), None);
+        assert_eq!(mention_for(Some("")), None);
+        assert_eq!(mention_for(None), None);
+    }
+}

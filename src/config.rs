@@ -1,0 +1,278 @@
+//! Settings: an optional TOML file, then `DINGMEET_*` environment variables, which win.
+//! Loaded once at start; secrets are `SecretString`s that never print.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+
+use crate::bot::i18n::Lang;
+
+/// The environment variable prefix of every setting.
+pub const ENV_PREFIX: &str = "DINGMEET_";
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("unknown log format {other:?}: use text or json")),
+        }
+    }
+}
+
+/// Every setting, with its default. A field named `x` is set by `x = …` in the file or by
+/// `DINGMEET_X` in the environment.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// The app's AppKey (Client ID); a third-party app's SuiteKey.
+    pub client_id: Option<String>,
+    /// The app's AppSecret (Client Secret); also verifies callbacks.
+    pub client_secret: Option<SecretString>,
+    /// More secrets accepted on callbacks while rotating (comma-separated).
+    #[serde(deserialize_with = "secret_list")]
+    pub callback_secrets: Vec<SecretString>,
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub listen: SocketAddr,
+    pub api_base: String,
+    /// Hosts a `sessionWebhook` may point at (any port).
+    #[serde(deserialize_with = "string_list")]
+    pub webhook_hosts: Vec<String>,
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub timezone: chrono_tz::Tz,
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub lang: Lang,
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub sign_window_secs: u64,
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub upstream_timeout_ms: u64,
+    /// How long a conference lookup is reused (0 turns the cache off).
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub cache_ttl_secs: u64,
+    /// How long a `msgId` is remembered for duplicate detection.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub dedupe_ttl_secs: u64,
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub log_format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            client_id: None,
+            client_secret: None,
+            callback_secrets: Vec::new(),
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            api_base: "https://api.dingtalk.com".to_owned(),
+            webhook_hosts: vec!["oapi.dingtalk.com".to_owned(), "api.dingtalk.com".to_owned()],
+            timezone: chrono_tz::Asia::Shanghai,
+            lang: Lang::Zh,
+            sign_window_secs: 3600,
+            upstream_timeout_ms: 5000,
+            cache_ttl_secs: 30,
+            dedupe_ttl_secs: 600,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
+            .field("callback_secrets", &self.callback_secrets.len())
+            .field("listen", &self.listen)
+            .field("api_base", &self.api_base)
+            .field("webhook_hosts", &self.webhook_hosts)
+            .field("timezone", &self.timezone)
+            .field("lang", &self.lang)
+            .field("sign_window_secs", &self.sign_window_secs)
+            .field("upstream_timeout_ms", &self.upstream_timeout_ms)
+            .field("cache_ttl_secs", &self.cache_ttl_secs)
+            .field("dedupe_ttl_secs", &self.dedupe_ttl_secs)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// Why settings could not be loaded; each names the file or variable to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+    #[error("{0} is not set: it must hold the DingTalk app's {1}")]
+    Missing(&'static str, &'static str),
+}
+
+impl Settings {
+    /// Reads the optional file, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Reads the optional file, then `vars` (the environment, or a test's), which win.
+    pub fn load_from(file: Option<&Path>, vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+                toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        for (key, value) in env_settings(vars) {
+            table.insert(key, toml::Value::String(value));
+        }
+        Settings::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    /// The client id and secret, or an error naming the missing variable.
+    pub fn credentials(&self) -> Result<(String, SecretString), ConfigError> {
+        let id = self.client_id.clone().filter(|s| !s.trim().is_empty());
+        let id = id.ok_or(ConfigError::Missing("DINGMEET_CLIENT_ID", "AppKey (Client ID)"))?;
+        let secret = self.client_secret.clone().filter(|s| !secrecy::ExposeSecret::expose_secret(s).trim().is_empty());
+        let secret = secret.ok_or(ConfigError::Missing("DINGMEET_CLIENT_SECRET", "AppSecret (Client Secret)"))?;
+        Ok((id, secret))
+    }
+
+    pub fn upstream_timeout(&self) -> Duration {
+        Duration::from_millis(self.upstream_timeout_ms.max(1))
+    }
+}
+
+/// `DINGMEET_FOO_BAR=x` → `("foo_bar", "x")`; an unknown name fails loading, so typos show.
+fn env_settings(vars: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
+    vars.into_iter()
+        .filter_map(|(key, value)| Some((key.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase(), value)))
+        .collect()
+}
+
+/// Parses a string (environment variables are strings) or a native TOML number or bool.
+fn from_str_or_native<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text = match toml::Value::deserialize(d)? {
+        toml::Value::String(s) => s,
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::Float(n) => n.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        other => return Err(serde::de::Error::custom(format!("expected a string or a number, found {}", other.type_str()))),
+    };
+    text.trim().parse().map_err(|e| serde::de::Error::custom(format!("{text:?}: {e}")))
+}
+
+/// Accepts `"a, b"` or `["a", "b"]`.
+fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match List::deserialize(d)? {
+        List::One(s) => s.split(',').map(str::to_owned).collect(),
+        List::Many(v) => v,
+    };
+    Ok(items.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+}
+
+fn secret_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::Error> {
+    Ok(string_list(d)?.into_iter().map(SecretString::from).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_match_the_documented_contract() {
+        let s = Settings::load_from(None, env(&[])).expect("loads");
+        assert_eq!(s.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(s.api_base, "https://api.dingtalk.com");
+        assert_eq!(s.webhook_hosts, ["oapi.dingtalk.com", "api.dingtalk.com"]);
+        assert_eq!(s.timezone, chrono_tz::Asia::Shanghai);
+        assert_eq!((s.lang, s.sign_window_secs, s.upstream_timeout_ms), (Lang::Zh, 3600, 5000));
+    }
+
+    #[test]
+    fn environment_variables_are_read_as_text_whatever_they_look_like() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("DINGMEET_CLIENT_ID", "12345"),
+                ("DINGMEET_CLIENT_SECRET", "1e5"),
+                ("DINGMEET_WEBHOOK_HOSTS", "a.example, 127.0.0.1"),
+                ("DINGMEET_LANG", "en"),
+                ("DINGMEET_TIMEZONE", "Europe/Berlin"),
+                ("DINGMEET_SIGN_WINDOW_SECS", "300"),
+                ("DINGMEET_LISTEN", "127.0.0.1:0"),
+                ("OTHER", "ignored"),
+            ]),
+        )
+        .expect("loads");
+        let (id, secret) = s.credentials().expect("credentials");
+        assert_eq!((id.as_str(), secret.expose_secret()), ("12345", "1e5"));
+        assert_eq!(s.webhook_hosts, ["a.example", "127.0.0.1"]);
+        assert_eq!((s.lang, s.timezone, s.sign_window_secs), (Lang::En, chrono_tz::Europe::Berlin, 300));
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_file() {
+        let dir = std::env::temp_dir().join(format!("dingmeet-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "lang = \"en\"\nsign_window_secs = 60\nwebhook_hosts = [\"x.example\"]\n").expect("write");
+        let s = Settings::load_from(Some(&path), env(&[("DINGMEET_LANG", "zh")])).expect("loads");
+        assert_eq!((s.lang, s.sign_window_secs), (Lang::Zh, 60));
+        assert_eq!(s.webhook_hosts, ["x.example"]);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let err = Settings::load_from(None, env(&[("DINGMEET_TIMEZONE", "Mars/Base")])).err().expect("fails");
+        assert!(err.to_string().contains("Mars/Base"), "{err}");
+        let err = Settings::load_from(None, env(&[("DINGMEET_LISTN", "x")])).err().expect("fails");
+        assert!(err.to_string().contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn missing_credentials_name_the_variable() {
+        let s = Settings::load_from(None, env(&[("DINGMEET_CLIENT_ID", "ding1")])).expect("loads");
+        assert!(s.credentials().err().expect("missing").to_string().starts_with("DINGMEET_CLIENT_SECRET is not set"));
+        let s = Settings::load_from(None, env(&[])).expect("loads");
+        assert!(s.credentials().err().expect("missing").to_string().starts_with("DINGMEET_CLIENT_ID is not set"));
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let s = Settings::load_from(None, env(&[("DINGMEET_CLIENT_SECRET", "very-secret"), ("DINGMEET_CALLBACK_SECRETS", "old-secret")])).expect("loads");
+        let text = format!("{s:?}");
+        assert!(!text.contains("very-secret") && !text.contains("old-secret"), "{text}");
+    }
+}

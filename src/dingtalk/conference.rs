@@ -1,0 +1,204 @@
+//! The conference API: `GET /v1.0/conference/roomCodes/{roomCode}/infos`, paged, cached briefly,
+//! and fetched once however many people ask about the same code at the same moment.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::api::{self, ApiError};
+use super::lenient;
+use super::token::TokenProvider;
+use crate::telemetry::Metrics;
+
+/// Stop paging once this many instances are collected.
+pub const ENOUGH_INSTANCES: usize = 100;
+/// Page size asked of DingTalk (its range is undocumented; 20 is what other clients use).
+const PAGE_SIZE: u32 = 20;
+/// A bound on pages, whatever `hasMore` says, so a looping cursor cannot hold a request forever.
+const MAX_PAGES: usize = 10;
+
+/// One meeting instance, every field optional as DingTalk documents.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConferenceInfo {
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub conference_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub room_code: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub external_link_url: Option<String>,
+    /// 0 initialised, 1 ended, 2 started.
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub status: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub start_time: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub end_time: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub conf_duration: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub creator_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub creator_nick: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub schedule_conference_id: Option<String>,
+    /// `0` instant, `3` booked, `audio_conf` audio.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub biz_type: Option<String>,
+}
+
+/// One page of the answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InfosPage {
+    #[serde(default)]
+    pub conference_list: Option<Vec<ConferenceInfo>>,
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub has_more: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub next_token: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub total_count: Option<i64>,
+}
+
+/// Every instance collected for a code, and how many DingTalk says exist in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conferences {
+    pub list: Vec<ConferenceInfo>,
+    pub total: usize,
+}
+
+/// Looks meeting codes up, with a short cache in front.
+#[derive(Clone)]
+pub struct ConferenceClient {
+    http: reqwest::Client,
+    api_base: String,
+    tokens: TokenProvider,
+    cache: moka::future::Cache<String, Arc<Conferences>>,
+    metrics: Arc<Metrics>,
+}
+
+impl ConferenceClient {
+    /// `cache_ttl` of zero disables the cache (single-flight still applies).
+    pub fn new(http: reqwest::Client, api_base: &str, tokens: TokenProvider, cache_ttl: Duration, metrics: Arc<Metrics>) -> Self {
+        let cache = moka::future::Cache::builder().max_capacity(10_000).time_to_live(cache_ttl.max(Duration::from_millis(1))).build();
+        Self { http, api_base: api_base.trim_end_matches('/').to_owned(), tokens, cache, metrics }
+    }
+
+    pub fn tokens(&self) -> &TokenProvider {
+        &self.tokens
+    }
+
+    /// Every instance behind `room_code` (up to [`ENOUGH_INSTANCES`] or so).
+    /// Errors are not cached; concurrent callers for one code share one upstream call.
+    pub async fn infos(&self, room_code: &str) -> Result<Arc<Conferences>, ApiError> {
+        let mut fetched_here = false;
+        let result = self
+            .cache
+            .try_get_with(room_code.to_owned(), async {
+                fetched_here = true;
+                self.fetch_all(room_code).await.map(Arc::new)
+            })
+            .await
+            .map_err(|err| (*err).clone());
+        self.metrics.cache("conference", !fetched_here);
+        result
+    }
+
+    async fn fetch_all(&self, room_code: &str) -> Result<Conferences, ApiError> {
+        let mut list = Vec::new();
+        let mut total = 0;
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = self.page_with_token_refresh(room_code, cursor.as_deref()).await?;
+            let batch = page.conference_list.unwrap_or_default();
+            let got = batch.len();
+            list.extend(batch);
+            total = page.total_count.and_then(|n| usize::try_from(n).ok()).unwrap_or(0).max(list.len());
+            let next = page.next_token.filter(|t| !t.is_empty());
+            let more = page.has_more.unwrap_or(false) && next.is_some() && next != cursor && got > 0;
+            if !more || list.len() >= ENOUGH_INSTANCES {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(Conferences { list, total })
+    }
+
+    /// One page; an invalid token is dropped, refreshed and the call tried once more.
+    async fn page_with_token_refresh(&self, room_code: &str, cursor: Option<&str>) -> Result<InfosPage, ApiError> {
+        match self.page_with_retry(room_code, cursor).await {
+            Err(ApiError::InvalidToken { code }) => {
+                tracing::warn!(%code, "DingTalk refused the cached access token; fetching a new one");
+                self.tokens.invalidate().await;
+                self.page_with_retry(room_code, cursor).await
+            }
+            other => other,
+        }
+    }
+
+    /// One page; a connection failure or a gateway error is tried once more after a short pause.
+    async fn page_with_retry(&self, room_code: &str, cursor: Option<&str>) -> Result<InfosPage, ApiError> {
+        match self.page(room_code, cursor).await {
+            Err(ApiError::Network(_) | ApiError::Upstream { status: 502..=504, .. }) => {
+                tokio::time::sleep(Duration::from_millis(100 + fastrand::u64(0..200))).await;
+                self.page(room_code, cursor).await
+            }
+            other => other,
+        }
+    }
+
+    async fn page(&self, room_code: &str, cursor: Option<&str>) -> Result<InfosPage, ApiError> {
+        let token = self.tokens.token().await?;
+        let started = Instant::now();
+        // The code is digits only (RoomCode), so it needs no escaping in the path.
+        let url = format!("{}/v1.0/conference/roomCodes/{room_code}/infos", self.api_base);
+        let mut query: Vec<(&str, String)> = vec![("maxResults", PAGE_SIZE.to_string())];
+        if let Some(cursor) = cursor {
+            query.push(("nextToken", cursor.to_owned()));
+        }
+        let request = self.http.get(url).header("x-acs-dingtalk-access-token", token.expose()).query(&query);
+        let result = api::send_json::<InfosPage>(request).await;
+        let outcome = result.as_ref().map_or_else(ApiError::kind, |_| "ok");
+        self.metrics.upstream("conference_infos", outcome, started.elapsed());
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reference_example_answer_parses() {
+        let body = r#"{"hasMore":true,"nextToken":"1296","totalCount":20,
+         "conferenceList":[{"conferenceId":"636cf59f2b032f014ae32902","title":"周会","roomCode":"123456789",
+          "externalLinkUrl":"https://...","status":1,"startTime":1668087731000,"endTime":1668087732000,
+          "confDuration":1000,"creatorId":"527079","creatorNick":"张三",
+          "scheduleConferenceId":"2d79cbde-b9d8-4256-9788-78b05834944e","bizType":"3"}]}"#;
+        let page: InfosPage = serde_json::from_str(body).expect("parses");
+        assert_eq!(page.has_more, Some(true));
+        assert_eq!(page.total_count, Some(20));
+        let first = &page.conference_list.expect("list")[0];
+        assert_eq!(first.status, Some(1));
+        assert_eq!(first.biz_type.as_deref(), Some("3"));
+        assert_eq!(first.conf_duration, Some(1000));
+    }
+
+    #[test]
+    fn an_empty_object_is_an_empty_page() {
+        let page: InfosPage = serde_json::from_str("{}").expect("parses");
+        assert!(page.conference_list.is_none());
+    }
+
+    #[test]
+    fn numbers_where_strings_are_documented_are_accepted() {
+        let info: ConferenceInfo = serde_json::from_str(r#"{"bizType":0,"status":"2","startTime":"1668087731000","title":null}"#).expect("parses");
+        assert_eq!(info.biz_type.as_deref(), Some("0"));
+        assert_eq!(info.status, Some(2));
+        assert_eq!(info.start_time, Some(1668087731000));
+    }
+}

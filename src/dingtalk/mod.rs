@@ -1,0 +1,10 @@
+//! The DingTalk platform: signatures, message types, tokens, the conference API and replies.
+//! Knows nothing about commands or cards.
+
+pub mod api;
+pub mod conference;
+pub mod lenient;
+pub mod message;
+pub mod reply;
+pub mod sign;
+pub mod token;

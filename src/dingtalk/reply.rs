@@ -1,0 +1,261 @@
+//! Replies: the session webhook while it lives, the robot OpenAPI when it has expired or
+//! DingTalk answers `300001`. The webhook URL comes from an unsigned body, so only allow-listed
+//! hosts are ever called.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::api::{self, ApiError};
+use super::message::{ConversationKind, ReplyTarget};
+use super::token::TokenProvider;
+use crate::telemetry::Metrics;
+
+/// Use a session webhook only if it lives at least this much longer.
+const EXPIRY_MARGIN_MS: i64 = 30_000;
+/// `errcode` for an expired or unknown session.
+const SESSION_GONE: i64 = 300_001;
+
+/// A message to post, in the shapes DingTalk's webhook and OpenAPI share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutgoingMessage {
+    /// Markdown with an optional @-mention (the `@staffId` must also be in `text`).
+    Markdown { title: String, text: String, at_user_ids: Vec<String> },
+    /// A card with one button; used where a join link should be a button.
+    ActionCard { title: String, text: String, button_title: String, button_url: String },
+}
+
+impl OutgoingMessage {
+    /// The session-webhook body.
+    pub fn webhook_body(&self) -> serde_json::Value {
+        match self {
+            Self::Markdown { title, text, at_user_ids } => json!({
+                "msgtype": "markdown",
+                "markdown": { "title": title, "text": text },
+                "at": { "atUserIds": at_user_ids, "atMobiles": [], "isAtAll": false },
+            }),
+            Self::ActionCard { title, text, button_title, button_url } => json!({
+                "msgtype": "actionCard",
+                "actionCard": { "title": title, "text": text, "singleTitle": button_title, "singleURL": button_url, "btnOrientation": "0" },
+            }),
+        }
+    }
+
+    /// The OpenAPI `msgKey` and its `msgParam` (a JSON-encoded string, as DingTalk wants).
+    pub fn msg_key_and_param(&self) -> (&'static str, String) {
+        match self {
+            Self::Markdown { title, text, .. } => ("sampleMarkdown", json!({ "title": title, "text": text }).to_string()),
+            Self::ActionCard { title, text, button_title, button_url } => (
+                "sampleActionCard",
+                json!({ "title": title, "text": text, "singleTitle": button_title, "singleURL": button_url }).to_string(),
+            ),
+        }
+    }
+}
+
+/// Which way a reply went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    SessionWebhook,
+    OpenApi,
+}
+
+impl Channel {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::SessionWebhook => "session_webhook",
+            Self::OpenApi => "openapi",
+        }
+    }
+}
+
+/// Why a reply could not be delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyError {
+    #[error("the session webhook answered errcode {errcode}: {errmsg}")]
+    Webhook { errcode: i64, errmsg: String },
+    #[error("the session webhook failed: {0}")]
+    WebhookTransport(ApiError),
+    #[error("the OpenAPI send failed: {0}")]
+    OpenApi(ApiError),
+    #[error("no way to reply: the session webhook is gone and {0}")]
+    NoRoute(&'static str),
+    #[error("the session webhook host is not on DINGMEET_WEBHOOK_HOSTS")]
+    HostNotAllowed,
+}
+
+/// Hosts a session webhook may point at (any port). Loopback hosts may use plain HTTP.
+#[derive(Debug, Clone)]
+pub struct WebhookHosts(Vec<String>);
+
+impl WebhookHosts {
+    pub fn new<I: IntoIterator<Item = S>, S: AsRef<str>>(hosts: I) -> Self {
+        Self(hosts.into_iter().map(|h| h.as_ref().trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect())
+    }
+
+    /// True when `url` is https (or http to loopback) on an allowed host.
+    pub fn allows(&self, url: &str) -> bool {
+        let Ok(parsed) = reqwest::Url::parse(url) else { return false };
+        let Some(host) = parsed.host_str() else { return false };
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        let scheme_ok = parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback);
+        scheme_ok && parsed.username().is_empty() && self.0.iter().any(|allowed| *allowed == host)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct WebhookAnswer {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: String,
+}
+
+/// Sends replies.
+#[derive(Clone)]
+pub struct Replier {
+    http: reqwest::Client,
+    api_base: String,
+    hosts: WebhookHosts,
+    tokens: TokenProvider,
+    metrics: Arc<Metrics>,
+}
+
+impl Replier {
+    pub fn new(http: reqwest::Client, api_base: &str, hosts: WebhookHosts, tokens: TokenProvider, metrics: Arc<Metrics>) -> Self {
+        Self { http, api_base: api_base.trim_end_matches('/').to_owned(), hosts, tokens, metrics }
+    }
+
+    pub fn hosts(&self) -> &WebhookHosts {
+        &self.hosts
+    }
+
+    /// Delivers `message` to `target`, through the session webhook when it is alive and allowed,
+    /// else through the OpenAPI.
+    pub async fn send(&self, target: &ReplyTarget, message: &OutgoingMessage, now_ms: i64) -> Result<Channel, ReplyError> {
+        let live_webhook = target
+            .session_webhook
+            .as_deref()
+            .filter(|_| target.session_webhook_expires_ms.is_none_or(|expires| now_ms + EXPIRY_MARGIN_MS < expires));
+        if let Some(url) = live_webhook {
+            if !self.hosts.allows(url) {
+                self.metrics.reply(Channel::SessionWebhook.label(), "host_not_allowed");
+                return Err(ReplyError::HostNotAllowed);
+            }
+            match self.post_webhook(url, message).await {
+                Err(ReplyError::Webhook { errcode: SESSION_GONE, errmsg }) => {
+                    tracing::info!(%errmsg, "session webhook gone (300001); falling back to the OpenAPI");
+                }
+                other => return other.map(|()| Channel::SessionWebhook),
+            }
+        } else {
+            tracing::info!("session webhook expired or absent; replying through the OpenAPI");
+        }
+        self.send_openapi(target, message).await.map(|()| Channel::OpenApi)
+    }
+
+    async fn post_webhook(&self, url: &str, message: &OutgoingMessage) -> Result<(), ReplyError> {
+        let started = Instant::now();
+        let result = api::send_json::<WebhookAnswer>(self.http.post(url).json(&message.webhook_body()))
+            .await
+            .map_err(ReplyError::WebhookTransport)
+            .and_then(|answer| match answer.errcode {
+                0 => Ok(()),
+                errcode => Err(ReplyError::Webhook { errcode, errmsg: answer.errmsg }),
+            });
+        let outcome = match &result {
+            Ok(()) => "ok",
+            Err(ReplyError::Webhook { errcode: SESSION_GONE, .. }) => "session_gone",
+            Err(ReplyError::Webhook { errcode: 130_101 | 660_026, .. }) => "throttled",
+            Err(ReplyError::Webhook { errcode: 460_101, .. }) => "too_long",
+            Err(_) => "error",
+        };
+        self.metrics.upstream("session_webhook", outcome, started.elapsed());
+        self.metrics.reply(Channel::SessionWebhook.label(), outcome);
+        result
+    }
+
+    async fn send_openapi(&self, target: &ReplyTarget, message: &OutgoingMessage) -> Result<(), ReplyError> {
+        let robot_code = target.robot_code.clone().unwrap_or_else(|| self.tokens.client_id().to_owned());
+        let (msg_key, msg_param) = message.msg_key_and_param();
+        let (endpoint, url, body) = match target.kind {
+            ConversationKind::Group => (
+                "group_send",
+                format!("{}/v1.0/robot/groupMessages/send", self.api_base),
+                json!({ "msgKey": msg_key, "msgParam": msg_param, "openConversationId": target.conversation_id, "robotCode": robot_code }),
+            ),
+            ConversationKind::Single => {
+                let Some(staff_id) = target.sender_staff_id.as_deref() else {
+                    self.metrics.reply(Channel::OpenApi.label(), "no_route");
+                    return Err(ReplyError::NoRoute("a 1:1 reply needs the sender's staff id, which DingTalk did not send"));
+                };
+                (
+                    "oto_send",
+                    format!("{}/v1.0/robot/oToMessages/batchSend", self.api_base),
+                    json!({ "robotCode": robot_code, "userIds": [staff_id], "msgKey": msg_key, "msgParam": msg_param }),
+                )
+            }
+        };
+        let mut result = self.post_openapi(endpoint, &url, &body).await;
+        if matches!(result, Err(ApiError::InvalidToken { .. })) {
+            self.tokens.invalidate().await;
+            result = self.post_openapi(endpoint, &url, &body).await;
+        }
+        self.metrics.reply(Channel::OpenApi.label(), result.as_ref().map_or_else(ApiError::kind, |()| "ok"));
+        result.map_err(ReplyError::OpenApi)
+    }
+
+    async fn post_openapi(&self, endpoint: &'static str, url: &str, body: &serde_json::Value) -> Result<(), ApiError> {
+        let token = self.tokens.token().await?;
+        let started = Instant::now();
+        let request = self.http.post(url).header("x-acs-dingtalk-access-token", token.expose()).json(body);
+        let result = api::send_json::<serde_json::Value>(request).await.map(drop);
+        self.metrics.upstream(endpoint, result.as_ref().map_or_else(ApiError::kind, |()| "ok"), started.elapsed());
+        result
+    }
+}
+
+/// Milliseconds since the epoch, as DingTalk counts time.
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_allow_listed_https_hosts_or_loopback_http_are_allowed() {
+        let hosts = WebhookHosts::new(["oapi.dingtalk.com", "api.dingtalk.com", "127.0.0.1"]);
+        assert!(hosts.allows("https://oapi.dingtalk.com/robot/sendBySession?session=abc"));
+        assert!(hosts.allows("https://OAPI.dingtalk.com:8443/robot/sendBySession?session=abc"));
+        assert!(hosts.allows("http://127.0.0.1:4000/robot/sendBySession?session=abc"));
+        assert!(!hosts.allows("http://oapi.dingtalk.com/robot/sendBySession"), "plain http to a remote host");
+        assert!(!hosts.allows("https://evil.example/robot/sendBySession"));
+        assert!(!hosts.allows("https://oapi.dingtalk.com.evil.example/x"));
+        assert!(!hosts.allows("https://user@oapi.dingtalk.com/x"));
+        assert!(!hosts.allows("not a url"));
+        assert!(!hosts.allows("file:///etc/passwd"));
+    }
+
+    #[test]
+    fn markdown_webhook_body_has_dingtalks_shape() {
+        let message = OutgoingMessage::Markdown { title: "t".into(), text: "x\n\n@u1".into(), at_user_ids: vec!["u1".into()] };
+        assert_eq!(
+            message.webhook_body(),
+            json!({"msgtype":"markdown","markdown":{"title":"t","text":"x\n\n@u1"},"at":{"atUserIds":["u1"],"atMobiles":[],"isAtAll":false}})
+        );
+    }
+
+    #[test]
+    fn openapi_msg_param_is_a_json_string() {
+        let message = OutgoingMessage::Markdown { title: "t".into(), text: "x".into(), at_user_ids: vec![] };
+        let (key, param) = message.msg_key_and_param();
+        assert_eq!(key, "sampleMarkdown");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&param).expect("json"), json!({"title":"t","text":"x"}));
+    }
+}

@@ -1,0 +1,14 @@
+//! dingmeet: a DingTalk robot that answers "what is behind this meeting code?".
+//!
+//! The path of a message: `server` (HTTP callback) or `stream` (WebSocket) hand an
+//! [`dingtalk::message::InboundMessage`] to [`bot`], which dedupes it, parses the command, asks
+//! DingTalk through [`dingtalk`], renders a card and replies. Dependencies point one way:
+//! `server` → `bot` → `dingtalk`.
+
+pub mod app;
+pub mod bot;
+pub mod config;
+pub mod dingtalk;
+pub mod server;
+pub mod state;
+pub mod telemetry;

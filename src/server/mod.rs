@@ -1,0 +1,29 @@
+//! The HTTP server: the DingTalk callback, health, readiness and metrics.
+
+pub mod callback;
+pub mod health;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::bot::handle::Bot;
+use crate::dingtalk::sign::Verifier;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub bot: Arc<Bot>,
+    pub verifier: Arc<Verifier>,
+}
+
+/// The bot's routes; tests can drive it without a socket.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/dingtalk/callback", post(callback::receive))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .with_state(state)
+}

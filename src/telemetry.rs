@@ -1,0 +1,167 @@
+//! Logs (tracing, text or JSON) and the Prometheus metrics every part of the bot reports to.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Installs the global tracing subscriber. `json` selects one JSON object per line.
+/// `RUST_LOG` overrides the default filter (`info`).
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    // Err means a subscriber is already installed (tests), which is fine.
+    let _ = if json {
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+/// Every metric the bot exports, registered in one registry per application instance.
+pub struct Metrics {
+    registry: Registry,
+    callbacks: Family<Labels, Counter>,
+    commands: Family<Labels, Counter>,
+    upstream: Family<Labels, Counter>,
+    upstream_seconds: Family<Labels, Histogram>,
+    token_fetches: Family<Labels, Counter>,
+    replies: Family<Labels, Counter>,
+    cache: Family<Labels, Counter>,
+    refused: Family<Labels, Counter>,
+    stream_reconnects: Counter,
+    in_flight: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("dingmeet");
+        let callbacks = Family::default();
+        registry.register("callbacks", "Callbacks received, by outcome", callbacks.clone());
+        let commands = Family::default();
+        registry.register("commands", "Commands handled, by kind", commands.clone());
+        let upstream = Family::default();
+        registry.register("upstream_requests", "DingTalk API calls, by endpoint and outcome", upstream.clone());
+        let upstream_seconds = Family::<Labels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 12))
+        });
+        registry.register("upstream_request_duration_seconds", "DingTalk API call latency", upstream_seconds.clone());
+        let token_fetches = Family::default();
+        registry.register("token_fetches", "Access token fetches, by outcome", token_fetches.clone());
+        let replies = Family::default();
+        registry.register("replies", "Replies sent, by channel and outcome", replies.clone());
+        let cache = Family::default();
+        registry.register("cache_requests", "Cache lookups, by cache and result", cache.clone());
+        let refused = Family::default();
+        registry.register("refused_messages", "Messages refused by an allow-list or rate limit, by reason", refused.clone());
+        let stream_reconnects = Counter::default();
+        registry.register("stream_reconnects", "Stream connections re-opened", stream_reconnects.clone());
+        let in_flight = Gauge::default();
+        registry.register("in_flight_messages", "Messages being processed now", in_flight.clone());
+        Self {
+            registry,
+            callbacks,
+            commands,
+            upstream,
+            upstream_seconds,
+            token_fetches,
+            replies,
+            cache,
+            refused,
+            stream_reconnects,
+            in_flight,
+        }
+    }
+
+    pub fn callback(&self, outcome: &'static str) {
+        self.callbacks.get_or_create(&vec![("outcome", outcome)]).inc();
+    }
+
+    pub fn command(&self, kind: &'static str) {
+        self.commands.get_or_create(&vec![("kind", kind)]).inc();
+    }
+
+    pub fn upstream(&self, endpoint: &'static str, outcome: &'static str, elapsed: Duration) {
+        self.upstream.get_or_create(&vec![("endpoint", endpoint), ("outcome", outcome)]).inc();
+        self.upstream_seconds.get_or_create(&vec![("endpoint", endpoint)]).observe(elapsed.as_secs_f64());
+    }
+
+    pub fn token_fetch(&self, outcome: &'static str) {
+        self.token_fetches.get_or_create(&vec![("outcome", outcome)]).inc();
+    }
+
+    pub fn reply(&self, channel: &'static str, outcome: &'static str) {
+        self.replies.get_or_create(&vec![("channel", channel), ("outcome", outcome)]).inc();
+    }
+
+    pub fn cache(&self, cache: &'static str, hit: bool) {
+        self.cache.get_or_create(&vec![("cache", cache), ("result", if hit { "hit" } else { "miss" })]).inc();
+    }
+
+    pub fn refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&vec![("reason", reason)]).inc();
+    }
+
+    pub fn stream_reconnect(&self) {
+        self.stream_reconnects.inc();
+    }
+
+    /// Counts a message as in flight until the guard drops.
+    pub fn in_flight(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(err) = encode(&mut out, &self.registry) {
+            tracing::error!(%err, "could not encode metrics");
+        }
+        out
+    }
+}
+
+/// Decrements the in-flight gauge when dropped.
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_appear_in_the_exposition_with_their_labels() {
+        let metrics = Metrics::new();
+        metrics.callback("accepted");
+        metrics.upstream("conference", "ok", Duration::from_millis(12));
+        let text = metrics.render();
+        assert!(text.contains(r#"dingmeet_callbacks_total{outcome="accepted"} 1"#), "{text}");
+        assert!(text.contains(r#"dingmeet_upstream_requests_total{endpoint="conference",outcome="ok"} 1"#), "{text}");
+        assert!(text.contains("dingmeet_upstream_request_duration_seconds_bucket"), "{text}");
+    }
+}
