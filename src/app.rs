@@ -43,10 +43,22 @@ pub fn build_bot(settings: &Settings) -> Result<(Arc<Bot>, Arc<Verifier>), Confi
     let mut secrets = vec![client_secret.clone()];
     secrets.extend(settings.callback_secrets.iter().cloned());
     let verifier = Arc::new(Verifier::new(secrets, Duration::from_secs(settings.sign_window_secs)));
-    let tokens = TokenProvider::new(http.clone(), &settings.api_base, Credentials { client_id, client_secret }, Arc::clone(&metrics));
+    let tokens = TokenProvider::new(
+        http.clone(),
+        &settings.api_base,
+        Credentials { client_id, client_secret },
+        Arc::clone(&metrics),
+    );
     let cache_ttl = Duration::from_secs(settings.cache_ttl_secs);
-    let conferences = ConferenceClient::new(http.clone(), &settings.api_base, tokens.clone(), cache_ttl, Arc::clone(&metrics));
-    let replier = Replier::new(http, &settings.api_base, WebhookHosts::new(&settings.webhook_hosts), tokens, Arc::clone(&metrics));
+    let conferences =
+        ConferenceClient::new(http.clone(), &settings.api_base, tokens.clone(), cache_ttl, Arc::clone(&metrics));
+    let replier = Replier::new(
+        http,
+        &settings.api_base,
+        WebhookHosts::new(&settings.webhook_hosts),
+        tokens,
+        Arc::clone(&metrics),
+    );
     let state = StateStore::memory(Duration::from_secs(settings.dedupe_ttl_secs.max(1)));
     let bot = Bot::new(settings.lang, settings.timezone, conferences, replier, state, metrics);
     Ok((Arc::new(bot), verifier))
@@ -56,7 +68,9 @@ impl Application {
     /// Builds everything and binds the listener (port 0 picks a free port).
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
         let (bot, verifier) = build_bot(settings)?;
-        let listener = TcpListener::bind(settings.listen).await.map_err(|source| StartError::Bind { addr: settings.listen, source })?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
         Ok(Self { listener, state: AppState { bot, verifier } })
     }
 
@@ -70,7 +84,10 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then stops accepting and waits (bounded) for the
     /// replies in flight.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let bot = Arc::clone(&self.state.bot);
         tracing::info!(addr = %self.local_addr(), "listening");
         axum::serve(self.listener, server::router(self.state)).with_graceful_shutdown(shutdown).await?;

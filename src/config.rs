@@ -130,11 +130,16 @@ impl Settings {
     }
 
     /// Reads the optional file, then `vars` (the environment, or a test's), which win.
-    pub fn load_from(file: Option<&Path>, vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+    pub fn load_from(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let mut table = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-                toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+                toml::from_str::<toml::Table>(&text)
+                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?
             }
             None => toml::Table::new(),
         };
@@ -177,7 +182,9 @@ where
         toml::Value::Integer(n) => n.to_string(),
         toml::Value::Float(n) => n.to_string(),
         toml::Value::Boolean(b) => b.to_string(),
-        other => return Err(serde::de::Error::custom(format!("expected a string or a number, found {}", other.type_str()))),
+        other => {
+            return Err(serde::de::Error::custom(format!("expected a string or a number, found {}", other.type_str())));
+        }
     };
     text.trim().parse().map_err(|e| serde::de::Error::custom(format!("{text:?}: {e}")))
 }
@@ -247,7 +254,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dingmeet-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("c.toml");
-        std::fs::write(&path, "lang = \"en\"\nsign_window_secs = 60\nwebhook_hosts = [\"x.example\"]\n").expect("write");
+        std::fs::write(&path, "lang = \"en\"\nsign_window_secs = 60\nwebhook_hosts = [\"x.example\"]\n")
+            .expect("write");
         let s = Settings::load_from(Some(&path), env(&[("DINGMEET_LANG", "zh")])).expect("loads");
         assert_eq!((s.lang, s.sign_window_secs), (Lang::Zh, 60));
         assert_eq!(s.webhook_hosts, ["x.example"]);
@@ -255,23 +263,27 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_setting() {
-        let err = Settings::load_from(None, env(&[("DINGMEET_TIMEZONE", "Mars/Base")])).err().expect("fails");
+        let err = Settings::load_from(None, env(&[("DINGMEET_TIMEZONE", "Mars/Base")])).expect_err("fails");
         assert!(err.to_string().contains("Mars/Base"), "{err}");
-        let err = Settings::load_from(None, env(&[("DINGMEET_LISTN", "x")])).err().expect("fails");
+        let err = Settings::load_from(None, env(&[("DINGMEET_LISTN", "x")])).expect_err("fails");
         assert!(err.to_string().contains("listn"), "{err}");
     }
 
     #[test]
     fn missing_credentials_name_the_variable() {
         let s = Settings::load_from(None, env(&[("DINGMEET_CLIENT_ID", "ding1")])).expect("loads");
-        assert!(s.credentials().err().expect("missing").to_string().starts_with("DINGMEET_CLIENT_SECRET is not set"));
+        assert!(s.credentials().expect_err("missing").to_string().starts_with("DINGMEET_CLIENT_SECRET is not set"));
         let s = Settings::load_from(None, env(&[])).expect("loads");
-        assert!(s.credentials().err().expect("missing").to_string().starts_with("DINGMEET_CLIENT_ID is not set"));
+        assert!(s.credentials().expect_err("missing").to_string().starts_with("DINGMEET_CLIENT_ID is not set"));
     }
 
     #[test]
     fn debug_output_hides_secrets() {
-        let s = Settings::load_from(None, env(&[("DINGMEET_CLIENT_SECRET", "very-secret"), ("DINGMEET_CALLBACK_SECRETS", "old-secret")])).expect("loads");
+        let s = Settings::load_from(
+            None,
+            env(&[("DINGMEET_CLIENT_SECRET", "very-secret"), ("DINGMEET_CALLBACK_SECRETS", "old-secret")]),
+        )
+        .expect("loads");
         let text = format!("{s:?}");
         assert!(!text.contains("very-secret") && !text.contains("old-secret"), "{text}");
     }

@@ -61,9 +61,8 @@ impl Metrics {
         registry.register("commands", "Commands handled, by kind", commands.clone());
         let upstream = Family::default();
         registry.register("upstream_requests", "DingTalk API calls, by endpoint and outcome", upstream.clone());
-        let upstream_seconds = Family::<Labels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.005, 2.0, 12))
-        });
+        let upstream_seconds =
+            Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 2.0, 12)));
         registry.register("upstream_request_duration_seconds", "DingTalk API call latency", upstream_seconds.clone());
         let token_fetches = Family::default();
         registry.register("token_fetches", "Access token fetches, by outcome", token_fetches.clone());
@@ -72,7 +71,11 @@ impl Metrics {
         let cache = Family::default();
         registry.register("cache_requests", "Cache lookups, by cache and result", cache.clone());
         let refused = Family::default();
-        registry.register("refused_messages", "Messages refused by an allow-list or rate limit, by reason", refused.clone());
+        registry.register(
+            "refused_messages",
+            "Messages refused by an allow-list or rate limit, by reason",
+            refused.clone(),
+        );
         let stream_reconnects = Counter::default();
         registry.register("stream_reconnects", "Stream connections re-opened", stream_reconnects.clone());
         let in_flight = Gauge::default();

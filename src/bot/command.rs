@@ -75,7 +75,10 @@ impl std::fmt::Display for RoomCode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Look up these codes (at most [`MAX_CODES`]); `skipped` counts the ones beyond that.
-    Meeting { codes: Vec<RoomCode>, skipped: usize },
+    Meeting {
+        codes: Vec<RoomCode>,
+        skipped: usize,
+    },
     Help,
 }
 
@@ -291,7 +294,10 @@ mod tests {
 
     #[test]
     fn an_unrelated_word_gets_no_suggestion() {
-        assert_eq!(parse("weather today"), Err(ParseError::UnknownCommand { word: "weather".into(), suggestion: None }));
+        assert_eq!(
+            parse("weather today"),
+            Err(ParseError::UnknownCommand { word: "weather".into(), suggestion: None })
+        );
     }
 
     #[test]

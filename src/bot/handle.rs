@@ -35,7 +35,14 @@ pub struct Bot {
 }
 
 impl Bot {
-    pub fn new(lang: Lang, timezone: Tz, conferences: ConferenceClient, replier: Replier, state: StateStore, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        lang: Lang,
+        timezone: Tz,
+        conferences: ConferenceClient,
+        replier: Replier,
+        state: StateStore,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self { lang, timezone, conferences, replier, state, metrics, tasks: TaskTracker::new() }
     }
 

@@ -97,13 +97,23 @@ fn view(info: &ConferenceInfo, t: &Text, tz: Tz) -> MeetingView {
         _ => None,
     });
     MeetingView {
-        title: info.title.as_deref().map(str::trim).filter(|s| !s.is_empty()).map_or_else(|| t.untitled.to_owned(), |s| truncate(s, MAX_TITLE_CHARS)),
+        title: info
+            .title
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map_or_else(|| t.untitled.to_owned(), |s| truncate(s, MAX_TITLE_CHARS)),
         status,
         status_label: status.label(t),
         start: info.start_time.and_then(|ms| format_time(ms, tz)),
         end: info.end_time.and_then(|ms| format_time(ms, tz)),
         duration: duration.filter(|ms| *ms > 0).map(|ms| format_duration(ms, t)),
-        creator: info.creator_nick.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(|s| truncate(s, MAX_NAME_CHARS)),
+        creator: info
+            .creator_nick
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| truncate(s, MAX_NAME_CHARS)),
         kind: info.biz_type.as_deref().and_then(|kind| meeting_kind(kind, t)),
         join_url: (status != Status::Ended).then(|| info.external_link_url.as_deref().and_then(safe_link)).flatten(),
         start_ms: info.start_time,
@@ -248,7 +258,10 @@ mod tests {
     fn missing_fields_fall_back_gracefully() {
         let r = report(vec![ConferenceInfo::default()]);
         let m = &r.meetings[0];
-        assert_eq!((m.title.as_str(), m.status, m.start.as_deref(), m.join_url.as_deref()), ("（无标题）", Status::Unknown, None, None));
+        assert_eq!(
+            (m.title.as_str(), m.status, m.start.as_deref(), m.join_url.as_deref()),
+            ("（无标题）", Status::Unknown, None, None)
+        );
     }
 
     #[test]

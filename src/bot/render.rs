@@ -110,7 +110,11 @@ struct HelpCard<'a> {
 /// Who to @-mention in a group reply: a staff id made only of characters that cannot disturb
 /// the markdown (DingTalk needs the raw `@staffId` text to notify).
 pub fn mention_for(staff_id: Option<&str>) -> Option<&str> {
-    staff_id.filter(|id| !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    staff_id.filter(|id| {
+        !id.is_empty()
+            && id.len() <= 64
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    })
 }
 
 fn markdown(title: String, text: String, mention: Option<&str>) -> OutgoingMessage {
@@ -130,7 +134,13 @@ fn render<T: Template>(template: &T) -> String {
 }
 
 /// The answer to `/meeting`: one section per code, shrunk until it fits DingTalk's limits.
-pub fn meeting_card(t: &Text, tz: Tz, results: &[CodeResult], skipped: usize, mention: Option<&str>) -> OutgoingMessage {
+pub fn meeting_card(
+    t: &Text,
+    tz: Tz,
+    results: &[CodeResult],
+    skipped: usize,
+    mention: Option<&str>,
+) -> OutgoingMessage {
     let mut text = String::new();
     let mut reports = Vec::new();
     for max in [MAX_LISTED, 8, 6, 4, 3, 2, 1] {
@@ -187,7 +197,9 @@ pub fn error_message(t: &Text, code: &RoomCode, err: &ApiError) -> String {
         ApiError::Throttled { .. } => t.throttled.to_owned(),
         ApiError::NotAuthorized { .. } => t.not_authorized.to_owned(),
         ApiError::BadCredentials { .. } | ApiError::InvalidToken { .. } => t.misconfigured.to_owned(),
-        ApiError::Upstream { .. } | ApiError::Timeout | ApiError::Network(_) | ApiError::Decode(_) => t.upstream_down.to_owned(),
+        ApiError::Upstream { .. } | ApiError::Timeout | ApiError::Network(_) | ApiError::Decode(_) => {
+            t.upstream_down.to_owned()
+        }
     }
 }
 
@@ -210,7 +222,11 @@ pub fn help_card(t: &Text, preface: Option<String>, mention: Option<&str>) -> Ou
             HelpLine {
                 usage,
                 description: t.describe(spec.kind),
-                aliases_note: if others.is_empty() { String::new() } else { fill(t.help_aliases, &[("aliases", &others)]) },
+                aliases_note: if others.is_empty() {
+                    String::new()
+                } else {
+                    fill(t.help_aliases, &[("aliases", &others)])
+                },
             }
         })
         .collect();
@@ -224,7 +240,10 @@ mod tests {
 
     #[test]
     fn hostile_text_cannot_format_the_card() {
-        assert_eq!(escape("**bold** [x](http://evil) <font color=red>hi</font>\n# head"), "＊＊bold＊＊ ［x］(http://evil) ＜font color=red＞hi＜/font＞ ＃ head");
+        assert_eq!(
+            escape("**bold** [x](http://evil) <font color=red>hi</font>\n# head"),
+            "＊＊bold＊＊ ［x］(http://evil) ＜font color=red＞hi＜/font＞ ＃ head"
+        );
         assert_eq!(escape("a\u{202E}b\u{200B}c"), "abc");
     }
 

@@ -159,7 +159,10 @@ mod tests {
 
     #[test]
     fn a_body_that_is_not_an_envelope_still_maps_by_status() {
-        assert_eq!(ApiError::from_status(502, b"<html>bad gateway</html>"), ApiError::Upstream { code: "http_502".into(), status: 502 });
+        assert_eq!(
+            ApiError::from_status(502, b"<html>bad gateway</html>"),
+            ApiError::Upstream { code: "http_502".into(), status: 502 }
+        );
         assert_eq!(ApiError::from_status(403, b""), ApiError::Forbidden { code: "http_403".into(), status: 403 });
     }
 }

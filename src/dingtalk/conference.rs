@@ -83,8 +83,17 @@ pub struct ConferenceClient {
 
 impl ConferenceClient {
     /// `cache_ttl` of zero disables the cache (single-flight still applies).
-    pub fn new(http: reqwest::Client, api_base: &str, tokens: TokenProvider, cache_ttl: Duration, metrics: Arc<Metrics>) -> Self {
-        let cache = moka::future::Cache::builder().max_capacity(10_000).time_to_live(cache_ttl.max(Duration::from_millis(1))).build();
+    pub fn new(
+        http: reqwest::Client,
+        api_base: &str,
+        tokens: TokenProvider,
+        cache_ttl: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let cache = moka::future::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(cache_ttl.max(Duration::from_millis(1)))
+            .build();
         Self { http, api_base: api_base.trim_end_matches('/').to_owned(), tokens, cache, metrics }
     }
 
@@ -196,7 +205,9 @@ mod tests {
 
     #[test]
     fn numbers_where_strings_are_documented_are_accepted() {
-        let info: ConferenceInfo = serde_json::from_str(r#"{"bizType":0,"status":"2","startTime":"1668087731000","title":null}"#).expect("parses");
+        let info: ConferenceInfo =
+            serde_json::from_str(r#"{"bizType":0,"status":"2","startTime":"1668087731000","title":null}"#)
+                .expect("parses");
         assert_eq!(info.biz_type.as_deref(), Some("0"));
         assert_eq!(info.status, Some(2));
         assert_eq!(info.start_time, Some(1668087731000));

@@ -126,16 +126,8 @@ impl CallbackBody {
 
     /// Joins the `text` segments of `content.richText`; pictures are skipped.
     fn rich_text(&self) -> String {
-        let segments = self
-            .content
-            .as_ref()
-            .and_then(|c| c.get("richText"))
-            .and_then(|r| r.as_array());
-        segments
-            .into_iter()
-            .flatten()
-            .filter_map(|segment| segment.get("text").and_then(|t| t.as_str()))
-            .collect()
+        let segments = self.content.as_ref().and_then(|c| c.get("richText")).and_then(|r| r.as_array());
+        segments.into_iter().flatten().filter_map(|segment| segment.get("text").and_then(|t| t.as_str())).collect()
     }
 
     pub fn into_inbound(self) -> InboundMessage {

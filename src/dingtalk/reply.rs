@@ -46,10 +46,13 @@ impl OutgoingMessage {
     /// The OpenAPI `msgKey` and its `msgParam` (a JSON-encoded string, as DingTalk wants).
     pub fn msg_key_and_param(&self) -> (&'static str, String) {
         match self {
-            Self::Markdown { title, text, .. } => ("sampleMarkdown", json!({ "title": title, "text": text }).to_string()),
+            Self::Markdown { title, text, .. } => {
+                ("sampleMarkdown", json!({ "title": title, "text": text }).to_string())
+            }
             Self::ActionCard { title, text, button_title, button_url } => (
                 "sampleActionCard",
-                json!({ "title": title, "text": text, "singleTitle": button_title, "singleURL": button_url }).to_string(),
+                json!({ "title": title, "text": text, "singleTitle": button_title, "singleURL": button_url })
+                    .to_string(),
             ),
         }
     }
@@ -102,7 +105,7 @@ impl WebhookHosts {
         let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
         let scheme_ok = parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback);
-        scheme_ok && parsed.username().is_empty() && self.0.iter().any(|allowed| *allowed == host)
+        scheme_ok && parsed.username().is_empty() && self.0.contains(&host)
     }
 }
 
@@ -125,7 +128,13 @@ pub struct Replier {
 }
 
 impl Replier {
-    pub fn new(http: reqwest::Client, api_base: &str, hosts: WebhookHosts, tokens: TokenProvider, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        api_base: &str,
+        hosts: WebhookHosts,
+        tokens: TokenProvider,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self { http, api_base: api_base.trim_end_matches('/').to_owned(), hosts, tokens, metrics }
     }
 
@@ -135,7 +144,12 @@ impl Replier {
 
     /// Delivers `message` to `target`, through the session webhook when it is alive and allowed,
     /// else through the OpenAPI.
-    pub async fn send(&self, target: &ReplyTarget, message: &OutgoingMessage, now_ms: i64) -> Result<Channel, ReplyError> {
+    pub async fn send(
+        &self,
+        target: &ReplyTarget,
+        message: &OutgoingMessage,
+        now_ms: i64,
+    ) -> Result<Channel, ReplyError> {
         let live_webhook = target
             .session_webhook
             .as_deref()
@@ -190,7 +204,9 @@ impl Replier {
             ConversationKind::Single => {
                 let Some(staff_id) = target.sender_staff_id.as_deref() else {
                     self.metrics.reply(Channel::OpenApi.label(), "no_route");
-                    return Err(ReplyError::NoRoute("a 1:1 reply needs the sender's staff id, which DingTalk did not send"));
+                    return Err(ReplyError::NoRoute(
+                        "a 1:1 reply needs the sender's staff id, which DingTalk did not send",
+                    ));
                 };
                 (
                     "oto_send",
@@ -244,7 +260,8 @@ mod tests {
 
     #[test]
     fn markdown_webhook_body_has_dingtalks_shape() {
-        let message = OutgoingMessage::Markdown { title: "t".into(), text: "x\n\n@u1".into(), at_user_ids: vec!["u1".into()] };
+        let message =
+            OutgoingMessage::Markdown { title: "t".into(), text: "x\n\n@u1".into(), at_user_ids: vec!["u1".into()] };
         assert_eq!(
             message.webhook_body(),
             json!({"msgtype":"markdown","markdown":{"title":"t","text":"x\n\n@u1"},"at":{"atUserIds":["u1"],"atMobiles":[],"isAtAll":false}})

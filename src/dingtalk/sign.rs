@@ -30,7 +30,9 @@ pub enum SignError {
     BadTimestamp,
     #[error("timestamp {} off (allowed {}): check the server clock, or a replayed request", human_offset(*.skew_ms), human_offset(*.window_ms))]
     Stale { skew_ms: i64, window_ms: i64 },
-    #[error("signature mismatch: is DINGMEET_CLIENT_SECRET the app's AppSecret (Client Secret), not the AppKey or a custom robot's SEC… secret?")]
+    #[error(
+        "signature mismatch: is DINGMEET_CLIENT_SECRET the app's AppSecret (Client Secret), not the AppKey or a custom robot's SEC… secret?"
+    )]
     Mismatch,
 }
 
@@ -63,10 +65,7 @@ pub struct Verifier {
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verifier")
-            .field("secrets", &self.secrets.len())
-            .field("window_ms", &self.window_ms)
-            .finish()
+        f.debug_struct("Verifier").field("secrets", &self.secrets.len()).field("window_ms", &self.window_ms).finish()
     }
 }
 
@@ -122,7 +121,10 @@ mod tests {
     fn a_correct_signature_inside_the_window_is_accepted() {
         let v = verifier(&["this is secret"]);
         let now = 1_577_262_236_757 + 5_000;
-        assert_eq!(v.verify_at(Some("1577262236757"), Some("hmPWwU+7lVdm3ZZz0r9tSfx0L4Q26jWOZr9+Gs6EZQM="), now), Ok(()));
+        assert_eq!(
+            v.verify_at(Some("1577262236757"), Some("hmPWwU+7lVdm3ZZz0r9tSfx0L4Q26jWOZr9+Gs6EZQM="), now),
+            Ok(())
+        );
     }
 
     #[test]
@@ -135,7 +137,11 @@ mod tests {
     #[test]
     fn a_url_encoded_sign_is_a_mismatch() {
         let v = verifier(&["this is secret"]);
-        let err = v.verify_at(Some("1577262236757"), Some("hmPWwU%2B7lVdm3ZZz0r9tSfx0L4Q26jWOZr9%2BGs6EZQM%3D"), 1_577_262_236_757);
+        let err = v.verify_at(
+            Some("1577262236757"),
+            Some("hmPWwU%2B7lVdm3ZZz0r9tSfx0L4Q26jWOZr9%2BGs6EZQM%3D"),
+            1_577_262_236_757,
+        );
         assert_eq!(err, Err(SignError::Mismatch));
     }
 
@@ -146,8 +152,14 @@ mod tests {
         let good = sign(&ts.to_string(), "s");
         assert!(v.verify_at(Some(&ts.to_string()), Some(&good), ts + HOUR_MS).is_ok());
         assert!(v.verify_at(Some(&ts.to_string()), Some(&good), ts - HOUR_MS).is_ok());
-        assert!(matches!(v.verify_at(Some(&ts.to_string()), Some(&good), ts + HOUR_MS + 1), Err(SignError::Stale { .. })));
-        assert!(matches!(v.verify_at(Some(&ts.to_string()), Some(&good), ts - HOUR_MS - 1), Err(SignError::Stale { .. })));
+        assert!(matches!(
+            v.verify_at(Some(&ts.to_string()), Some(&good), ts + HOUR_MS + 1),
+            Err(SignError::Stale { .. })
+        ));
+        assert!(matches!(
+            v.verify_at(Some(&ts.to_string()), Some(&good), ts - HOUR_MS - 1),
+            Err(SignError::Stale { .. })
+        ));
     }
 
     #[test]

@@ -78,7 +78,10 @@ pub struct TokenProvider {
 
 impl std::fmt::Debug for TokenProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenProvider").field("api_base", &self.api_base).field("credentials", &self.credentials).finish()
+        f.debug_struct("TokenProvider")
+            .field("api_base", &self.api_base)
+            .field("credentials", &self.credentials)
+            .finish()
     }
 }
 
@@ -91,7 +94,8 @@ struct AccessTokenResponse {
 
 impl TokenProvider {
     pub fn new(http: reqwest::Client, api_base: &str, credentials: Credentials, metrics: Arc<Metrics>) -> Self {
-        let cache = moka::future::Cache::builder().max_capacity(MAX_ORGANISATIONS).expire_after(ExpireByLifetime).build();
+        let cache =
+            moka::future::Cache::builder().max_capacity(MAX_ORGANISATIONS).expire_after(ExpireByLifetime).build();
         Self { http, api_base: api_base.trim_end_matches('/').to_owned(), credentials, cache, metrics }
     }
 
@@ -118,7 +122,10 @@ impl TokenProvider {
         });
         let request = self.http.post(format!("{}/v1.0/oauth2/accessToken", self.api_base)).json(&body);
         let result = api::send_json::<AccessTokenResponse>(request).await.and_then(|answer| {
-            let token = answer.access_token.filter(|t| !t.is_empty()).ok_or_else(|| ApiError::Decode("no accessToken in the answer".into()))?;
+            let token = answer
+                .access_token
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| ApiError::Decode("no accessToken in the answer".into()))?;
             Ok(AccessToken::new(token, lifetime(answer.expire_in)))
         });
         let outcome = result.as_ref().map_or_else(ApiError::kind, |_| "ok");

@@ -68,7 +68,12 @@ async fn receive_in_span(state: AppState, headers: HeaderMap, body: Body) -> Res
     {
         let host = reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
         tracing::warn!(%host, "callback rejected: sessionWebhook host is not on DINGMEET_WEBHOOK_HOSTS");
-        return reject(&state, StatusCode::BAD_REQUEST, "webhook_host_not_allowed", "the sessionWebhook host is not allowed");
+        return reject(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "webhook_host_not_allowed",
+            "the sessionWebhook host is not allowed",
+        );
     }
 
     match state.bot.admit(&message).await {

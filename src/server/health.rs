@@ -21,13 +21,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Err(err) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "ok": false, "error": err.to_string() })),
     };
     let ready = status == StatusCode::OK;
-    (status, Json(json!({ "ready": ready, "checks": { "config": { "ok": true }, "access_token": token_check } }))).into_response()
+    (status, Json(json!({ "ready": ready, "checks": { "config": { "ok": true }, "access_token": token_check } })))
+        .into_response()
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        state.bot.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.bot.metrics.render())
         .into_response()
 }
