@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::bot::access::Access;
 use crate::bot::handle::Bot;
 use crate::config::{ConfigError, Settings};
 use crate::dingtalk::api::http_client;
@@ -60,7 +61,8 @@ pub fn build_bot(settings: &Settings) -> Result<(Arc<Bot>, Arc<Verifier>), Confi
         Arc::clone(&metrics),
     );
     let state = StateStore::memory(Duration::from_secs(settings.dedupe_ttl_secs.max(1)));
-    let bot = Bot::new(settings.lang, settings.timezone, conferences, replier, state, metrics);
+    let access = Access::new(settings.allow_conversations.clone(), settings.allow_users.clone());
+    let bot = Bot::new(settings.lang, settings.timezone, conferences, replier, state, metrics).with_access(access);
     Ok((Arc::new(bot), verifier))
 }
 

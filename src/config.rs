@@ -70,6 +70,12 @@ pub struct Settings {
     pub dedupe_ttl_secs: u64,
     #[serde(deserialize_with = "from_str_or_native")]
     pub log_format: LogFormat,
+    /// When set, only these conversation ids are answered (comma-separated).
+    #[serde(deserialize_with = "string_list")]
+    pub allow_conversations: Vec<String>,
+    /// When set, only these staff ids are answered (comma-separated).
+    #[serde(deserialize_with = "string_list")]
+    pub allow_users: Vec<String>,
 }
 
 impl Default for Settings {
@@ -88,6 +94,8 @@ impl Default for Settings {
             cache_ttl_secs: 30,
             dedupe_ttl_secs: 600,
             log_format: LogFormat::Text,
+            allow_conversations: Vec::new(),
+            allow_users: Vec::new(),
         }
     }
 }
@@ -108,6 +116,8 @@ impl std::fmt::Debug for Settings {
             .field("cache_ttl_secs", &self.cache_ttl_secs)
             .field("dedupe_ttl_secs", &self.dedupe_ttl_secs)
             .field("log_format", &self.log_format)
+            .field("allow_conversations", &self.allow_conversations)
+            .field("allow_users", &self.allow_users)
             .finish()
     }
 }

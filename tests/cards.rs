@@ -173,3 +173,87 @@ fn the_worst_case_card_stays_under_dingtalks_limits() {
         assert!(body.contains("100000004"), "every code keeps its section");
     }
 }
+
+fn share(t: &Text, list: Vec<ConferenceInfo>) -> OutgoingMessage {
+    render::share_card(t, TZ, &code("123456789"), &found(list))
+}
+
+#[test]
+fn share_picks_the_meeting_in_progress() {
+    both("share_in_progress", |t| share(t, typical()));
+}
+
+#[test]
+fn share_picks_the_next_meeting_when_none_is_running() {
+    let list: Vec<_> = typical().into_iter().filter(|m| m.status != Some(2)).collect();
+    both("share_next", |t| share(t, list.clone()));
+}
+
+#[test]
+fn share_says_when_everything_has_ended() {
+    both("share_all_ended", |t| share(t, vec![ended("周会", NOW - 60 * MINUTE, 30)]));
+}
+
+#[test]
+fn share_says_when_there_is_no_meeting() {
+    both("share_none", |t| share(t, vec![]));
+}
+
+#[test]
+fn share_says_when_the_meeting_has_no_link() {
+    both("share_no_link", |t| share(t, vec![ConferenceInfo { external_link_url: None, ..meeting("周会", 2, NOW) }]));
+}
+
+#[test]
+fn share_explains_lookup_errors() {
+    both("share_error", |t| {
+        render::share_card(t, TZ, &code("123456789"), &Err(ApiError::NoPermission { code: "noPermission".into() }))
+    });
+}
+
+#[test]
+fn share_has_no_mention_and_a_join_button() {
+    let OutgoingMessage::ActionCard { button_url, text, .. } = share(&ZH, typical()) else {
+        panic!("share is an action card")
+    };
+    assert_eq!(button_url, "https://meeting.dingtalk.com/j/AbCdEf");
+    assert!(!text.contains('@'));
+}
+
+#[test]
+fn parse_errors_explain_what_to_send() {
+    use dingmeet::bot::command::{CommandKind, ParseError};
+    let cases = [
+        ("unknown_with_hint", ParseError::UnknownCommand { word: "/meting".into(), suggestion: Some("/meeting") }),
+        ("unknown", ParseError::UnknownCommand { word: "weather".into(), suggestion: None }),
+        ("missing_code", ParseError::MissingArgument { command: CommandKind::Meeting }),
+        ("bad_code", ParseError::BadCode { input: "12ab".into() }),
+        ("bad_language", ParseError::BadLanguage { input: "fr".into() }),
+    ];
+    for (name, err) in cases {
+        both(&format!("parse_{name}"), |t| render::parse_error_card(t, &err, Some("manager807")));
+    }
+}
+
+#[test]
+fn language_and_access_notices() {
+    both("lang_switched", |t| render::notice_card(t, &[t.lang_switched.to_owned()], None));
+    both("lang_current", |t| render::notice_card(t, &[t.lang_current.to_owned()], None));
+    both("not_allowed", |t| render::notice_card(t, &[t.not_allowed.to_owned()], Some("manager807")));
+    both("unsupported", |t| render::notice_card(t, &[t.unsupported_message.to_owned()], None));
+}
+
+#[test]
+fn the_help_card_lists_every_alias_and_every_listed_alias_parses() {
+    use dingmeet::bot::command::{COMMANDS, parse};
+    for t in [&ZH, &EN] {
+        let OutgoingMessage::Markdown { text, .. } = render::help_card(t, None, None) else { panic!("markdown") };
+        for spec in COMMANDS {
+            for alias in spec.aliases {
+                assert!(text.contains(alias), "help lacks {alias}");
+                let parsed = parse(&format!("{alias} {}", spec.example)).expect("every listed alias parses");
+                assert_eq!(parsed.kind(), spec.kind);
+            }
+        }
+    }
+}
