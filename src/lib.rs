@@ -11,4 +11,5 @@ pub mod config;
 pub mod dingtalk;
 pub mod server;
 pub mod state;
+pub mod stream;
 pub mod telemetry;
