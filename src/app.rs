@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bot::access::Access;
 use crate::bot::handle::Bot;
-use crate::config::{ConfigError, Mode, Settings};
+use crate::config::{AppType, ConfigError, Mode, Settings};
 use crate::dingtalk::api::http_client;
 use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::reply::{Replier, WebhookHosts};
@@ -57,13 +57,16 @@ pub fn build(settings: &Settings) -> Result<Components, ConfigError> {
     let mut secrets = vec![credentials.client_secret.clone()];
     secrets.extend(settings.callback_secrets.iter().cloned());
     let verifier = Arc::new(Verifier::new(secrets, Duration::from_secs(settings.sign_window_secs)));
-    let tokens = TokenProvider::new(http.clone(), &settings.api_base, credentials.clone(), Arc::clone(&metrics));
+    let state = StateStore::memory(Duration::from_secs(settings.dedupe_ttl_secs.max(1)));
+    let mut tokens = TokenProvider::new(http.clone(), &settings.api_base, credentials.clone(), Arc::clone(&metrics));
+    if settings.app_type == AppType::ThirdParty {
+        tokens = tokens.third_party(settings.corp_token_route()?, Arc::new(state.clone()));
+    }
     let cache_ttl = Duration::from_secs(settings.cache_ttl_secs);
     let conferences =
         ConferenceClient::new(http.clone(), &settings.api_base, tokens.clone(), cache_ttl, Arc::clone(&metrics));
     let hosts = WebhookHosts::new(&settings.webhook_hosts);
     let replier = Replier::new(http.clone(), &settings.api_base, hosts, tokens, Arc::clone(&metrics));
-    let state = StateStore::memory(Duration::from_secs(settings.dedupe_ttl_secs.max(1)));
     let access = Access::new(settings.allow_conversations.clone(), settings.allow_users.clone());
     let bot = Bot::new(settings.lang, settings.timezone, conferences, replier, state, metrics).with_access(access);
     Ok(Components { bot: Arc::new(bot), verifier, http, credentials })
@@ -83,6 +86,9 @@ impl Application {
     /// Builds everything and binds the listener (port 0 picks a free port).
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
         let components = build(settings)?;
+        if let Some(ticket) = &settings.suite_ticket {
+            components.bot.remember_suite_ticket(secrecy::ExposeSecret::expose_secret(ticket), false).await;
+        }
         let stream = settings.mode.stream().then(|| {
             Arc::new(StreamClient::new(
                 Arc::clone(&components.bot),

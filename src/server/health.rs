@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
+use crate::dingtalk::token::AppKind;
 
 /// The process is alive and serving.
 pub async fn healthz() -> Response {
@@ -16,7 +17,11 @@ pub async fn healthz() -> Response {
 /// Ready when an access token can be had (from the cache or DingTalk) and, in stream mode, the
 /// Stream socket is up. The body names each check and why it fails.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let token = state.bot.conferences.tokens().token().await;
+    // A third-party app has no token of its own, only per organisation: nothing to check here.
+    let token = match state.bot.conferences.tokens().kind() {
+        AppKind::Internal => state.bot.conferences.tokens().token(None).await.map(drop),
+        AppKind::ThirdParty(_) => Ok(()),
+    };
     let mut ready = token.is_ok();
     let mut checks = json!({
         "config": { "ok": true },
