@@ -10,5 +10,6 @@ pub mod bot;
 pub mod config;
 pub mod dingtalk;
 pub mod server;
+pub mod sim;
 pub mod state;
 pub mod telemetry;
