@@ -1,14 +1,16 @@
-//! Wiring: builds the clients, the bot and the router from settings; binds; serves until told to
-//! stop, then drains the replies in flight.
+//! Wiring: builds the clients, the bot and the router from settings; binds; serves (and runs the
+//! Stream client) until told to stop, then drains the replies in flight.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
+use crate::bot::access::Access;
 use crate::bot::handle::Bot;
-use crate::config::{ConfigError, Settings};
+use crate::config::{AppType, ConfigError, Mode, Settings};
 use crate::dingtalk::api::http_client;
 use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::reply::{Replier, WebhookHosts};
@@ -16,15 +18,26 @@ use crate::dingtalk::sign::Verifier;
 use crate::dingtalk::token::{Credentials, TokenProvider};
 use crate::server::{self, AppState};
 use crate::state::StateStore;
+use crate::stream::{StreamClient, StreamOptions};
 use crate::telemetry::Metrics;
 
 /// How long shutdown waits for replies in flight.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
+/// Everything built from settings, before anything listens.
+pub struct Components {
+    pub bot: Arc<Bot>,
+    pub verifier: Arc<Verifier>,
+    pub http: reqwest::Client,
+    pub credentials: Credentials,
+}
+
 /// A bound, ready-to-run bot.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    mode: Mode,
+    stream: Option<Arc<StreamClient>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,42 +49,64 @@ pub enum StartError {
 }
 
 /// Builds the bot (clients, caches, state) from settings.
-pub fn build_bot(settings: &Settings) -> Result<(Arc<Bot>, Arc<Verifier>), ConfigError> {
+pub fn build(settings: &Settings) -> Result<Components, ConfigError> {
     let (client_id, client_secret) = settings.credentials()?;
+    let credentials = Credentials { client_id, client_secret };
     let metrics = Arc::new(Metrics::new());
     let http = http_client(settings.upstream_timeout());
-    let mut secrets = vec![client_secret.clone()];
+    let mut secrets = vec![credentials.client_secret.clone()];
     secrets.extend(settings.callback_secrets.iter().cloned());
     let verifier = Arc::new(Verifier::new(secrets, Duration::from_secs(settings.sign_window_secs)));
-    let tokens = TokenProvider::new(
-        http.clone(),
-        &settings.api_base,
-        Credentials { client_id, client_secret },
-        Arc::clone(&metrics),
-    );
+    let state = StateStore::memory(Duration::from_secs(settings.dedupe_ttl_secs.max(1)));
+    let mut tokens = TokenProvider::new(http.clone(), &settings.api_base, credentials.clone(), Arc::clone(&metrics));
+    if settings.app_type == AppType::ThirdParty {
+        tokens = tokens.third_party(settings.corp_token_route()?, Arc::new(state.clone()));
+    }
     let cache_ttl = Duration::from_secs(settings.cache_ttl_secs);
     let conferences =
         ConferenceClient::new(http.clone(), &settings.api_base, tokens.clone(), cache_ttl, Arc::clone(&metrics));
-    let replier = Replier::new(
-        http,
-        &settings.api_base,
-        WebhookHosts::new(&settings.webhook_hosts),
-        tokens,
-        Arc::clone(&metrics),
-    );
-    let state = StateStore::memory(Duration::from_secs(settings.dedupe_ttl_secs.max(1)));
-    let bot = Bot::new(settings.lang, settings.timezone, conferences, replier, state, metrics);
-    Ok((Arc::new(bot), verifier))
+    let hosts = WebhookHosts::new(&settings.webhook_hosts);
+    let replier = Replier::new(http.clone(), &settings.api_base, hosts, tokens, Arc::clone(&metrics));
+    let access = Access::new(settings.allow_conversations.clone(), settings.allow_users.clone());
+    let bot = Bot::new(settings.lang, settings.timezone, conferences, replier, state, metrics).with_access(access);
+    Ok(Components { bot: Arc::new(bot), verifier, http, credentials })
+}
+
+fn stream_options(settings: &Settings) -> StreamOptions {
+    StreamOptions {
+        backoff_initial: Duration::from_millis(settings.stream_backoff_initial_ms.max(1)),
+        backoff_max: Duration::from_millis(settings.stream_backoff_max_ms.max(1)),
+        ping_interval: Duration::from_millis(settings.stream_ping_interval_ms.max(10)),
+        pong_timeout: Duration::from_millis(settings.stream_pong_timeout_ms.max(10)),
+        ..StreamOptions::default()
+    }
 }
 
 impl Application {
     /// Builds everything and binds the listener (port 0 picks a free port).
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
-        let (bot, verifier) = build_bot(settings)?;
+        let components = build(settings)?;
+        if let Some(ticket) = &settings.suite_ticket {
+            components.bot.remember_suite_ticket(secrecy::ExposeSecret::expose_secret(ticket), false).await;
+        }
+        let stream = settings.mode.stream().then(|| {
+            Arc::new(StreamClient::new(
+                Arc::clone(&components.bot),
+                components.http.clone(),
+                &settings.api_base,
+                components.credentials.clone(),
+                stream_options(settings),
+            ))
+        });
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
-        Ok(Self { listener, state: AppState { bot, verifier } })
+        let state = AppState {
+            bot: components.bot,
+            verifier: components.verifier,
+            stream: stream.as_ref().map(|s| s.status()),
+        };
+        Ok(Self { listener, state, mode: settings.mode, stream })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -82,20 +117,32 @@ impl Application {
         Arc::clone(&self.state.bot)
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting and waits (bounded) for the
-    /// replies in flight.
+    /// Serves until `shutdown` resolves: stops accepting, closes the stream, and waits (bounded)
+    /// for the replies in flight.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let bot = Arc::clone(&self.state.bot);
-        tracing::info!(addr = %self.local_addr(), "listening");
-        axum::serve(self.listener, server::router(self.state)).with_graceful_shutdown(shutdown).await?;
+        let stop = CancellationToken::new();
+        tracing::info!(addr = %self.local_addr(), mode = ?self.mode, "listening");
+        let stream_task = self.stream.map(|client| tokio::spawn(client.run(stop.clone())));
+        let router = server::router(self.state, self.mode.http());
+        let stop_serving = stop.clone();
+        let serving = axum::serve(self.listener, router).with_graceful_shutdown(async move {
+            shutdown.await;
+            stop_serving.cancel();
+        });
+        let result = serving.await;
+        stop.cancel();
+        if let Some(task) = stream_task {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
         tracing::info!("no longer accepting; finishing replies in flight");
         if tokio::time::timeout(DRAIN_DEADLINE, bot.drain()).await.is_err() {
             tracing::warn!(deadline_secs = DRAIN_DEADLINE.as_secs(), "gave up waiting for replies in flight");
         }
-        Ok(())
+        result
     }
 }
 

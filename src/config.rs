@@ -36,6 +36,62 @@ impl FromStr for LogFormat {
     }
 }
 
+/// How messages arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Signed HTTP callbacks on `POST /dingtalk/callback`.
+    #[default]
+    Http,
+    /// DingTalk's Stream WebSocket; no callback route is served.
+    Stream,
+    /// Both at once.
+    Both,
+}
+
+impl Mode {
+    pub fn http(self) -> bool {
+        matches!(self, Self::Http | Self::Both)
+    }
+
+    pub fn stream(self) -> bool {
+        matches!(self, Self::Stream | Self::Both)
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "http" => Ok(Self::Http),
+            "stream" => Ok(Self::Stream),
+            "both" => Ok(Self::Both),
+            other => Err(format!("unknown mode {other:?}: use http, stream or both")),
+        }
+    }
+}
+
+/// The kind of DingTalk app the bot runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AppType {
+    #[default]
+    Internal,
+    ThirdParty,
+}
+
+impl FromStr for AppType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "internal" => Ok(Self::Internal),
+            "third_party" | "isv" => Ok(Self::ThirdParty),
+            other => Err(format!("unknown app type {other:?}: use internal or third_party")),
+        }
+    }
+}
+
 /// Every setting, with its default. A field named `x` is set by `x = …` in the file or by
 /// `DINGMEET_X` in the environment.
 #[derive(Clone, Deserialize)]
@@ -70,6 +126,32 @@ pub struct Settings {
     pub dedupe_ttl_secs: u64,
     #[serde(deserialize_with = "from_str_or_native")]
     pub log_format: LogFormat,
+    /// `http`, `stream` or `both`.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub mode: Mode,
+    /// Stream reconnect backoff: first delay and cap.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub stream_backoff_initial_ms: u64,
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub stream_backoff_max_ms: u64,
+    /// Stream liveness: ping after this much silence; give up this long after a ping.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub stream_ping_interval_ms: u64,
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub stream_pong_timeout_ms: u64,
+    /// `internal` (an organisation's own app) or `third_party` (one deployment, many organisations).
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub app_type: AppType,
+    /// Third-party apps: `unified` (`/v1.0/oauth2/{corpId}/token`) or `classic` (suite ticket).
+    pub corp_token_route: String,
+    /// Third-party apps on the classic route: a suite ticket to start with, until DingTalk pushes one.
+    pub suite_ticket: Option<SecretString>,
+    /// When set, only these conversation ids are answered (comma-separated).
+    #[serde(deserialize_with = "string_list")]
+    pub allow_conversations: Vec<String>,
+    /// When set, only these staff ids are answered (comma-separated).
+    #[serde(deserialize_with = "string_list")]
+    pub allow_users: Vec<String>,
 }
 
 impl Default for Settings {
@@ -88,6 +170,16 @@ impl Default for Settings {
             cache_ttl_secs: 30,
             dedupe_ttl_secs: 600,
             log_format: LogFormat::Text,
+            allow_conversations: Vec::new(),
+            allow_users: Vec::new(),
+            mode: Mode::Http,
+            app_type: AppType::Internal,
+            corp_token_route: "unified".to_owned(),
+            suite_ticket: None,
+            stream_backoff_initial_ms: 1000,
+            stream_backoff_max_ms: 60_000,
+            stream_ping_interval_ms: 30_000,
+            stream_pong_timeout_ms: 10_000,
         }
     }
 }
@@ -108,6 +200,16 @@ impl std::fmt::Debug for Settings {
             .field("cache_ttl_secs", &self.cache_ttl_secs)
             .field("dedupe_ttl_secs", &self.dedupe_ttl_secs)
             .field("log_format", &self.log_format)
+            .field("allow_conversations", &self.allow_conversations)
+            .field("allow_users", &self.allow_users)
+            .field("mode", &self.mode)
+            .field("app_type", &self.app_type)
+            .field("corp_token_route", &self.corp_token_route)
+            .field("suite_ticket", &self.suite_ticket.as_ref().map(|_| "[redacted]"))
+            .field("stream_backoff_initial_ms", &self.stream_backoff_initial_ms)
+            .field("stream_backoff_max_ms", &self.stream_backoff_max_ms)
+            .field("stream_ping_interval_ms", &self.stream_ping_interval_ms)
+            .field("stream_pong_timeout_ms", &self.stream_pong_timeout_ms)
             .finish()
     }
 }
@@ -156,6 +258,16 @@ impl Settings {
         let secret = self.client_secret.clone().filter(|s| !secrecy::ExposeSecret::expose_secret(s).trim().is_empty());
         let secret = secret.ok_or(ConfigError::Missing("DINGMEET_CLIENT_SECRET", "AppSecret (Client Secret)"))?;
         Ok((id, secret))
+    }
+
+    /// How a third-party app gets organisation tokens.
+    pub fn corp_token_route(&self) -> Result<crate::dingtalk::token::CorpTokenRoute, ConfigError> {
+        use crate::dingtalk::token::CorpTokenRoute;
+        match self.corp_token_route.trim().to_ascii_lowercase().as_str() {
+            "unified" => Ok(CorpTokenRoute::Unified),
+            "classic" => Ok(CorpTokenRoute::Classic),
+            other => Err(ConfigError::Invalid(format!("corp_token_route {other:?}: use unified or classic"))),
+        }
     }
 
     pub fn upstream_timeout(&self) -> Duration {

@@ -7,6 +7,7 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct StateStore {
     seen: moka::future::Cache<String, ()>,
+    settings: moka::future::Cache<String, String>,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -18,7 +19,20 @@ impl std::fmt::Debug for StateStore {
 impl StateStore {
     /// An in-process store; keys are forgotten after `dedupe_ttl`.
     pub fn memory(dedupe_ttl: Duration) -> Self {
-        Self { seen: moka::future::Cache::builder().max_capacity(1_000_000).time_to_live(dedupe_ttl).build() }
+        Self {
+            seen: moka::future::Cache::builder().max_capacity(1_000_000).time_to_live(dedupe_ttl).build(),
+            settings: moka::future::Cache::builder().max_capacity(100_000).build(),
+        }
+    }
+
+    /// A per-conversation setting (e.g. its language), if one was set.
+    pub async fn get_setting(&self, scope: &str, name: &str) -> Option<String> {
+        self.settings.get(&setting_key(scope, name)).await
+    }
+
+    /// Remembers a per-conversation setting.
+    pub async fn set_setting(&self, scope: &str, name: &str, value: &str) {
+        self.settings.insert(setting_key(scope, name), value.to_owned()).await;
     }
 
     /// Records `key` and returns true if it was not seen within the TTL (atomic: of any number
@@ -26,6 +40,20 @@ impl StateStore {
     pub async fn first_seen(&self, key: &str) -> bool {
         self.seen.entry_by_ref(key).or_insert(()).await.is_fresh()
     }
+}
+
+/// Where the newest suite ticket of a third-party app is kept (shared by replicas with Redis).
+pub const SUITE_TICKET_SCOPE: &str = "isv";
+pub const SUITE_TICKET_NAME: &str = "suite_ticket";
+
+impl crate::dingtalk::token::SuiteTicketSource for StateStore {
+    fn current(&self) -> futures_util::future::BoxFuture<'_, Option<String>> {
+        Box::pin(async move { self.get_setting(SUITE_TICKET_SCOPE, SUITE_TICKET_NAME).await })
+    }
+}
+
+fn setting_key(scope: &str, name: &str) -> String {
+    format!("setting:{scope}:{name}")
 }
 
 #[cfg(test)]
@@ -47,5 +75,14 @@ mod tests {
         }
         assert_eq!(fresh, 1);
         assert!(store.first_seen("msg-2").await);
+    }
+
+    #[tokio::test]
+    async fn settings_are_kept_per_scope() {
+        let store = StateStore::memory(Duration::from_secs(60));
+        assert_eq!(store.get_setting("cid1", "lang").await, None);
+        store.set_setting("cid1", "lang", "en").await;
+        assert_eq!(store.get_setting("cid1", "lang").await.as_deref(), Some("en"));
+        assert_eq!(store.get_setting("cid2", "lang").await, None);
     }
 }
