@@ -210,8 +210,8 @@ mod tests {
         };
         let all = instances("999000130", meetings, 1_700_000_000_000);
         assert_eq!(all.len(), 130);
-        assert_eq!(all[0].title.as_deref(), Some("每日站会 #1"));
-        assert_eq!(all[129].title.as_deref(), Some("每日站会 #130"));
+        assert_eq!(all[0].title.as_deref(), Some("每日站会 第1期"));
+        assert_eq!(all[129].title.as_deref(), Some("每日站会 第130期"));
         assert_eq!(all[0].start_time.expect("start") - all[1].start_time.expect("start"), 86_400_000);
         let ids: std::collections::HashSet<_> = all.iter().map(|m| m.conference_id.clone()).collect();
         assert_eq!(ids.len(), 130);
