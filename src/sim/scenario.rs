@@ -69,6 +69,13 @@ pub struct App {
     /// `expireIn` of issued access tokens.
     #[serde(default = "default_token_lifetime")]
     pub token_lifetime_secs: u64,
+    /// Third-party apps: the organisations that installed the app (besides `corp_id`), whose
+    /// tokens `/v1.0/oauth2/{corpId}/token` and `corpAccessToken` issue.
+    #[serde(default)]
+    pub authorised_corps: Vec<String>,
+    /// Third-party apps: the suite ticket `corpAccessToken` accepts.
+    #[serde(default = "default_suite_ticket")]
+    pub suite_ticket: String,
 }
 
 impl std::fmt::Debug for App {
@@ -80,6 +87,8 @@ impl std::fmt::Debug for App {
             .field("corp_id", &self.corp_id)
             .field("bot_name", &self.bot_name)
             .field("token_lifetime_secs", &self.token_lifetime_secs)
+            .field("authorised_corps", &self.authorised_corps)
+            .field("suite_ticket", &"[redacted]")
             .finish()
     }
 }
@@ -88,6 +97,11 @@ impl App {
     /// The `robotCode`: explicit, or the AppKey as for every enterprise robot.
     pub fn robot_code(&self) -> &str {
         self.robot_code.as_deref().unwrap_or(&self.client_id)
+    }
+
+    /// Whether organisation `corp` has installed the app.
+    pub fn authorises(&self, corp: &str) -> bool {
+        corp == self.corp_id || self.authorised_corps.iter().any(|c| c == corp)
     }
 }
 
@@ -99,6 +113,9 @@ fn default_bot_name() -> String {
 }
 fn default_token_lifetime() -> u64 {
     7200
+}
+fn default_suite_ticket() -> String {
+    "simulated-suite-ticket".to_owned()
 }
 
 /// How session webhooks behave.
@@ -473,6 +490,24 @@ mod tests {
         assert!(Scenario::from_toml_str(&omit).is_err());
         let twice = format!("{base}[[codes]]\ncode = \"1\"\n[[codes]]\ncode = \"1\"\n");
         assert!(Scenario::from_toml_str(&twice).is_err());
+    }
+
+    #[test]
+    fn a_scenario_file_loads_from_a_path_and_names_itself_in_errors() {
+        let dir = std::env::temp_dir().join(format!("dingmeet-scenario-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let good = dir.join("good.toml");
+        std::fs::write(&good, BUILTIN_TOML).expect("write");
+        assert_eq!(
+            Scenario::from_path(&good).expect("loads").codes.len(),
+            Scenario::builtin().expect("valid").codes.len()
+        );
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "[app]\nclient_id = \"x\"\nclient_secret = \"\"\n").expect("write");
+        let err = Scenario::from_path(&bad).expect_err("an empty secret is refused").to_string();
+        assert!(err.contains("bad.toml"), "{err}");
+        assert!(Scenario::from_path(&dir.join("missing.toml")).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

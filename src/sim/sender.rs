@@ -97,6 +97,7 @@ pub struct MessageBuilder {
     webhook_host: Option<String>,
     msg_id: Option<String>,
     conversation_id: Option<String>,
+    corp_id: Option<String>,
     sender_staff_id: Option<Option<String>>,
     secret: Option<String>,
     skew_ms: i64,
@@ -154,6 +155,7 @@ impl MessageBuilder {
             webhook_host: None,
             msg_id: None,
             conversation_id: None,
+            corp_id: None,
             sender_staff_id: None,
             secret: None,
             skew_ms: 0,
@@ -222,6 +224,13 @@ impl MessageBuilder {
 
     pub fn conversation_id(mut self, id: &str) -> Self {
         self.conversation_id = Some(id.to_owned());
+        self
+    }
+
+    /// `chatbotCorpId` and `senderCorpId`: the organisation the message comes from (a
+    /// third-party app serves several).
+    pub fn corp_id(mut self, corp: &str) -> Self {
+        self.corp_id = Some(corp.to_owned());
         self
     }
 
@@ -311,6 +320,7 @@ impl MessageBuilder {
         let sender_staff_id = self.sender_staff_id.clone().unwrap_or_else(|| Some(chat.sender_staff_id.clone()));
         let sender_seed = sender_staff_id.clone().unwrap_or_else(|| chat.sender_nick.clone());
         let (msgtype, text, content) = self.words(&app.bot_name, group);
+        let corp_id = self.corp_id.clone().unwrap_or_else(|| app.corp_id.clone());
 
         let message = RobotMessage {
             sender_platform: match self.format {
@@ -319,7 +329,7 @@ impl MessageBuilder {
             },
             conversation_id: conversation_id.clone(),
             at_users: group.then(|| vec![json!({ "dingtalkId": chatbot_user_id })]),
-            chatbot_corp_id: app.corp_id.clone(),
+            chatbot_corp_id: corp_id.clone(),
             chatbot_user_id: chatbot_user_id.clone(),
             open_thread_id: conversation_id.clone(),
             msg_id: msg_id.clone(),
@@ -328,7 +338,7 @@ impl MessageBuilder {
             sender_staff_id,
             session_webhook_expired_time: expires_ms,
             create_at: sent_ms,
-            sender_corp_id: app.corp_id.clone(),
+            sender_corp_id: corp_id,
             conversation_type,
             sender_id: format!("$:LWCP_v1:${}", wire::stable_base64(&format!("user/{sender_seed}"), 16)),
             conversation_title: group.then(|| chat.group_title.clone()),

@@ -8,3 +8,4 @@ mod meetings;
 mod messages;
 mod replies;
 mod simulator;
+mod tokens;

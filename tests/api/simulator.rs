@@ -161,6 +161,46 @@ async fn revoked_tokens_answer_invalid_authentication() {
     assert_envelope(&text, "InvalidAuthentication", "不合法的access_token");
 }
 
+#[tokio::test]
+async fn third_party_apps_get_organisation_tokens_from_the_unified_and_classic_routes() {
+    let sim = live().await;
+    let corp = sim.scenario().app.corp_id.clone();
+    let post = |path: String, body: Value| {
+        let request = http().post(format!("{}{path}", sim.base_url())).json(&body);
+        async move { read(request.send().await.expect("answers")).await }
+    };
+    let unified = |secret: &str, grant: &str| json!({ "client_id": sim.client_id(), "client_secret": secret, "grant_type": grant });
+
+    let (status, _, text) =
+        post(format!("/v1.0/oauth2/{corp}/token"), unified(sim.client_secret(), "client_credentials")).await;
+    assert_eq!(status, 200, "{text}");
+    let answer = parse(&text);
+    assert_eq!(keys(&answer), ["access_token", "expires_in"], "snake_case here: {text}");
+    assert_eq!(answer["expires_in"], json!(7200));
+    let (status, _, text) = post(format!("/v1.0/oauth2/{corp}/token"), unified("wrong", "client_credentials")).await;
+    assert_eq!(status, 400);
+    assert_envelope(&text, "invalid.client", "无效的client_id或client_secret");
+    let (status, _, text) = post(format!("/v1.0/oauth2/{corp}/token"), unified(sim.client_secret(), "password")).await;
+    assert_eq!(status, 400, "{text}");
+    let (status, _, text) =
+        post("/v1.0/oauth2/dingnotinstalled/token".into(), unified(sim.client_secret(), "client_credentials")).await;
+    assert_eq!(status, 401);
+    assert_envelope(&text, "unauthorized.client", "应用未被授权");
+
+    let classic = |ticket: &str, corp: &str| json!({ "suiteKey": sim.client_id(), "suiteSecret": sim.client_secret(), "authCorpId": corp, "suiteTicket": ticket });
+    let ticket = sim.scenario().app.suite_ticket.clone();
+    let (status, _, text) = post("/v1.0/oauth2/corpAccessToken".into(), classic(&ticket, &corp)).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(keys(&parse(&text)), ["accessToken", "expireIn"]);
+    let (status, _, text) = post("/v1.0/oauth2/corpAccessToken".into(), classic("stale", &corp)).await;
+    assert_eq!(status, 400);
+    assert_envelope(&text, "invalidSuiteTicket", "suiteTicket无效");
+    let (status, _, text) = post("/v1.0/oauth2/corpAccessToken".into(), classic(&ticket, "dingnotinstalled")).await;
+    assert_eq!(status, 400);
+    assert_envelope(&text, "invalidAuthInfo", "授权关系不存在");
+    assert_eq!(sim.tokens_issued(), 2);
+}
+
 // --- Conference infos ---------------------------------------------------------------------------
 
 #[tokio::test]
