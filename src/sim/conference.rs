@@ -86,7 +86,7 @@ fn instance(code: &str, index: usize, n: u32, spec: &MeetingSpec, now_ms: i64) -
     let conference_id =
         spec.conference_id.clone().unwrap_or_else(|| wire::stable_hex(&format!("{code}/{index}/{n}"), 24));
     let duration = match (start, end) {
-        (Some(start), Some(end)) if end >= start => Some(end - start),
+        (Some(start), Some(end)) if end >= start => end.checked_sub(start),
         _ => None,
     };
     WireConference {

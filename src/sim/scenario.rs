@@ -426,14 +426,6 @@ impl Scenario {
     pub fn code(&self, code: &str) -> Option<&CodeScenario> {
         self.codes.iter().find(|entry| entry.code == code)
     }
-
-    /// A code whose answer is meetings of which one has this `status`, for tests and docs.
-    pub fn code_with_status(&self, status: i64) -> Option<&CodeScenario> {
-        self.codes.iter().find(|entry| match &entry.answer {
-            CodeAnswer::Meetings(meetings) => meetings.iter().any(|m| m.status == Some(status)),
-            _ => false,
-        })
-    }
 }
 
 #[cfg(test)]

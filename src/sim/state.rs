@@ -448,7 +448,7 @@ impl SimState {
         let limit = self.scenario.sessions.posts_per_minute;
         let mut inner = self.lock();
         let recent = inner.recent_posts.entry(conversation_id.to_owned()).or_default();
-        while recent.front().is_some_and(|at| now - at >= 60_000) {
+        while recent.front().is_some_and(|at| now.saturating_sub(*at) >= 60_000) {
             recent.pop_front();
         }
         if recent.len() >= limit {
