@@ -8,4 +8,5 @@ mod meetings;
 mod messages;
 mod replies;
 mod simulator;
+mod stream_gateway;
 mod tokens;
