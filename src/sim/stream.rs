@@ -5,8 +5,9 @@
 //! every frame the client sends back.
 //!
 //! Tests drive it through [`SimState`]: push robot messages ([`MessageBuilder::push`]) and events,
-//! send `ping` and `disconnect`, drop or silence a connection, refuse connections for a while,
-//! lose acks, and redeliver unacknowledged frames after a configurable delay (DingTalk: ~60 s).
+//! send `ping` and `disconnect`, drop or silence a connection, refuse (or stall) connections for
+//! a while, lose acks, and redeliver unacknowledged frames after a configurable delay (DingTalk:
+//! ~60 s).
 //! Each pushed frame goes to one live connection subscribed to its topic, chosen at random as
 //! DingTalk does; with none, it waits for the next connection. What was sent and received is in
 //! [`StreamRecords`], numbered from the same `seq` as webhook posts.
@@ -392,6 +393,7 @@ pub(crate) struct Gateway {
     counter: u64,
     refuse_opens_until: Option<Instant>,
     refuse_upgrades_until: Option<Instant>,
+    stall_upgrades_until: Option<Instant>,
     redelivery: Option<Duration>,
     disconnect_grace: Duration,
     lose_acks: usize,
@@ -414,6 +416,7 @@ impl Default for Gateway {
             counter: 0,
             refuse_opens_until: None,
             refuse_upgrades_until: None,
+            stall_upgrades_until: None,
             redelivery: Some(DEFAULT_REDELIVERY),
             disconnect_grace: DEFAULT_DISCONNECT_GRACE,
             lose_acks: 0,
@@ -613,11 +616,18 @@ impl SimState {
         self.refuse_upgrades(period);
     }
 
-    /// Ends any refusal now.
+    /// For `period`, upgrade requests get no answer at all until the period ends (then `503`):
+    /// a gateway that accepts the TCP connection and hangs.
+    pub fn stall_upgrades(&self, period: Duration) {
+        self.with_gateway(|g, _, _| g.stall_upgrades_until = Some(Instant::now() + period));
+    }
+
+    /// Ends any refusal or stall now (requests already stalled stay so).
     pub fn accept_connections(&self) {
         self.with_gateway(|g, _, _| {
             g.refuse_opens_until = None;
             g.refuse_upgrades_until = None;
+            g.stall_upgrades_until = None;
         });
     }
 
@@ -1002,6 +1012,12 @@ async fn connect(
     Query(query): Query<HashMap<String, String>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let stall = state.read_gateway(|g, _| g.stall_upgrades_until.filter(|until| Instant::now() < *until));
+    if let Some(until) = stall {
+        tokio::time::sleep_until(until).await;
+        state.with_gateway(|_, records, _| records.upgrades_refused += 1);
+        return unavailable();
+    }
     let now = state.clock().now_ms();
     let ticket = query.get("ticket").cloned().unwrap_or_default();
     // Refusals first, then the upgrade headers, and only then is the ticket used up.

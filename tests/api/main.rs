@@ -8,5 +8,6 @@ mod meetings;
 mod messages;
 mod replies;
 mod simulator;
+mod stream;
 mod stream_gateway;
 mod tokens;
