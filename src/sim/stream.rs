@@ -4,7 +4,7 @@
 //! WebSocket on which the simulator pushes `CALLBACK`, `EVENT` and `SYSTEM` frames and records
 //! every frame the client sends back.
 //!
-//! Tests drive it through [`SimState`]: push robot messages ([`MessageBuilder::push`]) and events,
+//! Tests drive it through [`SimState`]: push robot messages ([`super::MessageBuilder::push`]) and events,
 //! send `ping` and `disconnect`, drop or silence a connection, refuse (or stall) connections for
 //! a while, lose acks, and redeliver unacknowledged frames after a configurable delay (DingTalk:
 //! ~60 s).
@@ -474,23 +474,19 @@ impl Gateway {
         frame: Outgoing,
         to: Option<ConnectionId>,
     ) -> Option<ConnectionId> {
-        let target = match to {
-            Some(id) => self.conns.contains_key(&id).then_some(id),
-            None => {
-                let eligible: Vec<ConnectionId> =
-                    self.conns.iter().filter(|(_, c)| c.accepts(frame.kind, &frame.topic)).map(|(id, _)| *id).collect();
-                (!eligible.is_empty()).then(|| eligible[fastrand::usize(..eligible.len())])
-            }
+        let mut candidates: Vec<ConnectionId> = match to {
+            Some(id) => vec![id],
+            None => self.conns.iter().filter(|(_, c)| c.accepts(frame.kind, &frame.topic)).map(|(id, _)| *id).collect(),
         };
-        match target {
-            Some(id) if self.send_to(records, seq, ctx, id, &frame) => Some(id),
-            _ => {
-                if matches!(frame.kind, FrameKind::Callback | FrameKind::Event) {
-                    self.pending.push_back(frame);
-                }
-                None
-            }
+        // One at random, as DingTalk picks; the next if that one has just gone.
+        fastrand::shuffle(&mut candidates);
+        if let Some(id) = candidates.into_iter().find(|id| self.send_to(records, seq, ctx, *id, &frame)) {
+            return Some(id);
         }
+        if to.is_none() && matches!(frame.kind, FrameKind::Callback | FrameKind::Event) {
+            self.pending.push_back(frame);
+        }
+        None
     }
 
     /// Writes `frame` to connection `id`; false when the connection is gone.
