@@ -2,6 +2,7 @@
 //! rule of issue 2. One binary, as zero-to-production keeps it.
 
 mod callback;
+mod conversation;
 mod errors;
 mod helpers;
 mod meetings;
