@@ -4,25 +4,40 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use super::AppState;
+use crate::readiness::CheckState;
 
 /// The process is alive and serving.
 pub async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
-/// Ready when an access token can be had (from the cache or DingTalk).
+/// Ready when the configuration loaded (it did, or the process would not run), an access token
+/// can be had (from the cache or DingTalk), and every registered check passes (Redis when
+/// configured, the Stream connection in Stream mode). Each failing check says why.
+///
+/// `{"ready": false, "checks": {"config": {"ok": true}, "access_token": {"ok": false, "reason": "…"}, "redis": …}}`
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let token = state.bot.conferences.tokens().token().await;
-    let (status, token_check) = match &token {
-        Ok(_) => (StatusCode::OK, json!({ "ok": true })),
-        Err(err) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "ok": false, "error": err.to_string() })),
-    };
-    let ready = status == StatusCode::OK;
-    (status, Json(json!({ "ready": ready, "checks": { "config": { "ok": true }, "access_token": token_check } })))
-        .into_response()
+    let token = state.bot.conferences.tokens().token().await.map(drop).map_err(|err| err.to_string());
+    let mut checks = Map::new();
+    checks.insert("config".to_owned(), check(&Ok(())));
+    checks.insert("access_token".to_owned(), check(&token));
+    let mut ready = token.is_ok();
+    for (name, state) in state.readiness.snapshot() {
+        ready &= state.is_ok();
+        checks.insert(name.to_owned(), check(&state));
+    }
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({ "ready": ready, "checks": checks }))).into_response()
+}
+
+fn check(state: &CheckState) -> Value {
+    match state {
+        Ok(()) => json!({ "ok": true }),
+        Err(reason) => json!({ "ok": false, "reason": reason }),
+    }
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {

@@ -10,12 +10,14 @@ use axum::routing::{get, post};
 
 use crate::bot::handle::Bot;
 use crate::dingtalk::sign::Verifier;
+use crate::readiness::Readiness;
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub bot: Arc<Bot>,
     pub verifier: Arc<Verifier>,
+    pub readiness: Readiness,
 }
 
 /// The bot's routes; tests can drive it without a socket.
