@@ -1,5 +1,6 @@
 //! Wiring: builds the state store, the clients, the bot and the router from settings; binds;
-//! serves until told to stop, then drains the replies in flight within the grace period.
+//! serves (and runs the Stream client) until told to stop, then drains the replies in flight
+//! within the grace period.
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -9,8 +10,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::bot::access::Access;
 use crate::bot::handle::Bot;
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, Mode, Settings};
 use crate::dingtalk::api::http_client;
 use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::reply::{Replier, WebhookHosts};
@@ -19,13 +21,23 @@ use crate::dingtalk::token::{Credentials, TokenProvider};
 use crate::readiness::Readiness;
 use crate::server::{self, AppState};
 use crate::state::{RateLimit, StateError, StateOptions, StateStore};
+use crate::stream::{StreamClient, StreamOptions};
 use crate::telemetry::Metrics;
+
+/// Everything built from settings, before anything listens.
+pub struct Components {
+    pub bot: Arc<Bot>,
+    pub verifier: Arc<Verifier>,
+    pub http: reqwest::Client,
+    pub credentials: Credentials,
+}
 
 /// A bound, ready-to-run bot.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    shutdown: CancellationToken,
+    mode: Mode,
+    stream: Option<Arc<StreamClient>>,
     grace: Duration,
 }
 
@@ -60,32 +72,39 @@ pub async fn open_state(settings: &Settings, readiness: &Readiness) -> Result<St
     }
 }
 
+/// Builds the bot (clients, caches) from settings, with in-memory state.
+pub fn build(settings: &Settings) -> Result<Components, ConfigError> {
+    build_with_state(settings, StateStore::memory_with(state_options(settings)))
+}
+
 /// Builds the bot (clients, caches) from settings around a state store.
-pub fn build_bot(settings: &Settings, state: StateStore) -> Result<(Arc<Bot>, Arc<Verifier>), ConfigError> {
+pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Components, ConfigError> {
     let (client_id, client_secret) = settings.credentials()?;
+    let credentials = Credentials { client_id, client_secret };
     let metrics = Arc::new(Metrics::new());
     let http = http_client(settings.upstream_timeout());
-    let mut secrets = vec![client_secret.clone()];
+    let mut secrets = vec![credentials.client_secret.clone()];
     secrets.extend(settings.callback_secrets.iter().cloned());
     let verifier = Arc::new(Verifier::new(secrets, Duration::from_secs(settings.sign_window_secs)));
-    let tokens = TokenProvider::new(
-        http.clone(),
-        &settings.api_base,
-        Credentials { client_id, client_secret },
-        Arc::clone(&metrics),
-    );
+    let tokens = TokenProvider::new(http.clone(), &settings.api_base, credentials.clone(), Arc::clone(&metrics));
     let cache_ttl = Duration::from_secs(settings.cache_ttl_secs);
     let conferences =
         ConferenceClient::new(http.clone(), &settings.api_base, tokens.clone(), cache_ttl, Arc::clone(&metrics));
-    let replier = Replier::new(
-        http,
-        &settings.api_base,
-        WebhookHosts::new(&settings.webhook_hosts),
-        tokens,
-        Arc::clone(&metrics),
-    );
-    let bot = Bot::new(settings.lang, settings.timezone, conferences, replier, state, metrics);
-    Ok((Arc::new(bot), verifier))
+    let hosts = WebhookHosts::new(&settings.webhook_hosts);
+    let replier = Replier::new(http.clone(), &settings.api_base, hosts, tokens, Arc::clone(&metrics));
+    let access = Access::new(settings.allow_conversations.clone(), settings.allow_users.clone());
+    let bot = Bot::new(settings.lang, settings.timezone, conferences, replier, state, metrics).with_access(access);
+    Ok(Components { bot: Arc::new(bot), verifier, http, credentials })
+}
+
+fn stream_options(settings: &Settings) -> StreamOptions {
+    StreamOptions {
+        backoff_initial: Duration::from_millis(settings.stream_backoff_initial_ms.max(1)),
+        backoff_max: Duration::from_millis(settings.stream_backoff_max_ms.max(1)),
+        ping_interval: Duration::from_millis(settings.stream_ping_interval_ms.max(10)),
+        pong_timeout: Duration::from_millis(settings.stream_pong_timeout_ms.max(10)),
+        ..StreamOptions::default()
+    }
 }
 
 impl Application {
@@ -94,16 +113,26 @@ impl Application {
         settings.credentials()?;
         let readiness = Readiness::new();
         let store = open_state(settings, &readiness).await?;
-        let (bot, verifier) = build_bot(settings, store)?;
+        let components = build_with_state(settings, store)?;
+        let stream = settings.mode.stream().then(|| {
+            Arc::new(StreamClient::new(
+                Arc::clone(&components.bot),
+                components.http.clone(),
+                &settings.api_base,
+                components.credentials.clone(),
+                stream_options(settings),
+            ))
+        });
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
-        Ok(Self {
-            listener,
-            state: AppState { bot, verifier, readiness },
-            shutdown: CancellationToken::new(),
-            grace: settings.shutdown_grace(),
-        })
+        let state = AppState {
+            bot: components.bot,
+            verifier: components.verifier,
+            stream: stream.as_ref().map(|s| s.status()),
+            readiness,
+        };
+        Ok(Self { listener, state, mode: settings.mode, stream, grace: settings.shutdown_grace() })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -114,43 +143,47 @@ impl Application {
         Arc::clone(&self.state.bot)
     }
 
-    /// The readiness checks `/readyz` reports; the Stream client registers
-    /// [`crate::readiness::STREAM`] here.
+    /// Named readiness checks `/readyz` reports besides the access token and the Stream socket
+    /// (Redis, when configured).
     pub fn readiness(&self) -> Readiness {
         self.state.readiness.clone()
     }
 
-    /// Cancelled when shutdown begins: whatever else runs beside the HTTP server (the Stream
-    /// client) watches it to stop taking messages and close its connection cleanly. Messages it
-    /// already handed to the bot are drained with the HTTP ones.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.child_token()
-    }
-
-    /// Serves until `shutdown` resolves, then stops accepting and waits for the replies in
-    /// flight, all within the grace period (`DINGMEET_SHUTDOWN_GRACE_SECS`).
+    /// Serves until `shutdown` resolves; then stops accepting, closes the Stream connection and
+    /// waits for the replies in flight, all within the grace period
+    /// (`DINGMEET_SHUTDOWN_GRACE_SECS`).
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let Self { listener, state, shutdown: token, grace } = self;
+        let Self { listener, state, mode, stream, grace } = self;
         let bot = Arc::clone(&state.bot);
         let addr = listener.local_addr()?;
-        tracing::info!(%addr, "listening");
-        let serve =
-            axum::serve(listener, server::router(state)).with_graceful_shutdown(token.clone().cancelled_owned());
+        let stop = CancellationToken::new();
+        tracing::info!(%addr, ?mode, "listening");
+        let stream_task = stream.map(|client| tokio::spawn(client.run(stop.clone())));
+        let serve = axum::serve(listener, server::router(state, mode.http()))
+            .with_graceful_shutdown(stop.clone().cancelled_owned());
         let mut serve = std::pin::pin!(serve.into_future());
         tokio::select! {
-            result = &mut serve => return result,
+            result = &mut serve => {
+                stop.cancel();
+                return result;
+            }
             () = shutdown => {}
         }
-        token.cancel();
+        stop.cancel();
         let deadline = tokio::time::Instant::now() + grace;
         tracing::info!(grace_secs = grace.as_secs(), "shutting down: no longer accepting; finishing replies in flight");
         match tokio::time::timeout_at(deadline, serve).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => tracing::warn!(%err, "the HTTP server stopped with an error"),
             Err(_) => tracing::warn!("HTTP connections still open at the end of the grace period; closing them"),
+        }
+        if let Some(task) = stream_task
+            && tokio::time::timeout_at(deadline, task).await.is_err()
+        {
+            tracing::warn!("the Stream connection did not close within the grace period");
         }
         if tokio::time::timeout_at(deadline, bot.drain()).await.is_err() {
             tracing::warn!(

@@ -36,6 +36,42 @@ impl FromStr for LogFormat {
     }
 }
 
+/// How messages arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Signed HTTP callbacks on `POST /dingtalk/callback`.
+    #[default]
+    Http,
+    /// DingTalk's Stream WebSocket; no callback route is served.
+    Stream,
+    /// Both at once.
+    Both,
+}
+
+impl Mode {
+    pub fn http(self) -> bool {
+        matches!(self, Self::Http | Self::Both)
+    }
+
+    pub fn stream(self) -> bool {
+        matches!(self, Self::Stream | Self::Both)
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "http" => Ok(Self::Http),
+            "stream" => Ok(Self::Stream),
+            "both" => Ok(Self::Both),
+            other => Err(format!("unknown mode {other:?}: use http, stream or both")),
+        }
+    }
+}
+
 /// Every setting, with its default. A field named `x` is set by `x = …` in the file or by
 /// `DINGMEET_X` in the environment.
 #[derive(Clone, Deserialize)]
@@ -70,6 +106,25 @@ pub struct Settings {
     pub dedupe_ttl_secs: u64,
     #[serde(deserialize_with = "from_str_or_native")]
     pub log_format: LogFormat,
+    /// `http`, `stream` or `both`.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub mode: Mode,
+    /// Stream reconnect backoff: first delay and cap.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub stream_backoff_initial_ms: u64,
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub stream_backoff_max_ms: u64,
+    /// Stream liveness: ping after this much silence; give up this long after a ping.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub stream_ping_interval_ms: u64,
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub stream_pong_timeout_ms: u64,
+    /// When set, only these conversation ids are answered (comma-separated).
+    #[serde(deserialize_with = "string_list")]
+    pub allow_conversations: Vec<String>,
+    /// When set, only these staff ids are answered (comma-separated).
+    #[serde(deserialize_with = "string_list")]
+    pub allow_users: Vec<String>,
     /// Redis for state shared by several replicas (`redis://[[user]:password@]host[:port][/db]`);
     /// unset or empty keeps state in memory.
     pub redis_url: Option<SecretString>,
@@ -102,6 +157,13 @@ impl Default for Settings {
             cache_ttl_secs: 30,
             dedupe_ttl_secs: 600,
             log_format: LogFormat::Text,
+            allow_conversations: Vec::new(),
+            allow_users: Vec::new(),
+            mode: Mode::Http,
+            stream_backoff_initial_ms: 1000,
+            stream_backoff_max_ms: 60_000,
+            stream_ping_interval_ms: 30_000,
+            stream_pong_timeout_ms: 10_000,
             redis_url: None,
             redis_key_prefix: "dingmeet:".to_owned(),
             rate_limit_per_minute: 18,
@@ -127,6 +189,13 @@ impl std::fmt::Debug for Settings {
             .field("cache_ttl_secs", &self.cache_ttl_secs)
             .field("dedupe_ttl_secs", &self.dedupe_ttl_secs)
             .field("log_format", &self.log_format)
+            .field("allow_conversations", &self.allow_conversations)
+            .field("allow_users", &self.allow_users)
+            .field("mode", &self.mode)
+            .field("stream_backoff_initial_ms", &self.stream_backoff_initial_ms)
+            .field("stream_backoff_max_ms", &self.stream_backoff_max_ms)
+            .field("stream_ping_interval_ms", &self.stream_ping_interval_ms)
+            .field("stream_pong_timeout_ms", &self.stream_pong_timeout_ms)
             .field("redis_url", &self.redis_url.as_ref().map(|_| "[redacted]"))
             .field("redis_key_prefix", &self.redis_key_prefix)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)

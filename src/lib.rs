@@ -12,4 +12,5 @@ pub mod dingtalk;
 pub mod readiness;
 pub mod server;
 pub mod state;
+pub mod stream;
 pub mod telemetry;

@@ -62,8 +62,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Query { config, text } => {
             let settings = Settings::load(config.as_deref())?;
             dingmeet::telemetry::init_logging(settings.log_format == LogFormat::Json);
-            let state = dingmeet::state::StateStore::memory_with(dingmeet::app::state_options(&settings));
-            let (bot, _) = dingmeet::app::build_bot(&settings, state)?;
+            let bot = dingmeet::app::build(&settings)?.bot;
             let message = dingmeet::dingtalk::message::InboundMessage::local(text.join(" "));
             let reply = bot.answer(&message).await;
             println!("{}", serde_json::to_string_pretty(&reply.webhook_body())?);

@@ -1,13 +1,11 @@
-//! Readiness: named checks that parts of the bot report into (Redis, the Stream connection) and
-//! that `GET /readyz` reads. A check that was never registered does not count.
+//! Readiness: named checks that parts of the bot push their state into (Redis) and that
+//! `GET /readyz` reads beside the checks it makes itself. A check never registered does not count.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 /// The check the shared state store reports (only when `DINGMEET_REDIS_URL` is set).
 pub const REDIS: &str = "redis";
-/// The check the Stream client reports while it holds a connection (only in Stream mode).
-pub const STREAM: &str = "stream";
 
 /// One check's state: passing, or failing for a reason an admin can act on.
 pub type CheckState = Result<(), String>;
@@ -66,17 +64,17 @@ mod tests {
         let readiness = Readiness::new();
         assert!(readiness.snapshot().is_empty());
         readiness.fail(REDIS, "connecting");
-        readiness.pass(STREAM);
+        readiness.pass("other");
         let clone = readiness.clone();
         clone.pass(REDIS);
         let snapshot = readiness.snapshot();
         assert_eq!(snapshot.get(REDIS), Some(&Ok(())));
-        assert_eq!(snapshot.get(STREAM), Some(&Ok(())));
-        readiness.fail(STREAM, "closed by DingTalk");
+        assert_eq!(snapshot.get("other"), Some(&Ok(())));
+        readiness.fail("other", "closed by DingTalk");
         readiness.remove(REDIS);
         assert_eq!(
             readiness.snapshot().into_iter().collect::<Vec<_>>(),
-            vec![(STREAM, Err("closed by DingTalk".to_owned()))]
+            vec![("other", Err("closed by DingTalk".to_owned()))]
         );
     }
 }

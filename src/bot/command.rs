@@ -5,6 +5,8 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+use super::i18n::Lang;
+
 /// The most meeting codes answered in one message.
 pub const MAX_CODES: usize = 5;
 /// The longest meeting code we pass to DingTalk (they are 9 digits in every example).
@@ -14,6 +16,8 @@ const MAX_CODE_DIGITS: usize = 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CommandKind {
     Meeting,
+    Share,
+    Lang,
     Help,
 }
 
@@ -23,8 +27,21 @@ pub struct CommandSpec {
     pub kind: CommandKind,
     /// Every spelling the parser accepts; the first is the canonical one shown in help.
     pub aliases: &'static [&'static str],
-    /// The argument placeholder shown in usage lines, if the command takes one.
-    pub argument: Option<&'static str>,
+    /// The argument the command takes, if any.
+    pub argument: Option<Argument>,
+    /// An example argument, for help and tests.
+    pub example: &'static str,
+}
+
+/// What a command's argument is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Argument {
+    /// One or more meeting codes (required).
+    Codes,
+    /// One meeting code (required).
+    Code,
+    /// A language, `zh` or `en` (optional: without it, the current one is shown).
+    Language,
 }
 
 /// The command table: adding a command is one entry here (plus its descriptions in `i18n`).
@@ -32,9 +49,22 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         kind: CommandKind::Meeting,
         aliases: &["/meeting", "/m", "meeting", "会议", "查询会议"],
-        argument: Some("code"),
+        argument: Some(Argument::Codes),
+        example: "123456789",
     },
-    CommandSpec { kind: CommandKind::Help, aliases: &["/help", "help", "帮助"], argument: None },
+    CommandSpec {
+        kind: CommandKind::Share,
+        aliases: &["/share", "/s", "share", "分享", "分享会议"],
+        argument: Some(Argument::Code),
+        example: "123456789",
+    },
+    CommandSpec {
+        kind: CommandKind::Lang,
+        aliases: &["/lang", "lang", "语言"],
+        argument: Some(Argument::Language),
+        example: "en",
+    },
+    CommandSpec { kind: CommandKind::Help, aliases: &["/help", "help", "帮助"], argument: None, example: "" },
 ];
 
 impl CommandKind {
@@ -79,6 +109,10 @@ pub enum Command {
         codes: Vec<RoomCode>,
         skipped: usize,
     },
+    /// Post a join card for the team: the meeting in progress or next under this code.
+    Share(RoomCode),
+    /// Switch this conversation's language, or (`None`) show the current one.
+    Lang(Option<Lang>),
     Help,
 }
 
@@ -86,7 +120,21 @@ impl Command {
     pub fn kind(&self) -> CommandKind {
         match self {
             Self::Meeting { .. } => CommandKind::Meeting,
+            Self::Share(_) => CommandKind::Share,
+            Self::Lang(_) => CommandKind::Lang,
             Self::Help => CommandKind::Help,
+        }
+    }
+}
+
+impl CommandKind {
+    /// A stable label for metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Meeting => "meeting",
+            Self::Share => "share",
+            Self::Lang => "lang",
+            Self::Help => "help",
         }
     }
 }
@@ -100,6 +148,8 @@ pub enum ParseError {
     MissingArgument { command: CommandKind },
     /// Something that should be a meeting code is not digits.
     BadCode { input: String },
+    /// `/lang` with a language we do not speak.
+    BadLanguage { input: String },
 }
 
 /// Parses a message's text into a command.
@@ -126,8 +176,26 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
 fn run(spec: &CommandSpec, args: &[String]) -> Result<Command, ParseError> {
     match spec.kind {
         CommandKind::Help => Ok(Command::Help),
-        CommandKind::Meeting if args.is_empty() => Err(ParseError::MissingArgument { command: spec.kind }),
+        CommandKind::Meeting | CommandKind::Share if args.is_empty() => {
+            Err(ParseError::MissingArgument { command: spec.kind })
+        }
         CommandKind::Meeting => meeting(args),
+        CommandKind::Share => match meeting(args)? {
+            // One card per share: the first code is the one shared.
+            Command::Meeting { codes, .. } => codes
+                .into_iter()
+                .next()
+                .map(Command::Share)
+                .ok_or(ParseError::MissingArgument { command: CommandKind::Share }),
+            other => Ok(other),
+        },
+        CommandKind::Lang => match args.first() {
+            None => Ok(Command::Lang(None)),
+            Some(word) => word
+                .parse::<Lang>()
+                .map(|lang| Command::Lang(Some(lang)))
+                .map_err(|_| ParseError::BadLanguage { input: word.chars().take(20).collect() }),
+        },
     }
 }
 
@@ -151,7 +219,7 @@ fn lookup(word: &str) -> Option<&'static CommandSpec> {
 fn split_glued_alias(word: &str) -> Option<(&'static CommandSpec, &str)> {
     COMMANDS
         .iter()
-        .filter(|spec| spec.argument.is_some())
+        .filter(|spec| matches!(spec.argument, Some(Argument::Codes | Argument::Code)))
         .flat_map(|spec| spec.aliases.iter().map(move |alias| (spec, *alias)))
         .filter_map(|(spec, alias)| word.strip_prefix(alias).map(|rest| (spec, rest)))
         .filter(|(_, rest)| rest.starts_with(|c: char| c.is_ascii_digit()))
@@ -306,6 +374,34 @@ mod tests {
     }
 
     #[test]
+    fn every_alias_of_every_command_parses_to_that_command() {
+        for spec in COMMANDS {
+            for alias in spec.aliases {
+                let text = format!("{alias} {}", spec.example);
+                let parsed = parse(text.trim()).unwrap_or_else(|err| panic!("{text:?} fails: {err:?}"));
+                assert_eq!(parsed.kind(), spec.kind, "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn share_takes_one_code() {
+        assert_eq!(parse("/share 123 456 789"), Ok(Command::Share(RoomCode("123456789".into()))));
+        assert_eq!(parse("分享 123456789"), Ok(Command::Share(RoomCode("123456789".into()))));
+        assert_eq!(parse("分享会议123456789"), Ok(Command::Share(RoomCode("123456789".into()))));
+        assert_eq!(parse("/s"), Err(ParseError::MissingArgument { command: CommandKind::Share }));
+        assert!(matches!(parse("/share abc"), Err(ParseError::BadCode { .. })));
+    }
+
+    #[test]
+    fn lang_switches_or_shows_the_language() {
+        assert_eq!(parse("/lang en"), Ok(Command::Lang(Some(Lang::En))));
+        assert_eq!(parse("语言 中文"), Ok(Command::Lang(Some(Lang::Zh))));
+        assert_eq!(parse("/lang"), Ok(Command::Lang(None)));
+        assert_eq!(parse("/lang fr"), Err(ParseError::BadLanguage { input: "fr".into() }));
+    }
+
+    #[test]
     fn every_alias_in_the_table_is_unique() {
         let mut all: Vec<_> = COMMANDS.iter().flat_map(|s| s.aliases.iter()).collect();
         let before = all.len();
@@ -333,7 +429,7 @@ mod tests {
         }
 
         #[test]
-        fn any_nine_digit_code_round_trips_with_any_alias(code in "[0-9]{9}", alias in 0usize..5) {
+        fn any_nine_digit_code_round_trips_with_any_meeting_alias(code in "[0-9]{9}", alias in 0usize..5) {
             let spelled = CommandKind::Meeting.spec().aliases[alias];
             prop_assert_eq!(parse(&format!(" {spelled} {code}")), Ok(Command::Meeting { codes: vec![RoomCode(code)], skipped: 0 }));
         }

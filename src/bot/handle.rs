@@ -7,10 +7,12 @@ use chrono_tz::Tz;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::command::{self, Command, ParseError};
-use super::i18n::{Lang, Text, fill};
+use super::access::Access;
+use super::command::{self, Command};
+use super::i18n::Lang;
 use super::render::{self, CodeResult};
-use crate::dingtalk::conference::ConferenceClient;
+use crate::dingtalk::api::ApiError;
+use crate::dingtalk::conference::{ConferenceClient, Conferences};
 use crate::dingtalk::message::{Body, ConversationKind, InboundMessage};
 use crate::dingtalk::reply::{self, OutgoingMessage, Replier};
 use crate::state::{SendSlot, StateStore};
@@ -31,8 +33,12 @@ pub struct Bot {
     pub replier: Replier,
     pub state: StateStore,
     pub metrics: Arc<Metrics>,
+    pub access: Access,
     tasks: TaskTracker,
 }
+
+/// The state-store setting that holds a conversation's language.
+const LANG_SETTING: &str = "lang";
 
 impl Bot {
     pub fn new(
@@ -43,7 +49,29 @@ impl Bot {
         state: StateStore,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Self { lang, timezone, conferences, replier, state, metrics, tasks: TaskTracker::new() }
+        Self {
+            lang,
+            timezone,
+            conferences,
+            replier,
+            state,
+            metrics,
+            access: Access::default(),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// Restricts who is answered.
+    #[must_use]
+    pub fn with_access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// The conversation's language: its `/lang` choice, else the configured default.
+    pub async fn language(&self, conversation_id: &str) -> Lang {
+        let chosen = self.state.get_setting(conversation_id, LANG_SETTING).await;
+        chosen.and_then(|code| code.parse().ok()).unwrap_or(self.lang)
     }
 
     /// Records the message id; a redelivery within the dedupe window is a duplicate.
@@ -97,11 +125,16 @@ impl Bot {
 
     /// The reply to `message`: a meeting card, help, or a friendly explanation.
     pub async fn answer(&self, message: &InboundMessage) -> OutgoingMessage {
-        let t = self.lang.text();
+        let t = self.language(&message.reply_to.conversation_id).await.text();
         let mention = match message.reply_to.kind {
             ConversationKind::Group => render::mention_for(message.reply_to.sender_staff_id.as_deref()),
             ConversationKind::Single => None,
         };
+        if let Err(refusal) = self.access.check(message) {
+            tracing::info!(reason = refusal.label(), "message refused by an allow-list");
+            self.metrics.refused(refusal.label());
+            return render::notice_card(t, &[t.not_allowed.to_owned()], mention);
+        }
         let text = match &message.body {
             Body::Text(text) => text,
             Body::Unsupported(kind) => {
@@ -110,42 +143,39 @@ impl Bot {
                 return render::notice_card(t, &[t.unsupported_message.to_owned()], mention);
             }
         };
-        match command::parse(text) {
-            Ok(Command::Help) => {
-                self.metrics.command("help");
-                render::help_card(t, None, mention)
+        let command = match command::parse(text) {
+            Ok(command) => command,
+            Err(err) => {
+                self.metrics.command("invalid");
+                return render::parse_error_card(t, &err, mention);
             }
-            Ok(Command::Meeting { codes, skipped }) => {
-                self.metrics.command("meeting");
+        };
+        self.metrics.command(command.kind().label());
+        match command {
+            Command::Help => render::help_card(t, None, mention),
+            Command::Meeting { codes, skipped } => {
                 let lookups = codes.into_iter().map(|code| async move {
-                    let result = self.conferences.infos(code.as_str()).await;
-                    if let Err(err) = &result {
-                        tracing::warn!(code = %code, %err, kind = err.kind(), "meeting lookup failed");
-                    }
+                    let result = self.lookup(&code).await;
                     (code, result)
                 });
                 let results: Vec<CodeResult> = futures_util::future::join_all(lookups).await;
                 render::meeting_card(t, self.timezone, &results, skipped, mention)
             }
-            Err(err) => {
-                self.metrics.command("invalid");
-                parse_error_reply(t, &err, mention)
+            Command::Share(code) => render::share_card(t, self.timezone, &code, &self.lookup(&code).await),
+            Command::Lang(None) => render::notice_card(t, &[t.lang_current.to_owned()], mention),
+            Command::Lang(Some(lang)) => {
+                self.state.set_setting(&message.reply_to.conversation_id, LANG_SETTING, lang.code()).await;
+                let t = lang.text();
+                render::notice_card(t, &[t.lang_switched.to_owned()], mention)
             }
         }
     }
-}
 
-fn parse_error_reply(t: &Text, err: &ParseError, mention: Option<&str>) -> OutgoingMessage {
-    match err {
-        ParseError::UnknownCommand { word, suggestion } => {
-            let mut preface = fill(t.unknown_command, &[("word", word)]);
-            if let Some(suggestion) = suggestion {
-                preface.push(' ');
-                preface.push_str(&fill(t.did_you_mean, &[("suggestion", suggestion)]));
-            }
-            render::help_card(t, Some(preface), mention)
+    async fn lookup(&self, code: &command::RoomCode) -> Result<Arc<Conferences>, ApiError> {
+        let result = self.conferences.infos(code.as_str()).await;
+        if let Err(err) = &result {
+            tracing::warn!(code = %code, %err, kind = err.kind(), "meeting lookup failed");
         }
-        ParseError::MissingArgument { .. } => render::notice_card(t, &[t.missing_code.to_owned()], mention),
-        ParseError::BadCode { input } => render::notice_card(t, &[fill(t.bad_code, &[("input", input)])], mention),
+        result
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::command::CommandKind;
+use super::command::{Argument, CommandKind};
 
 /// A reply language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
@@ -94,7 +94,20 @@ pub struct Text {
     pub help_example: &'static str,
     pub help_meeting: &'static str,
     pub help_help: &'static str,
+    pub help_share: &'static str,
+    pub help_lang: &'static str,
     pub arg_code: &'static str,
+    pub arg_codes: &'static str,
+    pub arg_language: &'static str,
+    // Sharing.
+    pub share_all_ended: &'static str,
+    pub share_no_link: &'static str,
+    // Language.
+    pub lang_switched: &'static str,
+    pub lang_current: &'static str,
+    pub bad_language: &'static str,
+    // Access.
+    pub not_allowed: &'static str,
 }
 
 impl Text {
@@ -102,7 +115,18 @@ impl Text {
     pub fn describe(&self, kind: CommandKind) -> &'static str {
         match kind {
             CommandKind::Meeting => self.help_meeting,
+            CommandKind::Share => self.help_share,
+            CommandKind::Lang => self.help_lang,
             CommandKind::Help => self.help_help,
+        }
+    }
+
+    /// The placeholder for a command's argument in usage lines.
+    pub fn argument(&self, argument: Argument) -> &'static str {
+        match argument {
+            Argument::Codes => self.arg_codes,
+            Argument::Code => self.arg_code,
+            Argument::Language => self.arg_language,
         }
     }
 }
@@ -153,7 +177,17 @@ pub const ZH: Text = Text {
     help_example: "例如：@会议助手 /meeting 123456789",
     help_meeting: "查询会议号下的所有会议：标题、状态、时间、发起人和入会链接",
     help_help: "显示这份帮助",
+    help_share: "给大家发一张入会卡片：正在进行或下一场要开始的会议，带「加入会议」按钮",
+    help_lang: "切换本会话的回复语言：zh 中文，en 英文",
     arg_code: "会议号",
+    arg_codes: "会议号…",
+    arg_language: "zh 或 en",
+    share_all_ended: "会议号 {code} 下的会议都已结束，现在没有可以加入的会议。",
+    share_no_link: "会议号 {code} 的会议「{title}」没有入会链接，请在钉钉会议里用会议号加入。",
+    lang_switched: "好的，本会话之后用中文回复。",
+    lang_current: "本会话现在用中文回复。要切换，请发送 /lang en 或 /lang zh。",
+    bad_language: "我只会中文（zh）和英文（en）。例如：/lang en",
+    not_allowed: "抱歉，这个机器人只为指定的群和成员服务。如需使用，请联系管理员。",
 };
 
 pub const EN: Text = Text {
@@ -202,7 +236,17 @@ pub const EN: Text = Text {
     help_example: "Example: @Meeting Assistant /meeting 123456789",
     help_meeting: "list every meeting behind a code: title, status, times, host and join link",
     help_help: "show this help",
+    help_share: "post a join card for everyone: the meeting in progress or next to start, with a Join button",
+    help_lang: "switch this conversation's reply language: zh Chinese, en English",
     arg_code: "code",
+    arg_codes: "code…",
+    arg_language: "zh or en",
+    share_all_ended: "Every meeting under code {code} has ended; there is nothing to join now.",
+    share_no_link: "The meeting \"{title}\" under code {code} has no join link; join it in DingTalk with the code.",
+    lang_switched: "OK, this conversation gets English replies from now on.",
+    lang_current: "This conversation gets English replies. To switch, send /lang zh or /lang en.",
+    bad_language: "I speak Chinese (zh) and English (en). For example: /lang zh",
+    not_allowed: "Sorry, this bot only serves certain groups and people. Ask an admin if you need access.",
 };
 
 /// Replaces each `{name}` in `template` with its value.

@@ -56,6 +56,8 @@ pub struct MeetingView {
     pub kind: Option<&'static str>,
     /// An http(s) link safe to put inside `[..](..)`; absent once the meeting has ended.
     pub join_url: Option<String>,
+    /// The labelled lines shown under the title, in order (start, end, duration, host, type).
+    pub details: Vec<(&'static str, String)>,
     start_ms: Option<i64>,
 }
 
@@ -96,7 +98,7 @@ fn view(info: &ConferenceInfo, t: &Text, tz: Tz) -> MeetingView {
         (Some(start), Some(end)) if end > start => Some(end - start),
         _ => None,
     });
-    MeetingView {
+    let mut view = MeetingView {
         title: info
             .title
             .as_deref()
@@ -116,8 +118,18 @@ fn view(info: &ConferenceInfo, t: &Text, tz: Tz) -> MeetingView {
             .map(|s| truncate(s, MAX_NAME_CHARS)),
         kind: info.biz_type.as_deref().and_then(|kind| meeting_kind(kind, t)),
         join_url: (status != Status::Ended).then(|| info.external_link_url.as_deref().and_then(safe_link)).flatten(),
+        details: Vec::new(),
         start_ms: info.start_time,
-    }
+    };
+    let lines = [
+        (t.label_start, view.start.clone()),
+        (t.label_end, view.end.clone()),
+        (t.label_duration, view.duration.clone()),
+        (t.label_creator, view.creator.clone()),
+        (t.label_kind, view.kind.map(str::to_owned)),
+    ];
+    view.details = lines.into_iter().filter_map(|(label, value)| Some((label, value?))).collect();
+    view
 }
 
 fn meeting_kind(biz_type: &str, t: &Text) -> Option<&'static str> {
@@ -164,8 +176,19 @@ pub fn safe_link(url: &str) -> Option<String> {
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return None;
     }
-    // `Url` percent-encodes spaces and quotes; parentheses would end the link early.
-    let text = parsed.as_str().replace('(', "%28").replace(')', "%29");
+    // `Url` percent-encodes spaces, quotes and angle brackets; brackets and parentheses would
+    // end the link early or start another.
+    let text: String = parsed
+        .as_str()
+        .chars()
+        .map(|c| match c {
+            '(' => "%28".to_owned(),
+            ')' => "%29".to_owned(),
+            '[' => "%5B".to_owned(),
+            ']' => "%5D".to_owned(),
+            c => c.to_string(),
+        })
+        .collect();
     (text.len() <= MAX_URL_BYTES).then_some(text)
 }
 

@@ -1,6 +1,7 @@
 //! The product: what the bot does with a message, from dedupe to the reply. Knows nothing of
 //! HTTP servers or sockets; talks to DingTalk only through `dingtalk`.
 
+pub mod access;
 pub mod command;
 pub mod handle;
 pub mod i18n;

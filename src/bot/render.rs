@@ -8,9 +8,9 @@ use std::sync::Arc;
 use askama::Template;
 use chrono_tz::Tz;
 
-use super::command::{COMMANDS, RoomCode};
+use super::command::{COMMANDS, ParseError, RoomCode};
 use super::i18n::{Text, fill};
-use super::meeting::{CodeReport, MAX_LISTED, MeetingView, truncate};
+use super::meeting::{CodeReport, MAX_LISTED, MeetingView, Status, truncate};
 use crate::dingtalk::api::ApiError;
 use crate::dingtalk::conference::Conferences;
 use crate::dingtalk::reply::OutgoingMessage;
@@ -203,6 +203,39 @@ pub fn error_message(t: &Text, code: &RoomCode, err: &ApiError) -> String {
     }
 }
 
+#[derive(Template)]
+#[template(path = "share.md")]
+struct ShareCard<'a> {
+    t: &'a Text,
+    meeting: &'a MeetingView,
+    code_heading: String,
+}
+
+/// The team card for `/share`: the meeting in progress, else the next to start, with a join
+/// button; no @-mention, so it reads well when forwarded. A plain notice when there is none.
+pub fn share_card(t: &Text, tz: Tz, code: &RoomCode, result: &Result<Arc<Conferences>, ApiError>) -> OutgoingMessage {
+    let conferences = match result {
+        Ok(found) => found,
+        Err(err) => return notice_card(t, &[error_message(t, code, err)], None),
+    };
+    let report = CodeReport::build(code.as_str(), conferences, t, tz, usize::MAX);
+    let joinable = report.meetings.iter().find(|m| matches!(m.status, Status::InProgress | Status::Upcoming));
+    let Some(meeting) = joinable else {
+        let text = if report.meetings.is_empty() { t.not_found } else { t.share_all_ended };
+        return notice_card(t, &[fill(text, &[("code", code)])], None);
+    };
+    let Some(url) = meeting.join_url.clone() else {
+        return notice_card(t, &[fill(t.share_no_link, &[("code", code), ("title", &meeting.title)])], None);
+    };
+    let text = render(&ShareCard { t, meeting, code_heading: fill(t.code_heading, &[("code", code)]) });
+    OutgoingMessage::ActionCard {
+        title: escape(&truncate(&meeting.title, MAX_NOTIFICATION_CHARS)),
+        text,
+        button_title: t.join.to_owned(),
+        button_url: url,
+    }
+}
+
 /// A short answer of one or more paragraphs (errors, refusals, notes).
 pub fn notice_card(t: &Text, paragraphs: &[String], mention: Option<&str>) -> OutgoingMessage {
     let title = paragraphs.first().cloned().unwrap_or_else(|| t.error_title.to_owned());
@@ -215,7 +248,7 @@ pub fn help_card(t: &Text, preface: Option<String>, mention: Option<&str>) -> Ou
         .iter()
         .map(|spec| {
             let usage = match spec.argument {
-                Some(_) => format!("{} {}", spec.aliases[0], t.arg_code),
+                Some(argument) => format!("{} {}", spec.aliases[0], t.argument(argument)),
                 None => spec.aliases[0].to_owned(),
             };
             let others = spec.aliases[1..].join(" ");
@@ -232,6 +265,23 @@ pub fn help_card(t: &Text, preface: Option<String>, mention: Option<&str>) -> Ou
         .collect();
     let title = preface.clone().unwrap_or_else(|| t.help_title.to_owned());
     markdown(title, render(&HelpCard { t, preface, commands, mention }), mention)
+}
+
+/// The answer to a message that is not a command we can run: what was wrong and what to send.
+pub fn parse_error_card(t: &Text, err: &ParseError, mention: Option<&str>) -> OutgoingMessage {
+    match err {
+        ParseError::UnknownCommand { word, suggestion } => {
+            let mut preface = fill(t.unknown_command, &[("word", word)]);
+            if let Some(suggestion) = suggestion {
+                preface.push(' ');
+                preface.push_str(&fill(t.did_you_mean, &[("suggestion", suggestion)]));
+            }
+            help_card(t, Some(preface), mention)
+        }
+        ParseError::MissingArgument { .. } => notice_card(t, &[t.missing_code.to_owned()], mention),
+        ParseError::BadCode { input } => notice_card(t, &[fill(t.bad_code, &[("input", input)])], mention),
+        ParseError::BadLanguage { .. } => notice_card(t, &[t.bad_language.to_owned()], mention),
+    }
 }
 
 #[cfg(test)]

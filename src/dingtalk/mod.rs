@@ -7,4 +7,5 @@ pub mod lenient;
 pub mod message;
 pub mod reply;
 pub mod sign;
+pub mod stream;
 pub mod token;

@@ -15,8 +15,8 @@ pub async fn healthz() -> Response {
 }
 
 /// Ready when the configuration loaded (it did, or the process would not run), an access token
-/// can be had (from the cache or DingTalk), and every registered check passes (Redis when
-/// configured, the Stream connection in Stream mode). Each failing check says why.
+/// can be had (from the cache or DingTalk), the Stream socket is up (in stream mode), and every
+/// registered check passes (Redis, when configured). Each failing check says why:
 ///
 /// `{"ready": false, "checks": {"config": {"ok": true}, "access_token": {"ok": false, "reason": "…"}, "redis": …}}`
 pub async fn readyz(State(state): State<AppState>) -> Response {
@@ -25,6 +25,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     checks.insert("config".to_owned(), check(&Ok(())));
     checks.insert("access_token".to_owned(), check(&token));
     let mut ready = token.is_ok();
+    if let Some(stream) = &state.stream {
+        let connected = stream.connected();
+        ready &= connected;
+        let stream = if connected { Ok(()) } else { Err("the Stream connection is down; reconnecting".to_owned()) };
+        checks.insert("stream".to_owned(), check(&stream));
+    }
     for (name, state) in state.readiness.snapshot() {
         ready &= state.is_ok();
         checks.insert(name.to_owned(), check(&state));

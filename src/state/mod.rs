@@ -181,7 +181,7 @@ impl StateStore {
     }
 
     /// A conversation's setting (for example its language), if set.
-    pub async fn setting(&self, conversation: &str, key: &str) -> Option<String> {
+    pub async fn get_setting(&self, conversation: &str, key: &str) -> Option<String> {
         if let Some(shared) = &self.shared
             && let Some(value) = shared.setting(conversation, key).await
         {
@@ -276,5 +276,14 @@ mod tests {
     fn the_default_stays_under_dingtalks_twenty_a_minute() {
         let limit = StateOptions::default().rate_limit;
         assert!(limit.max_per_window < 20 && limit.window == Duration::from_secs(60));
+    }
+
+    #[tokio::test]
+    async fn settings_are_kept_per_scope() {
+        let store = StateStore::memory(Duration::from_secs(60));
+        assert_eq!(store.get_setting("cid1", "lang").await, None);
+        store.set_setting("cid1", "lang", "en").await;
+        assert_eq!(store.get_setting("cid1", "lang").await.as_deref(), Some("en"));
+        assert_eq!(store.get_setting("cid2", "lang").await, None);
     }
 }

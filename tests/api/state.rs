@@ -114,16 +114,16 @@ async fn conversation_settings_are_shared_and_separated_by_key_prefix() {
     let b = open(&redis, StateOptions::default()).await;
     let other_bot = open(&redis, StateOptions { key_prefix: "otherbot:".into(), ..StateOptions::default() }).await;
 
-    assert_eq!(a.setting("cid1", "lang").await, None);
+    assert_eq!(a.get_setting("cid1", "lang").await, None);
     a.set_setting("cid1", "lang", "en").await;
-    assert_eq!(b.setting("cid1", "lang").await.as_deref(), Some("en"));
-    assert_eq!(b.setting("cid2", "lang").await, None, "settings are per conversation");
-    assert_eq!(other_bot.setting("cid1", "lang").await, None, "another key prefix is another bot");
+    assert_eq!(b.get_setting("cid1", "lang").await.as_deref(), Some("en"));
+    assert_eq!(b.get_setting("cid2", "lang").await, None, "settings are per conversation");
+    assert_eq!(other_bot.get_setting("cid1", "lang").await, None, "another key prefix is another bot");
 
     b.set_setting("cid1", "lang", "zh").await;
-    assert_eq!(a.setting("cid1", "lang").await.as_deref(), Some("zh"));
+    assert_eq!(a.get_setting("cid1", "lang").await.as_deref(), Some("zh"));
     b.clear_setting("cid1", "lang").await;
-    assert_eq!(a.setting("cid1", "lang").await, None);
+    assert_eq!(a.get_setting("cid1", "lang").await, None);
 }
 
 /// Collects log output of the current thread's subscriber.
@@ -175,7 +175,7 @@ async fn when_redis_dies_the_bot_keeps_answering_locally_and_recovers_when_it_is
         assert!(store.first_seen(&format!("msg:during-{i}")).await, "new messages are still admitted");
     }
     assert!(!store.first_seen("msg:before").await, "what this instance saw before is still a duplicate");
-    assert_eq!(store.setting("cid", "lang").await.as_deref(), Some("en"), "the last known setting is kept");
+    assert_eq!(store.get_setting("cid", "lang").await.as_deref(), Some("en"), "the last known setting is kept");
     assert_eq!(store.try_send_slot("cid").await, Ok(()), "replies still get slots");
     assert_eq!(store.backend(), Backend::LocalFallback);
     let reason = readiness.snapshot().get(readiness::REDIS).cloned().expect("the redis check");

@@ -1,0 +1,351 @@
+//! Stream mode: keeps a WebSocket to DingTalk's gateway open and hands each robot message to
+//! the bot, exactly as an HTTP callback would be. Acks come first, work happens after; dead
+//! sockets are noticed by ping and replaced with exponential backoff and jitter, forever.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::bot::handle::{Admission, Bot};
+use crate::dingtalk::message::CallbackBody;
+use crate::dingtalk::stream::{self as wire, Ack, Frame, FrameKind};
+use crate::dingtalk::token::Credentials;
+
+/// How the client paces itself.
+#[derive(Debug, Clone)]
+pub struct StreamOptions {
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Send a WebSocket ping after this long without hearing from the server.
+    pub ping_interval: Duration,
+    /// Declare the socket dead when nothing arrives this long after a ping.
+    pub pong_timeout: Duration,
+    /// After a `disconnect` frame, keep reading the old socket at most this long.
+    pub drain_after_disconnect: Duration,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self {
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(30),
+            pong_timeout: Duration::from_secs(10),
+            drain_after_disconnect: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Whether the stream is up, for readiness: the number of live sockets.
+#[derive(Debug, Default)]
+pub struct StreamStatus {
+    live: AtomicUsize,
+}
+
+impl StreamStatus {
+    pub fn connected(&self) -> bool {
+        self.live.load(Ordering::SeqCst) > 0
+    }
+}
+
+/// Decrements the live-socket count when a session ends, however it ends.
+struct LiveGuard(Arc<StreamStatus>);
+
+impl LiveGuard {
+    fn new(status: &Arc<StreamStatus>) -> Self {
+        status.live.fetch_add(1, Ordering::SeqCst);
+        Self(Arc::clone(status))
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Why a session ended.
+#[derive(Debug)]
+enum SessionEnd {
+    /// The server asked us to move (`disconnect`); a new socket should open at once.
+    Handoff,
+    /// The socket closed, failed or went silent.
+    Lost(String),
+    Shutdown,
+}
+
+/// The Stream client.
+pub struct StreamClient {
+    bot: Arc<Bot>,
+    http: reqwest::Client,
+    api_base: String,
+    credentials: Credentials,
+    options: StreamOptions,
+    status: Arc<StreamStatus>,
+}
+
+impl StreamClient {
+    pub fn new(
+        bot: Arc<Bot>,
+        http: reqwest::Client,
+        api_base: &str,
+        credentials: Credentials,
+        options: StreamOptions,
+    ) -> Self {
+        let api_base = api_base.trim_end_matches('/').to_owned();
+        Self { bot, http, api_base, credentials, options, status: Arc::default() }
+    }
+
+    pub fn status(&self) -> Arc<StreamStatus> {
+        Arc::clone(&self.status)
+    }
+
+    /// Connects and reconnects until `shutdown` is cancelled.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut failures: u32 = 0;
+        let mut first = true;
+        while !shutdown.is_cancelled() {
+            if !first {
+                self.bot.metrics.stream_reconnect();
+            }
+            first = false;
+            let socket = match self.connect().await {
+                Ok(socket) => socket,
+                Err(err) => {
+                    let delay = backoff(&self.options, failures);
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(%err, retry_in_ms = delay.as_millis() as u64, "stream connection failed");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => continue,
+                        () = shutdown.cancelled() => break,
+                    }
+                }
+            };
+            failures = 0;
+            tracing::info!("stream connected");
+            let (handoff_tx, handoff_rx) = tokio::sync::oneshot::channel();
+            let session = tokio::spawn(
+                Arc::clone(&self)
+                    .session(socket, handoff_tx, shutdown.clone())
+                    .instrument(tracing::info_span!("stream")),
+            );
+            // A handoff opens the next socket while the old one drains; anything else ends it.
+            tokio::select! {
+                Ok(()) = handoff_rx => tracing::info!("server asked to reconnect; opening a new connection"),
+                ended = session => match ended {
+                    Ok(SessionEnd::Shutdown) => break,
+                    Ok(SessionEnd::Handoff) => {}
+                    Ok(SessionEnd::Lost(reason)) => {
+                        tracing::warn!(%reason, "stream connection lost; reconnecting");
+                        let delay = backoff(&self.options, 0);
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            () = shutdown.cancelled() => break,
+                        }
+                    }
+                    Err(err) => tracing::error!(%err, "stream session task failed; reconnecting"),
+                },
+            }
+        }
+        tracing::info!("stream client stopped");
+    }
+
+    async fn connect(&self) -> Result<Socket, String> {
+        let connection = wire::open_connection(&self.http, &self.api_base, &self.credentials)
+            .await
+            .map_err(|e| format!("gateway open failed: {e}"))?;
+        let url = connection.url()?;
+        crate::dingtalk::api::install_crypto_provider();
+        let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .map_err(|e| format!("websocket connect to {} failed: {e}", url.host_str().unwrap_or("?")))?;
+        Ok(socket)
+    }
+
+    /// Reads one socket until it ends; acks every frame before any work.
+    async fn session(
+        self: Arc<Self>,
+        socket: Socket,
+        handoff: tokio::sync::oneshot::Sender<()>,
+        shutdown: CancellationToken,
+    ) -> SessionEnd {
+        let _live = LiveGuard::new(&self.status);
+        let (mut sink, mut stream) = socket.split();
+        let mut handoff = Some(handoff);
+        let mut last_heard = Instant::now();
+        let mut pinged_at: Option<Instant> = None;
+        let mut drain_deadline: Option<tokio::time::Instant> = None;
+        let mut ticker = tokio::time::interval(
+            self.options.ping_interval.min(self.options.pong_timeout).max(Duration::from_millis(10)),
+        );
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let drain = async {
+                match drain_deadline {
+                    Some(deadline) => tokio::time::sleep_until(deadline).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    return SessionEnd::Shutdown;
+                }
+                () = drain => return SessionEnd::Handoff,
+                _ = ticker.tick() => {
+                    if let Some(sent) = pinged_at
+                        && sent.elapsed() >= self.options.pong_timeout
+                    {
+                        return SessionEnd::Lost("no answer to ping".to_owned());
+                    }
+                    if pinged_at.is_none() && last_heard.elapsed() >= self.options.ping_interval {
+                        if let Err(err) = sink.send(Message::Ping(Vec::new().into())).await {
+                            return SessionEnd::Lost(format!("ping failed: {err}"));
+                        }
+                        pinged_at = Some(Instant::now());
+                    }
+                }
+                incoming = stream.next() => {
+                    last_heard = Instant::now();
+                    pinged_at = None;
+                    let text = match incoming {
+                        None => return end_after_close(drain_deadline, "the server closed the socket"),
+                        Some(Err(err)) => return end_after_close(drain_deadline, &format!("socket error: {err}")),
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(Message::Close(_))) => return end_after_close(drain_deadline, "the server closed the socket"),
+                        Some(Ok(_)) => continue, // pings are answered by tungstenite; pongs only prove life
+                    };
+                    let frame = match Frame::parse(text.as_str()) {
+                        Ok(frame) => frame,
+                        Err(err) => {
+                            tracing::warn!(%err, "malformed stream frame ignored");
+                            continue;
+                        }
+                    };
+                    let (ack, work) = self.acknowledge(&frame);
+                    if let Some(ack) = ack
+                        && let Err(err) = sink.send(Message::Text(ack.to_json().into())).await
+                    {
+                        return SessionEnd::Lost(format!("ack failed: {err}"));
+                    }
+                    match work {
+                        Work::Message(body) => self.dispatch(frame.message_id(), body).await,
+                        Work::Handoff => {
+                            if let Some(handoff) = handoff.take() {
+                                let _ = handoff.send(());
+                            }
+                            drain_deadline = Some(tokio::time::Instant::now() + self.options.drain_after_disconnect);
+                        }
+                        Work::Nothing => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decides the ack for a frame and what to do after sending it.
+    fn acknowledge(&self, frame: &Frame) -> (Option<Ack>, Work) {
+        let id = frame.message_id().unwrap_or_default();
+        match frame.classify() {
+            FrameKind::Ping => (Some(Ack::pong(frame)), Work::Nothing),
+            FrameKind::Disconnect => {
+                tracing::info!(data = %frame.data_text(), "server sent disconnect");
+                (None, Work::Handoff)
+            }
+            FrameKind::OtherSystem(topic) => {
+                tracing::debug!(%topic, "system frame");
+                (None, Work::Nothing)
+            }
+            FrameKind::BotMessage => (Some(Ack::callback(id)), Work::Message(frame.data_text())),
+            FrameKind::Event(event_type) => {
+                tracing::info!(%event_type, "event acknowledged");
+                (Some(Ack::event(id, true)), Work::Nothing)
+            }
+            FrameKind::OtherCallback(topic) => {
+                tracing::info!(%topic, "callback on an unexpected topic acknowledged");
+                (Some(Ack::callback(id)), Work::Nothing)
+            }
+        }
+    }
+
+    /// Hands a robot message to the bot, once per frame id and once per `msgId`.
+    async fn dispatch(&self, frame_id: Option<String>, body: String) {
+        if let Some(id) = frame_id
+            && !self.bot.state.first_seen(&format!("frame:{id}")).await
+        {
+            self.bot.metrics.callback("duplicate");
+            tracing::info!(frame_id = %id, "redelivered frame acknowledged, not processed again");
+            return;
+        }
+        let message = match CallbackBody::parse(body.as_bytes()) {
+            Ok(parsed) => parsed.into_inbound(),
+            Err(err) => {
+                self.bot.metrics.callback("bad_body");
+                tracing::warn!(%err, "stream robot message is not a DingTalk robot message");
+                return;
+            }
+        };
+        if let Some(url) = message.reply_to.session_webhook.as_deref()
+            && !self.bot.replier.hosts().allows(url)
+        {
+            self.bot.metrics.callback("webhook_host_not_allowed");
+            tracing::warn!("stream message ignored: sessionWebhook host is not on DINGMEET_WEBHOOK_HOSTS");
+            return;
+        }
+        match self.bot.admit(&message).await {
+            Admission::Duplicate => {
+                self.bot.metrics.callback("duplicate");
+                tracing::info!(msg_id = %message.id, "duplicate message acknowledged, not processed again");
+            }
+            Admission::Accepted => {
+                self.bot.metrics.callback("accepted");
+                self.bot.spawn(message);
+            }
+        }
+    }
+}
+
+enum Work {
+    Message(String),
+    Handoff,
+    Nothing,
+}
+
+/// After a `disconnect`, the server closing the socket is the expected end of the handoff.
+fn end_after_close(drain_deadline: Option<tokio::time::Instant>, reason: &str) -> SessionEnd {
+    if drain_deadline.is_some() { SessionEnd::Handoff } else { SessionEnd::Lost(reason.to_owned()) }
+}
+
+/// Exponential backoff with full jitter between half and all of the step, capped.
+fn backoff(options: &StreamOptions, failures: u32) -> Duration {
+    let step = options.backoff_initial.saturating_mul(2u32.saturating_pow(failures.min(16))).min(options.backoff_max);
+    let half = step / 2;
+    half + Duration::from_millis(fastrand::u64(0..=u64::try_from(half.as_millis()).unwrap_or(u64::MAX).max(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_under_the_cap() {
+        let options = StreamOptions {
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+            ..StreamOptions::default()
+        };
+        for failures in 0..40 {
+            let delay = backoff(&options, failures);
+            assert!(delay <= Duration::from_millis(5001), "{failures}: {delay:?}");
+        }
+        assert!(backoff(&options, 0) <= Duration::from_millis(101));
+        assert!(backoff(&options, 10) >= Duration::from_millis(2500));
+    }
+}
