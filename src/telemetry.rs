@@ -17,7 +17,8 @@ pub fn init_logging(json: bool) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     // Err means a subscriber is already installed (tests), which is fine.
     let _ = if json {
-        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
+        // The span list carries the callback's request id down to the reply's lines.
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(true).try_init()
     } else {
         builder.try_init()
     };
