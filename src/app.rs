@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bot::access::Access;
 use crate::bot::handle::Bot;
-use crate::config::{ConfigError, Mode, Settings};
+use crate::config::{AppType, ConfigError, Mode, Settings};
 use crate::dingtalk::api::http_client;
 use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::reply::{Replier, WebhookHosts};
@@ -86,7 +86,10 @@ pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Compon
     let mut secrets = vec![credentials.client_secret.clone()];
     secrets.extend(settings.callback_secrets.iter().cloned());
     let verifier = Arc::new(Verifier::new(secrets, Duration::from_secs(settings.sign_window_secs)));
-    let tokens = TokenProvider::new(http.clone(), &settings.api_base, credentials.clone(), Arc::clone(&metrics));
+    let mut tokens = TokenProvider::new(http.clone(), &settings.api_base, credentials.clone(), Arc::clone(&metrics));
+    if settings.app_type == AppType::ThirdParty {
+        tokens = tokens.third_party(settings.corp_token_route()?, Arc::new(state.clone()));
+    }
     let cache_ttl = Duration::from_secs(settings.cache_ttl_secs);
     let conferences =
         ConferenceClient::new(http.clone(), &settings.api_base, tokens.clone(), cache_ttl, Arc::clone(&metrics));
@@ -114,6 +117,9 @@ impl Application {
         let readiness = Readiness::new();
         let store = open_state(settings, &readiness).await?;
         let components = build_with_state(settings, store)?;
+        if let Some(ticket) = &settings.suite_ticket {
+            components.bot.remember_suite_ticket(secrecy::ExposeSecret::expose_secret(ticket), false).await;
+        }
         let stream = settings.mode.stream().then(|| {
             Arc::new(StreamClient::new(
                 Arc::clone(&components.bot),

@@ -72,6 +72,26 @@ impl FromStr for Mode {
     }
 }
 
+/// The kind of DingTalk app the bot runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AppType {
+    #[default]
+    Internal,
+    ThirdParty,
+}
+
+impl FromStr for AppType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "internal" => Ok(Self::Internal),
+            "third_party" | "isv" => Ok(Self::ThirdParty),
+            other => Err(format!("unknown app type {other:?}: use internal or third_party")),
+        }
+    }
+}
+
 /// Every setting, with its default. A field named `x` is set by `x = …` in the file or by
 /// `DINGMEET_X` in the environment.
 #[derive(Clone, Deserialize)]
@@ -119,6 +139,13 @@ pub struct Settings {
     pub stream_ping_interval_ms: u64,
     #[serde(deserialize_with = "from_str_or_native")]
     pub stream_pong_timeout_ms: u64,
+    /// `internal` (an organisation's own app) or `third_party` (one deployment, many organisations).
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub app_type: AppType,
+    /// Third-party apps: `unified` (`/v1.0/oauth2/{corpId}/token`) or `classic` (suite ticket).
+    pub corp_token_route: String,
+    /// Third-party apps on the classic route: a suite ticket to start with, until DingTalk pushes one.
+    pub suite_ticket: Option<SecretString>,
     /// When set, only these conversation ids are answered (comma-separated).
     #[serde(deserialize_with = "string_list")]
     pub allow_conversations: Vec<String>,
@@ -160,6 +187,9 @@ impl Default for Settings {
             allow_conversations: Vec::new(),
             allow_users: Vec::new(),
             mode: Mode::Http,
+            app_type: AppType::Internal,
+            corp_token_route: "unified".to_owned(),
+            suite_ticket: None,
             stream_backoff_initial_ms: 1000,
             stream_backoff_max_ms: 60_000,
             stream_ping_interval_ms: 30_000,
@@ -192,6 +222,9 @@ impl std::fmt::Debug for Settings {
             .field("allow_conversations", &self.allow_conversations)
             .field("allow_users", &self.allow_users)
             .field("mode", &self.mode)
+            .field("app_type", &self.app_type)
+            .field("corp_token_route", &self.corp_token_route)
+            .field("suite_ticket", &self.suite_ticket.as_ref().map(|_| "[redacted]"))
             .field("stream_backoff_initial_ms", &self.stream_backoff_initial_ms)
             .field("stream_backoff_max_ms", &self.stream_backoff_max_ms)
             .field("stream_ping_interval_ms", &self.stream_ping_interval_ms)
@@ -249,6 +282,16 @@ impl Settings {
         let secret = self.client_secret.clone().filter(|s| !secrecy::ExposeSecret::expose_secret(s).trim().is_empty());
         let secret = secret.ok_or(ConfigError::Missing("DINGMEET_CLIENT_SECRET", "AppSecret (Client Secret)"))?;
         Ok((id, secret))
+    }
+
+    /// How a third-party app gets organisation tokens.
+    pub fn corp_token_route(&self) -> Result<crate::dingtalk::token::CorpTokenRoute, ConfigError> {
+        use crate::dingtalk::token::CorpTokenRoute;
+        match self.corp_token_route.trim().to_ascii_lowercase().as_str() {
+            "unified" => Ok(CorpTokenRoute::Unified),
+            "classic" => Ok(CorpTokenRoute::Classic),
+            other => Err(ConfigError::Invalid(format!("corp_token_route {other:?}: use unified or classic"))),
+        }
     }
 
     pub fn upstream_timeout(&self) -> Duration {

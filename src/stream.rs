@@ -229,7 +229,11 @@ impl StreamClient {
                             continue;
                         }
                     };
-                    let (ack, work) = self.acknowledge(&frame);
+                    let (ack, work) = match frame.classify() {
+                        // Events are quick bookkeeping; their ack says whether it was kept.
+                        FrameKind::Event(event_type) => (Some(self.handle_event(&event_type, &frame).await), Work::Nothing),
+                        _ => self.acknowledge(&frame),
+                    };
                     if let Some(ack) = ack
                         && let Err(err) = sink.send(Message::Text(ack.to_json().into())).await
                     {
@@ -264,13 +268,43 @@ impl StreamClient {
                 (None, Work::Nothing)
             }
             FrameKind::BotMessage => (Some(Ack::callback(id)), Work::Message(frame.data_text())),
-            FrameKind::Event(event_type) => {
-                tracing::info!(%event_type, "event acknowledged");
-                (Some(Ack::event(id, true)), Work::Nothing)
-            }
+            FrameKind::Event(_) => (Some(Ack::event(id, true)), Work::Nothing),
             FrameKind::OtherCallback(topic) => {
                 tracing::info!(%topic, "callback on an unexpected topic acknowledged");
                 (Some(Ack::callback(id)), Work::Nothing)
+            }
+        }
+    }
+
+    /// Third-party app events: keeps the suite ticket, forgets organisations that left.
+    async fn handle_event(&self, event_type: &str, frame: &Frame) -> Ack {
+        let id = frame.message_id().unwrap_or_default();
+        let data: serde_json::Value = serde_json::from_str(&frame.data_text()).unwrap_or_default();
+        let corp = frame
+            .header("eventCorpId")
+            .or_else(|| find_string(&data, &["authCorpId", "corpId", "corpid", "AuthCorpId"]))
+            .filter(|c| !c.is_empty());
+        match event_type {
+            "suite_ticket" => match find_string(&data, &["suiteTicket", "SuiteTicket"]) {
+                Some(ticket) => {
+                    self.bot.remember_suite_ticket(&ticket, true).await;
+                    Ack::event(id, true)
+                }
+                None => {
+                    tracing::warn!("suite_ticket event without a ticket; asking DingTalk to push it again");
+                    Ack::event(id, false)
+                }
+            },
+            "org_suite_relieve" | "suite_relieve" | "org_micro_app_remove" | "org_suite_change" => {
+                match &corp {
+                    Some(corp) => self.bot.forget_organisation(corp).await,
+                    None => tracing::warn!(event_type, "organisation event without a corp id"),
+                }
+                Ack::event(id, true)
+            }
+            _ => {
+                tracing::info!(event_type, corp = corp.as_deref().unwrap_or(""), "event acknowledged");
+                Ack::event(id, true)
             }
         }
     }
@@ -318,6 +352,22 @@ enum Work {
     Nothing,
 }
 
+/// The first string value under any of `keys`, searched depth-first (event payloads nest
+/// differently between the documented envelope and what the SDKs pass through).
+fn find_string(value: &serde_json::Value, keys: &[&str]) -> Option<String> {
+    match value {
+        serde_json::Value::Object(map) => keys
+            .iter()
+            .find_map(|key| map.get(*key).and_then(|v| v.as_str()).map(str::to_owned))
+            .or_else(|| map.values().find_map(|v| find_string(v, keys))),
+        serde_json::Value::Array(items) => items.iter().find_map(|v| find_string(v, keys)),
+        serde_json::Value::String(text) if text.trim_start().starts_with('{') => {
+            serde_json::from_str(text).ok().and_then(|inner| find_string(&inner, keys))
+        }
+        _ => None,
+    }
+}
+
 /// After a `disconnect`, the server closing the socket is the expected end of the handoff.
 fn end_after_close(drain_deadline: Option<tokio::time::Instant>, reason: &str) -> SessionEnd {
     if drain_deadline.is_some() { SessionEnd::Handoff } else { SessionEnd::Lost(reason.to_owned()) }
@@ -333,6 +383,22 @@ fn backoff(options: &StreamOptions, failures: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tickets_and_corp_ids_are_found_however_they_nest() {
+        let flat = serde_json::json!({"suiteTicket": "t1"});
+        let enveloped = serde_json::json!({"eventType": "suite_ticket", "data": {"suiteTicket": "t2"}});
+        let sync_http =
+            serde_json::json!({"bizData": [{"biz_data": "{\"syncAction\":\"suite_ticket\",\"suiteTicket\":\"t3\"}"}]});
+        assert_eq!(find_string(&flat, &["suiteTicket"]).as_deref(), Some("t1"));
+        assert_eq!(find_string(&enveloped, &["suiteTicket"]).as_deref(), Some("t2"));
+        assert_eq!(find_string(&sync_http, &["suiteTicket"]).as_deref(), Some("t3"));
+        assert_eq!(
+            find_string(&serde_json::json!({"authCorpInfo": {"corpid": "dingX"}}), &["corpid"]).as_deref(),
+            Some("dingX")
+        );
+        assert_eq!(find_string(&serde_json::json!([1, 2]), &["x"]), None);
+    }
 
     #[test]
     fn backoff_grows_and_stays_under_the_cap() {

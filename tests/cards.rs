@@ -125,6 +125,7 @@ fn every_lookup_error_has_its_own_answer() {
         ApiError::Throttled { code: "Forbidden.AccessDenied.QpsLimitForApi".into() },
         ApiError::NotAuthorized { code: "unauthorized.client".into() },
         ApiError::BadCredentials { code: "invalidClientIdOrSecret".into() },
+        ApiError::SuiteTicket { code: "invalidSuiteTicket".into() },
     ];
     for err in errors {
         let name = format!("error_{}", err.kind());

@@ -123,6 +123,23 @@ impl Bot {
         }
     }
 
+    /// Keeps a third-party app's newest suite ticket (from DingTalk's push, or the configured
+    /// seed, which never replaces a pushed one).
+    pub async fn remember_suite_ticket(&self, ticket: &str, pushed: bool) {
+        use crate::state::{SUITE_TICKET_NAME, SUITE_TICKET_SCOPE};
+        if !pushed && self.state.get_setting(SUITE_TICKET_SCOPE, SUITE_TICKET_NAME).await.is_some() {
+            return;
+        }
+        self.state.set_setting(SUITE_TICKET_SCOPE, SUITE_TICKET_NAME, ticket).await;
+        tracing::info!(pushed, "suite ticket stored");
+    }
+
+    /// An organisation removed the app: forget its token so it is never used again.
+    pub async fn forget_organisation(&self, corp: &str) {
+        self.conferences.tokens().invalidate(Some(corp)).await;
+        tracing::info!(corp, "organisation removed the app; its token is dropped");
+    }
+
     /// The reply to `message`: a meeting card, help, or a friendly explanation.
     pub async fn answer(&self, message: &InboundMessage) -> OutgoingMessage {
         let t = self.language(&message.reply_to.conversation_id).await.text();
@@ -154,14 +171,18 @@ impl Bot {
         match command {
             Command::Help => render::help_card(t, None, mention),
             Command::Meeting { codes, skipped } => {
+                let corp = message.reply_to.corp_id.as_deref();
                 let lookups = codes.into_iter().map(|code| async move {
-                    let result = self.lookup(&code).await;
+                    let result = self.lookup(corp, &code).await;
                     (code, result)
                 });
                 let results: Vec<CodeResult> = futures_util::future::join_all(lookups).await;
                 render::meeting_card(t, self.timezone, &results, skipped, mention)
             }
-            Command::Share(code) => render::share_card(t, self.timezone, &code, &self.lookup(&code).await),
+            Command::Share(code) => {
+                let result = self.lookup(message.reply_to.corp_id.as_deref(), &code).await;
+                render::share_card(t, self.timezone, &code, &result)
+            }
             Command::Lang(None) => render::notice_card(t, &[t.lang_current.to_owned()], mention),
             Command::Lang(Some(lang)) => {
                 self.state.set_setting(&message.reply_to.conversation_id, LANG_SETTING, lang.code()).await;
@@ -171,8 +192,8 @@ impl Bot {
         }
     }
 
-    async fn lookup(&self, code: &command::RoomCode) -> Result<Arc<Conferences>, ApiError> {
-        let result = self.conferences.infos(code.as_str()).await;
+    async fn lookup(&self, corp: Option<&str>, code: &command::RoomCode) -> Result<Arc<Conferences>, ApiError> {
+        let result = self.conferences.infos(corp, code.as_str()).await;
         if let Err(err) = &result {
             tracing::warn!(code = %code, %err, kind = err.kind(), "meeting lookup failed");
         }

@@ -77,6 +77,7 @@ pub struct Text {
     pub upstream_down: &'static str,
     pub throttled: &'static str,
     pub not_authorized: &'static str,
+    pub waiting_for_authorisation: &'static str,
     pub misconfigured: &'static str,
     // Answers about the message.
     pub error_title: &'static str,
@@ -162,6 +163,7 @@ pub const ZH: Text = Text {
     upstream_down: "钉钉暂时没有响应，请过一分钟再试。",
     throttled: "查询太频繁，钉钉暂时限制了访问，请过一分钟再试。",
     not_authorized: "本组织还没有安装或授权这个应用。请管理员先在钉钉中安装并授权它。",
+    waiting_for_authorisation: "机器人正在等待钉钉推送本应用的授权信息，暂时无法查询。请过几分钟再试；如果一直这样，请联系管理员。",
     misconfigured: "机器人的配置有问题，暂时无法查询。请联系管理员查看日志。",
     error_title: "会议助手",
     unknown_command: "我不认识「{word}」这个命令。",
@@ -221,6 +223,7 @@ pub const EN: Text = Text {
     upstream_down: "DingTalk is not answering right now. Please try again in a minute.",
     throttled: "Too many lookups: DingTalk is holding us back. Please try again in a minute.",
     not_authorized: "This organisation has not installed or authorised the app yet. An admin must install and authorise it in DingTalk first.",
+    waiting_for_authorisation: "The bot is waiting for DingTalk to push this app's authorisation, so it cannot look meetings up yet. Please try again in a few minutes; if this persists, ask an admin.",
     misconfigured: "The bot is misconfigured and cannot look meetings up. Please ask an admin to check its logs.",
     error_title: "Meeting Assistant",
     unknown_command: "I don't know the command \"{word}\".",

@@ -196,6 +196,7 @@ pub fn error_message(t: &Text, code: &RoomCode, err: &ApiError) -> String {
         ApiError::NoPermission { .. } | ApiError::Forbidden { .. } => t.no_permission.to_owned(),
         ApiError::Throttled { .. } => t.throttled.to_owned(),
         ApiError::NotAuthorized { .. } => t.not_authorized.to_owned(),
+        ApiError::SuiteTicket { .. } => t.waiting_for_authorisation.to_owned(),
         ApiError::BadCredentials { .. } | ApiError::InvalidToken { .. } => t.misconfigured.to_owned(),
         ApiError::Upstream { .. } | ApiError::Timeout | ApiError::Network(_) | ApiError::Decode(_) => {
             t.upstream_down.to_owned()

@@ -35,6 +35,8 @@ pub enum ApiError {
     BadCredentials { code: String },
     #[error("the organisation has not installed or authorised the app ({code})")]
     NotAuthorized { code: String },
+    #[error("no valid suite ticket ({code}): waiting for DingTalk's suite_ticket push")]
+    SuiteTicket { code: String },
     #[error("DingTalk failed ({code}, HTTP {status})")]
     Upstream { code: String, status: u16 },
     #[error("DingTalk did not answer in time")]
@@ -57,6 +59,7 @@ impl ApiError {
             Self::InvalidToken { .. } => "invalid_token",
             Self::BadCredentials { .. } => "bad_credentials",
             Self::NotAuthorized { .. } => "not_authorized",
+            Self::SuiteTicket { .. } => "suite_ticket",
             Self::Upstream { .. } => "upstream_error",
             Self::Timeout => "timeout",
             Self::Network(_) => "network",
@@ -76,6 +79,7 @@ impl ApiError {
                 Self::BadCredentials { code }
             }
             (_, "unauthorized.client" | "invalidauthinfo") => Self::NotAuthorized { code },
+            (_, "invalidsuiteticket") => Self::SuiteTicket { code },
             (_, c) if c.contains("qpslimit") || c.contains("throttl") => Self::Throttled { code },
             (_, "nopermission") => Self::NoPermission { code },
             (_, c) if c.contains("permissiondenied") => Self::NoPermission { code },
@@ -176,6 +180,7 @@ mod tests {
         assert_eq!(err(400, "invalidClientIdOrSecret").kind(), "bad_credentials");
         assert_eq!(err(401, "unauthorized.client").kind(), "not_authorized");
         assert_eq!(err(400, "invalidAuthInfo").kind(), "not_authorized");
+        assert_eq!(err(400, "invalidSuiteTicket").kind(), "suite_ticket");
     }
 
     #[tokio::test]

@@ -101,15 +101,17 @@ impl ConferenceClient {
         &self.tokens
     }
 
-    /// Every instance behind `room_code` (up to [`ENOUGH_INSTANCES`] or so).
-    /// Errors are not cached; concurrent callers for one code share one upstream call.
-    pub async fn infos(&self, room_code: &str) -> Result<Arc<Conferences>, ApiError> {
+    /// Every instance behind `room_code` in organisation `corp` (up to [`ENOUGH_INSTANCES`] or
+    /// so). Errors are not cached; concurrent callers for one code share one upstream call. The
+    /// cache is keyed by organisation too, so one organisation never sees another's meetings.
+    pub async fn infos(&self, corp: Option<&str>, room_code: &str) -> Result<Arc<Conferences>, ApiError> {
         let mut fetched_here = false;
+        let key = format!("{}/{room_code}", corp.unwrap_or_default());
         let result = self
             .cache
-            .try_get_with(room_code.to_owned(), async {
+            .try_get_with(key, async {
                 fetched_here = true;
-                self.fetch_all(room_code).await.map(Arc::new)
+                self.fetch_all(corp, room_code).await.map(Arc::new)
             })
             .await
             .map_err(|err| (*err).clone());
@@ -117,12 +119,12 @@ impl ConferenceClient {
         result
     }
 
-    async fn fetch_all(&self, room_code: &str) -> Result<Conferences, ApiError> {
+    async fn fetch_all(&self, corp: Option<&str>, room_code: &str) -> Result<Conferences, ApiError> {
         let mut list = Vec::new();
         let mut total = 0;
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let page = self.page_with_token_refresh(room_code, cursor.as_deref()).await?;
+            let page = self.page_with_token_refresh(corp, room_code, cursor.as_deref()).await?;
             let batch = page.conference_list.unwrap_or_default();
             let got = batch.len();
             list.extend(batch);
@@ -138,30 +140,40 @@ impl ConferenceClient {
     }
 
     /// One page; an invalid token is dropped, refreshed and the call tried once more.
-    async fn page_with_token_refresh(&self, room_code: &str, cursor: Option<&str>) -> Result<InfosPage, ApiError> {
-        match self.page_with_retry(room_code, cursor).await {
+    async fn page_with_token_refresh(
+        &self,
+        corp: Option<&str>,
+        room_code: &str,
+        cursor: Option<&str>,
+    ) -> Result<InfosPage, ApiError> {
+        match self.page_with_retry(corp, room_code, cursor).await {
             Err(ApiError::InvalidToken { code }) => {
                 tracing::warn!(%code, "DingTalk refused the cached access token; fetching a new one");
-                self.tokens.invalidate().await;
-                self.page_with_retry(room_code, cursor).await
+                self.tokens.invalidate(corp).await;
+                self.page_with_retry(corp, room_code, cursor).await
             }
             other => other,
         }
     }
 
     /// One page; a connection failure or a gateway error is tried once more after a short pause.
-    async fn page_with_retry(&self, room_code: &str, cursor: Option<&str>) -> Result<InfosPage, ApiError> {
-        match self.page(room_code, cursor).await {
+    async fn page_with_retry(
+        &self,
+        corp: Option<&str>,
+        room_code: &str,
+        cursor: Option<&str>,
+    ) -> Result<InfosPage, ApiError> {
+        match self.page(corp, room_code, cursor).await {
             Err(ApiError::Network(_) | ApiError::Upstream { status: 502..=504, .. }) => {
                 tokio::time::sleep(Duration::from_millis(100 + fastrand::u64(0..200))).await;
-                self.page(room_code, cursor).await
+                self.page(corp, room_code, cursor).await
             }
             other => other,
         }
     }
 
-    async fn page(&self, room_code: &str, cursor: Option<&str>) -> Result<InfosPage, ApiError> {
-        let token = self.tokens.token().await?;
+    async fn page(&self, corp: Option<&str>, room_code: &str, cursor: Option<&str>) -> Result<InfosPage, ApiError> {
+        let token = self.tokens.token(corp).await?;
         let started = Instant::now();
         // The code is digits only (RoomCode), so it needs no escaping in the path.
         let url = format!("{}/v1.0/conference/roomCodes/{room_code}/infos", self.api_base);

@@ -76,6 +76,9 @@ pub struct ReplyTarget {
     pub kind: ConversationKind,
     pub robot_code: Option<String>,
     pub sender_staff_id: Option<String>,
+    /// The organisation the robot lives in (`chatbotCorpId`, else `senderCorpId`): whose token
+    /// a third-party app uses.
+    pub corp_id: Option<String>,
 }
 
 /// A message as the bot sees it, whichever way it arrived.
@@ -84,8 +87,6 @@ pub struct InboundMessage {
     pub id: String,
     pub body: Body,
     pub sender_nick: Option<String>,
-    /// The organisation the robot lives in (`chatbotCorpId`, else `senderCorpId`).
-    pub corp_id: Option<String>,
     pub reply_to: ReplyTarget,
 }
 
@@ -96,7 +97,6 @@ impl InboundMessage {
             id: "local".to_owned(),
             body: Body::Text(text),
             sender_nick: None,
-            corp_id: None,
             reply_to: ReplyTarget {
                 session_webhook: None,
                 session_webhook_expires_ms: None,
@@ -104,6 +104,7 @@ impl InboundMessage {
                 kind: ConversationKind::Single,
                 robot_code: None,
                 sender_staff_id: None,
+                corp_id: None,
             },
         }
     }
@@ -138,7 +139,6 @@ impl CallbackBody {
             id: self.msg_id,
             body,
             sender_nick: self.sender_nick,
-            corp_id: non_empty(self.chatbot_corp_id).or(non_empty(self.sender_corp_id)),
             reply_to: ReplyTarget {
                 session_webhook: non_empty(self.session_webhook),
                 session_webhook_expires_ms: self.session_webhook_expired_time,
@@ -146,6 +146,7 @@ impl CallbackBody {
                 kind,
                 robot_code: non_empty(self.robot_code),
                 sender_staff_id: non_empty(self.sender_staff_id),
+                corp_id: non_empty(self.chatbot_corp_id).or(non_empty(self.sender_corp_id)),
             },
         }
     }
@@ -187,7 +188,7 @@ mod tests {
         assert_eq!(msg.reply_to.kind, ConversationKind::Group);
         assert_eq!(msg.reply_to.sender_staff_id.as_deref(), Some("manager807"));
         assert_eq!(msg.reply_to.session_webhook_expires_ms, Some(1769857097744));
-        assert_eq!(msg.corp_id.as_deref(), Some("dingc5344d64bd47d252"));
+        assert_eq!(msg.reply_to.corp_id.as_deref(), Some("dingc5344d64bd47d252"));
     }
 
     #[test]
@@ -222,6 +223,6 @@ mod tests {
     fn corp_id_falls_back_to_the_sender_corp() {
         let body = r#"{"msgtype":"text","msgId":"m","conversationId":"c","conversationType":"1","senderCorpId":"dingA","chatbotCorpId":""}"#;
         let msg = CallbackBody::parse(body.as_bytes()).expect("parses").into_inbound();
-        assert_eq!(msg.corp_id.as_deref(), Some("dingA"));
+        assert_eq!(msg.reply_to.corp_id.as_deref(), Some("dingA"));
     }
 }

@@ -215,17 +215,24 @@ impl Replier {
                 )
             }
         };
-        let mut result = self.post_openapi(endpoint, &url, &body).await;
+        let corp = target.corp_id.as_deref();
+        let mut result = self.post_openapi(corp, endpoint, &url, &body).await;
         if matches!(result, Err(ApiError::InvalidToken { .. })) {
-            self.tokens.invalidate().await;
-            result = self.post_openapi(endpoint, &url, &body).await;
+            self.tokens.invalidate(target.corp_id.as_deref()).await;
+            result = self.post_openapi(corp, endpoint, &url, &body).await;
         }
         self.metrics.reply(Channel::OpenApi.label(), result.as_ref().map_or_else(ApiError::kind, |()| "ok"));
         result.map_err(ReplyError::OpenApi)
     }
 
-    async fn post_openapi(&self, endpoint: &'static str, url: &str, body: &serde_json::Value) -> Result<(), ApiError> {
-        let token = self.tokens.token().await?;
+    async fn post_openapi(
+        &self,
+        corp: Option<&str>,
+        endpoint: &'static str,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), ApiError> {
+        let token = self.tokens.token(corp).await?;
         let started = Instant::now();
         let request = self.http.post(url).header("x-acs-dingtalk-access-token", token.expose()).json(body);
         let result = api::send_json::<serde_json::Value>(request).await.map(drop);

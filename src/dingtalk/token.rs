@@ -1,5 +1,7 @@
-//! Access tokens: fetched from `POST /v1.0/oauth2/accessToken`, cached per organisation until
-//! shortly before `expireIn`, and fetched once however many callers race for one.
+//! Access tokens, cached per organisation until shortly before they expire, and fetched once
+//! however many callers race for one. An internal app has one token (`POST
+//! /v1.0/oauth2/accessToken`); a third-party app has one per installing organisation, from the
+//! unified `POST /v1.0/oauth2/{corpId}/token` or the classic `corpAccessToken` with a suite ticket.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,12 +68,39 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// Which kind of app the bot runs as, and so how it gets tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AppKind {
+    /// An organisation's own app: one token from AppKey/AppSecret.
+    #[default]
+    Internal,
+    /// A third-party enterprise app: one token per organisation, by `route`.
+    ThirdParty(CorpTokenRoute),
+}
+
+/// How a third-party app gets an organisation's token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CorpTokenRoute {
+    /// `POST /v1.0/oauth2/{corpId}/token`, `client_credentials`; no ticket needed.
+    #[default]
+    Unified,
+    /// `POST /v1.0/oauth2/corpAccessToken` with the newest suite ticket.
+    Classic,
+}
+
+/// Where the newest suite ticket is kept (the state store, shared by replicas).
+pub trait SuiteTicketSource: Send + Sync {
+    fn current(&self) -> futures_util::future::BoxFuture<'_, Option<String>>;
+}
+
 /// Hands out cached access tokens.
 #[derive(Clone)]
 pub struct TokenProvider {
     http: reqwest::Client,
     api_base: String,
     credentials: Credentials,
+    kind: AppKind,
+    tickets: Option<Arc<dyn SuiteTicketSource>>,
     cache: moka::future::Cache<String, AccessToken>,
     metrics: Arc<Metrics>,
 }
@@ -85,10 +114,13 @@ impl std::fmt::Debug for TokenProvider {
     }
 }
 
+/// `{"accessToken","expireIn"}` (camelCase) or, from the unified endpoint,
+/// `{"access_token","expires_in"}` (snake_case).
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct AccessTokenResponse {
+    #[serde(alias = "accessToken")]
     access_token: Option<String>,
+    #[serde(alias = "expireIn", alias = "expires_in", default, deserialize_with = "super::lenient::opt_i64")]
     expire_in: Option<i64>,
 }
 
@@ -96,44 +128,103 @@ impl TokenProvider {
     pub fn new(http: reqwest::Client, api_base: &str, credentials: Credentials, metrics: Arc<Metrics>) -> Self {
         let cache =
             moka::future::Cache::builder().max_capacity(MAX_ORGANISATIONS).expire_after(ExpireByLifetime).build();
-        Self { http, api_base: api_base.trim_end_matches('/').to_owned(), credentials, cache, metrics }
+        let api_base = api_base.trim_end_matches('/').to_owned();
+        Self { http, api_base, credentials, kind: AppKind::Internal, tickets: None, cache, metrics }
+    }
+
+    /// Runs as a third-party app: tokens per organisation, by `route`, with tickets from `tickets`.
+    #[must_use]
+    pub fn third_party(mut self, route: CorpTokenRoute, tickets: Arc<dyn SuiteTicketSource>) -> Self {
+        self.kind = AppKind::ThirdParty(route);
+        self.tickets = Some(tickets);
+        self
+    }
+
+    pub fn kind(&self) -> AppKind {
+        self.kind
     }
 
     pub fn client_id(&self) -> &str {
         &self.credentials.client_id
     }
 
-    /// The app's token, from the cache or from DingTalk (one fetch for all concurrent callers).
-    pub async fn token(&self) -> Result<AccessToken, ApiError> {
-        let fetched = self.cache.try_get_with(String::new(), self.fetch()).await;
+    /// The token for organisation `corp` (ignored by an internal app), from the cache or from
+    /// DingTalk (one fetch for all concurrent callers).
+    pub async fn token(&self, corp: Option<&str>) -> Result<AccessToken, ApiError> {
+        let key = self.key(corp)?;
+        let fetched = self.cache.try_get_with_by_ref(&key, self.fetch(&key)).await;
         fetched.map_err(|err| (*err).clone())
     }
 
-    /// Drops the cached token, after DingTalk said it is no longer valid.
-    pub async fn invalidate(&self) {
-        self.cache.invalidate("").await;
+    /// Drops the cached token, after DingTalk refused it or the organisation removed the app.
+    pub async fn invalidate(&self, corp: Option<&str>) {
+        if let Ok(key) = self.key(corp) {
+            self.cache.invalidate(&key).await;
+        }
     }
 
-    async fn fetch(&self) -> Result<AccessToken, ApiError> {
+    fn key(&self, corp: Option<&str>) -> Result<String, ApiError> {
+        match self.kind {
+            AppKind::Internal => Ok(String::new()),
+            AppKind::ThirdParty(_) => corp
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| ApiError::NotAuthorized { code: "noCorpId".to_owned() }),
+        }
+    }
+
+    async fn fetch(&self, corp: &str) -> Result<AccessToken, ApiError> {
         let started = Instant::now();
-        let body = serde_json::json!({
-            "appKey": self.credentials.client_id,
-            "appSecret": self.credentials.client_secret.expose_secret(),
-        });
-        let request = self.http.post(format!("{}/v1.0/oauth2/accessToken", self.api_base)).json(&body);
+        let secret = self.credentials.client_secret.expose_secret();
+        let id = &self.credentials.client_id;
+        let (endpoint, url, body) = match self.kind {
+            AppKind::Internal => (
+                "access_token",
+                format!("{}/v1.0/oauth2/accessToken", self.api_base),
+                serde_json::json!({ "appKey": id, "appSecret": secret }),
+            ),
+            AppKind::ThirdParty(CorpTokenRoute::Unified) => (
+                "corp_token",
+                format!("{}/v1.0/oauth2/{corp}/token", self.api_base),
+                serde_json::json!({ "client_id": id, "client_secret": secret, "grant_type": "client_credentials" }),
+            ),
+            AppKind::ThirdParty(CorpTokenRoute::Classic) => {
+                let ticket = match &self.tickets {
+                    Some(tickets) => tickets.current().await,
+                    None => None,
+                };
+                let Some(ticket) = ticket else {
+                    tracing::warn!(
+                        corp,
+                        "no suite ticket yet: waiting for DingTalk's suite_ticket push over the Stream (or set DINGMEET_SUITE_TICKET)"
+                    );
+                    self.metrics.token_fetch("no_suite_ticket");
+                    return Err(ApiError::SuiteTicket { code: "noSuiteTicket".to_owned() });
+                };
+                (
+                    "corp_access_token",
+                    format!("{}/v1.0/oauth2/corpAccessToken", self.api_base),
+                    serde_json::json!({ "suiteKey": id, "suiteSecret": secret, "authCorpId": corp, "suiteTicket": ticket }),
+                )
+            }
+        };
+        let request = self.http.post(url).json(&body);
         let result = api::send_json::<AccessTokenResponse>(request).await.and_then(|answer| {
             let token = answer
                 .access_token
                 .filter(|t| !t.is_empty())
-                .ok_or_else(|| ApiError::Decode("no accessToken in the answer".into()))?;
+                .ok_or_else(|| ApiError::Decode("no access token in the answer".into()))?;
             Ok(AccessToken::new(token, lifetime(answer.expire_in)))
         });
         let outcome = result.as_ref().map_or_else(ApiError::kind, |_| "ok");
-        self.metrics.upstream("access_token", outcome, started.elapsed());
+        self.metrics.upstream(endpoint, outcome, started.elapsed());
         self.metrics.token_fetch(outcome);
         match &result {
-            Ok(_) => tracing::info!("fetched a new access token"),
-            Err(err) => tracing::warn!(%err, "could not fetch an access token"),
+            Ok(_) => tracing::info!(corp, "fetched a new access token"),
+            Err(ApiError::SuiteTicket { code }) => {
+                tracing::warn!(corp, %code, "DingTalk refused the suite ticket: waiting for a newer suite_ticket push");
+            }
+            Err(err) => tracing::warn!(corp, %err, "could not fetch an access token"),
         }
         result
     }

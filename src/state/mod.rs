@@ -210,6 +210,16 @@ impl StateStore {
     }
 }
 
+/// Where the newest suite ticket of a third-party app is kept (shared by replicas with Redis).
+pub const SUITE_TICKET_SCOPE: &str = "isv";
+pub const SUITE_TICKET_NAME: &str = "suite_ticket";
+
+impl crate::dingtalk::token::SuiteTicketSource for StateStore {
+    fn current(&self) -> futures_util::future::BoxFuture<'_, Option<String>> {
+        Box::pin(async move { self.get_setting(SUITE_TICKET_SCOPE, SUITE_TICKET_NAME).await })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
