@@ -309,10 +309,17 @@ impl Settings {
 }
 
 /// `DINGMEET_FOO_BAR=x` → `("foo_bar", "x")`; an unknown name fails loading, so typos show.
+/// The variables Kubernetes and Docker links set for a service named `dingmeet`
+/// (`DINGMEET_SERVICE_HOST`, `DINGMEET_PORT_8080_TCP`, …) are not settings and are skipped.
 fn env_settings(vars: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
     vars.into_iter()
         .filter_map(|(key, value)| Some((key.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase(), value)))
+        .filter(|(key, _)| !is_service_link(key))
         .collect()
+}
+
+fn is_service_link(key: &str) -> bool {
+    key == "service_host" || key.starts_with("service_port") || key == "port" || key.starts_with("port_")
 }
 
 /// Parses a string (environment variables are strings) or a native TOML number or bool.
@@ -436,6 +443,21 @@ mod tests {
         assert!(err.to_string().contains("Mars/Base"), "{err}");
         let err = Settings::load_from(None, env(&[("DINGMEET_LISTN", "x")])).expect_err("fails");
         assert!(err.to_string().contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn kubernetes_service_link_variables_are_not_settings() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("DINGMEET_SERVICE_HOST", "10.0.0.1"),
+                ("DINGMEET_SERVICE_PORT", "80"),
+                ("DINGMEET_SERVICE_PORT_HTTP", "80"),
+                ("DINGMEET_PORT", "tcp://10.0.0.1:80"),
+                ("DINGMEET_PORT_80_TCP_ADDR", "10.0.0.1"),
+            ]),
+        );
+        assert!(s.is_ok(), "{:?}", s.err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod config;
 pub mod dingtalk;
 pub mod readiness;
 pub mod server;
+pub mod sim;
 pub mod state;
 pub mod stream;
 pub mod telemetry;

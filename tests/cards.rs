@@ -122,6 +122,8 @@ fn every_lookup_error_has_its_own_answer() {
         ApiError::NoPermission { code: "noPermission".into() },
         ApiError::Upstream { code: "systemError".into(), status: 500 },
         ApiError::Timeout,
+        ApiError::Decode("expected value at line 1 column 1".into()),
+        ApiError::Network("connection refused".into()),
         ApiError::Throttled { code: "Forbidden.AccessDenied.QpsLimitForApi".into() },
         ApiError::NotAuthorized { code: "unauthorized.client".into() },
         ApiError::BadCredentials { code: "invalidClientIdOrSecret".into() },

@@ -198,9 +198,10 @@ pub fn error_message(t: &Text, code: &RoomCode, err: &ApiError) -> String {
         ApiError::NotAuthorized { .. } => t.not_authorized.to_owned(),
         ApiError::SuiteTicket { .. } => t.waiting_for_authorisation.to_owned(),
         ApiError::BadCredentials { .. } | ApiError::InvalidToken { .. } => t.misconfigured.to_owned(),
-        ApiError::Upstream { .. } | ApiError::Timeout | ApiError::Network(_) | ApiError::Decode(_) => {
-            t.upstream_down.to_owned()
-        }
+        ApiError::Upstream { .. } => t.upstream_error.to_owned(),
+        ApiError::Timeout => t.upstream_timeout.to_owned(),
+        ApiError::Decode(_) => t.upstream_garbled.to_owned(),
+        ApiError::Network(_) => t.upstream_down.to_owned(),
     }
 }
 

@@ -101,6 +101,11 @@ impl ConferenceClient {
         &self.tokens
     }
 
+    /// Puts a known answer in the cache, as if DingTalk had just sent it (warm-up, benchmarks).
+    pub async fn prime(&self, corp: Option<&str>, room_code: &str, conferences: Conferences) {
+        self.cache.insert(format!("{}/{room_code}", corp.unwrap_or_default()), Arc::new(conferences)).await;
+    }
+
     /// Every instance behind `room_code` in organisation `corp` (up to [`ENOUGH_INSTANCES`] or
     /// so). Errors are not cached; concurrent callers for one code share one upstream call. The
     /// cache is keyed by organisation too, so one organisation never sees another's meetings.

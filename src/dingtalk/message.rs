@@ -110,6 +110,12 @@ impl InboundMessage {
     }
 }
 
+/// `@Name` and nothing else (a mention segment of a richText message).
+fn is_bare_mention(text: &str) -> bool {
+    let text = text.trim();
+    text.starts_with('@') && !text.chars().any(char::is_whitespace)
+}
+
 impl CallbackBody {
     /// Parses a callback body. `Err` carries serde's description of what is wrong.
     pub fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
@@ -125,10 +131,17 @@ impl CallbackBody {
         }
     }
 
-    /// Joins the `text` segments of `content.richText`; pictures are skipped.
+    /// Joins the `text` segments of `content.richText`; pictures are skipped, and so are leading
+    /// segments that are only an @-mention: the HarmonyOS client repeats `@机器人` as a segment
+    /// of its own, glued to the command after it (`[{"text":"@机器人"},{"text":"/server"}]`).
     fn rich_text(&self) -> String {
         let segments = self.content.as_ref().and_then(|c| c.get("richText")).and_then(|r| r.as_array());
-        segments.into_iter().flatten().filter_map(|segment| segment.get("text").and_then(|t| t.as_str())).collect()
+        segments
+            .into_iter()
+            .flatten()
+            .filter_map(|segment| segment.get("text").and_then(|t| t.as_str()))
+            .skip_while(|text| is_bare_mention(text))
+            .collect()
     }
 
     pub fn into_inbound(self) -> InboundMessage {
@@ -197,6 +210,14 @@ mod tests {
             "content":{"richText":[{"text":"@机器人 /meeting"},{"downloadCode":"x","type":"picture"},{"text":" 123456789"}]}}"#;
         let msg = CallbackBody::parse(body.as_bytes()).expect("parses");
         assert_eq!(msg.body(), Body::Text("@机器人 /meeting 123456789".into()));
+    }
+
+    #[test]
+    fn the_harmony_os_mention_segment_does_not_swallow_the_command() {
+        let body = r#"{"msgtype":"richText","msgId":"m","conversationId":"c","conversationType":"2",
+            "content":{"richText":[{"text":"@机器人"},{"text":"/meting 123456789"}]}}"#;
+        let msg = CallbackBody::parse(body.as_bytes()).expect("parses");
+        assert_eq!(msg.body(), Body::Text("/meting 123456789".into()));
     }
 
     #[test]

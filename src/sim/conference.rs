@@ -1,0 +1,231 @@
+//! `GET /v1.0/conference/roomCodes/{roomCode}/infos?nextToken=&maxResults=`: the seeded
+//! meetings, paged with `nextToken`/`hasMore`/`totalCount`, or the code's documented error.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+
+use super::oauth::authorize;
+use super::scenario::{CodeAnswer, MeetingSpec};
+use super::state::SimState;
+use super::wire;
+
+/// Page size when `maxResults` is absent (undocumented; what other clients use).
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+/// The largest page served; a larger `maxResults` is clamped (the real range is undocumented).
+pub const MAX_PAGE_SIZE: usize = 100;
+
+pub(crate) fn routes() -> Router<Arc<SimState>> {
+    Router::new().route("/v1.0/conference/roomCodes/{room_code}/infos", get(infos))
+}
+
+/// One entry of `conferenceList`, fields in the SDK's order; absent fields are left out.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct WireConference {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conference_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_link_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conf_duration: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creator_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creator_nick: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_conference_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub biz_type: Option<String>,
+}
+
+/// One page of the answer, keys in the order of the reference example.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Page {
+    has_more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+    total_count: usize,
+    conference_list: Vec<WireConference>,
+}
+
+/// Every instance behind `code`, dated against `now_ms`.
+pub fn instances(code: &str, meetings: &[MeetingSpec], now_ms: i64) -> Vec<WireConference> {
+    let mut out = Vec::new();
+    for (index, spec) in meetings.iter().enumerate() {
+        for n in 0..spec.count {
+            out.push(instance(code, index, n, spec, now_ms));
+        }
+    }
+    out
+}
+
+fn instance(code: &str, index: usize, n: u32, spec: &MeetingSpec, now_ms: i64) -> WireConference {
+    let keep = |field: &str| !spec.omit.iter().any(|f| f == field);
+    let shift = spec.step.0.saturating_mul(i64::from(n));
+    let start = spec.start.map(|m| m.at(now_ms).saturating_add(shift));
+    let end = spec.end.map(|m| m.at(now_ms).saturating_add(shift));
+    let title = spec.title.as_ref().map(|t| t.replace("{n}", &(n + 1).to_string()));
+    let conference_id =
+        spec.conference_id.clone().unwrap_or_else(|| wire::stable_hex(&format!("{code}/{index}/{n}"), 24));
+    let duration = match (start, end) {
+        (Some(start), Some(end)) if end >= start => end.checked_sub(start),
+        _ => None,
+    };
+    WireConference {
+        conference_id: Some(conference_id).filter(|_| keep("conferenceId")),
+        title: title.filter(|_| keep("title")),
+        room_code: Some(code.to_owned()).filter(|_| keep("roomCode")),
+        external_link_url: spec.external_link_url.clone().filter(|_| keep("externalLinkUrl")),
+        status: spec.status.filter(|_| keep("status")),
+        start_time: start.filter(|_| keep("startTime")),
+        end_time: end.filter(|_| keep("endTime")),
+        conf_duration: duration.filter(|_| keep("confDuration")),
+        creator_id: spec.creator_id.clone().filter(|_| keep("creatorId")),
+        creator_nick: spec.creator_nick.clone().filter(|_| keep("creatorNick")),
+        schedule_conference_id: spec.schedule_conference_id.clone().filter(|_| keep("scheduleConferenceId")),
+        biz_type: spec.biz_type.clone().filter(|_| keep("bizType")),
+    }
+}
+
+fn param_error() -> Response {
+    wire::error(StatusCode::BAD_REQUEST, "paramError", "paramError")
+}
+
+async fn infos(
+    State(state): State<Arc<SimState>>,
+    Path(room_code): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    state.count_conference_call(&room_code);
+    if let Err(refused) = authorize(&state, &headers) {
+        return refused.into_response();
+    }
+    let code = room_code.trim();
+    if code.is_empty() {
+        return wire::error(StatusCode::BAD_REQUEST, "missingRoomCode", "missingRoomCode");
+    }
+    let page_size = match query.get("maxResults").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => DEFAULT_PAGE_SIZE,
+        Some(text) => match text.parse::<i64>() {
+            Ok(n) if n >= 1 => usize::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE),
+            _ => return param_error(),
+        },
+    };
+    let offset = match query.get("nextToken").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => 0,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) => n,
+            Err(_) => return param_error(),
+        },
+    };
+
+    let Some(behaviour) = state.code_behaviour(code) else {
+        // A code nobody seeded: digits find nothing, anything else is not a meeting code.
+        if code.chars().all(|c| c.is_ascii_digit()) {
+            return page(&[], 0, page_size);
+        }
+        return wire::error(StatusCode::BAD_REQUEST, "invalidRoomCode", "invalidRoomCode");
+    };
+    if let Some(mut held) = behaviour.hold.clone() {
+        // Ends when released, or when the guard is dropped (the sender goes away).
+        let _ = held.wait_for(|released| *released).await;
+    }
+    if !behaviour.delay.is_zero() {
+        tokio::time::sleep(behaviour.delay).await;
+    }
+    match behaviour.answer {
+        CodeAnswer::Meetings(meetings) => {
+            let all = instances(code, &meetings, state.clock().now_ms());
+            if offset > all.len() {
+                return param_error();
+            }
+            page(&all, offset, page_size)
+        }
+        CodeAnswer::Error(error) => {
+            let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            wire::error(status, &error.code, error.message.as_deref().unwrap_or(&error.code))
+        }
+        CodeAnswer::Raw(raw) => {
+            let status = StatusCode::from_u16(raw.status).unwrap_or(StatusCode::OK);
+            wire::raw(status, &raw.content_type, raw.body)
+        }
+    }
+}
+
+fn page(all: &[WireConference], offset: usize, size: usize) -> Response {
+    let end = offset.saturating_add(size).min(all.len());
+    let has_more = end < all.len();
+    let answer = Page {
+        has_more,
+        next_token: has_more.then(|| end.to_string()),
+        total_count: all.len(),
+        conference_list: all.get(offset..end).unwrap_or_default().to_vec(),
+    };
+    wire::json(StatusCode::OK, &answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::scenario::Scenario;
+
+    #[test]
+    fn a_running_meeting_has_no_end_time_or_duration() {
+        let scenario = Scenario::builtin().expect("valid");
+        let CodeAnswer::Meetings(meetings) = &scenario.code("123456789").expect("seeded").answer else {
+            panic!("meetings")
+        };
+        let all = instances("123456789", meetings, 1_700_000_000_000);
+        let running = all.iter().find(|m| m.status == Some(2)).expect("a running meeting");
+        assert!(running.end_time.is_none() && running.conf_duration.is_none());
+        let ended = all.iter().find(|m| m.status == Some(1)).expect("an ended meeting");
+        assert_eq!(ended.conf_duration, Some(ended.end_time.expect("end") - ended.start_time.expect("start")));
+        assert!(all.iter().all(|m| m.room_code.as_deref() == Some("123456789")));
+    }
+
+    #[test]
+    fn a_series_counts_its_instances_and_steps_back_in_time() {
+        let scenario = Scenario::builtin().expect("valid");
+        let CodeAnswer::Meetings(meetings) = &scenario.code("999000130").expect("seeded").answer else {
+            panic!("meetings")
+        };
+        let all = instances("999000130", meetings, 1_700_000_000_000);
+        assert_eq!(all.len(), 130);
+        assert_eq!(all[0].title.as_deref(), Some("每日站会 第1期"));
+        assert_eq!(all[129].title.as_deref(), Some("每日站会 第130期"));
+        assert_eq!(all[0].start_time.expect("start") - all[1].start_time.expect("start"), 86_400_000);
+        let ids: std::collections::HashSet<_> = all.iter().map(|m| m.conference_id.clone()).collect();
+        assert_eq!(ids.len(), 130);
+    }
+
+    #[test]
+    fn omitted_fields_are_absent_from_the_json() {
+        let scenario = Scenario::builtin().expect("valid");
+        let CodeAnswer::Meetings(meetings) = &scenario.code("111222333").expect("seeded").answer else {
+            panic!("meetings")
+        };
+        let all = instances("111222333", meetings, 1_700_000_000_000);
+        let json = serde_json::to_value(&all[1]).expect("json");
+        assert!(json.get("conferenceId").is_none() && json.get("title").is_none(), "{json}");
+        assert_eq!(json["status"], 0);
+    }
+}

@@ -1,0 +1,144 @@
+//! The DingTalk simulator: a loopback HTTP server that behaves like DingTalk on every endpoint
+//! the bot touches, following `dingtalk-protocol.md` to the byte. One server stands in for
+//! both `api.dingtalk.com` (tokens, conference infos, robot OpenAPI) and `oapi.dingtalk.com`
+//! (session webhooks), so the bot's `DINGMEET_API_BASE` and `DINGMEET_WEBHOOK_HOSTS=127.0.0.1`
+//! point at it. It also plays DingTalk's part towards the bot: [`Simulator::message`] builds,
+//! signs and posts robot callbacks.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use dingmeet::sim::{Scenario, Simulator};
+//! let sim = Simulator::start(Scenario::builtin()?).await?;
+//! // Start the bot with `sim.bot_env()`, then:
+//! let delivery = sim.message("/meeting 123456789").post("http://127.0.0.1:8080/dingtalk/callback").await?;
+//! assert_eq!(delivery.status, 200);
+//! let posts = sim.wait_for_webhook_posts(1, std::time::Duration::from_secs(5)).await?;
+//! println!("{}", posts[0].text().unwrap_or_default());
+//! # Ok(()) }
+//! ```
+//!
+//! Layout: [`state::SimState`] is the one shared state; each endpoint group is a module with a
+//! `routes()` of `Router<Arc<SimState>>`, merged by [`router`]. A Stream gateway
+//! (`stream.rs`) plugs in the same way.
+
+pub mod clock;
+pub mod conference;
+pub mod oauth;
+pub mod robot;
+pub mod scenario;
+pub mod sender;
+pub mod state;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub use clock::SimClock;
+pub use scenario::{CodeAnswer, ErrorAnswer, MeetingSpec, Moment, RawAnswer, Scenario, ScenarioError};
+pub use sender::{Callback, Chat, Delivery, Format, MessageBuilder, SessionMode};
+pub use state::{Hold, OpenApiSend, Records, SendKind, Session, SimState, WaitTimeout, WebhookPost};
+
+/// Every simulated endpoint, sharing `state`. Unknown paths answer 404 in the envelope.
+pub fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .merge(oauth::routes())
+        .merge(conference::routes())
+        .merge(robot::routes())
+        .fallback(|| async {
+            wire::error(
+                StatusCode::NOT_FOUND,
+                "InvalidAction.NotFound",
+                "Specified api is not found, please check your url and method.",
+            )
+        })
+        .with_state(state)
+}
+
+/// A running simulator. It derefs to its [`SimState`] for records, counters and injections;
+/// dropping it stops the server.
+#[derive(Debug)]
+pub struct Simulator {
+    state: Arc<SimState>,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Simulator {
+    /// Starts `scenario` on `127.0.0.1` at a free port, on real time.
+    pub async fn start(scenario: Scenario) -> std::io::Result<Self> {
+        Self::start_with(scenario, SimClock::real()).await
+    }
+
+    /// Starts `scenario` on `127.0.0.1` at a free port, reading `clock`.
+    pub async fn start_with(scenario: Scenario, clock: SimClock) -> std::io::Result<Self> {
+        Self::bind(SocketAddr::from(([127, 0, 0, 1], 0)), scenario, clock).await
+    }
+
+    /// Starts `scenario` on `addr`.
+    pub async fn bind(addr: SocketAddr, scenario: Scenario, clock: SimClock) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(SimState::new(scenario, clock, &format!("http://{addr}")));
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let app = router(Arc::clone(&state));
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(err) = serve.await {
+                tracing::warn!(%err, "the DingTalk simulator stopped with an error");
+            }
+        });
+        Ok(Self { state, addr, shutdown: Some(shutdown), task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:port`.
+    pub fn base_url(&self) -> &str {
+        self.state.base_url()
+    }
+
+    /// The shared state (for a Stream gateway, or to outlive this handle).
+    pub fn state(&self) -> &Arc<SimState> {
+        &self.state
+    }
+
+    /// A robot message saying `text` (group, text, signed, live session), to adjust and post.
+    pub fn message(&self, text: impl Into<String>) -> MessageBuilder {
+        MessageBuilder::new(Arc::clone(&self.state), text)
+    }
+
+    /// Stops accepting, lets requests in flight finish, and waits for the server to end.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl std::ops::Deref for Simulator {
+    type Target = SimState;
+
+    fn deref(&self) -> &SimState {
+        &self.state
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.task.abort();
+    }
+}

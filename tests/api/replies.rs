@@ -1,0 +1,94 @@
+//! Where replies go: the session webhook while it lives; the robot OpenAPI (`sampleMarkdown`)
+//! once it has expired or DingTalk answers `300001`.
+
+use dingmeet::sim::{SendKind, SessionMode};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn an_expired_session_webhook_in_a_group_falls_back_to_the_group_send() {
+    let app = spawn_app().await;
+
+    let delivery = app.send(app.message("/meeting 123456789").session(SessionMode::Expired)).await;
+
+    assert_acknowledged(&delivery);
+    let sends = app.sim.wait_for_openapi_sends(1, WAIT).await.expect("an OpenAPI send");
+    let send = &sends[0];
+    assert_eq!(send.kind, SendKind::Group);
+    assert_eq!(send.msg_key(), Some("sampleMarkdown"));
+    assert_eq!(send.open_conversation_id(), Some(delivery.callback.conversation_id.as_str()));
+    assert_eq!(send.robot_code(), Some(app.sim.client_id()));
+    let param = send.msg_param().expect("msgParam is a JSON string");
+    assert!(param["title"].as_str().is_some_and(|t| t.contains("123456789")), "{param}");
+    assert!(send.text().is_some_and(|t| t.contains("产品周会") && t.contains("@manager807")), "{param}");
+    let sim = app.finish().await;
+    assert!(sim.webhook_posts().is_empty(), "an expired session webhook is not even tried");
+}
+
+#[tokio::test]
+async fn an_expired_session_webhook_in_a_one_to_one_chat_falls_back_to_the_batch_send() {
+    let app = spawn_app().await;
+
+    let delivery = app.send(app.message("/meeting 123456789").single().session(SessionMode::Expired)).await;
+
+    assert_acknowledged(&delivery);
+    let sends = app.sim.wait_for_openapi_sends(1, WAIT).await.expect("an OpenAPI send");
+    let send = &sends[0];
+    assert_eq!(send.kind, SendKind::OneToOne);
+    assert_eq!(send.msg_key(), Some("sampleMarkdown"));
+    assert_eq!(send.user_ids(), ["manager807"]);
+    assert_eq!(send.robot_code(), Some(app.sim.client_id()));
+    assert!(send.text().is_some_and(|t| t.contains("产品周会") && !t.contains("@manager807")));
+}
+
+#[tokio::test]
+async fn a_session_dingtalk_no_longer_knows_answers_300001_and_the_reply_goes_through_the_openapi() {
+    let app = spawn_app().await;
+
+    let delivery = app.send(app.message("/meeting 123456789").session(SessionMode::Unknown)).await;
+
+    assert_acknowledged(&delivery);
+    let sends = app.sim.wait_for_openapi_sends(1, WAIT).await.expect("an OpenAPI send");
+    assert_eq!(sends[0].kind, SendKind::Group);
+    let sim = app.finish().await;
+    let posts = sim.webhook_posts();
+    assert_eq!(posts.len(), 1, "the webhook was tried first");
+    assert_eq!((posts[0].errcode, posts[0].errmsg.as_str()), (300_001, "session 不存在"));
+}
+
+#[tokio::test]
+async fn a_session_that_expired_by_dingtalks_clock_falls_back_too() {
+    let app = spawn_app().await;
+    let held = app.sim.hold("123456789");
+
+    let delivery = app.send(app.message("/meeting 123456789")).await;
+    assert_acknowledged(&delivery);
+    app.sim.wait_for_conference_calls("123456789", 1, WAIT).await.expect("the lookup started");
+    // The lookup took so long that DingTalk ended the session meanwhile.
+    app.sim.expire_sessions();
+    held.release();
+
+    let sends = app.sim.wait_for_openapi_sends(1, WAIT).await.expect("an OpenAPI send");
+    assert!(sends[0].text().is_some_and(|t| t.contains("产品周会")));
+}
+
+#[tokio::test]
+async fn the_openapi_fallback_refreshes_a_refused_token_once() {
+    let app = spawn_app().await;
+    assert!(text_of(&app.ask("/meeting 123456789").await).contains("产品周会"));
+    let held = app.sim.hold("111222333");
+
+    let delivery = app.send(app.message("/meeting 111222333").session(SessionMode::Expired)).await;
+    assert_acknowledged(&delivery);
+    app.sim.wait_for_conference_calls("111222333", 1, WAIT).await.expect("the lookup started");
+    // The token dies after the lookup used it and before the send does.
+    app.sim.revoke_tokens();
+    held.release();
+
+    let sends = app.sim.wait_for_openapi_sends(1, WAIT).await.expect("an OpenAPI send");
+    assert!(sends[0].text().is_some_and(|t| t.contains("临时沟通")));
+    let sim = app.finish().await;
+    let refused: Vec<_> = sim.openapi_sends().into_iter().filter(|s| !s.accepted()).collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].error_code.as_deref(), Some("InvalidAuthentication"));
+}

@@ -1,0 +1,13 @@
+//! `deploy/dingmeet.example.toml` loads, and every value it states is the built-in default, so
+//! the example and `Settings::default()` cannot drift apart.
+
+use std::path::Path;
+
+use dingmeet::config::Settings;
+
+#[test]
+fn the_example_config_loads_and_states_the_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/dingmeet.example.toml");
+    let loaded = Settings::load_from(Some(&path), Vec::new()).expect("deploy/dingmeet.example.toml loads");
+    assert_eq!(format!("{loaded:?}"), format!("{:?}", Settings::default()));
+}
