@@ -44,7 +44,16 @@ impl RedisServer {
 
     /// Starts a server on `port` (to bring one back after [`RedisServer::kill`]).
     pub(crate) fn start_on(port: u16) -> Self {
-        let mut server = Self { child: None, port, password: None };
+        Self::start_on_with(port, None)
+    }
+
+    /// Starts a server that requires `password` on `port`.
+    pub(crate) fn start_on_with_password(port: u16, password: &str) -> Self {
+        Self::start_on_with(port, Some(password.to_owned()))
+    }
+
+    fn start_on_with(port: u16, password: Option<String>) -> Self {
+        let mut server = Self { child: None, port, password };
         assert!(server.spawn(), "redis-server did not start on port {port}");
         server
     }
