@@ -1,13 +1,23 @@
-//! Integration tests: the real bot on 127.0.0.1, against the DingTalk simulator, through every
-//! rule of issue 2. One binary, as zero-to-production keeps it.
+//! Integration tests: the real bot on 127.0.0.1, against the DingTalk simulator (and a throwaway
+//! `redis-server`), through every rule of issues 2, 4 (stream mode) and 5. One binary, as
+//! zero-to-production keeps it.
 
+mod bots;
 mod callback;
+mod conversation;
+mod economy;
+mod endpoints;
 mod errors;
 mod helpers;
 mod meetings;
 mod messages;
+mod process;
+mod process_tests;
+mod redis_server;
+mod replicas;
 mod replies;
 mod simulator;
+mod state;
 mod stream;
 mod stream_gateway;
 mod tokens;
