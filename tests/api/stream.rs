@@ -6,7 +6,9 @@ use std::time::Duration;
 use dingmeet::sim::{Closed, ConnectionRecord, Pushed, Scenario, Simulator, StreamEvent, WebhookPost};
 use serde_json::{Value, json};
 
+use crate::bots;
 use crate::helpers::{TestApp, WAIT, spawn_app_against, text_of};
+use crate::redis_server::RedisServer;
 
 /// Stream mode, reconnecting within 50–400 ms, pinging after 200 ms of silence and giving up
 /// 300 ms later.
@@ -375,4 +377,46 @@ async fn in_both_modes_callbacks_and_the_stream_are_served_together() {
 
     assert_meeting_card(&reply_to(&app, &pushed).await);
     assert_meeting_card(&posted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_sharing_redis_answer_each_message_once_whichever_socket_it_lands_on() {
+    let redis = RedisServer::start();
+    let sim = simulator().await;
+    let url = redis.url();
+    let settings = [STREAM, &[("DINGMEET_REDIS_URL", url.as_str())]].concat();
+    let replicas = [bots::start(&sim, &settings).await, bots::start(&sim, &settings).await];
+    sim.wait_for_connections(2, WAIT).await.expect("both replicas connect");
+
+    let pushed: Vec<Pushed> = (0..200)
+        .map(|n| sim.message("/meeting 123456789").conversation_id(&format!("cidReplica{n:03}=")).push())
+        .collect();
+    sim.wait_for_webhook_posts(200, WAIT).await.expect("every message answered");
+    // DingTalk pushes each again, to whichever replica it picks this time.
+    for push in &pushed {
+        sim.redeliver(&push.message_id).expect("redelivered");
+    }
+    sim.wait_until(WAIT, |r| (r.stream.received.iter().filter(|f| f.is_ack()).count() >= 400).then_some(()))
+        .await
+        .expect("every delivery acknowledged");
+    for replica in replicas {
+        replica.finish().await;
+    }
+
+    let records = sim.records();
+    assert_eq!(records.webhook_posts.len(), 200, "one reply per message, not per delivery or replica");
+    let mut sessions: Vec<&str> = records.webhook_posts.iter().map(|p| p.session.as_str()).collect();
+    sessions.sort_unstable();
+    sessions.dedup();
+    assert_eq!(sessions.len(), 200);
+    let first: Vec<_> = pushed.iter().filter_map(|p| p.connection).collect();
+    assert!(first.iter().any(|c| c.0 == 1) && first.iter().any(|c| c.0 == 2), "spread over both replicas");
+    let moved = pushed
+        .iter()
+        .filter(|p| {
+            let sent = records.stream.sent_with(&p.message_id);
+            sent.len() == 2 && sent[0].connection != sent[1].connection
+        })
+        .count();
+    assert!(moved > 0, "some redeliveries landed on the other replica");
 }
