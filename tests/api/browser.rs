@@ -221,42 +221,93 @@ const FIND_CARD: &str = "
         html_tags: Array.from(card.querySelectorAll('*'), (e) => e.tagName.toLowerCase()),
     };";
 
+/// The sandbox, and Chromium showing its playground.
+struct Playground {
+    page: Page,
+    browser: Browser,
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Playground {
+    async fn open() -> Self {
+        let sandbox = Sandbox::start(SandboxOptions { port: Some(0), ..SandboxOptions::default() })
+            .await
+            .expect("the sandbox starts");
+        let url = sandbox.playground_url();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(sandbox.run_until(async {
+            let _ = stopped.await;
+        }));
+        let browser = Browser::launch();
+        let mut page = browser.page().await;
+        page.call("Page.enable", json!({})).await;
+        page.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": VIEWPORT.0, "height": VIEWPORT.1, "deviceScaleFactor": 1, "mobile": false }),
+        )
+        .await;
+        page.call("Page.navigate", json!({ "url": url })).await;
+        page.wait_for_event("Page.loadEventFired").await;
+        let ready = page.eval(&when("return document.body.dataset.ready === 'true';", DEADLINE.as_millis())).await;
+        assert_eq!(ready, json!(true), "the page loaded the sandbox's info");
+        Self { page, browser, stop, running }
+    }
+
+    /// Types into the message box and presses Enter, as a person would.
+    async fn type_and_send(&mut self, text: &str) {
+        self.page.eval("document.getElementById('input').focus()").await;
+        self.page.call("Input.insertText", json!({ "text": text })).await;
+        for kind in ["keyDown", "keyUp"] {
+            let key = json!({ "type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r" });
+            self.page.call("Input.dispatchKeyEvent", key).await;
+        }
+    }
+
+    /// Scrolls to the element `selector` finds and clicks its middle with the mouse.
+    async fn click(&mut self, selector: &str) {
+        let expression = format!(
+            "(() => {{ const e = document.querySelector({}); e.scrollIntoView({{ block: 'center' }});
+                const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()",
+            serde_json::to_string(selector).expect("a selector")
+        );
+        let at = self.page.eval(&expression).await;
+        let (x, y) = (at[0].as_f64().expect("x"), at[1].as_f64().expect("y"));
+        for kind in ["mousePressed", "mouseReleased"] {
+            let event = json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 });
+            self.page.call("Input.dispatchMouseEvent", event).await;
+        }
+    }
+
+    async fn screenshot(&mut self) -> Vec<u8> {
+        let shot = self.page.call("Page.captureScreenshot", json!({ "format": "png" })).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("screenshot data"))
+            .expect("the screenshot is base64");
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        png
+    }
+
+    async fn close(self) {
+        let Self { page, browser, stop, running } = self;
+        drop(page);
+        drop(browser);
+        let _ = stop.send(());
+        let stopped = tokio::time::timeout(DEADLINE, running).await.expect("the sandbox stops in time");
+        stopped.expect("the sandbox task ends").expect("the sandbox stops cleanly");
+    }
+}
+
 #[tokio::test]
 async fn the_playground_shows_the_bots_card_in_a_real_browser() {
     let started = Instant::now();
-    let sandbox = Sandbox::start(SandboxOptions { port: Some(0), ..SandboxOptions::default() })
-        .await
-        .expect("the sandbox starts");
-    let url = sandbox.playground_url();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(sandbox.run_until(async {
-        let _ = stopped.await;
-    }));
-
-    let browser = Browser::launch();
-    let mut page = browser.page().await;
-    page.call("Page.enable", json!({})).await;
-    page.call(
-        "Emulation.setDeviceMetricsOverride",
-        json!({ "width": VIEWPORT.0, "height": VIEWPORT.1, "deviceScaleFactor": 1, "mobile": false }),
-    )
-    .await;
-    page.call("Page.navigate", json!({ "url": url })).await;
-    page.wait_for_event("Page.loadEventFired").await;
-    let ready = page.eval(&when("return document.body.dataset.ready === 'true';", DEADLINE.as_millis())).await;
-    assert_eq!(ready, json!(true), "the page loaded the sandbox's info");
-    let codes = page.eval("Array.from(document.querySelectorAll('#codes .code-num'), (c) => c.textContent)").await;
+    let mut playground = Playground::open().await;
+    let codes =
+        playground.page.eval("Array.from(document.querySelectorAll('#codes .code-num'), (c) => c.textContent)").await;
     assert!(codes.as_array().is_some_and(|c| c.contains(&json!("123456789"))), "seeded codes listed: {codes}");
 
-    // Type the query and press Enter, as a person would.
-    page.eval("document.getElementById('input').focus()").await;
-    page.call("Input.insertText", json!({ "text": "@会议助手 /meeting 123456789" })).await;
-    for kind in ["keyDown", "keyUp"] {
-        let key = json!({ "type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r" });
-        page.call("Input.dispatchKeyEvent", key).await;
-    }
-
-    let card = page.eval(&when(FIND_CARD, DEADLINE.as_millis())).await;
+    playground.type_and_send("@会议助手 /meeting 123456789").await;
+    let card = playground.page.eval(&when(FIND_CARD, DEADLINE.as_millis())).await;
     assert!(!card.is_null(), "the bot's card arrived in the page");
     assert_eq!(card["msgtype"], "markdown", "{card}");
     let headings: Vec<&str> = card["headings"].as_array().expect("headings").iter().filter_map(Value::as_str).collect();
@@ -269,47 +320,85 @@ async fn the_playground_shows_the_bots_card_in_a_real_browser() {
     );
     assert_eq!(card["mentions"], json!(["@manager807"]), "the @-mention is highlighted");
     let tags = card["html_tags"].as_array().expect("tags");
-    assert!(
-        tags.iter().all(|t| ["div", "h3", "h4", "ul", "li", "p", "a", "span", "strong", "em", "br"]
-            .contains(&t.as_str().unwrap_or_default())),
-        "only the markdown subset is rendered: {tags:?}"
-    );
-    let mine = page.eval("document.querySelector('#messages .msg.me .mention')?.textContent").await;
+    let subset = ["div", "h3", "h4", "ul", "li", "p", "a", "span", "strong", "em", "br"];
+    assert!(tags.iter().all(|t| subset.contains(&t.as_str().unwrap_or_default())), "only the subset: {tags:?}");
+    let mine = playground.page.eval("document.querySelector('#messages .msg.me .mention')?.textContent").await;
     assert_eq!(mine, "@会议助手", "the person's @-mention of the robot is highlighted");
 
     // Frame the conversation from the question down, as a person scrolling up a little would.
-    page.eval(
-        "document.fonts.ready.then(() => {
-            document.activeElement.blur();
-            const list = document.getElementById('messages');
-            list.scrollTop = list.querySelector('.msg.me').offsetTop - list.offsetTop - 12;
-        })",
-    )
-    .await;
-    let shot = page.call("Page.captureScreenshot", json!({ "format": "png" })).await;
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(shot["data"].as_str().expect("screenshot data"))
-        .expect("the screenshot is base64");
-    assert!(png.starts_with(b"\x89PNG"), "a PNG");
-    let target = screenshot_path();
+    playground
+        .page
+        .eval(
+            "document.fonts.ready.then(() => {
+                document.activeElement.blur();
+                const list = document.getElementById('messages');
+                list.scrollTop = list.querySelector('.msg.me').offsetTop - list.offsetTop - 12;
+            })",
+        )
+        .await;
+    let png = playground.screenshot().await;
+    let target = screenshot_path("playground.png");
     std::fs::write(&target, &png).expect("the screenshot is saved");
     eprintln!("playground screenshot: {} ({} bytes)", target.display(), png.len());
-
-    drop(page);
-    drop(browser);
-    let _ = stop.send(());
-    let stopped = tokio::time::timeout(DEADLINE, running).await.expect("the sandbox stops in time");
-    stopped.expect("the sandbox task ends").expect("the sandbox stops cleanly");
+    playground.close().await;
     eprintln!("browser test took {:?}", started.elapsed());
 }
 
-/// `docs/playground.png` when `DINGMEET_UPDATE_SCREENSHOT` is set, else a temporary file.
-fn screenshot_path() -> PathBuf {
-    if std::env::var_os("DINGMEET_UPDATE_SCREENSHOT").is_some_and(|v| !v.is_empty() && v != "0") {
+#[tokio::test]
+async fn a_share_in_the_one_to_one_chat_shows_an_action_card_with_its_button() {
+    let mut playground = Playground::open().await;
+    playground.click(".chat-item[data-chat='single']").await;
+    let title = playground.page.eval("document.getElementById('conv-title').textContent").await;
+    assert_eq!(title, "会议助手", "the 1:1 chat with the robot is open");
+    playground.click("#examples li:first-child .code").await;
+    let typed = playground.page.eval("document.getElementById('input').value").await;
+    assert_eq!(typed, "/share 123456789", "a 1:1 message needs no @-mention");
+    playground.click("#send").await;
+    let found = "const a = document.querySelector('#messages .card[data-msgtype=actionCard] .actions a.action');
+        return a && { text: a.textContent, href: a.href, card: a.closest('.card').textContent };";
+    let button = playground.page.eval(&when(found, DEADLINE.as_millis())).await;
+    assert_eq!(button["text"], "加入会议", "{button}");
+    assert_eq!(button["href"], "https://meeting.dingtalk.com/j/123456789");
+    assert!(button["card"].as_str().is_some_and(|c| c.contains("产品周会")), "{button}");
+    let group_badge = playground.page.eval("document.querySelector(\".chat-item[data-chat='group'] .badge\").hidden").await;
+    assert_eq!(group_badge, true, "nothing new in the group");
+    std::fs::write(screenshot_path("playground-share.png"), playground.screenshot().await).expect("saved");
+    playground.close().await;
+}
+
+#[tokio::test]
+async fn what_a_person_types_is_shown_as_text_never_as_markup() {
+    let mut playground = Playground::open().await;
+    let hostile = "@会议助手 <img src=x onerror=alert(1)> [x](javascript:alert(1)) **b** /meting 1";
+    playground.type_and_send(hostile).await;
+    let answered = when("return !!document.querySelector('#messages .msg.bot');", DEADLINE.as_millis());
+    assert_eq!(playground.page.eval(&answered).await, true, "the bot answered");
+    let mine = playground
+        .page
+        .eval(
+            "(() => { const b = document.querySelector('#messages .msg.me .bubble');
+              return { text: b.textContent, tags: Array.from(b.querySelectorAll('*'), (e) => e.className) }; })()",
+        )
+        .await;
+    assert_eq!(mine["text"], hostile, "shown exactly as typed");
+    assert_eq!(mine["tags"], json!(["mention"]), "only the mention is marked up");
+    let unsafe_nodes = playground
+        .page
+        .eval("document.querySelectorAll('#messages img, #messages script, #messages a[href^=javascript]').length")
+        .await;
+    assert_eq!(unsafe_nodes, 0);
+    playground.close().await;
+}
+
+/// `docs/<name>` for the README's screenshot when `DINGMEET_UPDATE_SCREENSHOT` is set, else a
+/// temporary file.
+fn screenshot_path(name: &str) -> PathBuf {
+    let update = std::env::var_os("DINGMEET_UPDATE_SCREENSHOT").is_some_and(|v| !v.is_empty() && v != "0");
+    if update && name == "playground.png" {
         let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
         std::fs::create_dir_all(&docs).expect("docs/");
-        docs.join("playground.png")
+        docs.join(name)
     } else {
-        std::env::temp_dir().join(format!("dingmeet-playground-{}.png", std::process::id()))
+        std::env::temp_dir().join(format!("dingmeet-{}-{name}", std::process::id()))
     }
 }

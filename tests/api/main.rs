@@ -8,5 +8,6 @@ mod helpers;
 mod meetings;
 mod messages;
 mod replies;
+mod sandbox;
 mod simulator;
 mod tokens;

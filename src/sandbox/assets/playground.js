@@ -145,6 +145,20 @@
     if (last < text.length) parent.append(text.slice(last));
   }
 
+  // Plain text (a person's message, a text reply): only @-mentions stand out.
+  function plain(parent, text, mentions) {
+    const pattern = /@([^\s@]+)/g;
+    let last = 0;
+    let m;
+    while ((m = pattern.exec(text)) !== null) {
+      if (!mentions.has(m[1])) continue;
+      if (m.index > last) parent.append(text.slice(last, m.index));
+      parent.append(el('span', 'mention', m[0]));
+      last = pattern.lastIndex;
+    }
+    if (last < text.length) parent.append(text.slice(last));
+  }
+
   function markdown(source, mentions) {
     const root = el('div', 'md');
     let paragraph = null;
@@ -211,7 +225,7 @@
     const item = el('li', 'msg me');
     const body = el('div', 'body');
     const bubble = el('div', 'bubble');
-    inline(bubble, text, mentionSet(chat === 'group' ? info.mentionNames : []));
+    plain(bubble, text, mentionSet(chat === 'group' ? info.mentionNames : []));
     const meta = el('div', 'meta');
     body.append(bubble, meta);
     item.append(avatar(info.senderNick, 'user-avatar'), body);
@@ -229,7 +243,7 @@
     let bubble;
     if (reply.msgtype === 'text') {
       bubble = el('div', 'bubble');
-      inline(bubble, reply.text, mentions);
+      plain(bubble, reply.text, mentions);
     } else if (['markdown', 'actionCard', 'link'].includes(reply.msgtype)) {
       bubble = el('div', 'card');
       bubble.dataset.msgtype = reply.msgtype;
