@@ -94,7 +94,7 @@ fn benches(c: &mut Criterion) {
             let message = CallbackBody::parse(body.as_bytes()).expect("parses").into_inbound();
             bot.admit(&message).await;
             let reply = bot.answer(&message).await;
-            black_box(reply.webhook_body().to_string())
+            black_box(serde_json::to_string(&reply.webhook_payload()).expect("serialises"))
         })
     });
 }

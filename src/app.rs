@@ -1,6 +1,8 @@
-//! Wiring: builds the clients, the bot and the router from settings; binds; serves (and runs the
-//! Stream client) until told to stop, then drains the replies in flight.
+//! Wiring: builds the state store, the clients, the bot and the router from settings; binds;
+//! serves (and runs the Stream client) until told to stop, then drains the replies in flight
+//! within the grace period.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,13 +18,11 @@ use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::reply::{Replier, WebhookHosts};
 use crate::dingtalk::sign::Verifier;
 use crate::dingtalk::token::{Credentials, TokenProvider};
+use crate::readiness::Readiness;
 use crate::server::{self, AppState};
-use crate::state::StateStore;
+use crate::state::{RateLimit, StateError, StateOptions, StateStore};
 use crate::stream::{StreamClient, StreamOptions};
 use crate::telemetry::Metrics;
-
-/// How long shutdown waits for replies in flight.
-const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Everything built from settings, before anything listens.
 pub struct Components {
@@ -38,18 +38,47 @@ pub struct Application {
     state: AppState,
     mode: Mode,
     stream: Option<Arc<StreamClient>>,
+    grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    State(#[from] StateError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
 
-/// Builds the bot (clients, caches, state) from settings.
+/// The state store's options from settings.
+pub fn state_options(settings: &Settings) -> StateOptions {
+    StateOptions {
+        dedupe_ttl: Duration::from_secs(settings.dedupe_ttl_secs.max(1)),
+        rate_limit: RateLimit::per_minute(
+            settings.rate_limit_per_minute,
+            Duration::from_secs(settings.rate_limit_wait_secs),
+        ),
+        key_prefix: settings.redis_key_prefix.clone(),
+    }
+}
+
+/// Opens the state store: Redis when `DINGMEET_REDIS_URL` is set (reporting to `readiness`),
+/// else memory.
+pub async fn open_state(settings: &Settings, readiness: &Readiness) -> Result<StateStore, StateError> {
+    match settings.redis_url() {
+        Some(url) => StateStore::redis(url, state_options(settings), readiness.clone()).await,
+        None => Ok(StateStore::memory_with(state_options(settings))),
+    }
+}
+
+/// Builds the bot (clients, caches) from settings, with in-memory state.
 pub fn build(settings: &Settings) -> Result<Components, ConfigError> {
+    build_with_state(settings, StateStore::memory_with(state_options(settings)))
+}
+
+/// Builds the bot (clients, caches) from settings around a state store.
+pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Components, ConfigError> {
     let (client_id, client_secret) = settings.credentials()?;
     let credentials = Credentials { client_id, client_secret };
     let metrics = Arc::new(Metrics::new());
@@ -57,7 +86,6 @@ pub fn build(settings: &Settings) -> Result<Components, ConfigError> {
     let mut secrets = vec![credentials.client_secret.clone()];
     secrets.extend(settings.callback_secrets.iter().cloned());
     let verifier = Arc::new(Verifier::new(secrets, Duration::from_secs(settings.sign_window_secs)));
-    let state = StateStore::memory(Duration::from_secs(settings.dedupe_ttl_secs.max(1)));
     let mut tokens = TokenProvider::new(http.clone(), &settings.api_base, credentials.clone(), Arc::clone(&metrics));
     if settings.app_type == AppType::ThirdParty {
         tokens = tokens.third_party(settings.corp_token_route()?, Arc::new(state.clone()));
@@ -85,7 +113,10 @@ fn stream_options(settings: &Settings) -> StreamOptions {
 impl Application {
     /// Builds everything and binds the listener (port 0 picks a free port).
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
-        let components = build(settings)?;
+        settings.credentials()?;
+        let readiness = Readiness::new();
+        let store = open_state(settings, &readiness).await?;
+        let components = build_with_state(settings, store)?;
         if let Some(ticket) = &settings.suite_ticket {
             components.bot.remember_suite_ticket(secrecy::ExposeSecret::expose_secret(ticket), false).await;
         }
@@ -105,8 +136,9 @@ impl Application {
             bot: components.bot,
             verifier: components.verifier,
             stream: stream.as_ref().map(|s| s.status()),
+            readiness,
         };
-        Ok(Self { listener, state, mode: settings.mode, stream })
+        Ok(Self { listener, state, mode: settings.mode, stream, grace: settings.shutdown_grace() })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -117,32 +149,57 @@ impl Application {
         Arc::clone(&self.state.bot)
     }
 
-    /// Serves until `shutdown` resolves: stops accepting, closes the stream, and waits (bounded)
-    /// for the replies in flight.
+    /// Named readiness checks `/readyz` reports besides the access token and the Stream socket
+    /// (Redis, when configured).
+    pub fn readiness(&self) -> Readiness {
+        self.state.readiness.clone()
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, closes the Stream connection and
+    /// waits for the replies in flight, all within the grace period
+    /// (`DINGMEET_SHUTDOWN_GRACE_SECS`).
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let bot = Arc::clone(&self.state.bot);
+        let Self { listener, state, mode, stream, grace } = self;
+        let bot = Arc::clone(&state.bot);
+        let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
-        tracing::info!(addr = %self.local_addr(), mode = ?self.mode, "listening");
-        let stream_task = self.stream.map(|client| tokio::spawn(client.run(stop.clone())));
-        let router = server::router(self.state, self.mode.http());
-        let stop_serving = stop.clone();
-        let serving = axum::serve(self.listener, router).with_graceful_shutdown(async move {
-            shutdown.await;
-            stop_serving.cancel();
-        });
-        let result = serving.await;
+        tracing::info!(%addr, ?mode, "listening");
+        let stream_task = stream.map(|client| tokio::spawn(client.run(stop.clone())));
+        let serve = axum::serve(listener, server::router(state, mode.http()))
+            .with_graceful_shutdown(stop.clone().cancelled_owned());
+        let mut serve = std::pin::pin!(serve.into_future());
+        tokio::select! {
+            result = &mut serve => {
+                stop.cancel();
+                return result;
+            }
+            () = shutdown => {}
+        }
         stop.cancel();
-        if let Some(task) = stream_task {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        let deadline = tokio::time::Instant::now() + grace;
+        tracing::info!(grace_secs = grace.as_secs(), "shutting down: no longer accepting; finishing replies in flight");
+        match tokio::time::timeout_at(deadline, serve).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(%err, "the HTTP server stopped with an error"),
+            Err(_) => tracing::warn!("HTTP connections still open at the end of the grace period; closing them"),
         }
-        tracing::info!("no longer accepting; finishing replies in flight");
-        if tokio::time::timeout(DRAIN_DEADLINE, bot.drain()).await.is_err() {
-            tracing::warn!(deadline_secs = DRAIN_DEADLINE.as_secs(), "gave up waiting for replies in flight");
+        if let Some(task) = stream_task
+            && tokio::time::timeout_at(deadline, task).await.is_err()
+        {
+            tracing::warn!("the Stream connection did not close within the grace period");
         }
-        result
+        if tokio::time::timeout_at(deadline, bot.drain()).await.is_err() {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "gave up waiting for replies in flight: raise DINGMEET_SHUTDOWN_GRACE_SECS if this repeats"
+            );
+        } else {
+            tracing::info!("every reply in flight delivered; stopped");
+        }
+        Ok(())
     }
 }
 

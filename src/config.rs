@@ -152,6 +152,20 @@ pub struct Settings {
     /// When set, only these staff ids are answered (comma-separated).
     #[serde(deserialize_with = "string_list")]
     pub allow_users: Vec<String>,
+    /// Redis for state shared by several replicas (`redis://[[user]:password@]host[:port][/db]`);
+    /// unset or empty keeps state in memory.
+    pub redis_url: Option<SecretString>,
+    /// Prepended to every Redis key, so several bots can share one Redis.
+    pub redis_key_prefix: String,
+    /// Replies per minute to one conversation (DingTalk throttles beyond 20); 0 turns the limit off.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub rate_limit_per_minute: u32,
+    /// How long a reply may wait for a free slot under the rate limit before it is dropped.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub rate_limit_wait_secs: u64,
+    /// How long shutdown waits for replies in flight.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for Settings {
@@ -180,6 +194,11 @@ impl Default for Settings {
             stream_backoff_max_ms: 60_000,
             stream_ping_interval_ms: 30_000,
             stream_pong_timeout_ms: 10_000,
+            redis_url: None,
+            redis_key_prefix: "dingmeet:".to_owned(),
+            rate_limit_per_minute: 18,
+            rate_limit_wait_secs: 30,
+            shutdown_grace_secs: 10,
         }
     }
 }
@@ -210,6 +229,11 @@ impl std::fmt::Debug for Settings {
             .field("stream_backoff_max_ms", &self.stream_backoff_max_ms)
             .field("stream_ping_interval_ms", &self.stream_ping_interval_ms)
             .field("stream_pong_timeout_ms", &self.stream_pong_timeout_ms)
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "[redacted]"))
+            .field("redis_key_prefix", &self.redis_key_prefix)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("rate_limit_wait_secs", &self.rate_limit_wait_secs)
+            .field("shutdown_grace_secs", &self.shutdown_grace_secs)
             .finish()
     }
 }
@@ -272,6 +296,15 @@ impl Settings {
 
     pub fn upstream_timeout(&self) -> Duration {
         Duration::from_millis(self.upstream_timeout_ms.max(1))
+    }
+
+    /// The Redis URL, if one is set and not blank.
+    pub fn redis_url(&self) -> Option<&SecretString> {
+        self.redis_url.as_ref().filter(|url| !secrecy::ExposeSecret::expose_secret(*url).trim().is_empty())
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
     }
 }
 
@@ -344,6 +377,30 @@ mod tests {
         assert_eq!(s.webhook_hosts, ["oapi.dingtalk.com", "api.dingtalk.com"]);
         assert_eq!(s.timezone, chrono_tz::Asia::Shanghai);
         assert_eq!((s.lang, s.sign_window_secs, s.upstream_timeout_ms), (Lang::Zh, 3600, 5000));
+        assert!(s.redis_url().is_none());
+        assert_eq!(s.redis_key_prefix, "dingmeet:");
+        assert_eq!((s.rate_limit_per_minute, s.rate_limit_wait_secs, s.shutdown_grace_secs), (18, 30, 10));
+    }
+
+    #[test]
+    fn redis_rate_limit_and_shutdown_settings_are_read_from_the_environment() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("DINGMEET_REDIS_URL", "redis://:pw@127.0.0.1:6390/2"),
+                ("DINGMEET_REDIS_KEY_PREFIX", "bot2:"),
+                ("DINGMEET_RATE_LIMIT_PER_MINUTE", "10"),
+                ("DINGMEET_RATE_LIMIT_WAIT_SECS", "5"),
+                ("DINGMEET_SHUTDOWN_GRACE_SECS", "3"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(s.redis_url().map(|u| u.expose_secret()), Some("redis://:pw@127.0.0.1:6390/2"));
+        assert_eq!(s.redis_key_prefix, "bot2:");
+        assert_eq!((s.rate_limit_per_minute, s.rate_limit_wait_secs), (10, 5));
+        assert_eq!(s.shutdown_grace(), Duration::from_secs(3));
+        let blank = Settings::load_from(None, env(&[("DINGMEET_REDIS_URL", " ")])).expect("loads");
+        assert!(blank.redis_url().is_none(), "a blank URL means no Redis");
     }
 
     #[test]
@@ -415,10 +472,15 @@ mod tests {
     fn debug_output_hides_secrets() {
         let s = Settings::load_from(
             None,
-            env(&[("DINGMEET_CLIENT_SECRET", "very-secret"), ("DINGMEET_CALLBACK_SECRETS", "old-secret")]),
+            env(&[
+                ("DINGMEET_CLIENT_SECRET", "very-secret"),
+                ("DINGMEET_CALLBACK_SECRETS", "old-secret"),
+                ("DINGMEET_REDIS_URL", "redis://:redis-pass@cache:6379"),
+            ]),
         )
         .expect("loads");
         let text = format!("{s:?}");
         assert!(!text.contains("very-secret") && !text.contains("old-secret"), "{text}");
+        assert!(!text.contains("redis-pass"), "{text}");
     }
 }

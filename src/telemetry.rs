@@ -17,13 +17,18 @@ pub fn init_logging(json: bool) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     // Err means a subscriber is already installed (tests), which is fine.
     let _ = if json {
-        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
+        // The span list carries the callback's request id down to the reply's lines.
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(true).try_init()
     } else {
         builder.try_init()
     };
 }
 
 type Labels = Vec<(&'static str, &'static str)>;
+
+/// The outcomes of a callback that are exported from the start.
+const CALLBACK_OUTCOMES: &[&str] =
+    &["accepted", "duplicate", "bad_signature", "stale", "bad_headers", "bad_body", "too_large"];
 
 /// Every metric the bot exports, registered in one registry per application instance.
 pub struct Metrics {
@@ -80,6 +85,12 @@ impl Metrics {
         registry.register("stream_reconnects", "Stream connections re-opened", stream_reconnects.clone());
         let in_flight = Gauge::default();
         registry.register("in_flight_messages", "Messages being processed now", in_flight.clone());
+        // Series an alert watches exist from the start (at 0), so a rate is defined before the
+        // first bad callback or dropped reply.
+        for outcome in CALLBACK_OUTCOMES {
+            drop(callbacks.get_or_create(&vec![("outcome", *outcome)]));
+        }
+        drop(refused.get_or_create(&vec![("reason", "rate_limited")]));
         Self {
             registry,
             callbacks,
@@ -166,5 +177,12 @@ mod tests {
         assert!(text.contains(r#"dingmeet_callbacks_total{outcome="accepted"} 1"#), "{text}");
         assert!(text.contains(r#"dingmeet_upstream_requests_total{endpoint="conference",outcome="ok"} 1"#), "{text}");
         assert!(text.contains("dingmeet_upstream_request_duration_seconds_bucket"), "{text}");
+    }
+
+    #[test]
+    fn alerting_series_exist_before_anything_happens() {
+        let text = Metrics::new().render();
+        assert!(text.contains(r#"dingmeet_callbacks_total{outcome="bad_signature"} 0"#), "{text}");
+        assert!(text.contains(r#"dingmeet_refused_messages_total{reason="rate_limited"} 0"#), "{text}");
     }
 }

@@ -15,7 +15,7 @@ use crate::dingtalk::api::ApiError;
 use crate::dingtalk::conference::{ConferenceClient, Conferences};
 use crate::dingtalk::message::{Body, ConversationKind, InboundMessage};
 use crate::dingtalk::reply::{self, OutgoingMessage, Replier};
-use crate::state::StateStore;
+use crate::state::{SendSlot, StateStore};
 use crate::telemetry::Metrics;
 
 /// Whether a message is new work or a redelivery.
@@ -99,6 +99,23 @@ impl Bot {
     /// Parses, answers and replies; every failure ends in a log line, never a panic.
     pub async fn process(&self, message: InboundMessage) {
         let _in_flight = self.metrics.in_flight();
+        let conversation = &message.reply_to.conversation_id;
+        match self.state.wait_for_send_slot(conversation).await {
+            SendSlot::Granted { waited } if !waited.is_zero() => {
+                tracing::info!(waited_ms = waited.as_millis(), "reply waited for a slot under the rate limit");
+            }
+            SendSlot::Granted { .. } => {}
+            SendSlot::Refused { retry_after } => {
+                self.metrics.refused("rate_limited");
+                tracing::warn!(
+                    %conversation,
+                    retry_after_secs = retry_after.as_secs(),
+                    "reply dropped: the conversation is at DINGMEET_RATE_LIMIT_PER_MINUTE (DingTalk throttles a \
+                     robot for 10 minutes beyond 20 a minute)"
+                );
+                return;
+            }
+        }
         let answer = self.answer(&message).await;
         match self.replier.send(&message.reply_to, &answer, reply::now_ms()).await {
             Ok(channel) => tracing::info!(channel = channel.label(), "replied"),

@@ -170,26 +170,42 @@ pub fn truncate(text: &str, max: usize) -> String {
     cut
 }
 
-/// An http(s) URL made safe for a markdown link target, or `None`.
+/// An http(s) URL made safe for a markdown link target, or `None`: the scheme must be http or
+/// https with a plain host (no user info), and every character that could end the link,
+/// start another or break the line is percent-encoded. (Not a full URL parse: DingTalk's
+/// links are ordinary, and this runs for every meeting of every card.)
 pub fn safe_link(url: &str) -> Option<String> {
-    let parsed = reqwest::Url::parse(url.trim()).ok()?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+    let url = url.trim();
+    let lower_scheme = url.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+    let rest = if lower_scheme.starts_with("https://") {
+        &url[8..]
+    } else if lower_scheme.starts_with("http://") {
+        &url[7..]
+    } else {
+        return None;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_ok = !authority.is_empty()
+        && authority.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'));
+    if !host_ok {
         return None;
     }
-    // `Url` percent-encodes spaces, quotes and angle brackets; brackets and parentheses would
-    // end the link early or start another.
-    let text: String = parsed
-        .as_str()
-        .chars()
-        .map(|c| match c {
-            '(' => "%28".to_owned(),
-            ')' => "%29".to_owned(),
-            '[' => "%5B".to_owned(),
-            ']' => "%5D".to_owned(),
-            c => c.to_string(),
-        })
-        .collect();
-    (text.len() <= MAX_URL_BYTES).then_some(text)
+    let mut safe = String::with_capacity(url.len() + 8);
+    for c in url.chars() {
+        match c {
+            '(' | ')' | '[' | ']' | '<' | '>' | '"' | '`' | '\\' | '{' | '}' | '|' | '^' | ' ' => {
+                safe.push_str(&format!("%{:02X}", c as u32));
+            }
+            c if c.is_ascii_control() || c.is_whitespace() || !c.is_ascii() => {
+                let mut bytes = [0; 4];
+                for byte in c.encode_utf8(&mut bytes).bytes() {
+                    safe.push_str(&format!("%{byte:02X}"));
+                }
+            }
+            c => safe.push(c),
+        }
+    }
+    (safe.len() <= MAX_URL_BYTES).then_some(safe)
 }
 
 #[cfg(test)]
@@ -269,6 +285,10 @@ mod tests {
         assert_eq!(safe_link("https://a.example/x(1)").as_deref(), Some("https://a.example/x%281%29"));
         assert_eq!(safe_link("https://a.example/a b").as_deref(), Some("https://a.example/a%20b"));
         assert_eq!(safe_link(&format!("https://a.example/{}", "x".repeat(2000))), None);
+        assert_eq!(safe_link("https://user@evil.example/"), None);
+        assert_eq!(safe_link("https:///path"), None);
+        assert_eq!(safe_link("HTTPS://a.example/会议").as_deref(), Some("HTTPS://a.example/%E4%BC%9A%E8%AE%AE"));
+        assert_eq!(safe_link("https://a.example/x\n[y](z)").as_deref(), Some("https://a.example/x%0A%5By%5D%28z%29"));
     }
 
     #[test]

@@ -96,10 +96,31 @@ impl ApiError {
         } else if err.is_decode() {
             Self::Decode(err.to_string())
         } else {
-            // reqwest's Display includes the URL, which never carries a secret here.
-            Self::Network(err.to_string())
+            Self::Network(describe(err))
         }
     }
+}
+
+/// What went wrong, down to the root cause, without the URL: reqwest's own `Display` names the
+/// URL, and a session webhook's URL carries the session's token.
+fn describe(err: &reqwest::Error) -> String {
+    let what = if err.is_connect() {
+        "could not connect"
+    } else if err.is_redirect() {
+        "too many redirects"
+    } else if err.is_body() {
+        "the body could not be sent or read"
+    } else {
+        "the request failed"
+    };
+    let mut text = what.to_owned();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Builds the one HTTP client used for every DingTalk call.
@@ -160,6 +181,17 @@ mod tests {
         assert_eq!(err(401, "unauthorized.client").kind(), "not_authorized");
         assert_eq!(err(400, "invalidAuthInfo").kind(), "not_authorized");
         assert_eq!(err(400, "invalidSuiteTicket").kind(), "suite_ticket");
+    }
+
+    #[tokio::test]
+    async fn network_errors_name_the_cause_but_not_the_url() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        let url = format!("http://127.0.0.1:{port}/robot/sendBySession?session=session-token-123");
+        let result = send_json::<serde_json::Value>(http_client(Duration::from_secs(2)).post(url)).await;
+        let Err(err @ ApiError::Network(_)) = result else { panic!("expected a network error, got {result:?}") };
+        let text = err.to_string();
+        assert!(text.starts_with("could not reach DingTalk: could not connect"), "{text}");
+        assert!(!text.contains("session-token-123") && !text.contains("127.0.0.1"), "{text}");
     }
 
     #[test]

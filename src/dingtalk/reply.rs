@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::api::{self, ApiError};
@@ -27,33 +27,86 @@ pub enum OutgoingMessage {
     ActionCard { title: String, text: String, button_title: String, button_url: String },
 }
 
+/// The session-webhook body of a message, serialised straight from borrowed fields.
+#[derive(Debug, Serialize)]
+#[serde(tag = "msgtype")]
+pub enum WebhookBody<'a> {
+    #[serde(rename = "markdown")]
+    Markdown { markdown: TitledText<'a>, at: At<'a> },
+    #[serde(rename = "actionCard")]
+    ActionCard {
+        #[serde(rename = "actionCard")]
+        action_card: ActionCardBody<'a>,
+    },
+}
+
+#[derive(Debug, Serialize)]
+pub struct TitledText<'a> {
+    title: &'a str,
+    text: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct At<'a> {
+    at_user_ids: &'a [String],
+    at_mobiles: [&'a str; 0],
+    is_at_all: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ActionCardBody<'a> {
+    title: &'a str,
+    text: &'a str,
+    #[serde(rename = "singleTitle")]
+    single_title: &'a str,
+    #[serde(rename = "singleURL")]
+    single_url: &'a str,
+    #[serde(rename = "btnOrientation", skip_serializing_if = "Option::is_none")]
+    btn_orientation: Option<&'a str>,
+}
+
 impl OutgoingMessage {
     /// The session-webhook body.
-    pub fn webhook_body(&self) -> serde_json::Value {
+    pub fn webhook_payload(&self) -> WebhookBody<'_> {
         match self {
-            Self::Markdown { title, text, at_user_ids } => json!({
-                "msgtype": "markdown",
-                "markdown": { "title": title, "text": text },
-                "at": { "atUserIds": at_user_ids, "atMobiles": [], "isAtAll": false },
-            }),
-            Self::ActionCard { title, text, button_title, button_url } => json!({
-                "msgtype": "actionCard",
-                "actionCard": { "title": title, "text": text, "singleTitle": button_title, "singleURL": button_url, "btnOrientation": "0" },
-            }),
+            Self::Markdown { title, text, at_user_ids } => WebhookBody::Markdown {
+                markdown: TitledText { title, text },
+                at: At { at_user_ids, at_mobiles: [], is_at_all: false },
+            },
+            Self::ActionCard { title, text, button_title, button_url } => WebhookBody::ActionCard {
+                action_card: ActionCardBody {
+                    title,
+                    text,
+                    single_title: button_title,
+                    single_url: button_url,
+                    btn_orientation: Some("0"),
+                },
+            },
         }
+    }
+
+    /// The session-webhook body as a JSON value (for printing and tests).
+    pub fn webhook_body(&self) -> serde_json::Value {
+        serde_json::to_value(self.webhook_payload()).unwrap_or_default()
     }
 
     /// The OpenAPI `msgKey` and its `msgParam` (a JSON-encoded string, as DingTalk wants).
     pub fn msg_key_and_param(&self) -> (&'static str, String) {
         match self {
             Self::Markdown { title, text, .. } => {
-                ("sampleMarkdown", json!({ "title": title, "text": text }).to_string())
+                ("sampleMarkdown", serde_json::to_string(&TitledText { title, text }).unwrap_or_default())
             }
-            Self::ActionCard { title, text, button_title, button_url } => (
-                "sampleActionCard",
-                json!({ "title": title, "text": text, "singleTitle": button_title, "singleURL": button_url })
-                    .to_string(),
-            ),
+            Self::ActionCard { title, text, button_title, button_url } => {
+                let param = ActionCardBody {
+                    title,
+                    text,
+                    single_title: button_title,
+                    single_url: button_url,
+                    btn_orientation: None,
+                };
+                ("sampleActionCard", serde_json::to_string(&param).unwrap_or_default())
+            }
         }
     }
 }
@@ -173,7 +226,7 @@ impl Replier {
 
     async fn post_webhook(&self, url: &str, message: &OutgoingMessage) -> Result<(), ReplyError> {
         let started = Instant::now();
-        let result = api::send_json::<WebhookAnswer>(self.http.post(url).json(&message.webhook_body()))
+        let result = api::send_json::<WebhookAnswer>(self.http.post(url).json(&message.webhook_payload()))
             .await
             .map_err(ReplyError::WebhookTransport)
             .and_then(|answer| match answer.errcode {

@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 
 use crate::bot::handle::Bot;
 use crate::dingtalk::sign::Verifier;
+use crate::readiness::Readiness;
 use crate::stream::StreamStatus;
 
 /// What every handler shares.
@@ -19,6 +20,7 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     /// Present in stream mode: whether the Stream socket is up (a readiness check).
     pub stream: Option<Arc<StreamStatus>>,
+    pub readiness: Readiness,
 }
 
 /// The bot's routes; tests can drive it without a socket. Without `callbacks` (stream mode)

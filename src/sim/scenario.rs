@@ -431,6 +431,21 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn reading_any_offset_or_scenario_never_panics(text in "\\PC{0,60}") {
+            let _ = parse_offset(&text);
+            let _ = Scenario::from_toml_str(&text);
+        }
+
+        #[test]
+        fn offsets_round_trip_through_minutes(minutes in -1_000_000i64..1_000_000) {
+            let text = if minutes < 0 { format!("-{}m", -minutes) } else { format!("+{minutes}m") };
+            prop_assert_eq!(parse_offset(&text), Ok(minutes * 60_000));
+        }
+    }
 
     #[test]
     fn offsets_read_like_people_write_them() {

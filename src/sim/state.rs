@@ -368,6 +368,11 @@ impl SimState {
         self.lock().records.tokens_issued
     }
 
+    /// The text of every token handed out and not revoked (to prove none reaches a log).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.lock().tokens.keys().cloned().collect()
+    }
+
     // --- Meeting codes ------------------------------------------------------------------------
 
     /// How `code` answers now, if the scenario (or an injection) knows it.

@@ -1,44 +1,212 @@
-//! Shared state: duplicate detection (and later rate limits and per-conversation settings).
-//! In memory by default; one place to swap in a store shared by several replicas.
+//! Shared state: duplicate detection, the per-conversation send rate limit and per-conversation
+//! settings. In memory by default; in Redis, shared by every replica, when `DINGMEET_REDIS_URL` is
+//! set, with the in-memory store answering while Redis is unreachable.
 
+mod memory;
+mod redis;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-/// The bot's state store.
+use secrecy::SecretString;
+
+use self::memory::MemoryStore;
+use self::redis::RedisStore;
+use crate::readiness::Readiness;
+
+/// How many replies one conversation may get per window, and how long a reply may wait for a
+/// free slot before it is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Replies allowed per window; 0 turns the limit off.
+    pub max_per_window: u32,
+    pub window: Duration,
+    pub max_wait: Duration,
+}
+
+impl RateLimit {
+    /// DingTalk throttles a robot for 10 minutes beyond 20 messages a minute in one group.
+    pub fn per_minute(max: u32, max_wait: Duration) -> Self {
+        Self { max_per_window: max, window: Duration::from_secs(60), max_wait }
+    }
+}
+
+/// How the store behaves, whichever backend holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateOptions {
+    /// How long a message id is remembered.
+    pub dedupe_ttl: Duration,
+    pub rate_limit: RateLimit,
+    /// Prepended to every Redis key, so several bots can share one Redis.
+    pub key_prefix: String,
+}
+
+impl Default for StateOptions {
+    fn default() -> Self {
+        Self {
+            dedupe_ttl: Duration::from_secs(600),
+            rate_limit: RateLimit::per_minute(18, Duration::from_secs(30)),
+            key_prefix: "dingmeet:".to_owned(),
+        }
+    }
+}
+
+/// The outcome of asking for a send slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendSlot {
+    /// Send now; `waited` is how long the reply queued for the slot.
+    Granted { waited: Duration },
+    /// No slot within the allowed wait; the next frees up after `retry_after`.
+    Refused { retry_after: Duration },
+}
+
+/// Where the state lives right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// In this process only (no Redis configured).
+    Memory,
+    /// In Redis, shared by every replica.
+    Redis,
+    /// Redis is configured but unreachable: in this process until it is back.
+    LocalFallback,
+}
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("DINGMEET_REDIS_URL is not a usable Redis URL ({0}): expected redis://[[user]:password@]host[:port][/db]")]
+    BadRedisUrl(String),
+    #[error("the Redis store must be opened inside a Tokio runtime")]
+    NoRuntime,
+}
+
+/// The bot's state store. Cheap to clone; clones share the state.
 #[derive(Clone)]
 pub struct StateStore {
-    seen: moka::future::Cache<String, ()>,
-    settings: moka::future::Cache<String, String>,
+    local: Arc<MemoryStore>,
+    shared: Option<Arc<RedisStore>>,
+    options: Arc<StateOptions>,
 }
 
 impl std::fmt::Debug for StateStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StateStore(memory)")
+        match &self.shared {
+            Some(shared) => f.debug_tuple("StateStore").field(shared).finish(),
+            None => f.write_str("StateStore(memory)"),
+        }
     }
 }
 
 impl StateStore {
-    /// An in-process store; keys are forgotten after `dedupe_ttl`.
+    /// An in-process store with default options and the given dedupe TTL.
     pub fn memory(dedupe_ttl: Duration) -> Self {
-        Self {
-            seen: moka::future::Cache::builder().max_capacity(1_000_000).time_to_live(dedupe_ttl).build(),
-            settings: moka::future::Cache::builder().max_capacity(100_000).build(),
+        Self::memory_with(StateOptions { dedupe_ttl, ..StateOptions::default() })
+    }
+
+    /// An in-process store.
+    pub fn memory_with(options: StateOptions) -> Self {
+        let local = Arc::new(MemoryStore::new(options.dedupe_ttl, options.rate_limit));
+        Self { local, shared: None, options: Arc::new(options) }
+    }
+
+    /// A store in Redis at `url`, shared by every replica that uses the same Redis and key prefix.
+    /// Reports its health as the [`crate::readiness::REDIS`] check. An unreachable Redis is not an
+    /// error: the store answers from memory and reconnects in the background.
+    pub async fn redis(url: &SecretString, options: StateOptions, readiness: Readiness) -> Result<Self, StateError> {
+        let shared = RedisStore::connect(url, &options.key_prefix, readiness).await?;
+        let local = Arc::new(MemoryStore::new(options.dedupe_ttl, options.rate_limit));
+        Ok(Self { local, shared: Some(shared), options: Arc::new(options) })
+    }
+
+    /// Where the state lives right now.
+    pub fn backend(&self) -> Backend {
+        match &self.shared {
+            None => Backend::Memory,
+            Some(shared) if shared.is_up() => Backend::Redis,
+            Some(_) => Backend::LocalFallback,
         }
     }
 
-    /// A per-conversation setting (e.g. its language), if one was set.
-    pub async fn get_setting(&self, scope: &str, name: &str) -> Option<String> {
-        self.settings.get(&setting_key(scope, name)).await
-    }
-
-    /// Remembers a per-conversation setting.
-    pub async fn set_setting(&self, scope: &str, name: &str, value: &str) {
-        self.settings.insert(setting_key(scope, name), value.to_owned()).await;
+    pub fn options(&self) -> &StateOptions {
+        &self.options
     }
 
     /// Records `key` and returns true if it was not seen within the TTL (atomic: of any number
-    /// of concurrent callers with one key, exactly one gets true).
+    /// of concurrent callers with one key, on any replica sharing the Redis, exactly one gets true).
     pub async fn first_seen(&self, key: &str) -> bool {
-        self.seen.entry_by_ref(key).or_insert(()).await.is_fresh()
+        if let Some(shared) = &self.shared
+            && let Some(fresh) = shared.first_seen(key, self.options.dedupe_ttl).await
+        {
+            // Remembered locally too, so an outage does not forget what this replica just saw.
+            self.local.first_seen(key).await;
+            return fresh;
+        }
+        self.local.first_seen(key).await
+    }
+
+    /// Takes a send slot for `conversation` now, or says how long until one frees up.
+    pub async fn try_send_slot(&self, conversation: &str) -> Result<(), Duration> {
+        let limit = self.options.rate_limit;
+        if limit.max_per_window == 0 {
+            return Ok(());
+        }
+        if let Some(shared) = &self.shared
+            && let Some(result) = shared.try_send(conversation, limit.max_per_window, limit.window).await
+        {
+            if result.is_ok() {
+                self.local.record_send(conversation).await;
+            }
+            return result;
+        }
+        self.local.try_send(conversation).await
+    }
+
+    /// Waits for a send slot for `conversation`, at most the configured `max_wait`; refuses at
+    /// once if no slot would free up in time.
+    pub async fn wait_for_send_slot(&self, conversation: &str) -> SendSlot {
+        let started = tokio::time::Instant::now();
+        let mut waited = Duration::ZERO;
+        loop {
+            match self.try_send_slot(conversation).await {
+                Ok(()) => return SendSlot::Granted { waited },
+                Err(retry_after) => {
+                    if started.elapsed() + retry_after > self.options.rate_limit.max_wait {
+                        return SendSlot::Refused { retry_after };
+                    }
+                    tokio::time::sleep(retry_after).await;
+                    waited = started.elapsed();
+                }
+            }
+        }
+    }
+
+    /// A conversation's setting (for example its language), if set.
+    pub async fn get_setting(&self, conversation: &str, key: &str) -> Option<String> {
+        if let Some(shared) = &self.shared
+            && let Some(value) = shared.setting(conversation, key).await
+        {
+            self.local.set_setting(conversation, key, value.as_deref()).await;
+            return value;
+        }
+        self.local.setting(conversation, key).await
+    }
+
+    /// Sets a conversation's setting. While Redis is unreachable the value is kept in this
+    /// replica only.
+    pub async fn set_setting(&self, conversation: &str, key: &str, value: &str) {
+        self.store_setting(conversation, key, Some(value)).await;
+    }
+
+    /// Removes a conversation's setting.
+    pub async fn clear_setting(&self, conversation: &str, key: &str) {
+        self.store_setting(conversation, key, None).await;
+    }
+
+    async fn store_setting(&self, conversation: &str, key: &str, value: Option<&str>) {
+        self.local.set_setting(conversation, key, value).await;
+        if let Some(shared) = &self.shared {
+            shared.set_setting(conversation, key, value).await;
+        }
     }
 }
 
@@ -50,10 +218,6 @@ impl crate::dingtalk::token::SuiteTicketSource for StateStore {
     fn current(&self) -> futures_util::future::BoxFuture<'_, Option<String>> {
         Box::pin(async move { self.get_setting(SUITE_TICKET_SCOPE, SUITE_TICKET_NAME).await })
     }
-}
-
-fn setting_key(scope: &str, name: &str) -> String {
-    format!("setting:{scope}:{name}")
 }
 
 #[cfg(test)]
@@ -75,6 +239,53 @@ mod tests {
         }
         assert_eq!(fresh, 1);
         assert!(store.first_seen("msg-2").await);
+        assert_eq!(store.backend(), Backend::Memory);
+    }
+
+    fn limited(max_per_window: u32, window_ms: u64, max_wait_ms: u64) -> StateStore {
+        StateStore::memory_with(StateOptions {
+            rate_limit: RateLimit {
+                max_per_window,
+                window: Duration::from_millis(window_ms),
+                max_wait: Duration::from_millis(max_wait_ms),
+            },
+            ..StateOptions::default()
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reply_queues_for_a_free_slot_within_the_allowed_wait() {
+        let store = limited(2, 1000, 1500);
+        for _ in 0..2 {
+            assert_eq!(store.wait_for_send_slot("c").await, SendSlot::Granted { waited: Duration::ZERO });
+        }
+        assert_eq!(store.wait_for_send_slot("c").await, SendSlot::Granted { waited: Duration::from_millis(1000) });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reply_that_would_wait_too_long_is_refused_at_once() {
+        let store = limited(1, 60_000, 1000);
+        assert!(matches!(store.wait_for_send_slot("c").await, SendSlot::Granted { .. }));
+        let started = tokio::time::Instant::now();
+        assert_eq!(
+            store.wait_for_send_slot("c").await,
+            SendSlot::Refused { retry_after: Duration::from_millis(60_000) }
+        );
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_zero_limit_means_no_limit() {
+        let store = limited(0, 60_000, 0);
+        for _ in 0..100 {
+            assert_eq!(store.try_send_slot("c").await, Ok(()));
+        }
+    }
+
+    #[test]
+    fn the_default_stays_under_dingtalks_twenty_a_minute() {
+        let limit = StateOptions::default().rate_limit;
+        assert!(limit.max_per_window < 20 && limit.window == Duration::from_secs(60));
     }
 
     #[tokio::test]

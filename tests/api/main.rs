@@ -1,13 +1,21 @@
-//! Integration tests: the real bot on 127.0.0.1, against the DingTalk simulator, through every
-//! rule of issue 2. One binary, as zero-to-production keeps it.
+//! Integration tests: the real bot on 127.0.0.1, against the DingTalk simulator (and a throwaway
+//! `redis-server`), through every rule of issues 2, 3 and 5, and the sandbox (the playground in
+//! headless Chromium). One binary, as zero-to-production keeps it.
 
+mod bots;
 mod browser;
 mod callback;
+mod endpoints;
 mod errors;
 mod helpers;
 mod meetings;
 mod messages;
+mod process;
+mod process_tests;
+mod redis_server;
+mod replicas;
 mod replies;
 mod sandbox;
 mod simulator;
+mod state;
 mod tokens;
