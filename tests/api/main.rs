@@ -5,6 +5,7 @@
 mod bots;
 mod browser;
 mod callback;
+mod conversation;
 mod endpoints;
 mod errors;
 mod helpers;
