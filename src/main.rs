@@ -48,7 +48,8 @@ enum Command {
         /// The bot's reply language (and the page's): zh or en.
         #[arg(long, default_value = "zh")]
         lang: Lang,
-        /// How messages reach the bot: http (signed callbacks) or stream (the Stream gateway).
+        /// How messages reach the bot: http (signed callbacks), stream (the simulator's Stream
+        /// gateway) or both. The playground posts HTTP callbacks.
         #[arg(long, default_value = "http")]
         mode: Mode,
     },

@@ -132,12 +132,14 @@ impl Sandbox {
         line(String::new());
         let fallback = if self.port_fallback { format!("   (port {DEFAULT_PORT} was taken)") } else { String::new() };
         line(format!("  Playground  {}   <- open this in a browser{fallback}", self.playground_url()));
-        let mode = match self.playground.mode() {
-            Mode::Http => "http mode",
-            Mode::Stream => "stream mode: the bot connects to the simulator's Stream gateway",
-            Mode::Both => "http and stream",
+        let bot_line = match self.playground.mode() {
+            Mode::Http => format!("{}   (http mode)", self.callback_url()),
+            Mode::Both => format!("{}   (http and stream modes)", self.callback_url()),
+            Mode::Stream => "stream mode: takes messages from the simulator's Stream gateway, not HTTP callbacks \
+                             (the playground needs --mode http or both)"
+                .to_owned(),
         };
-        line(format!("  Bot         {}   ({mode})", self.callback_url()));
+        line(format!("  Bot         {bot_line}"));
         line(format!("  Simulator   {}   (tokens, meetings, session webhooks)", self.simulator_url()));
         let source = match &self.scenario_path {
             Some(path) => path.display().to_string(),

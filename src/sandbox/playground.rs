@@ -300,6 +300,12 @@ async fn send(State(pg): State<Arc<Playground>>, request: Result<Json<SendReques
         Ok(request) => request,
         Err(rejection) => return error(StatusCode::BAD_REQUEST, &rejection.body_text()),
     };
+    if !pg.mode.http() {
+        return error(
+            StatusCode::CONFLICT,
+            "the bot runs in stream mode and takes no HTTP callbacks; start the sandbox with --mode http or both",
+        );
+    }
     if request.text.trim().is_empty() {
         return error(StatusCode::BAD_REQUEST, "type a message first");
     }

@@ -259,7 +259,8 @@ impl Playground {
         self.page.eval("document.getElementById('input').focus()").await;
         self.page.call("Input.insertText", json!({ "text": text })).await;
         for kind in ["keyDown", "keyUp"] {
-            let key = json!({ "type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r" });
+            let key =
+                json!({ "type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r" });
             self.page.call("Input.dispatchKeyEvent", key).await;
         }
     }
@@ -360,7 +361,8 @@ async fn a_share_in_the_one_to_one_chat_shows_an_action_card_with_its_button() {
     assert_eq!(button["text"], "加入会议", "{button}");
     assert_eq!(button["href"], "https://meeting.dingtalk.com/j/123456789");
     assert!(button["card"].as_str().is_some_and(|c| c.contains("产品周会")), "{button}");
-    let group_badge = playground.page.eval("document.querySelector(\".chat-item[data-chat='group'] .badge\").hidden").await;
+    let group_badge =
+        playground.page.eval("document.querySelector(\".chat-item[data-chat='group'] .badge\").hidden").await;
     assert_eq!(group_badge, true, "nothing new in the group");
     std::fs::write(screenshot_path("playground-share.png"), playground.screenshot().await).expect("saved");
     playground.close().await;

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use dingmeet::config::Mode;
 use dingmeet::sandbox::playground::{Chat, Reply};
 use dingmeet::sandbox::send::{MessageFormat, SendOptions, send};
 use dingmeet::sandbox::{Sandbox, SandboxOptions};
@@ -27,9 +28,11 @@ struct Running {
 
 impl Running {
     async fn start() -> Self {
-        let sandbox = Sandbox::start(SandboxOptions { port: Some(0), ..SandboxOptions::default() })
-            .await
-            .expect("the sandbox starts");
+        Self::start_with(SandboxOptions::default()).await
+    }
+
+    async fn start_with(options: SandboxOptions) -> Self {
+        let sandbox = Sandbox::start(SandboxOptions { port: Some(0), ..options }).await.expect("the sandbox starts");
         let url = sandbox.playground_url().trim_end_matches('/').to_owned();
         let callback_url = sandbox.callback_url().to_owned();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -91,7 +94,9 @@ async fn a_playground_message_reaches_the_bot_signed_and_its_card_comes_back() {
     assert_eq!((reply.chat, reply.via.as_str(), reply.delivered), (Some(Chat::Group), "webhook", true));
     assert_eq!(reply.session.as_deref(), answer["session"].as_str(), "posted to the message's own session");
     assert_eq!(reply.msgtype, "markdown");
-    for expected in ["产品周会", "季度规划评审", "客户电话会", "(https://meeting.dingtalk.com/j/123456789)", "@manager807"] {
+    for expected in
+        ["产品周会", "季度规划评审", "客户电话会", "(https://meeting.dingtalk.com/j/123456789)", "@manager807"]
+    {
         assert!(reply.text.contains(expected), "{expected} in {}", reply.text);
     }
     assert_eq!(reply.at_user_ids, ["manager807"]);
@@ -122,6 +127,16 @@ async fn a_group_message_without_a_mention_is_still_delivered_with_a_hint() {
     assert_eq!(status, 400, "{answer}");
     let (status, _) = sandbox.post("/api/send", json!({ "words": "hi" })).await;
     assert_eq!(status, 400);
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn in_stream_mode_the_playground_says_why_it_cannot_deliver_and_still_stops_cleanly() {
+    let sandbox = Running::start_with(SandboxOptions { mode: Mode::Stream, ..SandboxOptions::default() }).await;
+    assert_eq!(sandbox.get("/api/sandbox").await["mode"], "stream");
+    let (status, answer) = sandbox.post("/api/send", json!({ "text": "/help" })).await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["error"].as_str().is_some_and(|e| e.contains("--mode http or both")), "{answer}");
     sandbox.stop().await;
 }
 
@@ -204,7 +219,10 @@ async fn send_posts_to_any_bot_with_the_given_secret_and_webhook() {
     };
     let outcome = send(options).await.expect("sent");
     assert_eq!((outcome.status, outcome.body.as_str()), (200, r#"{"msgtype":"empty"}"#));
-    assert_eq!((outcome.session_webhook.as_str(), outcome.conversation_id.as_str()), (webhook.as_str(), "cidSendCli=="));
+    assert_eq!(
+        (outcome.session_webhook.as_str(), outcome.conversation_id.as_str()),
+        (webhook.as_str(), "cidSendCli==")
+    );
     assert!(outcome.ok() && outcome.reply.is_none(), "{}", outcome.report());
     let post = app
         .sim
@@ -270,7 +288,9 @@ async fn the_sandbox_command_prints_where_to_look_answers_send_and_stops_on_ctrl
         .and_then(|rest| rest.split_whitespace().next())
         .expect("the playground URL")
         .to_owned();
-    for expected in ["Bot         http://127.0.0.1:", "/dingtalk/callback", "Simulator   http://127.0.0.1:", "123456789"] {
+    for expected in
+        ["Bot         http://127.0.0.1:", "/dingtalk/callback", "Simulator   http://127.0.0.1:", "123456789"]
+    {
         assert!(text.contains(expected), "{expected:?} in\n{text}");
     }
     assert!(text.contains(&format!("dingmeet send --sandbox {playground} ")), "{text}");

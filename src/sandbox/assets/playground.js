@@ -29,7 +29,7 @@
       image: '[图片]',
       online: '已连接',
       offline: '与沙盒断开，重试中…',
-      streamMode: 'stream 模式：机器人不收 HTTP 回调',
+      streamMode: 'stream 模式：机器人不收 HTTP 回调，这里发不到它；请用 --mode http 或 both 启动沙盒。',
     },
     en: {
       tag: 'dingmeet sandbox · simulated DingTalk',
@@ -55,7 +55,7 @@
       image: '[image]',
       online: 'connected',
       offline: 'lost the sandbox, retrying…',
-      streamMode: 'stream mode: the bot takes no HTTP callbacks',
+      streamMode: 'stream mode: the bot takes no HTTP callbacks, so messages from here cannot reach it; start the sandbox with --mode http or both.',
     },
   };
   const EXAMPLES = ['/share 123456789', '123 456 789', '/meeting 123456789, 246813579', '/meting 123', '/lang en', '/help'];
