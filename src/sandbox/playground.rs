@@ -271,9 +271,10 @@ pub fn split_mention(text: &str, names: &[String]) -> Spoken {
         if let Some(rest) = strip_suffix_ignore_case(trimmed, &mention) {
             return Spoken { words: rest.trim_end().to_owned(), mentioned: true, at_end: true };
         }
-        if let Some(at) = find_ignore_case(trimmed, &format!("{mention} ")) {
-            let words = format!("{}{}", &trimmed[..at], &trimmed[at + mention.len() + 1..]);
-            return Spoken { words, mentioned: true, at_end: false };
+        if let Some(at) = find_ignore_case(trimmed, &format!("{mention} "))
+            && let (Some(before), Some(after)) = (trimmed.get(..at), trimmed.get(at + mention.len() + 1..))
+        {
+            return Spoken { words: format!("{before}{after}"), mentioned: true, at_end: false };
         }
     }
     Spoken { words: trimmed.to_owned(), mentioned: false, at_end: false }
@@ -281,7 +282,7 @@ pub fn split_mention(text: &str, names: &[String]) -> Spoken {
 
 fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
+    if head.eq_ignore_ascii_case(prefix) { text.get(prefix.len()..) } else { None }
 }
 
 fn strip_suffix_ignore_case<'a>(text: &'a str, suffix: &str) -> Option<&'a str> {
@@ -654,6 +655,23 @@ mod tests {
         // Another person's mention stays, as in DingTalk.
         assert!(!spoken("@张三 你好").mentioned);
         assert_eq!(spoken("@会议助手x 1").words, "@会议助手x 1");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn splitting_a_mention_never_panics_and_never_adds_text(text in "\\PC{0,40}", name in "\\PC{0,6}") {
+            let spoken = split_mention(&text, &[name, "MeetingBot".to_owned()]);
+            proptest::prop_assert!(spoken.words.len() <= text.len());
+        }
+
+        #[test]
+        fn a_mention_anywhere_is_found_and_removed(before in "\\PC{0,12}", after in "\\PC{0,12}") {
+            for text in [format!("{before}@会议助手 {after}"), format!("{before}@会议助手")] {
+                let spoken = split_mention(&text, &names());
+                proptest::prop_assert!(spoken.mentioned, "{text:?}");
+                proptest::prop_assert!(spoken.words.len() < text.len(), "{text:?}");
+            }
+        }
     }
 
     #[test]
