@@ -131,6 +131,33 @@ async fn a_group_message_without_a_mention_is_still_delivered_with_a_hint() {
 }
 
 #[tokio::test]
+async fn an_edited_scenario_file_changes_the_world_the_sandbox_simulates() {
+    let dir = std::env::temp_dir().join(format!("dingmeet-sandbox-scenario-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let path = dir.join("mine.toml");
+    let scenario = dingmeet::sim::scenario::BUILTIN_TOML.to_owned()
+        + "\n[[codes]]\ncode = \"777000777\"\nabout = \"Mine\"\n\n[[codes.meetings]]\ntitle = \"我的会\"\nstatus = 2\nstart = \"-5m\"\n";
+    std::fs::write(&path, scenario).expect("the scenario is written");
+    let sandbox =
+        Running::start_with(SandboxOptions { scenario: Some(path.clone()), ..SandboxOptions::default() }).await;
+    let info = sandbox.get("/api/sandbox").await;
+    assert!(info["codes"].as_array().expect("codes").iter().any(|c| c["code"] == "777000777" && c["about"] == "Mine"));
+    sandbox.post("/api/send", json!({ "text": "@会议助手 /meeting 777000777" })).await;
+    let replies = sandbox.next_replies(0).await;
+    assert!(replies[0].text.contains("我的会"), "{}", replies[0].text);
+    sandbox.stop().await;
+
+    std::fs::write(&path, "[app]\nclient_id = \"x\"\n").expect("a broken scenario is written");
+    let err = Sandbox::start(SandboxOptions { port: Some(0), scenario: Some(path), ..SandboxOptions::default() })
+        .await
+        .err()
+        .expect("a broken scenario is refused")
+        .to_string();
+    assert!(err.contains("mine.toml"), "the error names the file: {err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn in_stream_mode_the_playground_says_why_it_cannot_deliver_and_still_stops_cleanly() {
     let sandbox = Running::start_with(SandboxOptions { mode: Mode::Stream, ..SandboxOptions::default() }).await;
     assert_eq!(sandbox.get("/api/sandbox").await["mode"], "stream");
