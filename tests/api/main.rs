@@ -6,6 +6,7 @@ mod bots;
 mod browser;
 mod callback;
 mod conversation;
+mod economy;
 mod endpoints;
 mod errors;
 mod helpers;
