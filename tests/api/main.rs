@@ -1,8 +1,9 @@
 //! Integration tests: the real bot on 127.0.0.1, against the DingTalk simulator (and a throwaway
-//! `redis-server`), through every rule of issues 2, 4 (stream mode) and 5. One binary, as
-//! zero-to-production keeps it.
+//! `redis-server`), through every rule of issues 2, 3, 4 (stream mode) and 5, and the sandbox (the
+//! playground in headless Chromium). One binary, as zero-to-production keeps it.
 
 mod bots;
+mod browser;
 mod callback;
 mod conversation;
 mod economy;
@@ -16,6 +17,7 @@ mod process_tests;
 mod redis_server;
 mod replicas;
 mod replies;
+mod sandbox;
 mod simulator;
 mod state;
 mod stream;

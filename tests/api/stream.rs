@@ -1,9 +1,12 @@
 //! Stream mode end to end (issue 4): the real bot with `DINGMEET_MODE=stream` against the
 //! simulator's gateway. Small backoff and ping settings keep every reconnect under a second.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use dingmeet::sim::{Closed, ConnectionRecord, Pushed, Scenario, Simulator, StreamEvent, WebhookPost};
+use dingmeet::config::Mode;
+use dingmeet::sandbox::{Sandbox, SandboxOptions};
+use dingmeet::sim::{Closed, ConnectionRecord, MessageBuilder, Pushed, Scenario, Simulator, StreamEvent, WebhookPost};
 use serde_json::{Value, json};
 
 use crate::bots;
@@ -419,4 +422,28 @@ async fn two_replicas_sharing_redis_answer_each_message_once_whichever_socket_it
         })
         .count();
     assert!(moved > 0, "some redeliveries landed on the other replica");
+}
+
+#[tokio::test]
+async fn the_sandbox_in_stream_mode_takes_messages_from_the_simulated_gateway() {
+    let options = SandboxOptions { port: Some(0), mode: Mode::Stream, ..SandboxOptions::default() };
+    let sandbox = Sandbox::start(options).await.expect("the sandbox starts");
+    let sim = Arc::clone(sandbox.simulator().state());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(sandbox.run_until(async {
+        let _ = stopped.await;
+    }));
+
+    sim.wait_for_connections(1, WAIT).await.expect("the sandbox's bot connects");
+    let pushed = MessageBuilder::new(Arc::clone(&sim), "/meeting 123456789").push();
+    let session = pushed.callback.as_ref().map(|c| c.session_id.clone()).unwrap_or_default();
+    let post = sim
+        .wait_until(WAIT, |r| r.webhook_posts.iter().find(|p| p.session == session && p.delivered()).cloned())
+        .await
+        .expect("answered on the session webhook");
+
+    assert_meeting_card(&post);
+    let _ = stop.send(());
+    let stopped = tokio::time::timeout(WAIT, running).await.expect("the sandbox stops in time");
+    stopped.expect("the sandbox task ends").expect("the sandbox stops cleanly");
 }
