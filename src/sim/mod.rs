@@ -43,7 +43,7 @@ use tokio::sync::oneshot;
 pub use clock::SimClock;
 pub use scenario::{CodeAnswer, ErrorAnswer, MeetingSpec, Moment, RawAnswer, Scenario, ScenarioError};
 pub use sender::{Callback, Chat, Delivery, Format, MessageBuilder, SessionMode};
-pub use state::{Hold, OpenApiSend, Records, SendKind, Session, SimState, WaitTimeout, WebhookPost};
+pub use state::{Hold, Mentioned, OpenApiSend, Records, SendKind, Session, SimState, Tally, WaitTimeout, WebhookPost};
 pub use stream::{
     Closed, ConnectionId, ConnectionRecord, FrameKind, Pushed, ReceivedFrame, SentFrame, StreamEvent, StreamRecords,
 };
