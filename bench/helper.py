@@ -12,8 +12,9 @@ bench/callback.lua, waits for replies to land, and writes the report.
                                                   {"accepted": …, "tally": …} now
   helper.py settle PLAYGROUND_URL KIND COUNTER_URL PREFIX BEFORE_FILE TIMEOUT
                                                   waits until every accepted callback's reply landed
-  helper.py record OUT KIND ROUND WRK_OUTPUT BASELINE_FILE BEFORE_FILE AFTER_FILE START_KB IDLE_KB PEAK_KB
-                                                  appends one run to OUT (JSON lines)
+  helper.py record OUT KIND ROUND WRK_OUTPUT BASELINE_FILE BEFORE_FILE AFTER_FILE START_KB IDLE_KB PEAK_KB CPU
+                                                  appends one run to OUT (JSON lines); CPU is "HZ
+                                                  target_before sim_before target_after sim_after" in ticks
   helper.py report RESULTS_JSONL                  the summary table; exits 1 when a check failed
 """
 
@@ -103,7 +104,7 @@ def snapshot(playground, kind, counter_url):
     return {"accepted": counter(kind, counter_url), "tally": tally(playground)}
 
 
-def cmd_record(out, kind, round_, wrk_output, baseline, before, after, start_kb, idle_kb, peak_kb):
+def cmd_record(out, kind, round_, wrk_output, baseline, before, after, start_kb, idle_kb, peak_kb, cpu):
     lines = [line for line in open(wrk_output, encoding="utf-8") if line.startswith("wrk-result ")]
     if not lines:
         sys.exit(f"no wrk-result line in {wrk_output}: did wrk run the Lua script?")
@@ -119,6 +120,8 @@ def cmd_record(out, kind, round_, wrk_output, baseline, before, after, start_kb,
         "idle_kb": int(idle_kb),
         "peak_kb": int(peak_kb),
     }
+    hz, target_before, sim_before, target_after, sim_after = (int(x) for x in cpu.split())
+    run["cpu_s"] = {"target": (target_after - target_before) / hz, "sim": (sim_after - sim_before) / hz}
     with open(out, "a", encoding="utf-8") as f:
         f.write(json.dumps(run) + "\n")
 
@@ -176,6 +179,9 @@ def cmd_report(path):
             "peak_kb": run.get("peak_kb"),
             "idle_kb": run.get("idle_kb"),
             "start_kb": run.get("start_kb"),
+            # CPU time per callback (acknowledged and answered) during the load, in µs.
+            "cpu_us": run["cpu_s"]["target"] * 1e6 / max(accepted, 1),
+            "sim_cpu_us": run["cpu_s"]["sim"] * 1e6 / max(accepted, 1),
         }
         label = f"{kind} round {run['round']}"
         if errors:
@@ -199,11 +205,13 @@ def cmd_report(path):
         rows[kind].append(row)
 
     def show(kind):
-        print(f"\n{kind}: round  req/s  replies/s  p50 ms  p90 ms  p99 ms  accepted  delivered  errors  drain ms")
+        print(f"\n{kind}: round  req/s  replies/s  p50 ms  p90 ms  p99 ms  accepted  delivered  errors  drain ms"
+              "  cpu µs/msg  sim cpu µs/msg")
         for r in rows[kind]:
             print(
                 f"  {r['round']:>11}  {r['req_s']:6.0f}  {r['replies_s']:9.0f}  {r['p50_ms']:6.2f}  {r['p90_ms']:6.2f}"
                 f"  {r['p99_ms']:6.2f}  {r['accepted']:8d}  {r['delivered']:9d}  {r['errors']:6d}  {r['drain_ms']:8.0f}"
+                f"  {r['cpu_us']:10.1f}  {r['sim_cpu_us']:14.1f}"
             )
 
     for kind in ("ceiling", "bot"):
@@ -213,7 +221,7 @@ def cmd_report(path):
     for kind in ("ceiling", "bot"):
         if rows[kind]:
             summary[kind] = {key: median([r[key] for r in rows[kind]]) for key in
-                             ("req_s", "replies_s", "p50_ms", "p90_ms", "p99_ms")}
+                             ("req_s", "replies_s", "p50_ms", "p90_ms", "p99_ms", "cpu_us", "sim_cpu_us")}
     bot = rows["bot"]
     if bot:
         summary["bot"].update({
@@ -247,7 +255,7 @@ def main():
         "sample": (cmd_sample, 2),
         "snapshot": (lambda pg, kind, url: print(json.dumps(snapshot(pg, kind, url))), 3),
         "settle": (cmd_settle, 6),
-        "record": (cmd_record, 10),
+        "record": (cmd_record, 11),
         "report": (cmd_report, 1),
     }
     if not args or args[0] not in commands:

@@ -11,7 +11,8 @@
 #
 # Settings (environment): DURATION (s per run, 10), ROUNDS (3), CONNECTIONS (16), THREADS (wrk
 # threads, 1), SESSIONS (session webhooks used in turn, 64), COLD_RUNS (20), OUT (the JSON lines
-# of every run; default a temporary file). BOT_BIN, CEILING_BIN and COLDSTART_BIN use
+# of every run; default a temporary file), BOT_ENV (extra settings for the bot, e.g.
+# "DINGMEET_RATE_LIMIT_PER_MINUTE=0"; default: none, the bot's defaults). BOT_BIN, CEILING_BIN and COLDSTART_BIN use
 # prebuilt binaries instead of building them.
 #
 # Needs: cargo, wrk (apt-get install -y wrk), curl and python3. Exits non-zero when any callback
@@ -72,6 +73,7 @@ stop() { # stop PID: SIGTERM, then wait for it
   kill "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
 }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user + system, in clock ticks
 rss_kb() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; }
 wait_http() { # wait_http URL WHAT PID: polls until 200, for at most 20 s
   for _ in $(seq 1 2000); do
@@ -109,13 +111,14 @@ log "simulator $SIM_URL, playground $PLAYGROUND"
 # run KIND ROUND: starts the bot or the ceiling, warms it up, loads it for DURATION seconds,
 # waits for every reply to land, records the figures, stops it.
 run() {
-  local kind=$1 round=$2 port pid url counter_url prefix start_kb idle_kb peak_kb
+  local kind=$1 round=$2 port pid url counter_url prefix start_kb idle_kb peak_kb cpu_before cpu_after
   port=$(helper port)
   url="http://127.0.0.1:$port"
   helper tally "$PLAYGROUND" | python3 -c 'import json,sys; print(json.dumps({"accepted":0,"tally":json.load(sys.stdin)}))' >"$WORK/baseline.json"
   helper plan "$PLAYGROUND" "$SESSIONS" "$WORK/plan"
   if [[ $kind == bot ]]; then
-    DINGMEET_LISTEN="127.0.0.1:$port" "$BOT_BIN" serve >"$WORK/$kind.log" 2>&1 &
+    # shellcheck disable=SC2086 # BOT_ENV is a list of NAME=value words
+    env ${BOT_ENV:-} DINGMEET_LISTEN="127.0.0.1:$port" "$BOT_BIN" serve >"$WORK/$kind.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
     wait_http "$url/readyz" "$kind" "$pid"
@@ -139,12 +142,14 @@ run() {
   prefix="r$round$kind$RANDOM"
   helper snapshot "$PLAYGROUND" "$kind" "$counter_url" >"$WORK/before.json"
   log "round $round: $kind, ${DURATION}s, $CONNECTIONS connections, $THREADS wrk thread(s)"
+  cpu_before="$(cpu_ticks "$pid") $(cpu_ticks "$SANDBOX_PID")"
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s bench/callback.lua "$url/dingtalk/callback" \
     -- "$WORK/plan" "$prefix" >"$WORK/wrk.out"
+  cpu_after="$(cpu_ticks "$pid") $(cpu_ticks "$SANDBOX_PID")"
   helper settle "$PLAYGROUND" "$kind" "$counter_url" "$prefix-" "$WORK/before.json" "$SETTLE_TIMEOUT" >"$WORK/after.json"
   peak_kb=$(rss_kb "$pid" VmHWM)
   helper record "$OUT" "$kind" "$round" "$WORK/wrk.out" "$WORK/baseline.json" "$WORK/before.json" \
-    "$WORK/after.json" "$start_kb" "$idle_kb" "$peak_kb"
+    "$WORK/after.json" "$start_kb" "$idle_kb" "$peak_kb" "$(getconf CLK_TCK) $cpu_before $cpu_after"
 
   if [[ $kind == bot && ! -s "$WORK/reply.json" ]]; then
     # The ceiling posts the bytes of one of the bot's real replies.
