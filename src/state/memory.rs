@@ -92,6 +92,7 @@ impl<V> Len for Hashed<V> {
 /// conversations sent once in the window, so that case needs no allocation.
 enum SendLog {
     One(u64),
+    #[expect(clippy::box_collection, reason = "a boxed deque keeps the map's entries at 16 bytes, not 40")]
     Many(Box<VecDeque<u64>>),
 }
 
