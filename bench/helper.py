@@ -4,7 +4,8 @@ bench/callback.lua, waits for replies to land, and writes the report.
 
   helper.py port                                  a free loopback port
   helper.py info PLAYGROUND_URL                   shell assignments: SIM_URL, CLIENT_ID, CLIENT_SECRET
-  helper.py plan PLAYGROUND_URL SESSIONS OUT      opens SESSIONS session webhooks, signs a timestamp, writes OUT
+  helper.py plan PLAYGROUND_URL SECRET ROBOT SESSIONS OUT
+                                                  opens SESSIONS session webhooks, signs a timestamp, writes OUT
   helper.py counter KIND URL                      callbacks accepted so far by the bot or the ceiling
   helper.py tally PLAYGROUND_URL [PREFIX]         the simulator's counts (JSON)
   helper.py sample PLAYGROUND_URL PREFIX           the body of a delivered reply to a sender with PREFIX
@@ -61,8 +62,7 @@ def cmd_info(playground):
         print(f"{name}={shlex.quote(info[key])}")
 
 
-def cmd_plan(playground, sessions, out):
-    info = json.loads(get(playground + "api/sandbox"))
+def cmd_plan(playground, secret, robot, sessions, out):
     webhooks = []
     for i in range(int(sessions)):
         answer = post_json(playground + "api/sessions", {"chat": "group", "conversationId": f"cidBenchSession{i}="})
@@ -70,8 +70,8 @@ def cmd_plan(playground, sessions, out):
     timestamp = str(int(time.time() * 1000))
     lines = [
         f"timestamp {timestamp}",
-        f"sign {sign(timestamp, info['clientSecret'])}",
-        f"robot {info['clientId']}",
+        f"sign {sign(timestamp, secret)}",
+        f"robot {robot}",
         "corp dingc5344d64bd47d252",
         "text /meeting 123456789",
     ]
@@ -249,7 +249,7 @@ def main():
     commands = {
         "port": (cmd_port, 0),
         "info": (cmd_info, 1),
-        "plan": (cmd_plan, 3),
+        "plan": (cmd_plan, 5),
         "counter": (lambda kind, url: print(counter(kind, url)), 2),
         "tally": (lambda pg, prefix="": print(json.dumps(tally(pg, prefix))), None),
         "sample": (cmd_sample, 2),

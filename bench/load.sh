@@ -86,36 +86,39 @@ wait_http() { # wait_http URL WHAT PID: polls until 200, for at most 20 s
 }
 
 # --- The simulator (the sandbox, whose own in-process bot stays idle) -----------------------
-log "starting the sandbox's simulator with bench/scenario.toml"
-"$BOT_BIN" sandbox --port 0 --scenario bench/scenario.toml >"$WORK/sandbox.log" 2>&1 &
-PIDS+=($!)
-SANDBOX_PID=$!
-PLAYGROUND=""
-for _ in $(seq 1 2000); do
-  PLAYGROUND=$(grep -o 'Playground  *http://127\.0\.0\.1:[0-9]*/' "$WORK/sandbox.log" | grep -o 'http.*' || true)
-  [[ -n "$PLAYGROUND" ]] && break
-  kill -0 "$SANDBOX_PID" 2>/dev/null || { cat "$WORK/sandbox.log" >&2; exit 1; }
-  sleep 0.01
-done
-[[ -n "$PLAYGROUND" ]] || { echo "bench/load.sh: the sandbox printed no playground URL" >&2; exit 1; }
-eval "$(helper info "$PLAYGROUND")"
-export DINGMEET_CLIENT_ID="$CLIENT_ID" DINGMEET_CLIENT_SECRET="$CLIENT_SECRET" \
-  DINGMEET_API_BASE="$SIM_URL" DINGMEET_WEBHOOK_HOSTS=127.0.0.1 DINGMEET_LOG_FORMAT=json
-for name in $(env | grep -o '^DINGMEET_[A-Z_]*' | grep -vE '^DINGMEET_(CLIENT_ID|CLIENT_SECRET|API_BASE|WEBHOOK_HOSTS|LOG_FORMAT)$'); do
+# A fresh one for every run, so no run pays for the records of the ones before it.
+start_simulator() {
+  "$BOT_BIN" sandbox --port 0 --scenario bench/scenario.toml >"$WORK/sandbox.log" 2>&1 &
+  SANDBOX_PID=$!
+  PIDS+=("$SANDBOX_PID")
+  PLAYGROUND=""
+  for _ in $(seq 1 2000); do
+    PLAYGROUND=$(grep -o 'Playground  *http://127\.0\.0\.1:[0-9]*/' "$WORK/sandbox.log" | grep -o 'http.*' || true)
+    [[ -n "$PLAYGROUND" ]] && break
+    kill -0 "$SANDBOX_PID" 2>/dev/null || { cat "$WORK/sandbox.log" >&2; exit 1; }
+    sleep 0.01
+  done
+  [[ -n "$PLAYGROUND" ]] || { echo "bench/load.sh: the sandbox printed no playground URL" >&2; exit 1; }
+  eval "$(helper info "$PLAYGROUND")"
+  export DINGMEET_CLIENT_ID="$CLIENT_ID" DINGMEET_CLIENT_SECRET="$CLIENT_SECRET" DINGMEET_API_BASE="$SIM_URL"
+}
+log "the simulator: the sandbox with bench/scenario.toml, a fresh one for every run"
+export DINGMEET_WEBHOOK_HOSTS=127.0.0.1 DINGMEET_LOG_FORMAT=json
+for name in $(env | grep -o '^DINGMEET_[A-Z_]*' | grep -vE '^DINGMEET_(WEBHOOK_HOSTS|LOG_FORMAT)$'); do
   unset "$name" # the bot's defaults, whatever this shell had set
 done
 unset RUST_LOG
-log "simulator $SIM_URL, playground $PLAYGROUND"
 
 # --- One measured run -----------------------------------------------------------------------
 # run KIND ROUND: starts the bot or the ceiling, warms it up, loads it for DURATION seconds,
 # waits for every reply to land, records the figures, stops it.
 run() {
   local kind=$1 round=$2 port pid url counter_url prefix start_kb idle_kb peak_kb cpu_before cpu_after
+  start_simulator
   port=$(helper port)
   url="http://127.0.0.1:$port"
   helper tally "$PLAYGROUND" | python3 -c 'import json,sys; print(json.dumps({"accepted":0,"tally":json.load(sys.stdin)}))' >"$WORK/baseline.json"
-  helper plan "$PLAYGROUND" "$SESSIONS" "$WORK/plan"
+  helper plan "$PLAYGROUND" "$CLIENT_SECRET" "$CLIENT_ID" "$SESSIONS" "$WORK/plan"
   if [[ $kind == bot ]]; then
     # shellcheck disable=SC2086 # BOT_ENV is a list of NAME=value words
     env ${BOT_ENV:-} DINGMEET_LISTEN="127.0.0.1:$port" "$BOT_BIN" serve >"$WORK/$kind.log" 2>&1 &
@@ -156,6 +159,7 @@ run() {
     helper sample "$PLAYGROUND" "$prefix-" >"$WORK/reply.json"
   fi
   stop "$pid"
+  stop "$SANDBOX_PID"
 }
 
 if ((SMOKE)); then
@@ -179,7 +183,9 @@ helper report "$OUT" || status=$?
 if ((COLD_RUNS > 0)); then
   echo
   log "cold start: $COLD_RUNS starts of dingmeet serve"
+  start_simulator
   "$COLDSTART_BIN" "$BOT_BIN" "$COLD_RUNS" | tail -1
+  stop "$SANDBOX_PID"
 fi
 echo "runs: $OUT"
 exit "$status"
