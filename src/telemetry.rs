@@ -160,7 +160,8 @@ impl LogOutput {
     }
 }
 
-type Labels = Vec<(&'static str, &'static str)>;
+/// Label sets as arrays: building one for a lookup allocates nothing.
+type Labels<const N: usize> = [(&'static str, &'static str); N];
 
 /// The outcomes of a callback that are exported from the start.
 const CALLBACK_OUTCOMES: &[&str] =
@@ -169,14 +170,14 @@ const CALLBACK_OUTCOMES: &[&str] =
 /// Every metric the bot exports, registered in one registry per application instance.
 pub struct Metrics {
     registry: Registry,
-    callbacks: Family<Labels, Counter>,
-    commands: Family<Labels, Counter>,
-    upstream: Family<Labels, Counter>,
-    upstream_seconds: Family<Labels, Histogram>,
-    token_fetches: Family<Labels, Counter>,
-    replies: Family<Labels, Counter>,
-    cache: Family<Labels, Counter>,
-    refused: Family<Labels, Counter>,
+    callbacks: Family<Labels<1>, Counter>,
+    commands: Family<Labels<1>, Counter>,
+    upstream: Family<Labels<2>, Counter>,
+    upstream_seconds: Family<Labels<1>, Histogram>,
+    token_fetches: Family<Labels<1>, Counter>,
+    replies: Family<Labels<2>, Counter>,
+    cache: Family<Labels<2>, Counter>,
+    refused: Family<Labels<1>, Counter>,
     stream_reconnects: Counter,
     in_flight: Gauge,
 }
@@ -202,8 +203,9 @@ impl Metrics {
         registry.register("commands", "Commands handled, by kind", commands.clone());
         let upstream = Family::default();
         registry.register("upstream_requests", "DingTalk API calls, by endpoint and outcome", upstream.clone());
-        let upstream_seconds =
-            Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 2.0, 12)));
+        let upstream_seconds = Family::<Labels<1>, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 12))
+        });
         registry.register("upstream_request_duration_seconds", "DingTalk API call latency", upstream_seconds.clone());
         let token_fetches = Family::default();
         registry.register("token_fetches", "Access token fetches, by outcome", token_fetches.clone());
@@ -224,9 +226,9 @@ impl Metrics {
         // Series an alert watches exist from the start (at 0), so a rate is defined before the
         // first bad callback or dropped reply.
         for outcome in CALLBACK_OUTCOMES {
-            drop(callbacks.get_or_create(&vec![("outcome", *outcome)]));
+            drop(callbacks.get_or_create(&[("outcome", *outcome)]));
         }
-        drop(refused.get_or_create(&vec![("reason", "rate_limited")]));
+        drop(refused.get_or_create(&[("reason", "rate_limited")]));
         Self {
             registry,
             callbacks,
@@ -243,32 +245,32 @@ impl Metrics {
     }
 
     pub fn callback(&self, outcome: &'static str) {
-        self.callbacks.get_or_create(&vec![("outcome", outcome)]).inc();
+        self.callbacks.get_or_create(&[("outcome", outcome)]).inc();
     }
 
     pub fn command(&self, kind: &'static str) {
-        self.commands.get_or_create(&vec![("kind", kind)]).inc();
+        self.commands.get_or_create(&[("kind", kind)]).inc();
     }
 
     pub fn upstream(&self, endpoint: &'static str, outcome: &'static str, elapsed: Duration) {
-        self.upstream.get_or_create(&vec![("endpoint", endpoint), ("outcome", outcome)]).inc();
-        self.upstream_seconds.get_or_create(&vec![("endpoint", endpoint)]).observe(elapsed.as_secs_f64());
+        self.upstream.get_or_create(&[("endpoint", endpoint), ("outcome", outcome)]).inc();
+        self.upstream_seconds.get_or_create(&[("endpoint", endpoint)]).observe(elapsed.as_secs_f64());
     }
 
     pub fn token_fetch(&self, outcome: &'static str) {
-        self.token_fetches.get_or_create(&vec![("outcome", outcome)]).inc();
+        self.token_fetches.get_or_create(&[("outcome", outcome)]).inc();
     }
 
     pub fn reply(&self, channel: &'static str, outcome: &'static str) {
-        self.replies.get_or_create(&vec![("channel", channel), ("outcome", outcome)]).inc();
+        self.replies.get_or_create(&[("channel", channel), ("outcome", outcome)]).inc();
     }
 
     pub fn cache(&self, cache: &'static str, hit: bool) {
-        self.cache.get_or_create(&vec![("cache", cache), ("result", if hit { "hit" } else { "miss" })]).inc();
+        self.cache.get_or_create(&[("cache", cache), ("result", if hit { "hit" } else { "miss" })]).inc();
     }
 
     pub fn refused(&self, reason: &'static str) {
-        self.refused.get_or_create(&vec![("reason", reason)]).inc();
+        self.refused.get_or_create(&[("reason", reason)]).inc();
     }
 
     pub fn stream_reconnect(&self) {

@@ -110,16 +110,24 @@ impl ConferenceClient {
     /// so). Errors are not cached; concurrent callers for one code share one upstream call. The
     /// cache is keyed by organisation too, so one organisation never sees another's meetings.
     pub async fn infos(&self, corp: Option<&str>, room_code: &str) -> Result<Arc<Conferences>, ApiError> {
-        let mut fetched_here = false;
         let key = format!("{}/{room_code}", corp.unwrap_or_default());
-        let result = self
-            .cache
-            .try_get_with(key, async {
-                fetched_here = true;
-                self.fetch_all(corp, room_code).await.map(Arc::new)
-            })
-            .await
-            .map_err(|err| (*err).clone());
+        if let Some(hit) = self.cache.get(&key).await {
+            self.metrics.cache("conference", true);
+            return Ok(hit);
+        }
+        // Boxed: the miss is the rare path, and inline it would make every caller's future (and so
+        // every message's task) several kilobytes larger.
+        Box::pin(self.miss(corp, room_code, key)).await
+    }
+
+    /// Fetches (or waits for a concurrent fetch of) what the cache does not hold.
+    async fn miss(&self, corp: Option<&str>, room_code: &str, key: String) -> Result<Arc<Conferences>, ApiError> {
+        let mut fetched_here = false;
+        let fetch = async {
+            fetched_here = true;
+            self.fetch_all(corp, room_code).await.map(Arc::new)
+        };
+        let result = self.cache.try_get_with(key, fetch).await.map_err(|err| (*err).clone());
         self.metrics.cache("conference", !fetched_here);
         result
     }

@@ -226,7 +226,8 @@ impl Replier {
         } else {
             tracing::info!("session webhook expired or absent; replying through the OpenAPI");
         }
-        self.send_openapi(target, message).await.map(|()| Channel::OpenApi)
+        // Boxed: the fallback is rare, and inline it would make every reply's future larger.
+        Box::pin(self.send_openapi(target, message)).await.map(|()| Channel::OpenApi)
     }
 
     async fn post_webhook(&self, url: reqwest::Url, message: &OutgoingMessage) -> Result<(), ReplyError> {

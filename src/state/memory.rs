@@ -246,7 +246,10 @@ impl MemoryStore {
         if !self.any_settings.load(Ordering::Acquire) {
             return None;
         }
-        self.settings.get(&(conversation.to_owned(), key.to_owned())).await
+        // Boxed, like the writes below: they are rare, and inline their futures would make every
+        // message's task larger.
+        let entry = (conversation.to_owned(), key.to_owned());
+        Box::pin(self.settings.get(&entry)).await
     }
 
     pub(super) async fn set_setting(&self, conversation: &str, key: &str, value: Option<&str>) {
@@ -254,9 +257,9 @@ impl MemoryStore {
         match value {
             Some(value) => {
                 self.any_settings.store(true, Ordering::Release);
-                self.settings.insert(entry, value.to_owned()).await;
+                Box::pin(self.settings.insert(entry, value.to_owned())).await;
             }
-            None => self.settings.invalidate(&entry).await,
+            None => Box::pin(self.settings.invalidate(&entry)).await,
         }
     }
 }

@@ -81,6 +81,9 @@ pub enum StateError {
 }
 
 /// The bot's state store. Cheap to clone; clones share the state.
+///
+/// Calls to Redis are boxed: without Redis they are never made, and inline their futures would
+/// make every message's task larger.
 #[derive(Clone)]
 pub struct StateStore {
     local: Arc<MemoryStore>,
@@ -135,7 +138,7 @@ impl StateStore {
     /// of concurrent callers with one key, on any replica sharing the Redis, exactly one gets true).
     pub async fn first_seen(&self, key: &str) -> bool {
         if let Some(shared) = &self.shared
-            && let Some(fresh) = shared.first_seen(key, self.options.dedupe_ttl).await
+            && let Some(fresh) = Box::pin(shared.first_seen(key, self.options.dedupe_ttl)).await
         {
             // Remembered locally too, so an outage does not forget what this replica just saw.
             self.local.first_seen(key).await;
@@ -151,7 +154,7 @@ impl StateStore {
             return Ok(());
         }
         if let Some(shared) = &self.shared
-            && let Some(result) = shared.try_send(conversation, limit.max_per_window, limit.window).await
+            && let Some(result) = Box::pin(shared.try_send(conversation, limit.max_per_window, limit.window)).await
         {
             if result.is_ok() {
                 self.local.record_send(conversation).await;
@@ -183,7 +186,7 @@ impl StateStore {
     /// A conversation's setting (for example its language), if set.
     pub async fn get_setting(&self, conversation: &str, key: &str) -> Option<String> {
         if let Some(shared) = &self.shared
-            && let Some(value) = shared.setting(conversation, key).await
+            && let Some(value) = Box::pin(shared.setting(conversation, key)).await
         {
             self.local.set_setting(conversation, key, value.as_deref()).await;
             return value;
@@ -205,7 +208,7 @@ impl StateStore {
     async fn store_setting(&self, conversation: &str, key: &str, value: Option<&str>) {
         self.local.set_setting(conversation, key, value).await;
         if let Some(shared) = &self.shared {
-            shared.set_setting(conversation, key, value).await;
+            Box::pin(shared.set_setting(conversation, key, value)).await;
         }
     }
 }
