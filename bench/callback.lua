@@ -2,7 +2,7 @@
 -- msgId, conversation and sender, asking "/meeting 123456789" and replying on a session webhook
 -- opened in the simulator.
 --
---   wrk -s bench/callback.lua http://127.0.0.1:PORT/dingtalk/callback -- PLAN_FILE RUN_ID
+--   wrk -s bench/callback.lua http://127.0.0.1:PORT/dingtalk/callback -- PLAN_FILE RUN_ID [LIMIT]
 --
 -- PLAN_FILE (written by bench/load.sh) holds one "key value" pair a line:
 --   timestamp <ms>       the signed timestamp (DingTalk's sign covers only the timestamp, so one
@@ -12,7 +12,8 @@
 --   text <words>         what the person typed after the @-mention
 --   webhook <url>        session webhooks to reply on, used in turn (any number of lines)
 -- RUN_ID makes msgIds and senders unique across runs: each reply @-mentions its own sender
--- "RUN_ID-<thread>-<n>", so the simulator can count replies per message.
+-- "RUN_ID-<thread>-<n>", so the simulator can count replies per message. With LIMIT, each wrk
+-- thread stops after that many answers (a warm-up of a known size).
 --
 -- At the end it prints one line "wrk-result {json}" for the script to read, and exits non-zero
 -- (through load.sh's check) when any response was not 2xx or any socket error happened.
@@ -55,6 +56,17 @@ end
 function init(args)
    read_plan(args[1])
    run_id = args[2] or run_id
+   local limit = tonumber(args[3] or "")
+   if limit then
+      -- Defined only with a limit: wrk reads every answer into Lua when `response` exists.
+      local answered = 0
+      response = function()
+         answered = answered + 1
+         if answered >= limit then
+            wrk.thread:stop()
+         end
+      end
+   end
    headers = {
       ["Content-Type"] = "application/json; charset=utf-8",
       ["timestamp"] = plan.timestamp,

@@ -13,7 +13,7 @@ bench/callback.lua, waits for replies to land, and writes the report.
                                                   {"accepted": …, "tally": …} now
   helper.py settle PLAYGROUND_URL KIND COUNTER_URL PREFIX BEFORE_FILE TIMEOUT
                                                   waits until every accepted callback's reply landed
-  helper.py record OUT KIND ROUND WRK_OUTPUT BASELINE_FILE BEFORE_FILE AFTER_FILE START_KB IDLE_KB PEAK_KB CPU
+  helper.py record OUT KIND ROUND WRK_OUTPUT BASELINE_FILE BEFORE_FILE AFTER_FILE START_KB "IDLE_KB IDLE_ANON_KB" PEAK_KB CPU
                                                   appends one run to OUT (JSON lines); CPU is "HZ
                                                   target_before sim_before target_after sim_after" in ticks
   helper.py report RESULTS_JSONL                  the summary table; exits 1 when a check failed
@@ -117,7 +117,8 @@ def cmd_record(out, kind, round_, wrk_output, baseline, before, after, start_kb,
         "before": load(before),
         "after": load(after),
         "start_kb": int(start_kb),
-        "idle_kb": int(idle_kb),
+        "idle_kb": int(idle_kb.split()[0]),
+        "idle_anon_kb": int(idle_kb.split()[1]) if len(idle_kb.split()) > 1 else None,
         "peak_kb": int(peak_kb),
     }
     hz, target_before, sim_before, target_after, sim_after = (int(x) for x in cpu.split())
@@ -178,6 +179,7 @@ def cmd_report(path):
             "drain_ms": run["after"]["drain_ms"],
             "peak_kb": run.get("peak_kb"),
             "idle_kb": run.get("idle_kb"),
+            "idle_anon_kb": run.get("idle_anon_kb"),
             "start_kb": run.get("start_kb"),
             # CPU time per callback (acknowledged and answered) during the load, in µs.
             "cpu_us": run["cpu_s"]["target"] * 1e6 / max(accepted, 1),
@@ -227,6 +229,7 @@ def cmd_report(path):
         summary["bot"].update({
             "peak_rss_mb": median([r["peak_kb"] / 1024 for r in bot]),
             "idle_rss_mb": median([r["idle_kb"] / 1024 for r in bot]),
+            "idle_rss_anon_mb": median([r["idle_anon_kb"] / 1024 for r in bot]),
             "start_rss_mb": median([r["start_kb"] / 1024 for r in bot]),
             "replies_delivered": sum(r["delivered"] for r in bot),
             "callbacks_accepted": sum(r["accepted"] for r in bot),

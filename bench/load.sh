@@ -113,7 +113,7 @@ unset RUST_LOG
 # run KIND ROUND: starts the bot or the ceiling, warms it up, loads it for DURATION seconds,
 # waits for every reply to land, records the figures, stops it.
 run() {
-  local kind=$1 round=$2 port pid url counter_url prefix start_kb idle_kb peak_kb cpu_before cpu_after
+  local kind=$1 round=$2 port pid url counter_url prefix start_kb idle_kb idle_anon_kb peak_kb cpu_before cpu_after
   start_simulator
   port=$(helper port)
   url="http://127.0.0.1:$port"
@@ -137,10 +137,11 @@ run() {
   fi
   start_kb=$(rss_kb "$pid" VmRSS)
 
-  # A second of light load: the token, the lookup cache and the connection pools warm up.
-  wrk -t1 -c2 -d1s -s bench/callback.lua "$url/dingtalk/callback" -- "$WORK/plan" "warm$round$kind" >"$WORK/warm.out"
+  # A warm-up of 200 messages: the token, the lookup cache and the connection pools.
+  wrk -t1 -c2 -d5s -s bench/callback.lua "$url/dingtalk/callback" -- "$WORK/plan" "warm$round$kind" 200 >"$WORK/warm.out"
   helper settle "$PLAYGROUND" "$kind" "$counter_url" "" "$WORK/baseline.json" "$SETTLE_TIMEOUT" >/dev/null
   idle_kb=$(rss_kb "$pid" VmRSS)
+  idle_anon_kb=$(rss_kb "$pid" RssAnon)
 
   prefix="r$round$kind$RANDOM"
   helper snapshot "$PLAYGROUND" "$kind" "$counter_url" >"$WORK/before.json"
@@ -152,9 +153,9 @@ run() {
   helper settle "$PLAYGROUND" "$kind" "$counter_url" "$prefix-" "$WORK/before.json" "$SETTLE_TIMEOUT" >"$WORK/after.json"
   peak_kb=$(rss_kb "$pid" VmHWM)
   helper record "$OUT" "$kind" "$round" "$WORK/wrk.out" "$WORK/baseline.json" "$WORK/before.json" \
-    "$WORK/after.json" "$start_kb" "$idle_kb" "$peak_kb" "$(getconf CLK_TCK) $cpu_before $cpu_after"
+    "$WORK/after.json" "$start_kb" "$idle_kb $idle_anon_kb" "$peak_kb" "$(getconf CLK_TCK) $cpu_before $cpu_after"
 
-  if [[ $kind == bot && ! -s "$WORK/reply.json" ]]; then
+  if [[ $kind == bot && $round == 0 ]]; then
     # The ceiling posts the bytes of one of the bot's real replies.
     helper sample "$PLAYGROUND" "$prefix-" >"$WORK/reply.json"
   fi

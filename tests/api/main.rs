@@ -10,6 +10,7 @@ mod economy;
 mod endpoints;
 mod errors;
 mod helpers;
+mod load_script;
 mod meetings;
 mod messages;
 mod process;
