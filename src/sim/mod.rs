@@ -39,9 +39,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub use clock::SimClock;
-pub use scenario::{CodeAnswer, ErrorAnswer, MeetingSpec, Moment, RawAnswer, Scenario, ScenarioError};
+pub use scenario::{CodeAnswer, ErrorAnswer, MeetingSpec, Moment, Org, RawAnswer, Scenario, ScenarioError};
 pub use sender::{Callback, Chat, Delivery, Format, MessageBuilder, SessionMode};
-pub use state::{Hold, OpenApiSend, Records, SendKind, Session, SimState, WaitTimeout, WebhookPost};
+pub use state::{
+    Hold, Lookup, OpenApiSend, Records, SendKind, Session, SimState, TokenCall, TokenRoute, WaitTimeout, WebhookPost,
+};
 
 /// Every simulated endpoint, sharing `state`. Unknown paths answer 404 in the envelope.
 pub fn router(state: Arc<SimState>) -> Router {
