@@ -20,7 +20,7 @@ use crate::dingtalk::sign::Verifier;
 use crate::dingtalk::token::{Credentials, TokenProvider};
 use crate::readiness::Readiness;
 use crate::server::{self, AppState};
-use crate::state::{RateLimit, StateError, StateOptions, StateStore};
+use crate::state::{RateLimit, StateError, StateOptions, StateStore, SuiteTickets};
 use crate::stream::{StreamClient, StreamOptions};
 use crate::telemetry::Metrics;
 
@@ -88,7 +88,8 @@ pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Compon
     let verifier = Arc::new(Verifier::new(secrets, Duration::from_secs(settings.sign_window_secs)));
     let mut tokens = TokenProvider::new(http.clone(), &settings.api_base, credentials.clone(), Arc::clone(&metrics));
     if settings.app_type == AppType::ThirdParty {
-        tokens = tokens.third_party(settings.corp_token_route()?, Arc::new(state.clone()));
+        let tickets = SuiteTickets::new(state.clone(), settings.suite_ticket.clone());
+        tokens = tokens.third_party(settings.corp_token_route()?, Arc::new(tickets));
     }
     let cache_ttl = Duration::from_secs(settings.cache_ttl_secs);
     let conferences =
@@ -117,9 +118,6 @@ impl Application {
         let readiness = Readiness::new();
         let store = open_state(settings, &readiness).await?;
         let components = build_with_state(settings, store)?;
-        if let Some(ticket) = &settings.suite_ticket {
-            components.bot.remember_suite_ticket(secrecy::ExposeSecret::expose_secret(ticket), false).await;
-        }
         let stream = settings.mode.stream().then(|| {
             Arc::new(StreamClient::new(
                 Arc::clone(&components.bot),
