@@ -4,6 +4,8 @@
 
 mod bots;
 mod callback;
+mod conversation;
+mod economy;
 mod endpoints;
 mod errors;
 mod helpers;
