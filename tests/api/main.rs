@@ -9,6 +9,7 @@ mod economy;
 mod endpoints;
 mod errors;
 mod helpers;
+mod isv;
 mod meetings;
 mod messages;
 mod process;
