@@ -17,6 +17,7 @@ mod process_tests;
 mod redis_server;
 mod replicas;
 mod replies;
+mod sim_orgs;
 mod simulator;
 mod state;
 mod tokens;
