@@ -10,6 +10,7 @@ pub mod bot;
 pub mod config;
 pub mod dingtalk;
 pub mod readiness;
+pub mod sandbox;
 pub mod server;
 pub mod sim;
 pub mod state;

@@ -2,10 +2,16 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use dingmeet::app::{Application, shutdown_signal};
-use dingmeet::config::{LogFormat, Settings};
+use dingmeet::bot::i18n::Lang;
+use dingmeet::config::{LogFormat, Mode, Settings};
+use dingmeet::sandbox::playground::Chat;
+use dingmeet::sandbox::send::{MessageFormat, SendOptions};
+use dingmeet::sandbox::{Sandbox, SandboxOptions};
+use secrecy::SecretString;
 
 #[derive(Parser)]
 #[command(name = "dingmeet", version, about = "A DingTalk robot that answers what is behind a meeting code")]
@@ -30,6 +36,80 @@ enum Command {
         #[arg(required = true)]
         text: Vec<String>,
     },
+    /// Try the bot with no DingTalk account: a simulated DingTalk, the bot wired to it, and a
+    /// playground page that looks like a DingTalk chat, all on 127.0.0.1.
+    Sandbox {
+        /// The playground's port (default 8600, or any free port if 8600 is taken; 0 = any).
+        #[arg(long)]
+        port: Option<u16>,
+        /// A scenario file (meetings, errors, chat); default: the built-in sim/scenario.toml.
+        #[arg(long, value_name = "PATH")]
+        scenario: Option<PathBuf>,
+        /// The bot's reply language (and the page's): zh or en.
+        #[arg(long, default_value = "zh")]
+        lang: Lang,
+        /// How messages reach the bot: http (signed callbacks), stream (the simulator's Stream
+        /// gateway) or both. The playground posts HTTP callbacks.
+        #[arg(long, default_value = "http")]
+        mode: Mode,
+    },
+    /// Sign a robot message and post it to a callback URL exactly as DingTalk would; print the
+    /// HTTP answer and, against the sandbox, the bot's reply.
+    Send {
+        /// The message, as the person types it (without the @-mention of the robot).
+        #[arg(required = true)]
+        text: Vec<String>,
+        /// The bot's callback URL [default: the sandbox's bot, else http://127.0.0.1:8080/dingtalk/callback]
+        #[arg(long)]
+        url: Option<String>,
+        /// The app secret to sign with [default: the sandbox's simulated one].
+        #[arg(long, env = "DINGMEET_CLIENT_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// The robotCode (the app's AppKey / Client ID).
+        #[arg(long, env = "DINGMEET_CLIENT_ID")]
+        client_id: Option<String>,
+        /// A group message that @-mentions the robot, or a 1:1 message.
+        #[arg(long, value_enum, default_value = "group")]
+        chat: SendChat,
+        /// Shortcut for --chat single.
+        #[arg(long, conflicts_with = "chat")]
+        single: bool,
+        /// text, rich-text (words then a picture) or harmony (richText from the HarmonyOS client).
+        #[arg(long, value_enum, default_value = "text")]
+        format: SendFormat,
+        /// Shortcut for --format rich-text.
+        #[arg(long, conflicts_with = "format")]
+        rich_text: bool,
+        /// conversationId [default: the scenario's group or 1:1 conversation].
+        #[arg(long)]
+        conversation_id: Option<String>,
+        /// senderStaffId [default: manager807].
+        #[arg(long)]
+        staff_id: Option<String>,
+        /// sessionWebhook [default: a live session in the sandbox, else a DingTalk-shaped URL].
+        #[arg(long)]
+        webhook: Option<String>,
+        /// A running sandbox's playground URL [default: looked for on 127.0.0.1:8600 when neither
+        /// --url nor a secret is given].
+        #[arg(long, value_name = "URL")]
+        sandbox: Option<String>,
+        /// Seconds to wait for the bot's reply in the sandbox (0: do not wait).
+        #[arg(long, default_value_t = 15)]
+        wait: u64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SendChat {
+    Group,
+    Single,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SendFormat {
+    Text,
+    RichText,
+    Harmony,
 }
 
 fn main() -> ExitCode {
@@ -66,6 +146,58 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let message = dingmeet::dingtalk::message::InboundMessage::local(text.join(" "));
             let reply = bot.answer(&message).await;
             println!("{}", serde_json::to_string_pretty(&reply.webhook_body())?);
+            Ok(())
+        }
+        Command::Sandbox { port, scenario, lang, mode } => {
+            dingmeet::telemetry::init_logging(false);
+            let sandbox = Sandbox::start(SandboxOptions { port, scenario, lang, mode }).await?;
+            println!("{}", sandbox.banner());
+            sandbox.run_until(shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Send {
+            text,
+            url,
+            secret,
+            client_id,
+            chat,
+            single,
+            format,
+            rich_text,
+            conversation_id,
+            staff_id,
+            webhook,
+            sandbox,
+            wait,
+        } => {
+            let chat = match (chat, single) {
+                (_, true) | (SendChat::Single, _) => Chat::Single,
+                (SendChat::Group, false) => Chat::Group,
+            };
+            let format = match (format, rich_text) {
+                (_, true) | (SendFormat::RichText, _) => MessageFormat::RichText,
+                (SendFormat::Harmony, false) => MessageFormat::Harmony,
+                (SendFormat::Text, false) => MessageFormat::Text,
+            };
+            let options = SendOptions {
+                text: text.join(" "),
+                url,
+                secret: secret.filter(|s| !s.is_empty()).map(SecretString::from),
+                client_id: client_id.filter(|s| !s.is_empty()),
+                chat,
+                format,
+                conversation_id,
+                staff_id,
+                webhook,
+                sandbox,
+                detect_sandbox: true,
+                wait: Duration::from_secs(wait),
+            };
+            let outcome = dingmeet::sandbox::send::send(options).await?;
+            print!("{}", outcome.report());
+            if let Some(failure) = outcome.failure() {
+                anyhow::bail!(failure);
+            }
             Ok(())
         }
     }

@@ -95,6 +95,8 @@ pub struct MessageBuilder {
     mention_at_end: bool,
     session: SessionMode,
     webhook_host: Option<String>,
+    /// A session webhook opened elsewhere (its URL and `sessionWebhookExpiredTime`).
+    webhook: Option<(String, i64)>,
     msg_id: Option<String>,
     conversation_id: Option<String>,
     corp_id: Option<String>,
@@ -153,6 +155,7 @@ impl MessageBuilder {
             mention_at_end: false,
             session: SessionMode::Live,
             webhook_host: None,
+            webhook: None,
             msg_id: None,
             conversation_id: None,
             corp_id: None,
@@ -213,6 +216,13 @@ impl MessageBuilder {
     /// `sessionWebhook` on another host (`https://{host}/robot/sendBySession?session=…`).
     pub fn webhook_host(mut self, host: &str) -> Self {
         self.webhook_host = Some(host.to_owned());
+        self
+    }
+
+    /// This exact `sessionWebhook`, expiring at `expires_ms`, instead of a session opened here:
+    /// for a session another simulator handed out, or any URL at all.
+    pub fn session_webhook(mut self, url: &str, expires_ms: i64) -> Self {
+        self.webhook = Some((url.to_owned(), expires_ms));
         self
     }
 
@@ -302,22 +312,24 @@ impl MessageBuilder {
             SessionMode::Expired => now.saturating_sub(60_000),
         };
         let conversation_type = if group { "2" } else { "1" };
-        let session = match self.session {
-            SessionMode::Unknown => Session {
-                id: wire::hex(32),
-                conversation_id: conversation_id.clone(),
-                conversation_type: conversation_type.to_owned(),
-                created_ms: sent_ms,
-                expires_ms,
-            },
-            SessionMode::Live | SessionMode::Expired => {
-                state.open_session(&conversation_id, conversation_type, expires_ms)
+        let (session, session_webhook) = match &self.webhook {
+            Some((url, expires_ms)) => {
+                let id = reqwest::Url::parse(url)
+                    .ok()
+                    .and_then(|u| u.query_pairs().find(|(k, _)| k == "session").map(|(_, v)| v.into_owned()))
+                    .unwrap_or_default();
+                let session = Session {
+                    id,
+                    conversation_id: conversation_id.clone(),
+                    conversation_type: conversation_type.to_owned(),
+                    created_ms: sent_ms,
+                    expires_ms: *expires_ms,
+                };
+                (session, url.clone())
             }
+            None => self.open_session(&conversation_id, conversation_type, sent_ms, expires_ms),
         };
-        let session_webhook = match &self.webhook_host {
-            Some(host) => format!("https://{host}/robot/sendBySession?session={}", session.id),
-            None => state.session_url(&session.id),
-        };
+        let expires_ms = session.expires_ms;
         let msg_id = self.msg_id.clone().unwrap_or_else(|| format!("msg{}", wire::random_base64(16)));
         let chatbot_user_id = format!("$:LWCP_v1:${}", wire::stable_base64(&format!("bot/{}", app.client_id), 24));
         let sender_staff_id = self.sender_staff_id.clone().unwrap_or_else(|| Some(chat.sender_staff_id.clone()));
@@ -382,6 +394,34 @@ impl MessageBuilder {
             session_webhook,
             timestamp_ms: sent_ms,
         }
+    }
+
+    /// Opens (or, for [`SessionMode::Unknown`], only invents) the message's session, and its URL.
+    fn open_session(
+        &self,
+        conversation_id: &str,
+        conversation_type: &str,
+        sent_ms: i64,
+        expires_ms: i64,
+    ) -> (Session, String) {
+        let state = &self.state;
+        let session = match self.session {
+            SessionMode::Unknown => Session {
+                id: wire::hex(32),
+                conversation_id: conversation_id.to_owned(),
+                conversation_type: conversation_type.to_owned(),
+                created_ms: sent_ms,
+                expires_ms,
+            },
+            SessionMode::Live | SessionMode::Expired => {
+                state.open_session(conversation_id, conversation_type, expires_ms)
+            }
+        };
+        let session_webhook = match &self.webhook_host {
+            Some(host) => format!("https://{host}/robot/sendBySession?session={}", session.id),
+            None => state.session_url(&session.id),
+        };
+        (session, session_webhook)
     }
 
     /// `msgtype`, `text` and `content` for the chosen format.

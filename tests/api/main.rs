@@ -1,8 +1,9 @@
 //! Integration tests: the real bot on 127.0.0.1, against the DingTalk simulator (and a throwaway
-//! `redis-server`), through every rule of issues 2 and 5. One binary, as zero-to-production keeps
-//! it.
+//! `redis-server`), through every rule of issues 2, 3, 5 and 8, and the sandbox (the playground in
+//! headless Chromium). One binary, as zero-to-production keeps it.
 
 mod bots;
+mod browser;
 mod callback;
 mod conversation;
 mod economy;
@@ -17,6 +18,7 @@ mod process_tests;
 mod redis_server;
 mod replicas;
 mod replies;
+mod sandbox;
 mod sim_orgs;
 mod simulator;
 mod state;

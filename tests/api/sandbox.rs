@@ -1,0 +1,357 @@
+//! The sandbox end to end on loopback: the playground's API takes the real path (signed callback →
+//! bot → session webhook), `dingmeet send` signs for the sandbox or for any bot, and the binary's
+//! `sandbox` and `send` subcommands work as the README says.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use dingmeet::config::Mode;
+use dingmeet::sandbox::playground::{Chat, Reply};
+use dingmeet::sandbox::send::{MessageFormat, SendOptions, send};
+use dingmeet::sandbox::{Sandbox, SandboxOptions};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::helpers::{WAIT, spawn_app};
+
+/// A running sandbox on free ports.
+struct Running {
+    url: String,
+    callback_url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Running {
+    async fn start() -> Self {
+        Self::start_with(SandboxOptions::default()).await
+    }
+
+    async fn start_with(options: SandboxOptions) -> Self {
+        let sandbox = Sandbox::start(SandboxOptions { port: Some(0), ..options }).await.expect("the sandbox starts");
+        let url = sandbox.playground_url().trim_end_matches('/').to_owned();
+        let callback_url = sandbox.callback_url().to_owned();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(sandbox.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self { url, callback_url, stop: Some(stop), task: Some(task) }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = http().post(format!("{}{path}", self.url)).json(&body).send().await.expect("answers");
+        (response.status().as_u16(), response.json().await.expect("JSON"))
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        http().get(format!("{}{path}", self.url)).send().await.expect("answers").json().await.expect("JSON")
+    }
+
+    /// Long-polls until a reply arrives after `after`.
+    async fn next_replies(&self, after: u64) -> Vec<Reply> {
+        let answer = self.get(&format!("/api/replies?after={after}&wait={}", WAIT.as_secs())).await;
+        serde_json::from_value(answer["replies"].clone()).expect("replies")
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let ended = tokio::time::timeout(WAIT, task).await.expect("the sandbox stops in time");
+            ended.expect("the task ends").expect("the sandbox stops cleanly");
+        }
+    }
+}
+
+fn http() -> reqwest::Client {
+    dingmeet::dingtalk::api::http_client(Duration::from_secs(30))
+}
+
+#[tokio::test]
+async fn a_playground_message_reaches_the_bot_signed_and_its_card_comes_back() {
+    let sandbox = Running::start().await;
+    let info = sandbox.get("/api/sandbox").await;
+    assert_eq!(info["callbackUrl"], sandbox.callback_url.as_str());
+    assert_eq!(info["botName"], "会议助手");
+    let codes: Vec<&str> = info["codes"].as_array().expect("codes").iter().filter_map(|c| c["code"].as_str()).collect();
+    assert!(codes.contains(&"123456789") && codes.contains(&"404000000"), "{codes:?}");
+    let after = info["latest"].as_u64().expect("latest");
+
+    let (status, answer) =
+        sandbox.post("/api/send", json!({ "text": "@会议助手 /meeting 123456789", "chat": "group" })).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], 200, "the bot verified the signature and acknowledged: {answer}");
+    assert_eq!(answer["body"], r#"{"msgtype":"empty"}"#);
+    assert_eq!(answer["hint"], Value::Null);
+
+    let replies = sandbox.next_replies(after).await;
+    let reply = &replies[0];
+    assert_eq!((reply.chat, reply.via.as_str(), reply.delivered), (Some(Chat::Group), "webhook", true));
+    assert_eq!(reply.session.as_deref(), answer["session"].as_str(), "posted to the message's own session");
+    assert_eq!(reply.msgtype, "markdown");
+    for expected in
+        ["产品周会", "季度规划评审", "客户电话会", "(https://meeting.dingtalk.com/j/123456789)", "@manager807"]
+    {
+        assert!(reply.text.contains(expected), "{expected} in {}", reply.text);
+    }
+    assert_eq!(reply.at_user_ids, ["manager807"]);
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn a_one_to_one_share_comes_back_as_an_action_card_with_its_button() {
+    let sandbox = Running::start().await;
+    let (_, answer) = sandbox.post("/api/send", json!({ "text": "/share 123456789", "chat": "single" })).await;
+    assert_eq!(answer["status"], 200, "{answer}");
+    let replies = sandbox.next_replies(0).await;
+    let reply = &replies[0];
+    assert_eq!((reply.chat, reply.msgtype.as_str()), (Some(Chat::Single), "actionCard"));
+    assert_eq!(reply.buttons.len(), 1, "{reply:?}");
+    assert_eq!(reply.buttons[0].url, "https://meeting.dingtalk.com/j/123456789");
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn a_group_message_without_a_mention_is_still_delivered_with_a_hint() {
+    let sandbox = Running::start().await;
+    let (_, answer) = sandbox.post("/api/send", json!({ "text": "/help", "chat": "group" })).await;
+    assert_eq!((answer["status"].as_u64(), answer["hint"].as_str()), (Some(200), Some("no_mention")));
+    let (status, answer) = sandbox.post("/api/send", json!({ "text": "   ", "chat": "group" })).await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = sandbox.post("/api/send", json!({ "text": "x".repeat(5001) })).await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, _) = sandbox.post("/api/send", json!({ "words": "hi" })).await;
+    assert_eq!(status, 400);
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn an_edited_scenario_file_changes_the_world_the_sandbox_simulates() {
+    let dir = std::env::temp_dir().join(format!("dingmeet-sandbox-scenario-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let path = dir.join("mine.toml");
+    let scenario = dingmeet::sim::scenario::BUILTIN_TOML.to_owned()
+        + "\n[[codes]]\ncode = \"777000777\"\nabout = \"Mine\"\n\n[[codes.meetings]]\ntitle = \"我的会\"\nstatus = 2\nstart = \"-5m\"\n";
+    std::fs::write(&path, scenario).expect("the scenario is written");
+    let sandbox =
+        Running::start_with(SandboxOptions { scenario: Some(path.clone()), ..SandboxOptions::default() }).await;
+    let info = sandbox.get("/api/sandbox").await;
+    assert!(info["codes"].as_array().expect("codes").iter().any(|c| c["code"] == "777000777" && c["about"] == "Mine"));
+    sandbox.post("/api/send", json!({ "text": "@会议助手 /meeting 777000777" })).await;
+    let replies = sandbox.next_replies(0).await;
+    assert!(replies[0].text.contains("我的会"), "{}", replies[0].text);
+    sandbox.stop().await;
+
+    std::fs::write(&path, "[app]\nclient_id = \"x\"\n").expect("a broken scenario is written");
+    let err = Sandbox::start(SandboxOptions { port: Some(0), scenario: Some(path), ..SandboxOptions::default() })
+        .await
+        .err()
+        .expect("a broken scenario is refused")
+        .to_string();
+    assert!(err.contains("mine.toml"), "the error names the file: {err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn in_stream_mode_the_playground_says_why_it_cannot_deliver_and_still_stops_cleanly() {
+    let sandbox = Running::start_with(SandboxOptions { mode: Mode::Stream, ..SandboxOptions::default() }).await;
+    assert_eq!(sandbox.get("/api/sandbox").await["mode"], "stream");
+    let (status, answer) = sandbox.post("/api/send", json!({ "text": "/help" })).await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["error"].as_str().is_some_and(|e| e.contains("--mode http or both")), "{answer}");
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn the_page_is_served_from_the_binary_under_a_strict_policy_and_only_on_loopback() {
+    let sandbox = Running::start().await;
+    let page = http().get(format!("{}/", sandbox.url)).send().await.expect("answers");
+    assert_eq!(page.status(), 200);
+    let csp = page.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(csp.contains("script-src 'self'") && csp.contains("default-src 'none'"), "{csp}");
+    assert!(page.text().await.expect("html").contains(r#"<script src="/assets/playground.js" defer>"#));
+    for (path, kind) in [("/assets/playground.js", "text/javascript"), ("/assets/playground.css", "text/css")] {
+        let asset = http().get(format!("{}{path}", sandbox.url)).send().await.expect("answers");
+        let content_type = asset.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        assert!(content_type.starts_with(kind), "{path}: {content_type}");
+    }
+    let js = http().get(format!("{}/assets/playground.js", sandbox.url)).send().await.expect("js");
+    assert!(!js.text().await.expect("text").contains("innerHTML"), "the page never parses text as HTML");
+    let missing = http().get(format!("{}/nope", sandbox.url)).send().await.expect("answers");
+    assert_eq!(missing.status(), 404);
+    // A page on another name (DNS rebinding) gets nothing.
+    let foreign = http()
+        .get(format!("{}/api/sandbox", sandbox.url))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(foreign.status(), 403);
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn send_signs_for_the_sandbox_and_reports_the_bots_reply() {
+    let sandbox = Running::start().await;
+    let options = SendOptions {
+        text: "/meeting 404000000".to_owned(),
+        sandbox: Some(sandbox.url.clone()),
+        format: MessageFormat::RichText,
+        wait: WAIT,
+        ..SendOptions::default()
+    };
+    let outcome = send(options).await.expect("sent");
+    assert_eq!(outcome.status, 200, "{}", outcome.report());
+    assert_eq!(outcome.url, sandbox.callback_url);
+    assert!(outcome.ok(), "{}", outcome.report());
+    let report = outcome.report();
+    assert!(report.contains("HTTP 200  {\"msgtype\":\"empty\"}"), "{report}");
+    assert!(report.contains("reply via the session webhook: markdown (delivered)"), "{report}");
+    assert!(report.contains("404000000"), "{report}");
+
+    // A wrong secret: the bot refuses the signature, and `send` says so.
+    let options = SendOptions {
+        text: "/help".to_owned(),
+        sandbox: Some(sandbox.url.clone()),
+        secret: Some(SecretString::from("not-the-secret")),
+        chat: Chat::Single,
+        ..SendOptions::default()
+    };
+    let outcome = send(options).await.expect("sent");
+    assert_eq!(outcome.status, 401, "{}", outcome.report());
+    assert_eq!(outcome.failure().as_deref(), Some("the callback answered HTTP 401"));
+    assert!(outcome.reply.is_none(), "no reply is awaited for a refused callback");
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn send_posts_to_any_bot_with_the_given_secret_and_webhook() {
+    let app = spawn_app().await;
+    let session = app.sim.open_session("cidSendCli==", "2", app.sim.clock().now_ms() + 600_000);
+    let webhook = app.sim.session_url(&session.id);
+    let options = SendOptions {
+        text: "/meeting 123456789".to_owned(),
+        url: Some(app.callback_url()),
+        secret: Some(SecretString::from(app.sim.client_secret().to_owned())),
+        conversation_id: Some("cidSendCli==".to_owned()),
+        staff_id: Some("user42".to_owned()),
+        webhook: Some(webhook.clone()),
+        detect_sandbox: false,
+        ..SendOptions::default()
+    };
+    let outcome = send(options).await.expect("sent");
+    assert_eq!((outcome.status, outcome.body.as_str()), (200, r#"{"msgtype":"empty"}"#));
+    assert_eq!(
+        (outcome.session_webhook.as_str(), outcome.conversation_id.as_str()),
+        (webhook.as_str(), "cidSendCli==")
+    );
+    assert!(outcome.ok() && outcome.reply.is_none(), "{}", outcome.report());
+    let post = app
+        .sim
+        .wait_until(WAIT, |records| records.webhook_posts.iter().find(|p| p.session == session.id).cloned())
+        .await
+        .expect("the bot replied to the given webhook");
+    assert!(post.delivered());
+    assert_eq!(post.at_user_ids(), ["user42"], "the given staff id is mentioned back");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn send_without_a_secret_or_a_sandbox_says_what_to_do() {
+    let options = SendOptions {
+        text: "/help".to_owned(),
+        sandbox: Some("http://127.0.0.1:9".to_owned()),
+        ..SendOptions::default()
+    };
+    let err = send(options).await.expect_err("no sandbox there").to_string();
+    assert!(err.starts_with("no sandbox answers at http://127.0.0.1:9"), "{err}");
+    let options = SendOptions { text: "/help".to_owned(), detect_sandbox: false, ..SendOptions::default() };
+    let err = send(options).await.expect_err("no secret").to_string();
+    assert!(err.contains("--secret") && err.contains("DINGMEET_CLIENT_SECRET"), "{err}");
+}
+
+/// Reads a child's stdout lines on a thread, so a test can wait for one with a deadline.
+fn lines_of(stdout: std::process::ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+#[tokio::test]
+async fn the_sandbox_command_prints_where_to_look_answers_send_and_stops_on_ctrl_c() {
+    let binary = env!("CARGO_BIN_EXE_dingmeet");
+    let mut child = Command::new(binary)
+        .args(["sandbox", "--port", "0", "--lang", "en"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dingmeet sandbox starts");
+    let lines = lines_of(child.stdout.take().expect("stdout"));
+    let mut guard = KillOnDrop { pid: child.id() };
+    let (exit, exited) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = exit.send(child.wait());
+    });
+    let mut banner = Vec::new();
+    while !banner.last().is_some_and(|l: &String| l.starts_with("Ctrl-C stops it")) {
+        banner.push(lines.recv_timeout(WAIT).unwrap_or_else(|_| panic!("the banner so far: {banner:#?}")));
+    }
+    let text = banner.join("\n");
+    let playground = banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("Playground"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the playground URL")
+        .to_owned();
+    for expected in
+        ["Bot         http://127.0.0.1:", "/dingtalk/callback", "Simulator   http://127.0.0.1:", "123456789"]
+    {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    assert!(text.contains(&format!("dingmeet send --sandbox {playground} ")), "{text}");
+
+    let sent = Command::new(binary)
+        .args(["send", "--sandbox", &playground, "--single", "/meeting", "246813579"])
+        .env_remove("DINGMEET_CLIENT_SECRET")
+        .output()
+        .expect("dingmeet send runs");
+    let out = String::from_utf8_lossy(&sent.stdout);
+    assert!(sent.status.success(), "{out}\n{}", String::from_utf8_lossy(&sent.stderr));
+    assert!(out.contains("HTTP 200") && out.contains("reply via the session webhook: markdown (delivered)"), "{out}");
+    assert!(out.contains("Meeting code 246813579"), "English, as --lang en asked: {out}");
+
+    signal(guard.pid, "-INT");
+    let status = exited.recv_timeout(WAIT).expect("the sandbox stops on Ctrl-C").expect("its status");
+    guard.pid = 0;
+    assert!(status.success(), "Ctrl-C stops the sandbox cleanly: {status:?}");
+}
+
+fn signal(pid: u32, which: &str) {
+    let sent = Command::new("kill").args([which, &pid.to_string()]).status().expect("kill runs");
+    assert!(sent.success(), "kill {which} {pid}");
+}
+
+/// Kills the child this test started (by its id) if the test ends early.
+struct KillOnDrop {
+    pid: u32,
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if self.pid != 0 {
+            let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).status();
+        }
+    }
+}
