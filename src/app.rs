@@ -17,7 +17,7 @@ use crate::dingtalk::api::http_client;
 use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::reply::{Replier, WebhookHosts};
 use crate::dingtalk::sign::Verifier;
-use crate::dingtalk::token::{Credentials, TokenProvider};
+use crate::dingtalk::token::{CorpTokenRoute, Credentials, TokenProvider};
 use crate::readiness::Readiness;
 use crate::server::{self, AppState};
 use crate::state::{RateLimit, StateError, StateOptions, StateStore, SuiteTickets};
@@ -101,6 +101,23 @@ pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Compon
     Ok(Components { bot: Arc::new(bot), verifier, http, credentials })
 }
 
+/// A third-party app on the classic route needs suite tickets, which DingTalk pushes over the
+/// Stream only: say so at start when none can arrive.
+fn warn_about_suite_tickets(settings: &Settings) -> Result<(), ConfigError> {
+    if settings.app_type != AppType::ThirdParty || settings.corp_token_route()? != CorpTokenRoute::Classic {
+        return Ok(());
+    }
+    if !settings.mode.stream() {
+        tracing::warn!(
+            seeded = settings.suite_ticket.is_some(),
+            redis = settings.redis_url().is_some(),
+            "DINGMEET_CORP_TOKEN_ROUTE=classic without the Stream: DingTalk pushes suite tickets over the Stream only, \
+             so this replica gets them from DINGMEET_SUITE_TICKET or from a Stream replica sharing its Redis"
+        );
+    }
+    Ok(())
+}
+
 fn stream_options(settings: &Settings) -> StreamOptions {
     StreamOptions {
         backoff_initial: Duration::from_millis(settings.stream_backoff_initial_ms.max(1)),
@@ -118,6 +135,7 @@ impl Application {
         let readiness = Readiness::new();
         let store = open_state(settings, &readiness).await?;
         let components = build_with_state(settings, store)?;
+        warn_about_suite_tickets(settings)?;
         let stream = settings.mode.stream().then(|| {
             Arc::new(StreamClient::new(
                 Arc::clone(&components.bot),
