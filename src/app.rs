@@ -124,6 +124,7 @@ fn stream_options(settings: &Settings) -> StreamOptions {
         backoff_max: Duration::from_millis(settings.stream_backoff_max_ms.max(1)),
         ping_interval: Duration::from_millis(settings.stream_ping_interval_ms.max(10)),
         pong_timeout: Duration::from_millis(settings.stream_pong_timeout_ms.max(10)),
+        connect_timeout: settings.upstream_timeout(),
         ..StreamOptions::default()
     }
 }

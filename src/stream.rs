@@ -1,14 +1,20 @@
 //! Stream mode: keeps a WebSocket to DingTalk's gateway open and hands each robot message to
 //! the bot, exactly as an HTTP callback would be. Acks come first, work happens after; dead
 //! sockets are noticed by ping and replaced with exponential backoff and jitter, forever.
+//!
+//! Against the simulator (`dingmeet::sim`, whose gateway is always on), `DINGMEET_MODE=stream`
+//! with the simulator's `bot_env()` is all it takes: the open call goes to `DINGMEET_API_BASE`
+//! and answers with the simulator's own `ws://` endpoint.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::bot::handle::{Admission, Bot};
@@ -27,6 +33,8 @@ pub struct StreamOptions {
     pub pong_timeout: Duration,
     /// After a `disconnect` frame, keep reading the old socket at most this long.
     pub drain_after_disconnect: Duration,
+    /// The longest wait for the WebSocket handshake (the open call has the HTTP client's timeout).
+    pub connect_timeout: Duration,
 }
 
 impl Default for StreamOptions {
@@ -37,6 +45,7 @@ impl Default for StreamOptions {
             ping_interval: Duration::from_secs(30),
             pong_timeout: Duration::from_secs(10),
             drain_after_disconnect: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -70,6 +79,7 @@ impl Drop for LiveGuard {
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Sink = SplitSink<Socket, Message>;
 
 /// Why a session ended.
 #[derive(Debug)]
@@ -89,6 +99,8 @@ pub struct StreamClient {
     credentials: Credentials,
     options: StreamOptions,
     status: Arc<StreamStatus>,
+    /// Sessions and the messages they handed over, so shutdown can wait for both.
+    tasks: TaskTracker,
 }
 
 impl StreamClient {
@@ -100,60 +112,69 @@ impl StreamClient {
         options: StreamOptions,
     ) -> Self {
         let api_base = api_base.trim_end_matches('/').to_owned();
-        Self { bot, http, api_base, credentials, options, status: Arc::default() }
+        Self { bot, http, api_base, credentials, options, status: Arc::default(), tasks: TaskTracker::new() }
     }
 
     pub fn status(&self) -> Arc<StreamStatus> {
         Arc::clone(&self.status)
     }
 
-    /// Connects and reconnects until `shutdown` is cancelled.
+    /// Connects and reconnects until `shutdown` is cancelled; then waits for the sessions to
+    /// close and for every acknowledged message to be handed to the bot.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut failures: u32 = 0;
+        let mut backoff = Backoff::default();
         let mut first = true;
         while !shutdown.is_cancelled() {
             if !first {
                 self.bot.metrics.stream_reconnect();
             }
             first = false;
-            let socket = match self.connect().await {
+            let connected = tokio::select! {
+                connected = self.connect() => connected,
+                () = shutdown.cancelled() => break,
+            };
+            let socket = match connected {
                 Ok(socket) => socket,
                 Err(err) => {
-                    let delay = backoff(&self.options, failures);
-                    failures = failures.saturating_add(1);
-                    tracing::warn!(%err, retry_in_ms = delay.as_millis() as u64, "stream connection failed");
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => continue,
-                        () = shutdown.cancelled() => break,
+                    let delay = backoff.next_delay(&self.options);
+                    tracing::warn!(%err, retry_in_ms = millis(delay), "stream connection failed");
+                    if pause(delay, &shutdown).await {
+                        continue;
                     }
+                    break;
                 }
             };
-            failures = 0;
             tracing::info!("stream connected");
+            let started = Instant::now();
             let (handoff_tx, handoff_rx) = tokio::sync::oneshot::channel();
-            let session = tokio::spawn(
+            let mut session = self.tasks.spawn(
                 Arc::clone(&self)
                     .session(socket, handoff_tx, shutdown.clone())
                     .instrument(tracing::info_span!("stream")),
             );
-            // A handoff opens the next socket while the old one drains; anything else ends it.
-            tokio::select! {
-                Ok(()) = handoff_rx => tracing::info!("server asked to reconnect; opening a new connection"),
-                ended = session => match ended {
-                    Ok(SessionEnd::Shutdown) => break,
-                    Ok(SessionEnd::Handoff) => {}
-                    Ok(SessionEnd::Lost(reason)) => {
-                        tracing::warn!(%reason, "stream connection lost; reconnecting");
-                        let delay = backoff(&self.options, 0);
-                        tokio::select! {
-                            () = tokio::time::sleep(delay) => {}
-                            () = shutdown.cancelled() => break,
-                        }
+            // A handoff opens the next socket while the old one drains by itself.
+            let ended = tokio::select! {
+                Ok(()) = handoff_rx => SessionEnd::Handoff,
+                ended = &mut session => ended.unwrap_or_else(|err| SessionEnd::Lost(format!("the session task failed: {err}"))),
+            };
+            match ended {
+                SessionEnd::Shutdown => break,
+                SessionEnd::Handoff => {
+                    backoff.reset();
+                    tracing::info!("server asked to reconnect; opening a new connection");
+                }
+                SessionEnd::Lost(reason) => {
+                    backoff.connection_lived(started.elapsed(), &self.options);
+                    let delay = backoff.next_delay(&self.options);
+                    tracing::warn!(%reason, retry_in_ms = millis(delay), "stream connection lost; reconnecting");
+                    if !pause(delay, &shutdown).await {
+                        break;
                     }
-                    Err(err) => tracing::error!(%err, "stream session task failed; reconnecting"),
-                },
+                }
             }
         }
+        self.tasks.close();
+        self.tasks.wait().await;
         tracing::info!("stream client stopped");
     }
 
@@ -162,10 +183,14 @@ impl StreamClient {
             .await
             .map_err(|e| format!("gateway open failed: {e}"))?;
         let url = connection.url()?;
+        // The URL carries the ticket: only its host goes into messages.
+        let host = url.host_str().unwrap_or("?").to_owned();
         crate::dingtalk::api::install_crypto_provider();
-        let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        let handshake = tokio_tungstenite::connect_async(url.as_str());
+        let (socket, _) = tokio::time::timeout(self.options.connect_timeout, handshake)
             .await
-            .map_err(|e| format!("websocket connect to {} failed: {e}", url.host_str().unwrap_or("?")))?;
+            .map_err(|_| format!("websocket connect to {host} timed out after {:?}", self.options.connect_timeout))?
+            .map_err(|e| format!("websocket connect to {host} failed: {e}"))?;
         Ok(socket)
     }
 
@@ -195,7 +220,7 @@ impl StreamClient {
             };
             tokio::select! {
                 () = shutdown.cancelled() => {
-                    let _ = sink.send(Message::Close(None)).await;
+                    let _ = self.send(&mut sink, Message::Close(None)).await;
                     return SessionEnd::Shutdown;
                 }
                 () = drain => return SessionEnd::Handoff,
@@ -206,7 +231,7 @@ impl StreamClient {
                         return SessionEnd::Lost("no answer to ping".to_owned());
                     }
                     if pinged_at.is_none() && last_heard.elapsed() >= self.options.ping_interval {
-                        if let Err(err) = sink.send(Message::Ping(Vec::new().into())).await {
+                        if let Err(err) = self.send(&mut sink, Message::Ping(Vec::new().into())).await {
                             return SessionEnd::Lost(format!("ping failed: {err}"));
                         }
                         pinged_at = Some(Instant::now());
@@ -218,14 +243,21 @@ impl StreamClient {
                     let text = match incoming {
                         None => return end_after_close(drain_deadline, "the server closed the socket"),
                         Some(Err(err)) => return end_after_close(drain_deadline, &format!("socket error: {err}")),
-                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(Message::Text(text))) => text.as_str().to_owned(),
+                        Some(Ok(Message::Binary(bytes))) => match String::from_utf8(bytes.to_vec()) {
+                            Ok(text) => text,
+                            Err(_) => {
+                                tracing::warn!(bytes = bytes.len(), "binary stream frame that is not UTF-8 ignored");
+                                continue;
+                            }
+                        },
                         Some(Ok(Message::Close(_))) => return end_after_close(drain_deadline, "the server closed the socket"),
                         Some(Ok(_)) => continue, // pings are answered by tungstenite; pongs only prove life
                     };
-                    let frame = match Frame::parse(text.as_str()) {
+                    let frame = match Frame::parse(&text) {
                         Ok(frame) => frame,
                         Err(err) => {
-                            tracing::warn!(%err, "malformed stream frame ignored");
+                            tracing::warn!(%err, bytes = text.len(), "malformed stream frame ignored");
                             continue;
                         }
                     };
@@ -235,12 +267,17 @@ impl StreamClient {
                         _ => self.acknowledge(&frame),
                     };
                     if let Some(ack) = ack
-                        && let Err(err) = sink.send(Message::Text(ack.to_json().into())).await
+                        && let Err(err) = self.send(&mut sink, Message::Text(ack.to_json().into())).await
                     {
                         return SessionEnd::Lost(format!("ack failed: {err}"));
                     }
                     match work {
-                        Work::Message(body) => self.dispatch(frame.message_id(), body).await,
+                        Work::Message(body) => {
+                            // Off the read loop, so the next frame's ack never waits for this one.
+                            let client = Arc::clone(&self);
+                            let id = frame.message_id();
+                            self.tasks.spawn(async move { client.dispatch(id, body).await }.in_current_span());
+                        }
                         Work::Handoff => {
                             if let Some(handoff) = handoff.take() {
                                 let _ = handoff.send(());
@@ -251,6 +288,15 @@ impl StreamClient {
                     }
                 }
             }
+        }
+    }
+
+    /// Writes one frame; a write that cannot finish within the pong timeout means the peer is gone.
+    async fn send(&self, sink: &mut Sink, message: Message) -> Result<(), String> {
+        match tokio::time::timeout(self.options.pong_timeout, sink.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err(format!("the write did not finish within {:?}", self.options.pong_timeout)),
         }
     }
 
@@ -319,7 +365,7 @@ impl StreamClient {
 
     /// Hands a robot message to the bot, once per frame id and once per `msgId`.
     async fn dispatch(&self, frame_id: Option<String>, body: String) {
-        if let Some(id) = frame_id
+        if let Some(id) = frame_id.filter(|id| !id.is_empty())
             && !self.bot.state.first_seen(&format!("frame:{id}")).await
         {
             self.bot.metrics.callback("duplicate");
@@ -381,6 +427,46 @@ fn end_after_close(drain_deadline: Option<tokio::time::Instant>, reason: &str) -
     if drain_deadline.is_some() { SessionEnd::Handoff } else { SessionEnd::Lost(reason.to_owned()) }
 }
 
+/// Counts failures in a row to pace reconnects.
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    /// The wait before the next attempt, counting this failure.
+    fn next_delay(&mut self, options: &StreamOptions) -> Duration {
+        let delay = backoff(options, self.failures);
+        self.failures = self.failures.saturating_add(1);
+        delay
+    }
+
+    /// A connection that outlived the longest wait was healthy: start over. One that dropped
+    /// sooner counts as another failure, so a gateway that accepts and hangs up at once is not
+    /// hammered.
+    fn connection_lived(&mut self, lived: Duration, options: &StreamOptions) {
+        if lived >= options.backoff_max {
+            self.reset();
+        }
+    }
+
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// Waits `delay`; false when shutdown came first.
+async fn pause(delay: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(delay) => true,
+        () = shutdown.cancelled() => false,
+    }
+}
+
+fn millis(delay: Duration) -> u64 {
+    u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Exponential backoff with full jitter between half and all of the step, capped.
 fn backoff(options: &StreamOptions, failures: u32) -> Duration {
     let step = options.backoff_initial.saturating_mul(2u32.saturating_pow(failures.min(16))).min(options.backoff_max);
@@ -421,5 +507,22 @@ mod tests {
         }
         assert!(backoff(&options, 0) <= Duration::from_millis(101));
         assert!(backoff(&options, 10) >= Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn connections_that_drop_at_once_keep_backing_off_and_a_healthy_one_starts_over() {
+        let options = StreamOptions {
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+            ..StreamOptions::default()
+        };
+        let mut pacing = Backoff::default();
+        for _ in 0..10 {
+            pacing.connection_lived(Duration::from_millis(10), &options);
+            pacing.next_delay(&options);
+        }
+        assert!(pacing.next_delay(&options) >= Duration::from_millis(2500), "a flapping gateway is not hammered");
+        pacing.connection_lived(Duration::from_secs(5), &options);
+        assert!(pacing.next_delay(&options) <= Duration::from_millis(101), "a healthy connection starts over");
     }
 }

@@ -167,8 +167,8 @@ impl Ack {
 
     /// An event handled (`SUCCESS`) or to be redelivered later (`LATER`).
     pub fn event(message_id: String, success: bool) -> Self {
-        let status = if success { "SUCCESS" } else { "LATER" };
-        Self::new(200, message_id, "OK", json!({ "status": status, "message": "success" }).to_string())
+        let (status, message) = if success { ("SUCCESS", "success") } else { ("LATER", "later") };
+        Self::new(200, message_id, "OK", json!({ "status": status, "message": message }).to_string())
     }
 
     /// A frame we could not handle.
@@ -184,6 +184,31 @@ impl Ack {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn no_text_makes_frame_handling_panic(text in "\\PC{0,300}") {
+            if let Ok(frame) = Frame::parse(&text) {
+                let _ = (frame.classify(), frame.data_text(), Ack::pong(&frame).to_json());
+            }
+        }
+
+        #[test]
+        fn frames_of_any_shape_are_classified_and_acked(
+            kind in "(SYSTEM|EVENT|CALLBACK|system|[A-Z]{0,6})",
+            topic in prop_oneof![Just("ping".to_owned()), Just(BOT_MESSAGE_TOPIC.to_owned()), "\\PC{0,12}"],
+            id in prop_oneof![Just(Value::Null), any::<i64>().prop_map(Value::from), "\\PC{0,12}".prop_map(Value::from)],
+            data in prop_oneof![Just(Value::Null), "\\PC{0,40}".prop_map(Value::from), Just(json!({"a": [1, {}]}))],
+        ) {
+            let text = json!({"type": kind, "headers": {"topic": topic, "messageId": id}, "data": data}).to_string();
+            let frame = Frame::parse(&text).expect("a frame with a type parses");
+            let _ = frame.classify();
+            let ack: Value = serde_json::from_str(&Ack::pong(&frame).to_json()).expect("the ack is JSON");
+            prop_assert!(ack["headers"]["messageId"].is_string());
+            prop_assert!(ack["data"].is_string());
+        }
+    }
 
     const CALLBACK_FRAME: &str = r#"{"specVersion":"1.0","type":"CALLBACK","headers":{"appId":"a","connectionId":"c","contentType":"application/json","messageId":"212ca9d7_974_1898c159aa6_1783b","time":"1690000000000","topic":"/v1.0/im/bot/messages/get"},"data":"{\"msgtype\":\"text\",\"msgId\":\"m1\",\"conversationId\":\"cid\",\"conversationType\":\"1\",\"text\":{\"content\":\"help\"}}"}"#;
 

@@ -18,8 +18,9 @@
 //! ```
 //!
 //! Layout: [`state::SimState`] is the one shared state; each endpoint group is a module with a
-//! `routes()` of `Router<Arc<SimState>>`, merged by [`router`]. A Stream gateway
-//! (`stream.rs`) plugs in the same way.
+//! `routes()` of `Router<Arc<SimState>>`, merged by [`router`]. The Stream gateway
+//! ([`stream`]) plugs in the same way and is always on: the bot in `DINGMEET_MODE=stream` with
+//! `sim.bot_env()` opens its connection here.
 
 pub mod clock;
 pub mod conference;
@@ -28,6 +29,7 @@ pub mod robot;
 pub mod scenario;
 pub mod sender;
 pub mod state;
+pub mod stream;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -44,6 +46,9 @@ pub use sender::{Callback, Chat, Delivery, Format, MessageBuilder, SessionMode};
 pub use state::{
     Hold, Lookup, OpenApiSend, Records, SendKind, Session, SimState, TokenCall, TokenRoute, WaitTimeout, WebhookPost,
 };
+pub use stream::{
+    Closed, ConnectionId, ConnectionRecord, FrameKind, Pushed, ReceivedFrame, SentFrame, StreamEvent, StreamRecords,
+};
 
 /// Every simulated endpoint, sharing `state`. Unknown paths answer 404 in the envelope.
 pub fn router(state: Arc<SimState>) -> Router {
@@ -51,6 +56,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .merge(oauth::routes())
         .merge(conference::routes())
         .merge(robot::routes())
+        .merge(stream::routes())
         .fallback(|| async {
             wire::error(
                 StatusCode::NOT_FOUND,
@@ -121,6 +127,7 @@ impl Simulator {
 
     /// Stops accepting, lets requests in flight finish, and waits for the server to end.
     pub async fn stop(mut self) {
+        self.state.close_stream();
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -138,6 +145,7 @@ impl std::ops::Deref for Simulator {
 
 impl Drop for Simulator {
     fn drop(&mut self) {
+        self.state.close_stream();
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }

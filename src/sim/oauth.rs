@@ -60,7 +60,7 @@ pub(crate) fn is_json(headers: &HeaderMap) -> bool {
 
 /// The JSON object of a request body, or `Missingbody`: DingTalk takes JSON only (a
 /// form-encoded body is "Missingbody", aliyun/alibabacloud-php-sdk#36).
-fn json_fields(headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Map<String, Value>, Refusal> {
+pub(crate) fn json_fields(headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Map<String, Value>, Refusal> {
     let parsed = if is_json(headers) { serde_json::from_slice::<Value>(body).ok() } else { None };
     match parsed {
         Some(Value::Object(fields)) => Ok(fields),
@@ -68,7 +68,7 @@ fn json_fields(headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Map<Strin
     }
 }
 
-fn secret_matches(given: &str, expected: &str) -> bool {
+pub(crate) fn secret_matches(given: &str, expected: &str) -> bool {
     // The simulator's secret is not a real one, but compare it like one anyway.
     bool::from(subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()))
 }

@@ -1,6 +1,7 @@
 //! The callback sender: builds a robot message exactly as DingTalk does (group or 1:1, text
 //! or richText, the @-mention quirks, a fresh session webhook), signs it (`timestamp` in ms and
-//! `sign` = base64 HMAC-SHA256 of `timestamp + "\n" + secret`) and posts it to a callback URL.
+//! `sign` = base64 HMAC-SHA256 of `timestamp + "\n" + secret`) and posts it to a callback URL,
+//! or pushes it on the Stream gateway.
 //! Options make it misbehave on purpose: stale or future timestamps, a wrong secret, missing
 //! headers, an expired or unknown session, a foreign webhook host, a custom body.
 
@@ -10,6 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::state::{Session, SimState};
+use super::stream::Pushed;
 use super::wire;
 use crate::dingtalk::sign::sign;
 
@@ -451,6 +453,14 @@ impl MessageBuilder {
             Format::Picture => ("picture".to_owned(), None, Some(picture())),
             Format::Other { msgtype, content } => (msgtype.clone(), None, Some(content.clone())),
         }
+    }
+
+    /// Builds the message and pushes it on the Stream gateway as a `CALLBACK` frame, to one live
+    /// connection (or the next one to open).
+    pub fn push(self) -> Pushed {
+        let state = Arc::clone(&self.state);
+        let callback = self.build();
+        state.push_callback(callback)
     }
 
     /// Builds, signs and posts the message to `url` as DingTalk does.

@@ -1,7 +1,7 @@
-//! The simulator's shared state, in one struct every endpoint (and a later Stream gateway)
-//! reads: the scenario, the clock, the organisations and the tokens issued to each, live
-//! sessions, what was posted, call counters and injected failures. Test-facing methods live here
-//! too.
+//! The simulator's shared state, in one struct every endpoint (and the Stream gateway) reads:
+//! the scenario, the clock, the organisations and the tokens issued to each, live sessions, what
+//! was posted, call counters and injected failures. Test-facing methods live here too (the
+//! gateway's in `stream.rs`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use super::clock::SimClock;
 use super::scenario::{CodeAnswer, CodeScenario, Scenario};
+use super::stream::{Gateway, StreamRecords};
 use super::wire;
 
 /// A session webhook the simulator handed out with a robot message.
@@ -196,6 +197,9 @@ pub struct Records {
     pub tokens_issued: usize,
     /// Every token request, in order.
     pub token_calls: Vec<TokenCall>,
+    /// The Stream gateway: connections, frames sent and frames received (numbered from the same
+    /// `seq` as webhook posts, so a test can tell an ack came before a reply).
+    pub stream: StreamRecords,
 }
 
 impl Records {
@@ -305,6 +309,7 @@ struct Inner {
     recent_posts: HashMap<String, VecDeque<i64>>,
     records: Records,
     seq: u64,
+    gateway: Gateway,
 }
 
 /// The simulator's state, shared by every endpoint.
@@ -650,6 +655,26 @@ impl SimState {
         true
     }
 
+    // --- The Stream gateway ---------------------------------------------------------------------
+
+    /// Runs `f` on the gateway's state and its records under the one lock, so what it records is
+    /// numbered from the shared sequence; then wakes every waiter.
+    pub(crate) fn with_gateway<T>(&self, f: impl FnOnce(&mut Gateway, &mut StreamRecords, &mut u64) -> T) -> T {
+        let out = {
+            let mut inner = self.lock();
+            let Inner { gateway, records, seq, .. } = &mut *inner;
+            f(gateway, &mut records.stream, seq)
+        };
+        self.changed();
+        out
+    }
+
+    /// Reads the gateway's state and records under the lock, waking no one.
+    pub(crate) fn read_gateway<T>(&self, f: impl FnOnce(&Gateway, &StreamRecords) -> T) -> T {
+        let inner = self.lock();
+        f(&inner.gateway, &inner.records.stream)
+    }
+
     // --- Records ------------------------------------------------------------------------------
 
     pub(crate) fn record_webhook_post(&self, mut post: WebhookPost) {
@@ -705,11 +730,12 @@ impl SimState {
             if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
                 let records = self.records();
                 let seen = format!(
-                    "{} webhook posts ({} delivered), {} OpenAPI sends ({} accepted)",
+                    "{} webhook posts ({} delivered), {} OpenAPI sends ({} accepted), {}",
                     records.webhook_posts.len(),
                     records.delivered_posts().len(),
                     records.openapi_sends.len(),
-                    records.accepted_sends().len()
+                    records.accepted_sends().len(),
+                    records.stream.summary()
                 );
                 return Err(WaitTimeout { timeout, seen });
             }

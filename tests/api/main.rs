@@ -1,6 +1,6 @@
 //! Integration tests: the real bot on 127.0.0.1, against the DingTalk simulator (and a throwaway
-//! `redis-server`), through every rule of issues 2, 3, 5 and 8, and the sandbox (the playground in
-//! headless Chromium). One binary, as zero-to-production keeps it.
+//! `redis-server`), through every rule of issues 2, 3, 4 (stream mode), 5 and 8, and the sandbox
+//! (the playground in headless Chromium). One binary, as zero-to-production keeps it.
 
 mod bots;
 mod browser;
@@ -22,4 +22,6 @@ mod sandbox;
 mod sim_orgs;
 mod simulator;
 mod state;
+mod stream;
+mod stream_gateway;
 mod tokens;
