@@ -11,6 +11,7 @@ mod endpoints;
 mod errors;
 mod helpers;
 mod isv;
+mod isv_stream;
 mod meetings;
 mod messages;
 mod process;
