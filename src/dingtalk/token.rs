@@ -181,7 +181,10 @@ impl TokenProvider {
     fn key(&self, corp: Option<&str>) -> Result<String, ApiError> {
         match self.kind {
             AppKind::Internal => Ok(String::new()),
-            AppKind::ThirdParty(_) => corp.filter(|c| !c.is_empty()).map(str::to_owned).ok_or(ApiError::NoOrganisation),
+            AppKind::ThirdParty(_) => corp
+                .filter(|c| c.bytes().any(|b| b.is_ascii_alphanumeric()))
+                .map(str::to_owned)
+                .ok_or(ApiError::NoOrganisation),
         }
     }
 
@@ -194,7 +197,8 @@ impl TokenProvider {
                 self.request("access_token", url, &serde_json::json!({ "appKey": id, "appSecret": secret })).await
             }
             AppKind::ThirdParty(CorpTokenRoute::Unified) => {
-                let url = format!("{}/v1.0/oauth2/{corp}/token", self.api_base);
+                // The corp id comes from the message: never let it change the path.
+                let url = format!("{}/v1.0/oauth2/{}/token", self.api_base, path_segment(corp));
                 let body =
                     serde_json::json!({ "client_id": id, "client_secret": secret, "grant_type": "client_credentials" });
                 self.request("corp_token", url, &body).await
@@ -262,6 +266,20 @@ impl TokenProvider {
     }
 }
 
+/// `text` as one URL path segment: every byte but letters, digits, `-` and `_` percent-encoded
+/// (dots too, so with `TokenProvider::key` asking for a letter or digit it is never `..`).
+fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// A token's lifetime from `expireIn` seconds; 0, negative or missing means the documented 7200 s.
 pub fn lifetime(expire_in: Option<i64>) -> Duration {
     match expire_in {
@@ -286,6 +304,37 @@ mod tests {
     fn tokens_are_refreshed_before_they_expire() {
         assert_eq!(AccessToken::new("t".into(), Duration::from_secs(7200)).cache_for(), Duration::from_secs(6900));
         assert_eq!(AccessToken::new("t".into(), Duration::from_secs(60)).cache_for(), Duration::from_secs(54));
+    }
+
+    #[test]
+    fn a_corp_id_stays_one_path_segment() {
+        assert_eq!(path_segment("dingc5344d64bd47d252"), "dingc5344d64bd47d252");
+        assert_eq!(path_segment("../accessToken?x=1#"), "%2E%2E%2FaccessToken%3Fx%3D1%23");
+        assert_eq!(path_segment("a+b/c="), "a%2Bb%2Fc%3D");
+        assert_eq!(path_segment("企"), "%E4%BC%81");
+    }
+
+    struct NoTickets;
+
+    impl SuiteTicketSource for NoTickets {
+        fn candidates(&self) -> futures_util::future::BoxFuture<'_, Vec<SecretString>> {
+            Box::pin(async { Vec::new() })
+        }
+        fn remember(&self, _: &str) -> futures_util::future::BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    #[test]
+    fn a_third_party_app_needs_a_corp_id_with_a_letter_or_digit() {
+        let creds = Credentials { client_id: "suite".into(), client_secret: SecretString::from("s") };
+        let http = api::http_client(Duration::from_secs(1));
+        let tokens = TokenProvider::new(http, "http://127.0.0.1:9", creds, Arc::new(Metrics::new()))
+            .third_party(CorpTokenRoute::Unified, Arc::new(NoTickets));
+        for corp in [None, Some(""), Some(".."), Some("/"), Some(" ")] {
+            assert_eq!(tokens.key(corp), Err(ApiError::NoOrganisation), "{corp:?}");
+        }
+        assert_eq!(tokens.key(Some("dingabc")), Ok("dingabc".to_owned()));
     }
 
     #[test]

@@ -158,3 +158,23 @@ async fn org_suite_change_drops_the_organisations_token_so_the_next_message_star
     let calls = app.sim.records().token_calls_for(&corp).len();
     assert_eq!(calls, 2, "a fresh token after the change");
 }
+
+#[tokio::test]
+async fn when_dingtalk_refuses_the_pushed_ticket_the_seed_is_tried_next() {
+    let seed = Scenario::builtin().expect("valid").app.suite_ticket;
+    let app = spawn(&[THIRD_PARTY, CLASSIC, STREAM, ("DINGMEET_SUITE_TICKET", &seed)]).await;
+    let home = app.sim.home_corp().to_owned();
+    // A ticket the bot keeps but DingTalk does not take (pushed without changing the simulator's).
+    let bogus = app.sim.push_event(dingmeet::sim::StreamEvent::suite_ticket(&home, "not-a-ticket-dingtalk-takes"));
+    assert_eq!(ack_status(&app, &bogus).await, "SUCCESS");
+
+    let reply = ask_from(&app, &home, SHARED_CODE).await;
+
+    assert!(reply.contains(HOME_MEETING), "{reply}");
+    let tried: Vec<_> = app.sim.token_calls().into_iter().map(|c| (c.suite_ticket, c.refused)).collect();
+    assert_eq!(
+        tried,
+        [(Some("not-a-ticket-dingtalk-takes".to_owned()), Some("invalidSuiteTicket".to_owned())), (Some(seed), None)],
+        "the pushed ticket first, then the seed"
+    );
+}
