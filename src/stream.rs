@@ -335,16 +335,18 @@ impl StreamClient {
             .or_else(|| find_string(&data, &["corpId", "corpid", "corp_id"]))
             .filter(|c| !c.is_empty());
         match event_type {
-            "suite_ticket" => match find_string(&data, &["suiteTicket", "SuiteTicket"]) {
-                Some(ticket) => {
-                    self.bot.remember_suite_ticket(&ticket).await;
-                    Ack::event(id, true)
+            "suite_ticket" => {
+                match find_string(&data, &["suiteTicket", "SuiteTicket"]).filter(|t| !t.trim().is_empty()) {
+                    Some(ticket) => {
+                        self.bot.remember_suite_ticket(&ticket).await;
+                        Ack::event(id, true)
+                    }
+                    None => {
+                        tracing::warn!("suite_ticket event without a ticket; asking DingTalk to push it again");
+                        Ack::event(id, false)
+                    }
                 }
-                None => {
-                    tracing::warn!("suite_ticket event without a ticket; asking DingTalk to push it again");
-                    Ack::event(id, false)
-                }
-            },
+            }
             "org_suite_relieve" | "suite_relieve" | "org_micro_app_remove" | "org_suite_change" => {
                 match &corp {
                     Some(corp) => self.bot.forget_organisation(corp).await,
