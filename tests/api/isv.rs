@@ -8,19 +8,19 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-const THIRD_PARTY: (&str, &str) = ("DINGMEET_APP_TYPE", "third_party");
-const CLASSIC: (&str, &str) = ("DINGMEET_CORP_TOKEN_ROUTE", "classic");
+pub(crate) const THIRD_PARTY: (&str, &str) = ("DINGMEET_APP_TYPE", "third_party");
+pub(crate) const CLASSIC: (&str, &str) = ("DINGMEET_CORP_TOKEN_ROUTE", "classic");
 
 /// The same code in both organisations: the app's own and 北辰物流 mean different meetings by it.
-const SHARED_CODE: &str = "123456789";
-const HOME_MEETING: &str = "产品周会";
-const OTHER_MEETING: &str = "北辰物流 仓储晨会";
+pub(crate) const SHARED_CODE: &str = "123456789";
+pub(crate) const HOME_MEETING: &str = "产品周会";
+pub(crate) const OTHER_MEETING: &str = "北辰物流 仓储晨会";
 
-const NOT_INSTALLED_REPLY: &str = "本组织还没有安装或授权这个应用";
-const WAITING_REPLY: &str = "等待钉钉推送本应用的授权信息";
+pub(crate) const NOT_INSTALLED_REPLY: &str = "本组织还没有安装或授权这个应用";
+pub(crate) const WAITING_REPLY: &str = "等待钉钉推送本应用的授权信息";
 
 /// The corp id of the builtin scenario's organisation called `name`.
-fn org(name: &str) -> String {
+pub(crate) fn org(name: &str) -> String {
     let scenario = Scenario::builtin().expect("the builtin scenario");
     scenario.orgs.iter().find(|o| o.name == name).unwrap_or_else(|| panic!("no organisation {name}")).corp_id.clone()
 }

@@ -5,22 +5,12 @@
 use dingmeet::sim::{MessageBuilder, Pushed, Scenario, Simulator, TokenRoute};
 
 use crate::helpers::{TestApp, WAIT, spawn_app_against, text_of};
+use crate::isv::{
+    CLASSIC, HOME_MEETING, NOT_INSTALLED_REPLY, OTHER_MEETING, SHARED_CODE, THIRD_PARTY, WAITING_REPLY, org,
+};
 use crate::redis_server::RedisServer;
 
-const THIRD_PARTY: (&str, &str) = ("DINGMEET_APP_TYPE", "third_party");
-const CLASSIC: (&str, &str) = ("DINGMEET_CORP_TOKEN_ROUTE", "classic");
 const STREAM: (&str, &str) = ("DINGMEET_MODE", "stream");
-
-const SHARED_CODE: &str = "123456789";
-const HOME_MEETING: &str = "产品周会";
-const OTHER_MEETING: &str = "北辰物流 仓储晨会";
-const NOT_INSTALLED_REPLY: &str = "本组织还没有安装或授权这个应用";
-const WAITING_REPLY: &str = "等待钉钉推送本应用的授权信息";
-
-fn corp_named(name: &str) -> String {
-    let scenario = Scenario::builtin().expect("the builtin scenario");
-    scenario.orgs.iter().find(|o| o.name == name).unwrap_or_else(|| panic!("no organisation {name}")).corp_id.clone()
-}
 
 /// The bot in stream mode against a fresh simulator, once connected.
 async fn spawn(settings: &[(&str, &str)]) -> TestApp {
@@ -115,7 +105,7 @@ async fn a_newer_ticket_replaces_the_stored_one_and_an_empty_push_is_asked_for_a
 #[tokio::test]
 async fn after_org_suite_relieve_the_removed_organisations_token_is_never_presented_again() {
     let app = spawn(&[THIRD_PARTY, STREAM]).await;
-    let (home, corp) = (app.sim.home_corp().to_owned(), corp_named("北辰物流"));
+    let (home, corp) = (app.sim.home_corp().to_owned(), org("北辰物流"));
     assert!(ask_from(&app, &corp, SHARED_CODE).await.contains(OTHER_MEETING));
     let old_token = app.sim.lookups()[0].token.clone().expect("a token was presented");
 
@@ -146,7 +136,7 @@ async fn after_org_suite_relieve_the_removed_organisations_token_is_never_presen
 #[tokio::test]
 async fn org_suite_change_drops_the_organisations_token_so_the_next_message_starts_afresh() {
     let app = spawn(&[THIRD_PARTY, STREAM]).await;
-    let corp = corp_named("南山设计");
+    let corp = org("南山设计");
     let denied = ask_from(&app, &corp, SHARED_CODE).await;
     assert!(denied.contains("VideoConference.Conference.Read"), "{denied}");
 
