@@ -83,10 +83,17 @@ impl Bot {
         }
     }
 
-    /// Answers `message` in the background; [`Bot::drain`] waits for every such task.
+    /// Answers `message` in the background, its log lines in a `message` span with its id;
+    /// [`Bot::drain`] waits for every such task.
     pub fn spawn(self: &Arc<Self>, message: InboundMessage) {
-        let bot = Arc::clone(self);
         let span = tracing::info_span!("message", msg_id = %message.id);
+        self.spawn_in(message, span);
+    }
+
+    /// Answers `message` in the background, its log lines in `span` (which should name the
+    /// message: an HTTP callback's span already does).
+    pub fn spawn_in(self: &Arc<Self>, message: InboundMessage, span: tracing::Span) {
+        let bot = Arc::clone(self);
         self.tasks.spawn(async move { bot.process(message).await }.instrument(span));
     }
 

@@ -264,12 +264,31 @@ pub const EN: Text = Text {
     not_allowed: "Sorry, this bot only serves certain groups and people. Ask an admin if you need access.",
 };
 
-/// Replaces each `{name}` in `template` with its value.
+/// Replaces each `{name}` in `template` with its value, in one pass (a value is never itself
+/// searched for placeholders); an unknown `{name}` is left as it is.
 pub fn fill(template: &str, values: &[(&str, &dyn std::fmt::Display)]) -> String {
-    let mut out = template.to_owned();
-    for (name, value) in values {
-        out = out.replace(&format!("{{{name}}}"), &value.to_string());
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(template.len() + 16 * values.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after
+            .find('}')
+            .and_then(|close| values.iter().find(|(name, _)| *name == &after[..close]).map(|(_, v)| (close, v)));
+        match value {
+            Some((close, value)) => {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "{value}");
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
     }
+    out.push_str(rest);
     out
 }
 
@@ -287,5 +306,9 @@ mod tests {
     #[test]
     fn fill_replaces_every_placeholder() {
         assert_eq!(fill("会议 {code}：{first}", &[("code", &"123"), ("first", &"周会")]), "会议 123：周会");
+        assert_eq!(fill("{n} and {n}", &[("n", &2)]), "2 and 2");
+        assert_eq!(fill("{a}{b}", &[("a", &"{b}"), ("b", &"x")]), "{b}x", "values are not filled again");
+        assert_eq!(fill("{unknown} {x", &[("x", &1)]), "{unknown} {x");
+        assert_eq!(fill("", &[]), "");
     }
 }

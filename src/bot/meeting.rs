@@ -1,6 +1,8 @@
 //! The meeting view model: DingTalk's instances ordered, capped and labelled for a card. Pure.
 
-use chrono::{DateTime, TimeZone};
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Datelike, TimeZone, Timelike};
 use chrono_tz::Tz;
 
 use super::i18n::{Text, fill};
@@ -56,9 +58,19 @@ pub struct MeetingView {
     pub kind: Option<&'static str>,
     /// An http(s) link safe to put inside `[..](..)`; absent once the meeting has ended.
     pub join_url: Option<String>,
-    /// The labelled lines shown under the title, in order (start, end, duration, host, type).
-    pub details: Vec<(&'static str, String)>,
+    /// The labels of start, end, duration, host and type, in the card's language.
+    labels: [&'static str; 5],
     start_ms: Option<i64>,
+}
+
+impl MeetingView {
+    /// The labelled lines shown under the title, in order (start, end, duration, host, type),
+    /// those with a value only.
+    pub fn details(&self) -> Vec<(&'static str, &str)> {
+        let values =
+            [self.start.as_deref(), self.end.as_deref(), self.duration.as_deref(), self.creator.as_deref(), self.kind];
+        self.labels.iter().zip(values).filter_map(|(label, value)| Some((*label, value?))).collect()
+    }
 }
 
 /// Everything behind one code, ordered and capped.
@@ -98,7 +110,7 @@ fn view(info: &ConferenceInfo, t: &Text, tz: Tz) -> MeetingView {
         (Some(start), Some(end)) if end > start => Some(end - start),
         _ => None,
     });
-    let mut view = MeetingView {
+    MeetingView {
         title: info
             .title
             .as_deref()
@@ -118,18 +130,9 @@ fn view(info: &ConferenceInfo, t: &Text, tz: Tz) -> MeetingView {
             .map(|s| truncate(s, MAX_NAME_CHARS)),
         kind: info.biz_type.as_deref().and_then(|kind| meeting_kind(kind, t)),
         join_url: (status != Status::Ended).then(|| info.external_link_url.as_deref().and_then(safe_link)).flatten(),
-        details: Vec::new(),
+        labels: [t.label_start, t.label_end, t.label_duration, t.label_creator, t.label_kind],
         start_ms: info.start_time,
-    };
-    let lines = [
-        (t.label_start, view.start.clone()),
-        (t.label_end, view.end.clone()),
-        (t.label_duration, view.duration.clone()),
-        (t.label_creator, view.creator.clone()),
-        (t.label_kind, view.kind.map(str::to_owned)),
-    ];
-    view.details = lines.into_iter().filter_map(|(label, value)| Some((label, value?))).collect();
-    view
+    }
 }
 
 fn meeting_kind(biz_type: &str, t: &Text) -> Option<&'static str> {
@@ -144,7 +147,19 @@ fn meeting_kind(biz_type: &str, t: &Text) -> Option<&'static str> {
 /// `2026-11-26 14:30` in `tz`.
 pub fn format_time(ms: i64, tz: Tz) -> Option<String> {
     let utc = DateTime::from_timestamp_millis(ms)?;
-    Some(tz.from_utc_datetime(&utc.naive_utc()).format("%Y-%m-%d %H:%M").to_string())
+    let local = tz.from_utc_datetime(&utc.naive_utc());
+    let mut out = String::with_capacity(16);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        local.year(),
+        local.month(),
+        local.day(),
+        local.hour(),
+        local.minute()
+    );
+    Some(out)
 }
 
 /// `1 小时 5 分钟`, `45 分钟`, `30 秒`.

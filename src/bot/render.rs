@@ -64,15 +64,15 @@ fn escape_char(c: char) -> Option<char> {
 /// What happened for one meeting code.
 pub type CodeResult = (RoomCode, Result<Arc<Conferences>, ApiError>);
 
-struct ReportView {
+struct ReportView<'a> {
     count_line: String,
-    meetings: Vec<MeetingView>,
+    meetings: &'a [MeetingView],
     more_line: Option<String>,
 }
 
-struct SectionView {
+struct SectionView<'a> {
     heading: String,
-    report: Option<ReportView>,
+    report: Option<ReportView<'a>>,
     message: String,
 }
 
@@ -80,7 +80,7 @@ struct SectionView {
 #[template(path = "meeting.md")]
 struct MeetingCard<'a> {
     t: &'a Text,
-    sections: Vec<SectionView>,
+    sections: Vec<SectionView<'a>>,
     skipped_note: Option<String>,
     mention: Option<&'a str>,
 }
@@ -170,7 +170,7 @@ pub fn meeting_card(
     markdown(title, text, mention)
 }
 
-fn section(t: &Text, code: &RoomCode, report: &Result<CodeReport, &ApiError>) -> SectionView {
+fn section<'a>(t: &Text, code: &RoomCode, report: &'a Result<CodeReport, &ApiError>) -> SectionView<'a> {
     let heading = fill(t.code_heading, &[("code", code)]);
     match report {
         Ok(report) if report.meetings.is_empty() => {
@@ -180,7 +180,7 @@ fn section(t: &Text, code: &RoomCode, report: &Result<CodeReport, &ApiError>) ->
             heading,
             report: Some(ReportView {
                 count_line: fill(t.instance_count, &[("count", &report.total)]),
-                meetings: report.meetings.clone(),
+                meetings: &report.meetings,
                 more_line: (report.hidden > 0).then(|| fill(t.more_not_listed, &[("count", &report.hidden)])),
             }),
             message: String::new(),

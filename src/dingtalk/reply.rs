@@ -153,12 +153,17 @@ impl WebhookHosts {
 
     /// True when `url` is https (or http to loopback) on an allowed host.
     pub fn allows(&self, url: &str) -> bool {
-        let Ok(parsed) = reqwest::Url::parse(url) else { return false };
-        let Some(host) = parsed.host_str() else { return false };
+        self.allowed(url).is_some()
+    }
+
+    /// `url` parsed, when it is https (or http to loopback) on an allowed host.
+    pub fn allowed(&self, url: &str) -> Option<reqwest::Url> {
+        let parsed = reqwest::Url::parse(url).ok()?;
+        let host = parsed.host_str()?;
         let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
         let scheme_ok = parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback);
-        scheme_ok && parsed.username().is_empty() && self.0.contains(&host)
+        (scheme_ok && parsed.username().is_empty() && self.0.contains(&host)).then_some(parsed)
     }
 }
 
@@ -208,10 +213,10 @@ impl Replier {
             .as_deref()
             .filter(|_| target.session_webhook_expires_ms.is_none_or(|expires| now_ms + EXPIRY_MARGIN_MS < expires));
         if let Some(url) = live_webhook {
-            if !self.hosts.allows(url) {
+            let Some(url) = self.hosts.allowed(url) else {
                 self.metrics.reply(Channel::SessionWebhook.label(), "host_not_allowed");
                 return Err(ReplyError::HostNotAllowed);
-            }
+            };
             match self.post_webhook(url, message).await {
                 Err(ReplyError::Webhook { errcode: SESSION_GONE, errmsg }) => {
                     tracing::info!(%errmsg, "session webhook gone (300001); falling back to the OpenAPI");
@@ -224,7 +229,7 @@ impl Replier {
         self.send_openapi(target, message).await.map(|()| Channel::OpenApi)
     }
 
-    async fn post_webhook(&self, url: &str, message: &OutgoingMessage) -> Result<(), ReplyError> {
+    async fn post_webhook(&self, url: reqwest::Url, message: &OutgoingMessage) -> Result<(), ReplyError> {
         let started = Instant::now();
         let result = api::send_json::<WebhookAnswer>(self.http.post(url).json(&message.webhook_payload()))
             .await

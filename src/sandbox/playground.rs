@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bot::i18n::Lang;
 use crate::config::Mode;
-use crate::sim::{MessageBuilder, OpenApiSend, Records, SendKind, SimState, WebhookPost};
+use crate::sim::{MessageBuilder, OpenApiSend, Records, SendKind, SimState, Tally, WebhookPost};
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const PLAYGROUND_CSS: &str = include_str!("assets/playground.css");
@@ -96,6 +96,7 @@ pub fn router(playground: Arc<Playground>) -> Router {
         .route("/api/send", post(send))
         .route("/api/sessions", post(open_session))
         .route("/api/replies", get(replies))
+        .route("/api/stats", get(stats))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page") })
         .layer(middleware::from_fn(loopback_only))
         .with_state(playground)
@@ -401,6 +402,21 @@ async fn open_session(
         conversation_id,
     })
     .into_response()
+}
+
+// --- Counts -----------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+struct StatsQuery {
+    /// Also count delivered replies that @-mention staff ids starting with this (the load
+    /// benchmark gives each message its own sender).
+    mentions: Option<String>,
+}
+
+/// What the simulator has seen, counted: posts by outcome, OpenAPI sends, conference calls and
+/// token requests (`bench/load.sh` reads it).
+async fn stats(State(pg): State<Arc<Playground>>, Query(query): Query<StatsQuery>) -> Json<Tally> {
+    Json(pg.sim.tally(query.mentions.as_deref().filter(|p| !p.is_empty())))
 }
 
 // --- Replies ---------------------------------------------------------------------------------

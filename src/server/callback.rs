@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tracing::Instrument;
@@ -26,12 +26,12 @@ fn reject(state: &AppState, status: StatusCode, kind: &'static str, message: &st
 
 /// DingTalk's "nothing to post synchronously" answer; the real reply follows asynchronously.
 fn acknowledge() -> Response {
-    (StatusCode::OK, Json(json!({ "msgtype": "empty" }))).into_response()
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], r#"{"msgtype":"empty"}"#).into_response()
 }
 
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let request_id = format!("{:016x}", fastrand::u64(..));
-    let span = tracing::info_span!("callback", %request_id, msg_id = tracing::field::Empty);
+    let request_id = fastrand::u64(..);
+    let span = tracing::info_span!("callback", request_id = %format_args!("{request_id:016x}"), msg_id = tracing::field::Empty);
     receive_in_span(state, headers, body).instrument(span).await
 }
 
@@ -83,7 +83,8 @@ async fn receive_in_span(state: AppState, headers: HeaderMap, body: Body) -> Res
         }
         Admission::Accepted => {
             state.bot.metrics.callback("accepted");
-            state.bot.spawn(message);
+            // The reply's lines go in this callback's span: it carries the request id and msgId.
+            state.bot.spawn_in(message, tracing::Span::current());
         }
     }
     acknowledge()

@@ -51,7 +51,8 @@ pub use clock::SimClock;
 pub use scenario::{CodeAnswer, ErrorAnswer, MeetingSpec, Moment, Org, RawAnswer, Scenario, ScenarioError};
 pub use sender::{Callback, Chat, Delivery, Format, MessageBuilder, SessionMode};
 pub use state::{
-    Hold, Lookup, OpenApiSend, Records, SendKind, Session, SimState, TokenCall, TokenRoute, WaitTimeout, WebhookPost,
+    Hold, Lookup, Mentioned, OpenApiSend, Records, SendKind, Session, SimState, Tally, TokenCall, TokenRoute,
+    WaitTimeout, WebhookPost,
 };
 pub use stream::{
     Closed, ConnectionId, ConnectionRecord, FrameKind, Pushed, ReceivedFrame, SentFrame, StreamEvent, StreamRecords,

@@ -3,10 +3,11 @@
 //! was posted, call counters and injected failures. Test-facing methods live here too (the
 //! gateway's in `stream.rs`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -227,6 +228,38 @@ impl Records {
     pub fn token_calls_for(&self, corp: &str) -> Vec<&TokenCall> {
         self.token_calls.iter().filter(|c| c.corp_id.as_deref() == Some(corp)).collect()
     }
+}
+
+/// Counts over everything recorded, for a load run: computed under the lock without copying
+/// the records (`GET /api/stats` of the sandbox).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Tally {
+    /// Session-webhook posts, answered or refused.
+    pub webhook_posts: usize,
+    /// Of those, delivered (`errcode` 0).
+    pub delivered: usize,
+    /// Refused posts by `errcode`.
+    pub refused: BTreeMap<i64, usize>,
+    /// Robot OpenAPI sends, accepted or refused.
+    pub openapi_sends: usize,
+    /// Requests to the conference infos endpoint, every code.
+    pub conference_calls: usize,
+    /// Requests to `POST /v1.0/oauth2/accessToken`.
+    pub token_requests: usize,
+    pub tokens_issued: usize,
+    /// With a mention prefix: the delivered posts that @-mention a staff id starting with it,
+    /// and how many distinct staff ids they mention (equal when no reply arrived twice).
+    pub mentioned: Option<Mentioned>,
+}
+
+/// Delivered posts @-mentioning staff ids with a given prefix.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Mentioned {
+    pub prefix: String,
+    pub delivered: usize,
+    pub distinct: usize,
+    /// The body of the last of them, as posted.
+    pub sample: Option<Value>,
 }
 
 /// A wait that ran out of time; says what had been recorded.
@@ -700,6 +733,45 @@ impl SimState {
     /// A copy of everything recorded.
     pub fn records(&self) -> Records {
         self.lock().records.clone()
+    }
+
+    /// Counts over the records; with `mention_prefix`, also the delivered posts that @-mention a
+    /// staff id starting with it, and how many distinct ids those are.
+    pub fn tally(&self, mention_prefix: Option<&str>) -> Tally {
+        let inner = self.lock();
+        let records = &inner.records;
+        let mut tally = Tally {
+            webhook_posts: records.webhook_posts.len(),
+            openapi_sends: records.openapi_sends.len(),
+            conference_calls: records.conference_calls.values().sum(),
+            token_requests: records.token_requests,
+            tokens_issued: records.tokens_issued,
+            ..Tally::default()
+        };
+        let mut seen = HashSet::new();
+        let mut sample = None;
+        let mut mentioned =
+            mention_prefix.map(|prefix| Mentioned { prefix: prefix.to_owned(), ..Mentioned::default() });
+        for post in &records.webhook_posts {
+            if !post.delivered() {
+                *tally.refused.entry(post.errcode).or_default() += 1;
+                continue;
+            }
+            tally.delivered += 1;
+            let Some(counts) = mentioned.as_mut() else { continue };
+            let first = post.body.as_ref().and_then(|b| b.get("at")?.get("atUserIds")?.get(0)?.as_str());
+            if let Some(id) = first.filter(|id| id.starts_with(&counts.prefix)) {
+                counts.delivered += 1;
+                seen.insert(id);
+                sample = post.body.as_ref();
+            }
+        }
+        if let Some(counts) = mentioned.as_mut() {
+            counts.distinct = seen.len();
+            counts.sample = sample.cloned();
+        }
+        tally.mentioned = mentioned;
+        tally
     }
 
     /// Every session-webhook post so far, answered or refused.

@@ -1,8 +1,10 @@
 //! The in-process state: the whole store of a single replica, and the fallback of the Redis store
 //! while Redis is unreachable.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -10,35 +12,180 @@ use tokio::time::Instant;
 use super::RateLimit;
 
 /// The most conversations whose settings or send log are kept (least recently used go first).
-const MAX_CONVERSATIONS: u64 = 100_000;
+const MAX_CONVERSATIONS: usize = 100_000;
 /// The most message ids remembered at once.
-const MAX_SEEN: u64 = 1_000_000;
+const MAX_SEEN: usize = 1_000_000;
 
-/// Send times of one conversation, oldest first.
-type SendLog = Arc<Mutex<VecDeque<Instant>>>;
+/// Message ids and conversation ids are kept as 64-bit keyed hashes (SipHash with this process's
+/// random keys), not as strings: 8 bytes an entry instead of a few hundred in a general cache,
+/// which is what keeps memory flat under load (a busy bot sees every message id once, and
+/// remembers it for the whole dedupe window). Two different ids share a hash with odds of
+/// about 1 in 10^13 even with a million remembered, and nobody outside can aim for it.
+type Hashed<V> = HashMap<u64, V, BuildHasherDefault<Prehashed>>;
+type HashedSet = HashSet<u64, BuildHasherDefault<Prehashed>>;
+
+/// The hasher of keys that are already hashes.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Two generations of a collection: an entry is looked for in both; when the newer one is a
+/// `span` old (or full), the older one is dropped whole and the newer one becomes the older.
+/// So an entry put in the newer generation lives at least `span`, at most twice that, with no
+/// per-entry clock or list.
+struct Generations<T> {
+    current: T,
+    previous: T,
+    started: Instant,
+}
+
+impl<T: Default + Len> Generations<T> {
+    fn new() -> Self {
+        Self { current: T::default(), previous: T::default(), started: Instant::now() }
+    }
+
+    fn rotate(&mut self, now: Instant, span: Duration, max_len: usize) {
+        let age = now.saturating_duration_since(self.started);
+        if age >= span.saturating_mul(2) {
+            self.current = T::default();
+            self.previous = T::default();
+            self.started = now;
+        } else if age >= span || self.current.len() >= max_len {
+            self.previous = std::mem::take(&mut self.current);
+            self.started = now;
+        }
+    }
+}
+
+trait Len {
+    fn len(&self) -> usize;
+}
+
+impl Len for HashedSet {
+    fn len(&self) -> usize {
+        HashSet::len(self)
+    }
+}
+
+impl<V> Len for Hashed<V> {
+    fn len(&self) -> usize {
+        HashMap::len(self)
+    }
+}
+
+/// Send times of one conversation, oldest first, in nanoseconds since the store's epoch. Most
+/// conversations sent once in the window, so that case needs no allocation.
+enum SendLog {
+    One(u64),
+    #[expect(clippy::box_collection, reason = "a boxed deque keeps the map's entries at 16 bytes, not 40")]
+    Many(Box<VecDeque<u64>>),
+}
+
+impl SendLog {
+    fn times(&mut self) -> &mut VecDeque<u64> {
+        if let Self::One(at) = *self {
+            *self = Self::Many(Box::new(VecDeque::from([at])));
+        }
+        match self {
+            Self::Many(times) => times,
+            Self::One(_) => unreachable!("converted above"),
+        }
+    }
+
+    /// Drops sends older than `window` before `now`, then adds `now` if fewer than `max` are
+    /// left; otherwise says when the oldest leaves the window.
+    fn try_push(&mut self, now: u64, window: u64, max: usize) -> Result<(), u64> {
+        if let Self::One(at) = *self {
+            let age = now.saturating_sub(at);
+            if age >= window {
+                *self = Self::One(now);
+                return Ok(());
+            }
+            if max < 2 {
+                return Err(window - age);
+            }
+            *self = Self::Many(Box::new(VecDeque::from([at, now])));
+            return Ok(());
+        }
+        let times = self.times();
+        while times.front().is_some_and(|&sent| now.saturating_sub(sent) >= window) {
+            times.pop_front();
+        }
+        if times.len() < max {
+            times.push_back(now);
+            return Ok(());
+        }
+        let oldest = times.front().copied().unwrap_or(now);
+        Err(window.saturating_sub(now.saturating_sub(oldest)))
+    }
+
+    /// Adds `now`, keeping at most `max` sends.
+    fn push(&mut self, now: u64, max: usize) {
+        let times = self.times();
+        times.push_back(now);
+        let excess = times.len().saturating_sub(max);
+        times.drain(..excess);
+    }
+}
 
 pub(super) struct MemoryStore {
-    seen: moka::future::Cache<String, ()>,
-    sends: moka::future::Cache<String, SendLog>,
+    keys: RandomState,
+    epoch: Instant,
+    dedupe_ttl: Duration,
+    seen: Mutex<Generations<HashedSet>>,
+    sends: Mutex<Generations<Hashed<SendLog>>>,
     settings: moka::future::Cache<(String, String), String>,
+    /// Whether any setting was ever stored: until then a lookup needs no cache (nor the two
+    /// strings of its key).
+    any_settings: AtomicBool,
     limit: RateLimit,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding these locks; if something did, the data is still usable.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl MemoryStore {
     pub(super) fn new(dedupe_ttl: Duration, limit: RateLimit) -> Self {
-        let seen = moka::future::Cache::builder().max_capacity(MAX_SEEN).time_to_live(dedupe_ttl).build();
-        // A log idle for a whole window holds nothing that still counts.
-        let sends = moka::future::Cache::builder()
-            .max_capacity(MAX_CONVERSATIONS)
-            .time_to_idle(limit.window.max(Duration::from_millis(1)))
-            .build();
-        let settings = moka::future::Cache::builder().max_capacity(MAX_CONVERSATIONS).build();
-        Self { seen, sends, settings, limit }
+        let settings = moka::future::Cache::builder().max_capacity(MAX_CONVERSATIONS as u64).build();
+        Self {
+            keys: RandomState::new(),
+            epoch: Instant::now(),
+            dedupe_ttl,
+            seen: Mutex::new(Generations::new()),
+            sends: Mutex::new(Generations::new()),
+            settings,
+            any_settings: AtomicBool::new(false),
+            limit,
+        }
     }
 
     /// True the first time `key` is seen within the TTL; atomic for concurrent callers.
     pub(super) async fn first_seen(&self, key: &str) -> bool {
-        self.seen.entry_by_ref(key).or_insert(()).await.is_fresh()
+        let hash = self.keys.hash_one(key);
+        let mut seen = lock(&self.seen);
+        seen.rotate(Instant::now(), self.dedupe_ttl, MAX_SEEN / 2);
+        !seen.previous.contains(&hash) && seen.current.insert(hash)
     }
 
     /// Takes a send slot for `conversation` now, or says how long until one frees up.
@@ -46,42 +193,69 @@ impl MemoryStore {
     /// A sliding window log rather than a token bucket: DingTalk counts messages per minute, and a
     /// bucket that refills steadily would let a burst plus the refill exceed that count.
     pub(super) async fn try_send(&self, conversation: &str) -> Result<(), Duration> {
-        let log = self.send_log(conversation).await;
-        let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+        let (window, max) = (nanos(self.limit.window), self.limit.max_per_window as usize);
+        let hash = self.keys.hash_one(conversation);
         let now = Instant::now();
-        while log.front().is_some_and(|&sent| now.duration_since(sent) >= self.limit.window) {
-            log.pop_front();
-        }
-        if log.len() < self.limit.max_per_window as usize {
-            log.push_back(now);
-            return Ok(());
-        }
-        let oldest = log.front().copied().unwrap_or(now);
-        Err((self.limit.window.saturating_sub(now.duration_since(oldest))).max(Duration::from_millis(1)))
+        let at = nanos(now.saturating_duration_since(self.epoch));
+        let mut sends = self.send_logs(now);
+        let outcome = match Self::send_log(&mut sends, hash) {
+            Some(log) => log.try_push(at, window, max),
+            None if max > 0 => {
+                sends.current.insert(hash, SendLog::One(at));
+                Ok(())
+            }
+            None => Err(window),
+        };
+        outcome.map_err(|wait| Duration::from_nanos(wait).max(Duration::from_millis(1)))
     }
 
     /// Counts a send that the shared store allowed, so a later fallback starts from what this
     /// replica really sent.
     pub(super) async fn record_send(&self, conversation: &str) {
-        let log = self.send_log(conversation).await;
-        let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
-        log.push_back(Instant::now());
-        let excess = log.len().saturating_sub(self.limit.max_per_window as usize);
-        log.drain(..excess);
+        let max = self.limit.max_per_window as usize;
+        let hash = self.keys.hash_one(conversation);
+        let now = Instant::now();
+        let at = nanos(now.saturating_duration_since(self.epoch));
+        let mut sends = self.send_logs(now);
+        match Self::send_log(&mut sends, hash) {
+            Some(log) => log.push(at, max),
+            None => {
+                sends.current.insert(hash, SendLog::One(at));
+            }
+        }
     }
 
-    async fn send_log(&self, conversation: &str) -> SendLog {
-        self.sends.entry_by_ref(conversation).or_insert_with(async { SendLog::default() }).await.into_value()
+    /// The send logs, the older generation dropped if its time is up.
+    fn send_logs(&self, now: Instant) -> MutexGuard<'_, Generations<Hashed<SendLog>>> {
+        let mut sends = lock(&self.sends);
+        // A log untouched for a whole window holds nothing that still counts.
+        sends.rotate(now, self.limit.window.max(Duration::from_millis(1)), MAX_CONVERSATIONS);
+        sends
+    }
+
+    /// The conversation's log, moved into the newer generation, if it has one.
+    fn send_log(sends: &mut Generations<Hashed<SendLog>>, hash: u64) -> Option<&mut SendLog> {
+        if !sends.current.contains_key(&hash) {
+            let older = sends.previous.remove(&hash)?;
+            sends.current.insert(hash, older);
+        }
+        sends.current.get_mut(&hash)
     }
 
     pub(super) async fn setting(&self, conversation: &str, key: &str) -> Option<String> {
+        if !self.any_settings.load(Ordering::Acquire) {
+            return None;
+        }
         self.settings.get(&(conversation.to_owned(), key.to_owned())).await
     }
 
     pub(super) async fn set_setting(&self, conversation: &str, key: &str, value: Option<&str>) {
         let entry = (conversation.to_owned(), key.to_owned());
         match value {
-            Some(value) => self.settings.insert(entry, value.to_owned()).await,
+            Some(value) => {
+                self.any_settings.store(true, Ordering::Release);
+                self.settings.insert(entry, value.to_owned()).await;
+            }
             None => self.settings.invalidate(&entry).await,
         }
     }
@@ -116,6 +290,49 @@ mod tests {
             store.record_send("c").await;
         }
         assert_eq!(store.try_send("c").await, Err(Duration::from_millis(1000)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_id_is_remembered_for_at_least_the_ttl_and_then_forgotten() {
+        let store = store(1, 1000);
+        assert!(store.first_seen("msg:a").await);
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert!(!store.first_seen("msg:a").await);
+        assert!(store.first_seen("msg:b").await);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(!store.first_seen("msg:a").await, "still within its TTL of 60 s (61 s, rotated once)");
+        assert!(!store.first_seen("msg:b").await);
+        tokio::time::advance(Duration::from_secs(120)).await;
+        assert!(store.first_seen("msg:a").await, "forgotten after twice the TTL");
+        let seen = lock(&store.seen);
+        assert_eq!((seen.current.len(), seen.previous.len()), (1, 0), "only the id seen since is kept");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_conversation_that_went_quiet_is_forgotten_but_not_within_its_window() {
+        let store = store(2, 1000);
+        assert_eq!(store.try_send("c").await, Ok(()));
+        assert_eq!(store.try_send("c").await, Ok(()));
+        tokio::time::advance(Duration::from_millis(999)).await;
+        store.record_send("other").await;
+        assert_eq!(store.try_send("c").await, Err(Duration::from_millis(1)), "moved on, not forgotten");
+        tokio::time::advance(Duration::from_millis(2001)).await;
+        store.record_send("other").await;
+        let sends = lock(&store.sends);
+        assert_eq!((sends.current.len(), sends.previous.len()), (1, 0), "only the conversation still sending");
+    }
+
+    #[test]
+    fn a_send_log_keeps_one_send_inline_and_slides_when_it_grows() {
+        let mut log = SendLog::One(0);
+        assert_eq!(log.try_push(10, 100, 1), Err(90));
+        assert_eq!(log.try_push(100, 100, 1), Ok(()));
+        assert!(matches!(log, SendLog::One(100)), "an expired single send is replaced in place");
+        assert_eq!(log.try_push(150, 100, 3), Ok(()));
+        assert_eq!(log.try_push(160, 100, 3), Ok(()));
+        assert_eq!(log.try_push(170, 100, 3), Err(30));
+        log.push(180, 2);
+        assert_eq!(log.times().iter().copied().collect::<Vec<_>>(), vec![160, 180]);
     }
 
     #[tokio::test]

@@ -29,7 +29,7 @@ pub(crate) struct TestApp {
 fn init_logging() {
     // `TEST_LOG=1 cargo test` shows the bot's logs; they are quiet otherwise.
     if std::env::var_os("TEST_LOG").is_some() {
-        dingmeet::telemetry::init_logging(false);
+        let _flushed_when_dropped = dingmeet::telemetry::init_logging(false);
     }
 }
 

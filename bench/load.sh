@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Load benchmark (issue 6): the real `dingmeet serve` binary, as its own process, answering
+# correctly signed callbacks driven by wrk (bench/callback.lua) and replying on session webhooks
+# of the sandbox's DingTalk simulator, all on 127.0.0.1. In the same run, the same load against
+# the ceiling (examples/ceiling.rs: acknowledge, post one fixed reply, nothing else), rounds
+# alternating so drift hits both alike; then the bot's cold start (examples/coldstart.rs).
+#
+#   bench/load.sh            build release binaries, run, print the figures (about 2 minutes)
+#   bench/load.sh --smoke    one short round of the bot only: proves the callbacks are accepted
+#                            and every reply arrives exactly once (used by the tests)
+#
+# Settings (environment): DURATION (s per run, 10), ROUNDS (3), CONNECTIONS (16), THREADS (wrk
+# threads, 1), SESSIONS (session webhooks used in turn, 64), COLD_RUNS (20), OUT (the JSON lines
+# of every run; default a temporary file), BOT_ENV (extra settings for the bot, e.g.
+# "DINGMEET_RATE_LIMIT_PER_MINUTE=0"; default: none, the bot's defaults). BOT_BIN, CEILING_BIN and COLDSTART_BIN use
+# prebuilt binaries instead of building them.
+#
+# Needs: cargo, wrk (apt-get install -y wrk), curl and python3. Exits non-zero when any callback
+# is not answered 2xx, a socket error occurs, or a reply is missing, refused or duplicated.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SMOKE=0
+case "${1:-}" in
+  --smoke) SMOKE=1 ;;
+  "") ;;
+  *) sed -n '2,20p' "$0"; exit 2 ;;
+esac
+if ((SMOKE)); then
+  DURATION=${DURATION:-2} ROUNDS=${ROUNDS:-1} CONNECTIONS=${CONNECTIONS:-4} COLD_RUNS=0
+fi
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+CONNECTIONS=${CONNECTIONS:-16}
+THREADS=${THREADS:-1}
+SESSIONS=${SESSIONS:-64}
+COLD_RUNS=${COLD_RUNS:-20}
+SETTLE_TIMEOUT=30
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "bench/load.sh: $1 is missing ($2)" >&2; exit 2; }; }
+need wrk "apt-get install -y wrk"
+need curl "apt-get install -y curl"
+need python3 "apt-get install -y python3"
+helper() { python3 bench/helper.py "$@"; }
+log() { printf '== %s\n' "$*" >&2; }
+
+# --- Binaries -------------------------------------------------------------------------------
+if [[ -z "${BOT_BIN:-}" ]]; then
+  log "building release binaries (dingmeet, examples/ceiling, examples/coldstart)"
+  cargo build --release --quiet --bin dingmeet --example ceiling --example coldstart
+  target_dir=$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+  BOT_BIN="$target_dir/release/dingmeet"
+  CEILING_BIN="${CEILING_BIN:-$target_dir/release/examples/ceiling}"
+  COLDSTART_BIN="${COLDSTART_BIN:-$target_dir/release/examples/coldstart}"
+fi
+if ((!SMOKE)) && [[ -z "${CEILING_BIN:-}" || -z "${COLDSTART_BIN:-}" ]]; then
+  echo "bench/load.sh: with BOT_BIN, also set CEILING_BIN and COLDSTART_BIN (or use --smoke)" >&2
+  exit 2
+fi
+
+# --- Processes: every one started here is stopped here, by its pid -------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/dingmeet-load.XXXXXX")
+OUT=${OUT:-$WORK/runs.jsonl}
+: >"$OUT"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+stop() { # stop PID: SIGTERM, then wait for it
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user + system, in clock ticks
+rss_kb() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; }
+wait_http() { # wait_http URL WHAT PID: polls until 200, for at most 20 s
+  for _ in $(seq 1 2000); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || { echo "bench/load.sh: $2 exited; its log:" >&2; cat "$WORK/$2.log" >&2; exit 1; }
+    sleep 0.01
+  done
+  echo "bench/load.sh: $2 did not answer $1 within 20 s" >&2
+  exit 1
+}
+
+# --- The simulator (the sandbox, whose own in-process bot stays idle) -----------------------
+# A fresh one for every run, so no run pays for the records of the ones before it.
+start_simulator() {
+  "$BOT_BIN" sandbox --port 0 --scenario bench/scenario.toml >"$WORK/sandbox.log" 2>&1 &
+  SANDBOX_PID=$!
+  PIDS+=("$SANDBOX_PID")
+  PLAYGROUND=""
+  for _ in $(seq 1 2000); do
+    PLAYGROUND=$(grep -o 'Playground  *http://127\.0\.0\.1:[0-9]*/' "$WORK/sandbox.log" | grep -o 'http.*' || true)
+    [[ -n "$PLAYGROUND" ]] && break
+    kill -0 "$SANDBOX_PID" 2>/dev/null || { cat "$WORK/sandbox.log" >&2; exit 1; }
+    sleep 0.01
+  done
+  [[ -n "$PLAYGROUND" ]] || { echo "bench/load.sh: the sandbox printed no playground URL" >&2; exit 1; }
+  eval "$(helper info "$PLAYGROUND")"
+  export DINGMEET_CLIENT_ID="$CLIENT_ID" DINGMEET_CLIENT_SECRET="$CLIENT_SECRET" DINGMEET_API_BASE="$SIM_URL"
+}
+log "the simulator: the sandbox with bench/scenario.toml, a fresh one for every run"
+export DINGMEET_WEBHOOK_HOSTS=127.0.0.1 DINGMEET_LOG_FORMAT=json
+for name in $(env | grep -o '^DINGMEET_[A-Z_]*' | grep -vE '^DINGMEET_(WEBHOOK_HOSTS|LOG_FORMAT)$'); do
+  unset "$name" # the bot's defaults, whatever this shell had set
+done
+unset RUST_LOG
+
+# --- One measured run -----------------------------------------------------------------------
+# run KIND ROUND: starts the bot or the ceiling, warms it up, loads it for DURATION seconds,
+# waits for every reply to land, records the figures, stops it.
+run() {
+  local kind=$1 round=$2 port pid url counter_url prefix start_kb idle_kb peak_kb cpu_before cpu_after
+  start_simulator
+  port=$(helper port)
+  url="http://127.0.0.1:$port"
+  helper tally "$PLAYGROUND" | python3 -c 'import json,sys; print(json.dumps({"accepted":0,"tally":json.load(sys.stdin)}))' >"$WORK/baseline.json"
+  helper plan "$PLAYGROUND" "$CLIENT_SECRET" "$CLIENT_ID" "$SESSIONS" "$WORK/plan"
+  if [[ $kind == bot ]]; then
+    # shellcheck disable=SC2086 # BOT_ENV is a list of NAME=value words
+    env ${BOT_ENV:-} DINGMEET_LISTEN="127.0.0.1:$port" "$BOT_BIN" serve >"$WORK/$kind.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_http "$url/readyz" "$kind" "$pid"
+    counter_url="$url/metrics"
+  else
+    CEILING_LISTEN="127.0.0.1:$port" CEILING_REPLY_FILE="$WORK/reply.json" \
+      CEILING_WEBHOOK="$(awk '$1 == "webhook" { print $2 }' "$WORK/plan" | paste -sd, -)" \
+      "$CEILING_BIN" >"$WORK/$kind.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_http "$url/healthz" "$kind" "$pid"
+    counter_url="$url/count"
+  fi
+  start_kb=$(rss_kb "$pid" VmRSS)
+
+  # A second of light load: the token, the lookup cache and the connection pools warm up.
+  wrk -t1 -c2 -d1s -s bench/callback.lua "$url/dingtalk/callback" -- "$WORK/plan" "warm$round$kind" >"$WORK/warm.out"
+  helper settle "$PLAYGROUND" "$kind" "$counter_url" "" "$WORK/baseline.json" "$SETTLE_TIMEOUT" >/dev/null
+  idle_kb=$(rss_kb "$pid" VmRSS)
+
+  prefix="r$round$kind$RANDOM"
+  helper snapshot "$PLAYGROUND" "$kind" "$counter_url" >"$WORK/before.json"
+  log "round $round: $kind, ${DURATION}s, $CONNECTIONS connections, $THREADS wrk thread(s)"
+  cpu_before="$(cpu_ticks "$pid") $(cpu_ticks "$SANDBOX_PID")"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s bench/callback.lua "$url/dingtalk/callback" \
+    -- "$WORK/plan" "$prefix" >"$WORK/wrk.out"
+  cpu_after="$(cpu_ticks "$pid") $(cpu_ticks "$SANDBOX_PID")"
+  helper settle "$PLAYGROUND" "$kind" "$counter_url" "$prefix-" "$WORK/before.json" "$SETTLE_TIMEOUT" >"$WORK/after.json"
+  peak_kb=$(rss_kb "$pid" VmHWM)
+  helper record "$OUT" "$kind" "$round" "$WORK/wrk.out" "$WORK/baseline.json" "$WORK/before.json" \
+    "$WORK/after.json" "$start_kb" "$idle_kb" "$peak_kb" "$(getconf CLK_TCK) $cpu_before $cpu_after"
+
+  if [[ $kind == bot && ! -s "$WORK/reply.json" ]]; then
+    # The ceiling posts the bytes of one of the bot's real replies.
+    helper sample "$PLAYGROUND" "$prefix-" >"$WORK/reply.json"
+  fi
+  stop "$pid"
+  stop "$SANDBOX_PID"
+}
+
+if ((SMOKE)); then
+  run bot 1
+else
+  # The ceiling's reply is a real reply of the bot: one bot run first, not measured.
+  saved_out=$OUT
+  OUT=$WORK/primer.jsonl DURATION=1 run bot 0
+  OUT=$saved_out
+  for round in $(seq 1 "$ROUNDS"); do
+    if ((round % 2)); then run ceiling "$round"; run bot "$round"; else run bot "$round"; run ceiling "$round"; fi
+  done
+fi
+
+echo
+echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) memory; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load: ${DURATION}s per run, $ROUNDS round(s), $CONNECTIONS connections, $THREADS wrk thread(s), $SESSIONS session webhooks"
+status=0
+helper report "$OUT" || status=$?
+
+if ((COLD_RUNS > 0)); then
+  echo
+  log "cold start: $COLD_RUNS starts of dingmeet serve"
+  start_simulator
+  "$COLDSTART_BIN" "$BOT_BIN" "$COLD_RUNS" | tail -1
+  stop "$SANDBOX_PID"
+fi
+echo "runs: $OUT"
+exit "$status"
