@@ -17,10 +17,10 @@ use crate::dingtalk::api::http_client;
 use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::reply::{Replier, WebhookHosts};
 use crate::dingtalk::sign::Verifier;
-use crate::dingtalk::token::{Credentials, TokenProvider};
+use crate::dingtalk::token::{CorpTokenRoute, Credentials, TokenProvider};
 use crate::readiness::Readiness;
 use crate::server::{self, AppState};
-use crate::state::{RateLimit, StateError, StateOptions, StateStore};
+use crate::state::{RateLimit, StateError, StateOptions, StateStore, SuiteTickets};
 use crate::stream::{StreamClient, StreamOptions};
 use crate::telemetry::Metrics;
 
@@ -88,7 +88,8 @@ pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Compon
     let verifier = Arc::new(Verifier::new(secrets, Duration::from_secs(settings.sign_window_secs)));
     let mut tokens = TokenProvider::new(http.clone(), &settings.api_base, credentials.clone(), Arc::clone(&metrics));
     if settings.app_type == AppType::ThirdParty {
-        tokens = tokens.third_party(settings.corp_token_route()?, Arc::new(state.clone()));
+        let tickets = SuiteTickets::new(state.clone(), settings.suite_ticket.clone());
+        tokens = tokens.third_party(settings.corp_token_route()?, Arc::new(tickets));
     }
     let cache_ttl = Duration::from_secs(settings.cache_ttl_secs);
     let conferences =
@@ -98,6 +99,23 @@ pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Compon
     let access = Access::new(settings.allow_conversations.clone(), settings.allow_users.clone());
     let bot = Bot::new(settings.lang, settings.timezone, conferences, replier, state, metrics).with_access(access);
     Ok(Components { bot: Arc::new(bot), verifier, http, credentials })
+}
+
+/// A third-party app on the classic route needs suite tickets, which DingTalk pushes over the
+/// Stream only: say so at start when none can arrive.
+fn warn_about_suite_tickets(settings: &Settings) -> Result<(), ConfigError> {
+    if settings.app_type != AppType::ThirdParty || settings.corp_token_route()? != CorpTokenRoute::Classic {
+        return Ok(());
+    }
+    if !settings.mode.stream() {
+        tracing::warn!(
+            seeded = settings.suite_ticket.is_some(),
+            redis = settings.redis_url().is_some(),
+            "DINGMEET_CORP_TOKEN_ROUTE=classic without the Stream: DingTalk pushes suite tickets over the Stream only, \
+             so this replica gets them from DINGMEET_SUITE_TICKET or from a Stream replica sharing its Redis"
+        );
+    }
+    Ok(())
 }
 
 fn stream_options(settings: &Settings) -> StreamOptions {
@@ -118,9 +136,7 @@ impl Application {
         let readiness = Readiness::new();
         let store = open_state(settings, &readiness).await?;
         let components = build_with_state(settings, store)?;
-        if let Some(ticket) = &settings.suite_ticket {
-            components.bot.remember_suite_ticket(secrecy::ExposeSecret::expose_secret(ticket), false).await;
-        }
+        warn_about_suite_tickets(settings)?;
         let stream = settings.mode.stream().then(|| {
             Arc::new(StreamClient::new(
                 Arc::clone(&components.bot),

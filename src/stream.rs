@@ -322,30 +322,40 @@ impl StreamClient {
         }
     }
 
-    /// Third-party app events: keeps the suite ticket, forgets organisations that left.
+    /// Third-party app events: keeps the suite ticket, forgets organisations that left or changed
+    /// what they granted.
     async fn handle_event(&self, event_type: &str, frame: &Frame) -> Ack {
         let id = frame.message_id().unwrap_or_default();
         let data: serde_json::Value = serde_json::from_str(&frame.data_text()).unwrap_or_default();
-        let corp = frame
-            .header("eventCorpId")
-            .or_else(|| find_string(&data, &["authCorpId", "corpId", "corpid", "AuthCorpId"]))
+        // The organisation the event is about: named in the data when it says so explicitly
+        // (`authCorpId`, `authCorpInfo.corpid`), else the frame's `eventCorpId`.
+        let corp = find_string(&data, &["authCorpId", "AuthCorpId", "auth_corp_id"])
+            .or_else(|| data.get("authCorpInfo").and_then(|info| find_string(info, &["corpid", "corpId"])))
+            .or_else(|| frame.header("eventCorpId"))
+            .or_else(|| find_string(&data, &["corpId", "corpid", "corp_id"]))
             .filter(|c| !c.is_empty());
         match event_type {
-            "suite_ticket" => match find_string(&data, &["suiteTicket", "SuiteTicket"]) {
-                Some(ticket) => {
-                    self.bot.remember_suite_ticket(&ticket, true).await;
-                    Ack::event(id, true)
+            "suite_ticket" => {
+                match find_string(&data, &["suiteTicket", "SuiteTicket"]).filter(|t| !t.trim().is_empty()) {
+                    Some(ticket) => {
+                        self.bot.remember_suite_ticket(&ticket).await;
+                        Ack::event(id, true)
+                    }
+                    None => {
+                        tracing::warn!("suite_ticket event without a ticket; asking DingTalk to push it again");
+                        Ack::event(id, false)
+                    }
                 }
-                None => {
-                    tracing::warn!("suite_ticket event without a ticket; asking DingTalk to push it again");
-                    Ack::event(id, false)
-                }
-            },
+            }
             "org_suite_relieve" | "suite_relieve" | "org_micro_app_remove" | "org_suite_change" => {
                 match &corp {
                     Some(corp) => self.bot.forget_organisation(corp).await,
                     None => tracing::warn!(event_type, "organisation event without a corp id"),
                 }
+                Ack::event(id, true)
+            }
+            "org_suite_auth" => {
+                tracing::info!(corp = corp.as_deref().unwrap_or(""), "an organisation installed the app");
                 Ack::event(id, true)
             }
             _ => {

@@ -128,6 +128,7 @@ fn every_lookup_error_has_its_own_answer() {
         ApiError::NotAuthorized { code: "unauthorized.client".into() },
         ApiError::BadCredentials { code: "invalidClientIdOrSecret".into() },
         ApiError::SuiteTicket { code: "invalidSuiteTicket".into() },
+        ApiError::NoOrganisation,
     ];
     for err in errors {
         let name = format!("error_{}", err.kind());

@@ -130,21 +130,20 @@ impl Bot {
         }
     }
 
-    /// Keeps a third-party app's newest suite ticket (from DingTalk's push, or the configured
-    /// seed, which never replaces a pushed one).
-    pub async fn remember_suite_ticket(&self, ticket: &str, pushed: bool) {
-        use crate::state::{SUITE_TICKET_NAME, SUITE_TICKET_SCOPE};
-        if !pushed && self.state.get_setting(SUITE_TICKET_SCOPE, SUITE_TICKET_NAME).await.is_some() {
-            return;
+    /// Keeps a third-party app's newest suite ticket, pushed by DingTalk (in the state store, so
+    /// replicas and restarts have it; the configured seed is only tried after it).
+    pub async fn remember_suite_ticket(&self, ticket: &str) {
+        if !self.conferences.tokens().remember_suite_ticket(ticket).await {
+            tracing::info!("suite_ticket event ignored: DINGMEET_APP_TYPE is not third_party");
         }
-        self.state.set_setting(SUITE_TICKET_SCOPE, SUITE_TICKET_NAME, ticket).await;
-        tracing::info!(pushed, "suite ticket stored");
     }
 
-    /// An organisation removed the app: forget its token so it is never used again.
+    /// An organisation removed the app (or changed what it granted): forget its token and its
+    /// cached meetings, so neither is used again; the next message fetches afresh.
     pub async fn forget_organisation(&self, corp: &str) {
         self.conferences.tokens().invalidate(Some(corp)).await;
-        tracing::info!(corp, "organisation removed the app; its token is dropped");
+        self.conferences.forget(corp);
+        tracing::info!(corp, "organisation's access token and cached meetings dropped");
     }
 
     /// The reply to `message`: a meeting card, help, or a friendly explanation.

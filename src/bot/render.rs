@@ -197,6 +197,7 @@ pub fn error_message(t: &Text, code: &RoomCode, err: &ApiError) -> String {
         ApiError::Throttled { .. } => t.throttled.to_owned(),
         ApiError::NotAuthorized { .. } => t.not_authorized.to_owned(),
         ApiError::SuiteTicket { .. } => t.waiting_for_authorisation.to_owned(),
+        ApiError::NoOrganisation => t.no_organisation.to_owned(),
         ApiError::BadCredentials { .. } | ApiError::InvalidToken { .. } => t.misconfigured.to_owned(),
         ApiError::Upstream { .. } => t.upstream_error.to_owned(),
         ApiError::Timeout => t.upstream_timeout.to_owned(),

@@ -37,6 +37,8 @@ pub enum ApiError {
     NotAuthorized { code: String },
     #[error("no valid suite ticket ({code}): waiting for DingTalk's suite_ticket push")]
     SuiteTicket { code: String },
+    #[error("the message names no organisation (no chatbotCorpId or senderCorpId), so there is no token to use")]
+    NoOrganisation,
     #[error("DingTalk failed ({code}, HTTP {status})")]
     Upstream { code: String, status: u16 },
     #[error("DingTalk did not answer in time")]
@@ -60,6 +62,7 @@ impl ApiError {
             Self::BadCredentials { .. } => "bad_credentials",
             Self::NotAuthorized { .. } => "not_authorized",
             Self::SuiteTicket { .. } => "suite_ticket",
+            Self::NoOrganisation => "no_organisation",
             Self::Upstream { .. } => "upstream_error",
             Self::Timeout => "timeout",
             Self::Network(_) => "network",

@@ -77,7 +77,8 @@ pub struct ConferenceClient {
     http: reqwest::Client,
     api_base: String,
     tokens: TokenProvider,
-    cache: moka::future::Cache<String, Arc<Conferences>>,
+    /// By (organisation, code): one organisation never sees another's meetings.
+    cache: moka::future::Cache<(String, String), Arc<Conferences>>,
     metrics: Arc<Metrics>,
 }
 
@@ -93,6 +94,7 @@ impl ConferenceClient {
         let cache = moka::future::Cache::builder()
             .max_capacity(10_000)
             .time_to_live(cache_ttl.max(Duration::from_millis(1)))
+            .support_invalidation_closures()
             .build();
         Self { http, api_base: api_base.trim_end_matches('/').to_owned(), tokens, cache, metrics }
     }
@@ -103,14 +105,23 @@ impl ConferenceClient {
 
     /// Puts a known answer in the cache, as if DingTalk had just sent it (warm-up, benchmarks).
     pub async fn prime(&self, corp: Option<&str>, room_code: &str, conferences: Conferences) {
-        self.cache.insert(format!("{}/{room_code}", corp.unwrap_or_default()), Arc::new(conferences)).await;
+        self.cache.insert(cache_key(corp, room_code), Arc::new(conferences)).await;
+    }
+
+    /// Drops every cached answer of organisation `corp` (it removed the app).
+    pub fn forget(&self, corp: &str) {
+        let corp = corp.to_owned();
+        if let Err(err) = self.cache.invalidate_entries_if(move |(owner, _), _| *owner == corp) {
+            // Only fails when the cache was built without closure support, which it is not.
+            tracing::warn!(%err, "could not drop an organisation's cached meetings");
+        }
     }
 
     /// Every instance behind `room_code` in organisation `corp` (up to [`ENOUGH_INSTANCES`] or
     /// so). Errors are not cached; concurrent callers for one code share one upstream call. The
     /// cache is keyed by organisation too, so one organisation never sees another's meetings.
     pub async fn infos(&self, corp: Option<&str>, room_code: &str) -> Result<Arc<Conferences>, ApiError> {
-        let key = format!("{}/{room_code}", corp.unwrap_or_default());
+        let key = cache_key(corp, room_code);
         if let Some(hit) = self.cache.get(&key).await {
             self.metrics.cache("conference", true);
             return Ok(hit);
@@ -121,7 +132,12 @@ impl ConferenceClient {
     }
 
     /// Fetches (or waits for a concurrent fetch of) what the cache does not hold.
-    async fn miss(&self, corp: Option<&str>, room_code: &str, key: String) -> Result<Arc<Conferences>, ApiError> {
+    async fn miss(
+        &self,
+        corp: Option<&str>,
+        room_code: &str,
+        key: (String, String),
+    ) -> Result<Arc<Conferences>, ApiError> {
         let mut fetched_here = false;
         let fetch = async {
             fetched_here = true;
@@ -200,6 +216,10 @@ impl ConferenceClient {
         self.metrics.upstream("conference_infos", outcome, started.elapsed());
         result
     }
+}
+
+fn cache_key(corp: Option<&str>, room_code: &str) -> (String, String) {
+    (corp.unwrap_or_default().to_owned(), room_code.to_owned())
 }
 
 #[cfg(test)]

@@ -88,9 +88,12 @@ pub enum CorpTokenRoute {
     Classic,
 }
 
-/// Where the newest suite ticket is kept (the state store, shared by replicas).
+/// Where a third-party app's suite tickets are kept (the state store, shared by replicas).
 pub trait SuiteTicketSource: Send + Sync {
-    fn current(&self) -> futures_util::future::BoxFuture<'_, Option<String>>;
+    /// The tickets worth trying, best first: the newest DingTalk pushed, then the configured seed.
+    fn candidates(&self) -> futures_util::future::BoxFuture<'_, Vec<SecretString>>;
+    /// Keeps a ticket DingTalk just pushed; it replaces any older one.
+    fn remember(&self, ticket: &str) -> futures_util::future::BoxFuture<'_, ()>;
 }
 
 /// Hands out cached access tokens.
@@ -148,6 +151,18 @@ impl TokenProvider {
         &self.credentials.client_id
     }
 
+    /// Keeps a suite ticket DingTalk pushed (a third-party app's; an internal app has no use for
+    /// one). Returns whether it was kept.
+    pub async fn remember_suite_ticket(&self, ticket: &str) -> bool {
+        match &self.tickets {
+            Some(tickets) => {
+                tickets.remember(ticket).await;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The token for organisation `corp` (ignored by an internal app), from the cache or from
     /// DingTalk (one fetch for all concurrent callers).
     pub async fn token(&self, corp: Option<&str>) -> Result<AccessToken, ApiError> {
@@ -167,49 +182,77 @@ impl TokenProvider {
         match self.kind {
             AppKind::Internal => Ok(String::new()),
             AppKind::ThirdParty(_) => corp
-                .filter(|c| !c.is_empty())
+                .filter(|c| c.bytes().any(|b| b.is_ascii_alphanumeric()))
                 .map(str::to_owned)
-                .ok_or_else(|| ApiError::NotAuthorized { code: "noCorpId".to_owned() }),
+                .ok_or(ApiError::NoOrganisation),
         }
     }
 
     async fn fetch(&self, corp: &str) -> Result<AccessToken, ApiError> {
-        let started = Instant::now();
         let secret = self.credentials.client_secret.expose_secret();
         let id = &self.credentials.client_id;
-        let (endpoint, url, body) = match self.kind {
-            AppKind::Internal => (
-                "access_token",
-                format!("{}/v1.0/oauth2/accessToken", self.api_base),
-                serde_json::json!({ "appKey": id, "appSecret": secret }),
-            ),
-            AppKind::ThirdParty(CorpTokenRoute::Unified) => (
-                "corp_token",
-                format!("{}/v1.0/oauth2/{corp}/token", self.api_base),
-                serde_json::json!({ "client_id": id, "client_secret": secret, "grant_type": "client_credentials" }),
-            ),
-            AppKind::ThirdParty(CorpTokenRoute::Classic) => {
-                let ticket = match &self.tickets {
-                    Some(tickets) => tickets.current().await,
-                    None => None,
-                };
-                let Some(ticket) = ticket else {
-                    tracing::warn!(
-                        corp,
-                        "no suite ticket yet: waiting for DingTalk's suite_ticket push over the Stream (or set DINGMEET_SUITE_TICKET)"
-                    );
-                    self.metrics.token_fetch("no_suite_ticket");
-                    return Err(ApiError::SuiteTicket { code: "noSuiteTicket".to_owned() });
-                };
-                (
-                    "corp_access_token",
-                    format!("{}/v1.0/oauth2/corpAccessToken", self.api_base),
-                    serde_json::json!({ "suiteKey": id, "suiteSecret": secret, "authCorpId": corp, "suiteTicket": ticket }),
-                )
+        let result = match self.kind {
+            AppKind::Internal => {
+                let url = format!("{}/v1.0/oauth2/accessToken", self.api_base);
+                self.request("access_token", url, &serde_json::json!({ "appKey": id, "appSecret": secret })).await
             }
+            AppKind::ThirdParty(CorpTokenRoute::Unified) => {
+                // The corp id comes from the message: never let it change the path.
+                let url = format!("{}/v1.0/oauth2/{}/token", self.api_base, path_segment(corp));
+                let body =
+                    serde_json::json!({ "client_id": id, "client_secret": secret, "grant_type": "client_credentials" });
+                self.request("corp_token", url, &body).await
+            }
+            AppKind::ThirdParty(CorpTokenRoute::Classic) => self.fetch_with_ticket(corp).await,
         };
-        let request = self.http.post(url).json(&body);
-        let result = api::send_json::<AccessTokenResponse>(request).await.and_then(|answer| {
+        match &result {
+            Ok(_) => tracing::info!(corp, "fetched a new access token"),
+            Err(ApiError::SuiteTicket { code }) => tracing::warn!(
+                corp,
+                %code,
+                "no usable suite ticket: waiting for DingTalk's suite_ticket push over the Stream (every few hours; \
+                 or set DINGMEET_SUITE_TICKET)"
+            ),
+            Err(err) => tracing::warn!(corp, %err, "could not fetch an access token"),
+        }
+        result
+    }
+
+    /// The classic route: each known ticket, newest first, until DingTalk takes one.
+    async fn fetch_with_ticket(&self, corp: &str) -> Result<AccessToken, ApiError> {
+        let candidates = match &self.tickets {
+            Some(tickets) => tickets.candidates().await,
+            None => Vec::new(),
+        };
+        let url = format!("{}/v1.0/oauth2/corpAccessToken", self.api_base);
+        let mut result = Err(ApiError::SuiteTicket { code: "noSuiteTicket".to_owned() });
+        if candidates.is_empty() {
+            self.metrics.token_fetch("no_suite_ticket");
+        }
+        for ticket in &candidates {
+            let body = serde_json::json!({
+                "suiteKey": self.credentials.client_id,
+                "suiteSecret": self.credentials.client_secret.expose_secret(),
+                "authCorpId": corp,
+                "suiteTicket": ticket.expose_secret(),
+            });
+            result = self.request("corp_access_token", url.clone(), &body).await;
+            if !matches!(result, Err(ApiError::SuiteTicket { .. })) {
+                break;
+            }
+        }
+        result
+    }
+
+    /// One token request, measured.
+    async fn request(
+        &self,
+        endpoint: &'static str,
+        url: String,
+        body: &serde_json::Value,
+    ) -> Result<AccessToken, ApiError> {
+        let started = Instant::now();
+        let result = api::send_json::<AccessTokenResponse>(self.http.post(url).json(body)).await.and_then(|answer| {
             let token = answer
                 .access_token
                 .filter(|t| !t.is_empty())
@@ -219,15 +262,22 @@ impl TokenProvider {
         let outcome = result.as_ref().map_or_else(ApiError::kind, |_| "ok");
         self.metrics.upstream(endpoint, outcome, started.elapsed());
         self.metrics.token_fetch(outcome);
-        match &result {
-            Ok(_) => tracing::info!(corp, "fetched a new access token"),
-            Err(ApiError::SuiteTicket { code }) => {
-                tracing::warn!(corp, %code, "DingTalk refused the suite ticket: waiting for a newer suite_ticket push");
-            }
-            Err(err) => tracing::warn!(corp, %err, "could not fetch an access token"),
-        }
         result
     }
+}
+
+/// `text` as one URL path segment: every byte but letters, digits, `-` and `_` percent-encoded
+/// (dots too, so with `TokenProvider::key` asking for a letter or digit it is never `..`).
+fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// A token's lifetime from `expireIn` seconds; 0, negative or missing means the documented 7200 s.
@@ -254,6 +304,37 @@ mod tests {
     fn tokens_are_refreshed_before_they_expire() {
         assert_eq!(AccessToken::new("t".into(), Duration::from_secs(7200)).cache_for(), Duration::from_secs(6900));
         assert_eq!(AccessToken::new("t".into(), Duration::from_secs(60)).cache_for(), Duration::from_secs(54));
+    }
+
+    #[test]
+    fn a_corp_id_stays_one_path_segment() {
+        assert_eq!(path_segment("dingc5344d64bd47d252"), "dingc5344d64bd47d252");
+        assert_eq!(path_segment("../accessToken?x=1#"), "%2E%2E%2FaccessToken%3Fx%3D1%23");
+        assert_eq!(path_segment("a+b/c="), "a%2Bb%2Fc%3D");
+        assert_eq!(path_segment("企"), "%E4%BC%81");
+    }
+
+    struct NoTickets;
+
+    impl SuiteTicketSource for NoTickets {
+        fn candidates(&self) -> futures_util::future::BoxFuture<'_, Vec<SecretString>> {
+            Box::pin(async { Vec::new() })
+        }
+        fn remember(&self, _: &str) -> futures_util::future::BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    #[test]
+    fn a_third_party_app_needs_a_corp_id_with_a_letter_or_digit() {
+        let creds = Credentials { client_id: "suite".into(), client_secret: SecretString::from("s") };
+        let http = api::http_client(Duration::from_secs(1));
+        let tokens = TokenProvider::new(http, "http://127.0.0.1:9", creds, Arc::new(Metrics::new()))
+            .third_party(CorpTokenRoute::Unified, Arc::new(NoTickets));
+        for corp in [None, Some(""), Some(".."), Some("/"), Some(" ")] {
+            assert_eq!(tokens.key(corp), Err(ApiError::NoOrganisation), "{corp:?}");
+        }
+        assert_eq!(tokens.key(Some("dingabc")), Ok("dingabc".to_owned()));
     }
 
     #[test]

@@ -247,6 +247,9 @@ struct SendAnswer {
     conversation_id: String,
     /// A note for the person, e.g. that a group message needs an @-mention.
     hint: Option<&'static str>,
+    /// In stream mode: the frame's `messageId` (the message went down the WebSocket, not HTTP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_message_id: Option<String>,
 }
 
 /// The words DingTalk delivers for a group message, and where the @-mention was.
@@ -302,12 +305,6 @@ async fn send(State(pg): State<Arc<Playground>>, request: Result<Json<SendReques
         Ok(request) => request,
         Err(rejection) => return error(StatusCode::BAD_REQUEST, &rejection.body_text()),
     };
-    if !pg.mode.http() {
-        return error(
-            StatusCode::CONFLICT,
-            "the bot runs in stream mode and takes no HTTP callbacks; start the sandbox with --mode http or both",
-        );
-    }
     if request.text.trim().is_empty() {
         return error(StatusCode::BAD_REQUEST, "type a message first");
     }
@@ -327,6 +324,23 @@ async fn send(State(pg): State<Arc<Playground>>, request: Result<Json<SendReques
         // In a 1:1 chat nothing is removed: the text arrives as typed.
         Chat::Single => (MessageBuilder::new(Arc::clone(&pg.sim), request.text.trim()).single(), None),
     };
+    if !pg.mode.http() {
+        // Stream mode: DingTalk pushes the message down the bot's WebSocket instead.
+        let pushed = message.push();
+        let Some(callback) = pushed.callback else {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "the simulator pushed no robot message");
+        };
+        return Json(SendAnswer {
+            status: 200,
+            body: String::new(),
+            msg_id: callback.msg_id,
+            session: callback.session_id,
+            conversation_id: callback.conversation_id,
+            hint,
+            stream_message_id: Some(pushed.message_id),
+        })
+        .into_response();
+    }
     match message.post(&pg.callback_url).await {
         Ok(delivery) => Json(SendAnswer {
             status: delivery.status,
@@ -335,6 +349,7 @@ async fn send(State(pg): State<Arc<Playground>>, request: Result<Json<SendReques
             session: delivery.callback.session_id,
             conversation_id: delivery.callback.conversation_id,
             hint,
+            stream_message_id: None,
         })
         .into_response(),
         Err(err) => error(StatusCode::BAD_GATEWAY, &format!("the bot did not answer the callback: {err}")),

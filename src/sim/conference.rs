@@ -1,5 +1,8 @@
 //! `GET /v1.0/conference/roomCodes/{roomCode}/infos?nextToken=&maxResults=`: the seeded
 //! meetings, paged with `nextToken`/`hasMore`/`totalCount`, or the code's documented error.
+//! The request names no organisation: the token does. A lookup sees the meetings of the
+//! organisation its token was issued to, and nothing of any other (as DingTalk scopes a token to
+//! one organisation); an organisation without the conference scope is refused.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 
-use super::oauth::authorize;
+use super::oauth::{authorize, presented_token};
 use super::scenario::{CodeAnswer, MeetingSpec};
-use super::state::SimState;
+use super::state::{Lookup, SimState};
 use super::wire;
 
 /// Page size when `maxResults` is absent (undocumented; what other clients use).
@@ -116,8 +119,23 @@ async fn infos(
     headers: HeaderMap,
 ) -> Response {
     state.count_conference_call(&room_code);
-    if let Err(refused) = authorize(&state, &headers) {
-        return refused.into_response();
+    let authorized = authorize(&state, &headers);
+    state.record_lookup(Lookup {
+        seq: 0,
+        code: room_code.clone(),
+        token: presented_token(&headers).map(str::to_owned),
+        corp_id: authorized.as_ref().ok().cloned(),
+    });
+    let corp = match authorized {
+        Ok(corp) => corp,
+        Err(refused) => return refused.into_response(),
+    };
+    if !state.org_conference_read(&corp) {
+        return wire::error(
+            StatusCode::FORBIDDEN,
+            "Forbidden.AccessDenied.AccessTokenPermissionDenied",
+            "没有调用该接口的权限，接口权限申请参考：VideoConference.Conference.Read",
+        );
     }
     let code = room_code.trim();
     if code.is_empty() {
@@ -138,7 +156,7 @@ async fn infos(
         },
     };
 
-    let Some(behaviour) = state.code_behaviour(code) else {
+    let Some(behaviour) = state.code_behaviour_in(&corp, code) else {
         // A code nobody seeded: digits find nothing, anything else is not a meeting code.
         if code.chars().all(|c| c.is_ascii_digit()) {
             return page(&[], 0, page_size);

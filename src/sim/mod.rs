@@ -21,9 +21,16 @@
 //! `routes()` of `Router<Arc<SimState>>`, merged by [`router`]. The Stream gateway
 //! ([`stream`]) plugs in the same way and is always on: the bot in `DINGMEET_MODE=stream` with
 //! `sim.bot_env()` opens its connection here.
+//!
+//! Organisations: the scenario's app belongs to one (`app.corp_id`), and `[[orgs]]` adds others,
+//! each with its own chats, tokens and meetings, for a third-party app serving many. A token
+//! speaks for the organisation it was issued to; [`SimState::uninstall_org`] and friends change who
+//! has installed the app, and [`isv`] does the same while pushing the Stream event DingTalk sends
+//! (`suite_ticket`, `org_suite_auth`, `org_suite_change`, `org_suite_relieve`).
 
 pub mod clock;
 pub mod conference;
+pub mod isv;
 pub mod oauth;
 pub mod robot;
 pub mod scenario;
@@ -41,9 +48,12 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub use clock::SimClock;
-pub use scenario::{CodeAnswer, ErrorAnswer, MeetingSpec, Moment, RawAnswer, Scenario, ScenarioError};
+pub use scenario::{CodeAnswer, ErrorAnswer, MeetingSpec, Moment, Org, RawAnswer, Scenario, ScenarioError};
 pub use sender::{Callback, Chat, Delivery, Format, MessageBuilder, SessionMode};
-pub use state::{Hold, Mentioned, OpenApiSend, Records, SendKind, Session, SimState, Tally, WaitTimeout, WebhookPost};
+pub use state::{
+    Hold, Lookup, Mentioned, OpenApiSend, Records, SendKind, Session, SimState, Tally, TokenCall, TokenRoute,
+    WaitTimeout, WebhookPost,
+};
 pub use stream::{
     Closed, ConnectionId, ConnectionRecord, FrameKind, Pushed, ReceivedFrame, SentFrame, StreamEvent, StreamRecords,
 };

@@ -194,8 +194,9 @@ fn required_params(msg_key: &str) -> Option<&'static [&'static str]> {
 }
 
 /// The checks both send endpoints share: token, JSON body, robotCode, msgKey and msgParam.
-fn check_send(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, Refusal> {
-    authorize(state, headers)?;
+/// Returns the body's fields and the organisation of the token.
+fn check_send(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<(Map<String, Value>, String), Refusal> {
+    let corp = authorize(state, headers)?;
     let parsed = if is_json(headers) { serde_json::from_slice::<Value>(body).ok() } else { None };
     let Some(Value::Object(fields)) = parsed else { return Err(Refusal::missing_body()) };
     let text = |name: &str| fields.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
@@ -220,7 +221,7 @@ fn check_send(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<Map<
     if !param_ok {
         return Err(Refusal::invalid_parameter("msgParam"));
     }
-    Ok(fields)
+    Ok((fields, corp))
 }
 
 /// Records a send and answers it.
@@ -244,10 +245,14 @@ fn answer(state: &SimState, kind: SendKind, body: &[u8], outcome: Result<Respons
 }
 
 async fn group_send(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let outcome = check_send(&state, &headers, &body).and_then(|fields| {
-        let has = |name: &str| fields.get(name).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
-        if !has("openConversationId") {
-            return Err(Refusal::missing_field("openConversationId"));
+    let outcome = check_send(&state, &headers, &body).and_then(|(fields, corp)| {
+        let conversation = fields.get("openConversationId").and_then(Value::as_str).filter(|s| !s.is_empty());
+        let Some(conversation) = conversation else { return Err(Refusal::missing_field("openConversationId")) };
+        // A token speaks for one organisation; another's group is not a conversation it can
+        // reach. (DingTalk's exact answer is undocumented; this is the robot API's bad-parameter
+        // shape.)
+        if state.conversation_corp(conversation).is_some_and(|owner| owner != corp) {
+            return Err(Refusal::invalid_parameter("openConversationId"));
         }
         Ok(wire::json(StatusCode::OK, &GroupAnswer { process_query_key: wire::random_base64(32) }))
     });
@@ -255,7 +260,7 @@ async fn group_send(State(state): State<Arc<SimState>>, headers: HeaderMap, body
 }
 
 async fn batch_send(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let outcome = check_send(&state, &headers, &body).and_then(|fields| {
+    let outcome = check_send(&state, &headers, &body).and_then(|(fields, _)| {
         match fields.get("userIds").and_then(Value::as_array) {
             None => return Err(Refusal::missing_field("userIds")),
             Some(users) if users.len() > MAX_USER_IDS => {

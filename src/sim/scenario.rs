@@ -3,6 +3,12 @@
 //!
 //! Meeting times are written relative to the simulator clock (`start = "-15m"`, `"+2h"`,
 //! `"-1d2h"`, `"now"`) so cards always look current; a number is an absolute time in ms.
+//!
+//! Organisations: the app's own (`app.corp_id`) owns the top-level `[[codes]]`; every
+//! `[[orgs]]` entry is another organisation with its own `[[orgs.codes]]`, so one meeting code can
+//! mean different meetings in different organisations (what a third-party app serves). An
+//! organisation can be listed as not having installed the app, or as having installed it without
+//! the conference scope.
 
 use std::path::Path;
 
@@ -47,6 +53,41 @@ pub struct Scenario {
     pub chat: Chat,
     #[serde(default)]
     pub codes: Vec<CodeScenario>,
+    /// Organisations besides the app's own (third-party apps serve several).
+    #[serde(default)]
+    pub orgs: Vec<Org>,
+}
+
+/// An organisation other than the app's own, with its own chats and meetings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Org {
+    /// `chatbotCorpId` / `senderCorpId` of its messages; `{corpId}` / `authCorpId` of its tokens.
+    pub corp_id: String,
+    /// A name for people (shown in logs and the playground; DingTalk's `corpName`).
+    #[serde(default)]
+    pub name: String,
+    /// Whether it has installed (authorised) the app: if not, its token requests answer
+    /// `unauthorized.client` (unified route) or `invalidAuthInfo` (classic route).
+    #[serde(default = "yes")]
+    pub installed: bool,
+    /// Whether it granted `VideoConference.Conference.Read`: if not, lookups with its token answer
+    /// `403 Forbidden.AccessDenied.AccessTokenPermissionDenied`.
+    #[serde(default = "yes")]
+    pub conference_read: bool,
+    /// Its group chat with the robot; derived from `corp_id` when left out.
+    #[serde(default)]
+    pub group_conversation_id: Option<String>,
+    /// Its 1:1 chat with the robot; derived from `corp_id` when left out.
+    #[serde(default)]
+    pub single_conversation_id: Option<String>,
+    /// Its meeting codes, written like the top-level `[[codes]]`.
+    #[serde(default)]
+    pub codes: Vec<CodeScenario>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The DingTalk app the bot runs as.
@@ -69,11 +110,7 @@ pub struct App {
     /// `expireIn` of issued access tokens.
     #[serde(default = "default_token_lifetime")]
     pub token_lifetime_secs: u64,
-    /// Third-party apps: the organisations that installed the app (besides `corp_id`), whose
-    /// tokens `/v1.0/oauth2/{corpId}/token` and `corpAccessToken` issue.
-    #[serde(default)]
-    pub authorised_corps: Vec<String>,
-    /// Third-party apps: the suite ticket `corpAccessToken` accepts.
+    /// Third-party apps: the suite ticket `corpAccessToken` accepts (until a test pushes a newer).
     #[serde(default = "default_suite_ticket")]
     pub suite_ticket: String,
 }
@@ -87,7 +124,6 @@ impl std::fmt::Debug for App {
             .field("corp_id", &self.corp_id)
             .field("bot_name", &self.bot_name)
             .field("token_lifetime_secs", &self.token_lifetime_secs)
-            .field("authorised_corps", &self.authorised_corps)
             .field("suite_ticket", &"[redacted]")
             .finish()
     }
@@ -97,11 +133,6 @@ impl App {
     /// The `robotCode`: explicit, or the AppKey as for every enterprise robot.
     pub fn robot_code(&self) -> &str {
         self.robot_code.as_deref().unwrap_or(&self.client_id)
-    }
-
-    /// Whether organisation `corp` has installed the app.
-    pub fn authorises(&self, corp: &str) -> bool {
-        corp == self.corp_id || self.authorised_corps.iter().any(|c| c == corp)
     }
 }
 
@@ -403,29 +434,73 @@ impl Scenario {
         if self.app.client_id.is_empty() || self.app.client_secret.is_empty() {
             return invalid("app.client_id and app.client_secret must not be empty".to_owned());
         }
-        let mut seen = std::collections::HashSet::new();
-        for entry in &self.codes {
-            if !seen.insert(entry.code.as_str()) {
-                return invalid(format!("code {} is listed twice", entry.code));
+        validate_codes("", &self.codes)?;
+        let mut corps = std::collections::HashSet::from([self.app.corp_id.as_str()]);
+        for org in &self.orgs {
+            if org.corp_id.trim().is_empty() {
+                return invalid("an [[orgs]] entry has an empty corp_id".to_owned());
             }
-            if let CodeAnswer::Meetings(meetings) = &entry.answer {
-                for meeting in meetings {
-                    if meeting.count == 0 || meeting.count > 10_000 {
-                        return invalid(format!("code {}: count must be 1..=10000", entry.code));
-                    }
-                    if let Some(field) = meeting.omit.iter().find(|f| !CONFERENCE_FIELDS.contains(&f.as_str())) {
-                        return invalid(format!("code {}: omit names an unknown field {field:?}", entry.code));
-                    }
-                }
+            if !corps.insert(org.corp_id.as_str()) {
+                return invalid(format!(
+                    "organisation {} is listed twice (the app's own, app.corp_id, owns the top-level [[codes]])",
+                    org.corp_id
+                ));
             }
+            validate_codes(&format!("organisation {}: ", org.corp_id), &org.codes)?;
         }
         Ok(())
     }
 
-    /// The entry for `code`, if the scenario lists it.
+    /// The entry for `code` of the app's own organisation, if the scenario lists it.
     pub fn code(&self, code: &str) -> Option<&CodeScenario> {
         self.codes.iter().find(|entry| entry.code == code)
     }
+
+    /// The organisation `corp`, if listed under `[[orgs]]` (the app's own is not).
+    pub fn org(&self, corp: &str) -> Option<&Org> {
+        self.orgs.iter().find(|org| org.corp_id == corp)
+    }
+
+    /// The chat of organisation `corp`'s messages: the scenario's `[chat]`, with the
+    /// organisation's own conversations for an `[[orgs]]` entry or a corp the scenario does not
+    /// know (so two organisations never share a conversation).
+    pub fn chat_for(&self, corp: Option<&str>) -> Chat {
+        let mut chat = self.chat.clone();
+        let Some(corp) = corp.filter(|c| *c != self.app.corp_id) else { return chat };
+        let org = self.org(corp);
+        chat.group_conversation_id = org
+            .and_then(|o| o.group_conversation_id.clone())
+            .unwrap_or_else(|| format!("cid{}", super::wire::stable_base64(&format!("group/{corp}"), 32)));
+        chat.single_conversation_id = org
+            .and_then(|o| o.single_conversation_id.clone())
+            .unwrap_or_else(|| format!("cid{}", super::wire::stable_base64(&format!("single/{corp}"), 16)));
+        if let Some(org) = org.filter(|o| !o.name.is_empty()) {
+            chat.group_title = format!("{} · {}", org.name, chat.group_title);
+        }
+        chat
+    }
+}
+
+/// Checks one organisation's codes: each listed once, sane counts and `omit` names.
+fn validate_codes(whose: &str, codes: &[CodeScenario]) -> Result<(), ScenarioError> {
+    let invalid = |why: String| Err(ScenarioError::Invalid(format!("{whose}{why}")));
+    let mut seen = std::collections::HashSet::new();
+    for entry in codes {
+        if !seen.insert(entry.code.as_str()) {
+            return invalid(format!("code {} is listed twice", entry.code));
+        }
+        if let CodeAnswer::Meetings(meetings) = &entry.answer {
+            for meeting in meetings {
+                if meeting.count == 0 || meeting.count > 10_000 {
+                    return invalid(format!("code {}: count must be 1..=10000", entry.code));
+                }
+                if let Some(field) = meeting.omit.iter().find(|f| !CONFERENCE_FIELDS.contains(&f.as_str())) {
+                    return invalid(format!("code {}: omit names an unknown field {field:?}", entry.code));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -515,6 +590,39 @@ mod tests {
         assert!(err.contains("bad.toml"), "{err}");
         assert!(Scenario::from_path(&dir.join("missing.toml")).is_err());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn organisations_have_their_own_codes_and_chats() {
+        let scenario = Scenario::builtin().expect("valid");
+        let home = scenario.app.corp_id.clone();
+        let other = scenario.orgs.iter().find(|o| !o.codes.is_empty()).expect("an organisation with meetings");
+        assert!(other.codes.iter().any(|c| scenario.code(&c.code).is_some()), "a code both organisations use");
+        assert_eq!(scenario.chat_for(Some(&home)).group_conversation_id, scenario.chat.group_conversation_id);
+        assert_eq!(scenario.chat_for(None).group_conversation_id, scenario.chat.group_conversation_id);
+        let theirs = scenario.chat_for(Some(&other.corp_id));
+        let strangers = scenario.chat_for(Some("dingsomeoneelse"));
+        assert_ne!(theirs.group_conversation_id, scenario.chat.group_conversation_id);
+        assert_ne!(theirs.single_conversation_id, strangers.single_conversation_id);
+        assert!(theirs.group_conversation_id.starts_with("cid") && theirs.group_conversation_id.ends_with('='));
+        assert!(scenario.orgs.iter().any(|o| !o.installed) && scenario.orgs.iter().any(|o| !o.conference_read));
+    }
+
+    #[test]
+    fn an_organisation_is_listed_once_and_its_codes_once() {
+        let base = "[app]\nclient_id = \"id\"\nclient_secret = \"s\"\ncorp_id = \"dinghome\"\n";
+        let org = |corp: &str| format!("[[orgs]]\ncorp_id = \"{corp}\"\n");
+        assert!(Scenario::from_toml_str(&format!("{base}{}", org("dinga"))).is_ok());
+        assert!(Scenario::from_toml_str(&format!("{base}{}{}", org("dinga"), org("dinga"))).is_err());
+        let home = Scenario::from_toml_str(&format!("{base}{}", org("dinghome"))).expect_err("the home corp");
+        assert!(home.to_string().contains("dinghome"), "{home}");
+        let twice = format!("{base}{}[[orgs.codes]]\ncode = \"1\"\n[[orgs.codes]]\ncode = \"1\"\n", org("dinga"));
+        let err = Scenario::from_toml_str(&twice).expect_err("a code twice in one organisation").to_string();
+        assert!(err.contains("organisation dinga"), "{err}");
+        let same_code_elsewhere =
+            format!("{base}[[codes]]\ncode = \"1\"\n{}[[orgs.codes]]\ncode = \"1\"\n", org("dinga"));
+        assert!(Scenario::from_toml_str(&same_code_elsewhere).is_ok());
+        assert!(Scenario::from_toml_str(&format!("{base}[[orgs]]\ncorp_id = \"\"\n")).is_err());
     }
 
     #[test]

@@ -240,7 +240,9 @@ impl MessageBuilder {
     }
 
     /// `chatbotCorpId` and `senderCorpId`: the organisation the message comes from (a
-    /// third-party app serves several).
+    /// third-party app serves several). The message is in that organisation's own group or 1:1
+    /// chat ([`crate::sim::Scenario::chat_for`]) unless [`MessageBuilder::conversation_id`] says
+    /// otherwise.
     pub fn corp_id(mut self, corp: &str) -> Self {
         self.corp_id = Some(corp.to_owned());
         self
@@ -298,7 +300,8 @@ impl MessageBuilder {
     pub fn build(self) -> Callback {
         let state = &self.state;
         let scenario = state.scenario();
-        let (app, chat) = (&scenario.app, &scenario.chat);
+        let app = &scenario.app;
+        let chat = &scenario.chat_for(self.corp_id.as_deref());
         let now = state.clock().now_ms();
         let sent_ms = now.saturating_add(self.skew_ms);
         let group = self.chat == Chat::Group;

@@ -1,6 +1,7 @@
 //! The simulator's shared state, in one struct every endpoint (and the Stream gateway) reads:
-//! the scenario, the clock, issued tokens, live sessions, what was posted, call counters and
-//! injected failures. Test-facing methods live here too (the gateway's in `stream.rs`).
+//! the scenario, the clock, the organisations and the tokens issued to each, live sessions, what
+//! was posted, call counters and injected failures. Test-facing methods live here too (the
+//! gateway's in `stream.rs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
@@ -11,7 +12,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::clock::SimClock;
-use super::scenario::{CodeAnswer, Scenario};
+use super::scenario::{CodeAnswer, CodeScenario, Scenario};
 use super::stream::{Gateway, StreamRecords};
 use super::wire;
 
@@ -143,17 +144,60 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Which token endpoint a request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRoute {
+    /// `POST /v1.0/oauth2/accessToken` (internal apps: the app's own organisation).
+    AccessToken,
+    /// `POST /v1.0/oauth2/{corpId}/token` (`client_credentials`).
+    Unified,
+    /// `POST /v1.0/oauth2/corpAccessToken` (suite ticket).
+    Classic,
+}
+
+/// One token request, whatever the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenCall {
+    /// Order among everything recorded.
+    pub seq: u64,
+    pub route: TokenRoute,
+    /// The organisation asked for: `{corpId}`, `authCorpId`, or for `accessToken` the app's own.
+    pub corp_id: Option<String>,
+    /// The suite ticket presented (classic route).
+    pub suite_ticket: Option<String>,
+    /// The token handed out.
+    pub issued: Option<String>,
+    /// The error code answered instead.
+    pub refused: Option<String>,
+}
+
+/// One request to the conference infos endpoint: the token it presented and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub seq: u64,
+    pub code: String,
+    /// The `x-acs-dingtalk-access-token` header, if any.
+    pub token: Option<String>,
+    /// The organisation the token was issued to, when it is valid (not unknown, expired or revoked).
+    pub corp_id: Option<String>,
+}
+
 /// Everything recorded so far, as [`SimState::wait_until`] sees it.
 #[derive(Debug, Default, Clone)]
 pub struct Records {
     pub webhook_posts: Vec<WebhookPost>,
     pub openapi_sends: Vec<OpenApiSend>,
-    /// Requests to the conference infos endpoint, per room code (every page, every outcome).
+    /// Requests to the conference infos endpoint, per room code (every page, every outcome, every
+    /// organisation).
     pub conference_calls: HashMap<String, usize>,
-    /// Requests to `POST /v1.0/oauth2/accessToken`, successful or not.
+    /// The conference requests that got past the token check or were refused for it, in order.
+    pub lookups: Vec<Lookup>,
+    /// Requests to any token endpoint, successful or not.
     pub token_requests: usize,
     /// Tokens handed out.
     pub tokens_issued: usize,
+    /// Every token request, in order.
+    pub token_calls: Vec<TokenCall>,
     /// The Stream gateway: connections, frames sent and frames received (numbered from the same
     /// `seq` as webhook posts, so a test can tell an ack came before a reply).
     pub stream: StreamRecords,
@@ -173,6 +217,16 @@ impl Records {
     /// Requests for `code` so far.
     pub fn conference_calls(&self, code: &str) -> usize {
         self.conference_calls.get(code).copied().unwrap_or(0)
+    }
+
+    /// The lookups of `code` so far, in order.
+    pub fn lookups_of(&self, code: &str) -> Vec<&Lookup> {
+        self.lookups.iter().filter(|l| l.code == code).collect()
+    }
+
+    /// The token requests for organisation `corp` so far, in order.
+    pub fn token_calls_for(&self, corp: &str) -> Vec<&TokenCall> {
+        self.token_calls.iter().filter(|c| c.corp_id.as_deref() == Some(corp)).collect()
     }
 }
 
@@ -259,11 +313,30 @@ pub enum TokenCheck {
     Invalid,
 }
 
+/// A token handed out: whose it is and until when.
+#[derive(Debug, Clone)]
+struct IssuedToken {
+    corp_id: String,
+    /// Simulator ms.
+    expires_ms: i64,
+}
+
+/// An organisation's relation to the app right now.
+#[derive(Debug, Clone, Copy)]
+struct OrgState {
+    installed: bool,
+    conference_read: bool,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
-    /// Issued token → expiry (simulator ms).
-    tokens: HashMap<String, i64>,
-    codes: HashMap<String, CodeBehaviour>,
+    tokens: HashMap<String, IssuedToken>,
+    /// By (organisation, code).
+    codes: HashMap<(String, String), CodeBehaviour>,
+    /// Every organisation the simulator knows; one it does not know has not installed the app.
+    orgs: HashMap<String, OrgState>,
+    /// The suite ticket the classic route accepts now.
+    suite_ticket: String,
     sessions: HashMap<String, Session>,
     /// Accepted posts per conversation (simulator ms), for the per-minute limit.
     recent_posts: HashMap<String, VecDeque<i64>>,
@@ -276,6 +349,8 @@ struct Inner {
 #[derive(Debug)]
 pub struct SimState {
     scenario: Scenario,
+    /// Which organisation each scenario conversation belongs to.
+    conversation_corps: HashMap<String, String>,
     clock: SimClock,
     base_url: String,
     http: reqwest::Client,
@@ -286,24 +361,36 @@ pub struct SimState {
 impl SimState {
     /// State for `scenario`, reading `clock`, reachable at `base_url` (`http://127.0.0.1:port`).
     pub fn new(scenario: Scenario, clock: SimClock, base_url: &str) -> Self {
-        let codes = scenario
-            .codes
-            .iter()
-            .map(|entry| {
-                let behaviour = CodeBehaviour {
-                    answer: entry.answer.clone(),
-                    delay: Duration::from_millis(entry.delay_ms),
-                    hold: None,
-                };
-                (entry.code.clone(), behaviour)
-            })
-            .collect();
+        let home = scenario.app.corp_id.clone();
+        let behaviour = |entry: &CodeScenario| CodeBehaviour {
+            answer: entry.answer.clone(),
+            delay: Duration::from_millis(entry.delay_ms),
+            hold: None,
+        };
+        let mut codes: HashMap<(String, String), CodeBehaviour> =
+            scenario.codes.iter().map(|entry| ((home.clone(), entry.code.clone()), behaviour(entry))).collect();
+        let mut orgs = HashMap::from([(home.clone(), OrgState { installed: true, conference_read: true })]);
+        let mut conversation_corps = HashMap::new();
+        for corp in std::iter::once(home.as_str()).chain(scenario.orgs.iter().map(|o| o.corp_id.as_str())) {
+            let chat = scenario.chat_for(Some(corp));
+            conversation_corps.insert(chat.group_conversation_id, corp.to_owned());
+            conversation_corps.insert(chat.single_conversation_id, corp.to_owned());
+        }
+        for org in &scenario.orgs {
+            orgs.insert(
+                org.corp_id.clone(),
+                OrgState { installed: org.installed, conference_read: org.conference_read },
+            );
+            codes.extend(org.codes.iter().map(|entry| ((org.corp_id.clone(), entry.code.clone()), behaviour(entry))));
+        }
+        let suite_ticket = scenario.app.suite_ticket.clone();
         Self {
             scenario,
+            conversation_corps,
             clock,
             base_url: base_url.trim_end_matches('/').to_owned(),
             http: crate::dingtalk::api::http_client(Duration::from_secs(30)),
-            inner: Mutex::new(Inner { codes, ..Inner::default() }),
+            inner: Mutex::new(Inner { codes, orgs, suite_ticket, ..Inner::default() }),
             changes: watch::channel(0).0,
         }
     }
@@ -362,33 +449,102 @@ impl SimState {
         .collect()
     }
 
+    // --- Organisations ------------------------------------------------------------------------
+
+    /// The app's own organisation (`app.corp_id`): its messages are the default ones, its
+    /// meetings the top-level `[[codes]]`, and an internal app's token is its.
+    pub fn home_corp(&self) -> &str {
+        &self.scenario.app.corp_id
+    }
+
+    /// Whether organisation `corp` has installed the app now.
+    pub fn org_installed(&self, corp: &str) -> bool {
+        self.lock().orgs.get(corp).is_some_and(|org| org.installed)
+    }
+
+    /// Whether organisation `corp` granted the conference scope now.
+    pub fn org_conference_read(&self, corp: &str) -> bool {
+        self.lock().orgs.get(corp).is_some_and(|org| org.conference_read)
+    }
+
+    /// Organisation `corp` installs (authorises) the app: its token requests succeed from now on.
+    /// A corp the scenario does not list becomes an organisation with no meetings.
+    pub fn install_org(&self, corp: &str) {
+        let mut inner = self.lock();
+        let org = inner.orgs.entry(corp.to_owned()).or_insert(OrgState { installed: true, conference_read: true });
+        org.installed = true;
+    }
+
+    /// Organisation `corp` removes the app: its token requests are refused from now on, and every
+    /// token it was issued stops working (`InvalidAuthentication`) at once.
+    pub fn uninstall_org(&self, corp: &str) {
+        let mut inner = self.lock();
+        if let Some(org) = inner.orgs.get_mut(corp) {
+            org.installed = false;
+        }
+        inner.tokens.retain(|_, issued| issued.corp_id != corp);
+    }
+
+    /// Organisation `corp` grants (or withdraws) `VideoConference.Conference.Read`.
+    pub fn set_conference_read(&self, corp: &str, granted: bool) {
+        if let Some(org) = self.lock().orgs.get_mut(corp) {
+            org.conference_read = granted;
+        }
+    }
+
+    /// The organisation a scenario conversation belongs to.
+    pub fn conversation_corp(&self, conversation_id: &str) -> Option<&str> {
+        self.conversation_corps.get(conversation_id).map(String::as_str)
+    }
+
     // --- Access tokens ------------------------------------------------------------------------
 
-    /// Issues a token valid for the scenario's lifetime; returns it and `expireIn`.
-    pub fn issue_token(&self) -> (String, u64) {
+    /// The suite ticket the classic `corpAccessToken` route accepts now.
+    pub fn suite_ticket(&self) -> String {
+        self.lock().suite_ticket.clone()
+    }
+
+    /// Makes `ticket` the only suite ticket the classic route accepts (the previous one is stale).
+    pub fn set_suite_ticket(&self, ticket: &str) {
+        ticket.clone_into(&mut self.lock().suite_ticket);
+    }
+
+    /// Issues a token for organisation `corp`, valid for the scenario's lifetime; returns it and
+    /// `expireIn`.
+    pub fn issue_token(&self, corp: &str) -> (String, u64) {
         let lifetime = self.scenario.app.token_lifetime_secs;
         let token = wire::hex(32);
-        let expires =
+        let expires_ms =
             self.clock.now_ms().saturating_add(i64::try_from(lifetime.saturating_mul(1000)).unwrap_or(i64::MAX));
         let mut inner = self.lock();
-        inner.tokens.insert(token.clone(), expires);
+        inner.tokens.insert(token.clone(), IssuedToken { corp_id: corp.to_owned(), expires_ms });
         inner.records.tokens_issued += 1;
         drop(inner);
         self.changed();
         (token, lifetime)
     }
 
-    pub(crate) fn count_token_request(&self) {
-        self.lock().records.token_requests += 1;
+    /// Records a token request and its answer.
+    pub(crate) fn record_token_call(&self, mut call: TokenCall) {
+        {
+            let mut inner = self.lock();
+            inner.seq += 1;
+            call.seq = inner.seq;
+            inner.records.token_requests += 1;
+            inner.records.token_calls.push(call);
+        }
         self.changed();
     }
 
     pub fn check_token(&self, token: &str) -> TokenCheck {
+        if self.token_corp(token).is_some() { TokenCheck::Valid } else { TokenCheck::Invalid }
+    }
+
+    /// The organisation a valid token was issued to; `None` for a token never issued, expired by
+    /// the simulator clock, or revoked.
+    pub fn token_corp(&self, token: &str) -> Option<String> {
         let now = self.clock.now_ms();
-        match self.lock().tokens.get(token) {
-            Some(expires) if now < *expires => TokenCheck::Valid,
-            _ => TokenCheck::Invalid,
-        }
+        self.lock().tokens.get(token).filter(|issued| now < issued.expires_ms).map(|issued| issued.corp_id.clone())
     }
 
     /// Makes every issued token invalid: the next call with one answers `InvalidAuthentication`.
@@ -396,9 +552,14 @@ impl SimState {
         self.lock().tokens.clear();
     }
 
-    /// Requests to `POST /v1.0/oauth2/accessToken`, successful or not.
+    /// Requests to any token endpoint, successful or not.
     pub fn token_requests(&self) -> usize {
         self.lock().records.token_requests
+    }
+
+    /// Every token request so far, in order.
+    pub fn token_calls(&self) -> Vec<TokenCall> {
+        self.lock().records.token_calls.clone()
     }
 
     /// Tokens handed out.
@@ -412,32 +573,43 @@ impl SimState {
     }
 
     // --- Meeting codes ------------------------------------------------------------------------
+    // Without `_in`, these are about the app's own organisation.
 
-    /// How `code` answers now, if the scenario (or an injection) knows it.
+    /// How `code` answers now in the app's own organisation, if the scenario (or an injection)
+    /// knows it.
     pub fn code_behaviour(&self, code: &str) -> Option<CodeBehaviour> {
-        self.lock().codes.get(code).cloned()
+        self.code_behaviour_in(self.home_corp(), code)
+    }
+
+    /// How `code` answers now in organisation `corp`.
+    pub fn code_behaviour_in(&self, corp: &str, code: &str) -> Option<CodeBehaviour> {
+        self.lock().codes.get(&(corp.to_owned(), code.to_owned())).cloned()
+    }
+
+    fn with_code<T>(&self, corp: &str, code: &str, f: impl FnOnce(&mut CodeBehaviour) -> T) -> T {
+        let mut inner = self.lock();
+        f(inner.codes.entry((corp.to_owned(), code.to_owned())).or_insert_with(CodeBehaviour::unknown))
     }
 
     /// Changes (or adds) the answer for `code`.
     pub fn set_answer(&self, code: &str, answer: CodeAnswer) {
-        let mut inner = self.lock();
-        let entry = inner.codes.entry(code.to_owned()).or_insert_with(CodeBehaviour::unknown);
-        entry.answer = answer;
+        self.set_answer_in(&self.scenario.app.corp_id, code, answer);
+    }
+
+    /// Changes (or adds) the answer for `code` in organisation `corp`.
+    pub fn set_answer_in(&self, corp: &str, code: &str, answer: CodeAnswer) {
+        self.with_code(corp, code, |entry| entry.answer = answer);
     }
 
     /// Makes `code` answer after `delay` (zero: at once).
     pub fn set_delay(&self, code: &str, delay: Duration) {
-        let mut inner = self.lock();
-        let entry = inner.codes.entry(code.to_owned()).or_insert_with(CodeBehaviour::unknown);
-        entry.delay = delay;
+        self.with_code(&self.scenario.app.corp_id, code, |entry| entry.delay = delay);
     }
 
     /// Holds every answer for `code` until the returned guard is released or dropped.
     pub fn hold(&self, code: &str) -> Hold {
         let (release, held) = watch::channel(false);
-        let mut inner = self.lock();
-        let entry = inner.codes.entry(code.to_owned()).or_insert_with(CodeBehaviour::unknown);
-        entry.hold = Some(held);
+        self.with_code(&self.scenario.app.corp_id, code, |entry| entry.hold = Some(held));
         Hold { release }
     }
 
@@ -446,9 +618,24 @@ impl SimState {
         self.changed();
     }
 
+    pub(crate) fn record_lookup(&self, mut lookup: Lookup) {
+        {
+            let mut inner = self.lock();
+            inner.seq += 1;
+            lookup.seq = inner.seq;
+            inner.records.lookups.push(lookup);
+        }
+        self.changed();
+    }
+
     /// Requests to the conference infos endpoint for `code` (every page, every outcome).
     pub fn conference_calls(&self, code: &str) -> usize {
         self.lock().records.conference_calls(code)
+    }
+
+    /// Every conference lookup so far: the token presented and whose it was.
+    pub fn lookups(&self) -> Vec<Lookup> {
+        self.lock().records.lookups.clone()
     }
 
     // --- Session webhooks ---------------------------------------------------------------------

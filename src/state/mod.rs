@@ -4,6 +4,7 @@
 
 mod memory;
 mod redis;
+mod suite_ticket;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use secrecy::SecretString;
 
 use self::memory::MemoryStore;
 use self::redis::RedisStore;
+pub use self::suite_ticket::{SUITE_TICKET_NAME, SUITE_TICKET_SCOPE, SuiteTickets};
 use crate::readiness::Readiness;
 
 /// How many replies one conversation may get per window, and how long a reply may wait for a
@@ -210,16 +212,6 @@ impl StateStore {
         if let Some(shared) = &self.shared {
             Box::pin(shared.set_setting(conversation, key, value)).await;
         }
-    }
-}
-
-/// Where the newest suite ticket of a third-party app is kept (shared by replicas with Redis).
-pub const SUITE_TICKET_SCOPE: &str = "isv";
-pub const SUITE_TICKET_NAME: &str = "suite_ticket";
-
-impl crate::dingtalk::token::SuiteTicketSource for StateStore {
-    fn current(&self) -> futures_util::future::BoxFuture<'_, Option<String>> {
-        Box::pin(async move { self.get_setting(SUITE_TICKET_SCOPE, SUITE_TICKET_NAME).await })
     }
 }
 

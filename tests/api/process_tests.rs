@@ -137,3 +137,33 @@ async fn sigterm_stops_accepting_delivers_the_reply_in_flight_and_exits_0() {
     assert_eq!(status.code(), Some(0), "{}", bot.output().join("\n"));
     assert!(bot.output().iter().any(|line| line.contains("every reply in flight delivered")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_stale_suite_ticket_gets_the_waiting_reply_and_a_warning_for_the_operator() {
+    for (seed, code) in [(None, "noSuiteTicket"), (Some("stale-seed-ticket-0b7e"), "invalidSuiteTicket")] {
+        let sim = simulator().await;
+        let mut settings = vec![("DINGMEET_APP_TYPE", "third_party"), ("DINGMEET_CORP_TOKEN_ROUTE", "classic")];
+        settings.extend(seed.map(|seed| ("DINGMEET_SUITE_TICKET", seed)));
+        let mut bot = BotProcess::start(&env(&sim, &settings)).await;
+
+        let delivery = sim.message("/meeting 123456789").post(&format!("{}/dingtalk/callback", bot.address)).await;
+        assert_eq!(delivery.expect("the bot answers").status, 200);
+
+        let posts = sim.wait_for_webhook_posts(1, WAIT).await.expect("a reply");
+        let reply = posts[0].text().unwrap_or_default();
+        assert!(reply.contains("等待钉钉推送本应用的授权信息"), "{code}: {reply}");
+        let line = bot.wait_for_line(|line| line.contains("no usable suite ticket")).await;
+        let line: Value = serde_json::from_str(&line).expect("a JSON log line");
+        assert_eq!(line["level"], "WARN", "{line}");
+        assert_eq!(line["code"], code, "{line}");
+        assert_eq!(line["corp"], sim.home_corp(), "{line}");
+        assert!(line["message"].as_str().is_some_and(|m| m.contains("DINGMEET_SUITE_TICKET")), "{line}");
+
+        bot.terminate();
+        assert!(bot.wait_for_exit().await.success());
+        let text = bot.output().join("\n");
+        for secret in [Some(sim.client_secret()), seed].into_iter().flatten() {
+            assert!(!text.contains(secret), "{secret:?} reached the logs:\n{text}");
+        }
+    }
+}

@@ -158,12 +158,17 @@ async fn an_edited_scenario_file_changes_the_world_the_sandbox_simulates() {
 }
 
 #[tokio::test]
-async fn in_stream_mode_the_playground_says_why_it_cannot_deliver_and_still_stops_cleanly() {
+async fn in_stream_mode_the_playground_pushes_over_the_gateway_and_the_card_comes_back() {
     let sandbox = Running::start_with(SandboxOptions { mode: Mode::Stream, ..SandboxOptions::default() }).await;
-    assert_eq!(sandbox.get("/api/sandbox").await["mode"], "stream");
-    let (status, answer) = sandbox.post("/api/send", json!({ "text": "/help" })).await;
-    assert_eq!(status, 409, "{answer}");
-    assert!(answer["error"].as_str().is_some_and(|e| e.contains("--mode http or both")), "{answer}");
+    let info = sandbox.get("/api/sandbox").await;
+    assert_eq!(info["mode"], "stream");
+    let after = info["latest"].as_u64().expect("latest");
+    let (status, answer) = sandbox.post("/api/send", json!({ "text": "@会议助手 /meeting 123456789" })).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["streamMessageId"].as_str().is_some_and(|id| !id.is_empty()), "pushed as a frame: {answer}");
+    let replies = sandbox.next_replies(after).await;
+    assert!(replies[0].text.contains("产品周会"), "{:?}", replies[0]);
+    assert_eq!(replies[0].session.as_deref(), answer["session"].as_str());
     sandbox.stop().await;
 }
 

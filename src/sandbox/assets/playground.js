@@ -29,7 +29,8 @@
       image: '[图片]',
       online: '已连接',
       offline: '与沙盒断开，重试中…',
-      streamMode: 'stream 模式：机器人不收 HTTP 回调，这里发不到它；请用 --mode http 或 both 启动沙盒。',
+      streamMode: 'stream 模式：消息经模拟的 Stream 网关推送给机器人（WebSocket），不走 HTTP 回调。',
+      pushed: 'Stream 推送 {id}',
     },
     en: {
       tag: 'dingmeet sandbox · simulated DingTalk',
@@ -55,7 +56,8 @@
       image: '[image]',
       online: 'connected',
       offline: 'lost the sandbox, retrying…',
-      streamMode: 'stream mode: the bot takes no HTTP callbacks, so messages from here cannot reach it; start the sandbox with --mode http or both.',
+      streamMode: 'stream mode: messages reach the bot over the simulated Stream gateway (WebSocket), not as HTTP callbacks.',
+      pushed: 'pushed over the Stream as {id}',
     },
   };
   const EXAMPLES = ['/share 123456789', '123 456 789', '/meeting 123456789, 246813579', '/meting 123', '/lang en', '/help'];
@@ -295,7 +297,9 @@
         notice(chat, fill(t.sendFailed, { error: answer.error || response.status }));
         return;
       }
-      meta.textContent = fill(t.answered, { status: answer.status });
+      meta.textContent = answer.streamMessageId
+        ? fill(t.pushed, { id: answer.streamMessageId })
+        : fill(t.answered, { status: answer.status });
       if (answer.status !== 200) {
         meta.classList.add('bad');
         notice(chat, fill(t.badAnswer, { status: answer.status, body: answer.body }));
