@@ -5,15 +5,15 @@
 # the ceiling (examples/ceiling.rs: acknowledge, post one fixed reply, nothing else), rounds
 # alternating so drift hits both alike; then the bot's cold start (examples/coldstart.rs).
 #
-#   bench/load.sh            build release binaries, run, print the figures (about 2 minutes)
+#   bench/load.sh            build release binaries, run, print the figures (about 3 minutes)
 #   bench/load.sh --smoke    one short round of the bot only: proves the callbacks are accepted
 #                            and every reply arrives exactly once (used by the tests)
 #
-# Settings (environment): DURATION (s per run, 10), ROUNDS (3), CONNECTIONS (16), THREADS (wrk
+# Settings (environment): DURATION (s per run, 10), ROUNDS (5), CONNECTIONS (16), THREADS (wrk
 # threads, 1), SESSIONS (session webhooks used in turn, 64), COLD_RUNS (20), OUT (the JSON lines
 # of every run; default a temporary file), BOT_ENV (extra settings for the bot, e.g.
-# "DINGMEET_RATE_LIMIT_PER_MINUTE=0"; default: none, the bot's defaults). BOT_BIN, CEILING_BIN and COLDSTART_BIN use
-# prebuilt binaries instead of building them.
+# "RUST_LOG=warn"; default none: the bot's defaults). BOT_BIN, CEILING_BIN and COLDSTART_BIN
+# use prebuilt binaries instead of building them.
 #
 # Needs: cargo, wrk (apt-get install -y wrk), curl and python3. Exits non-zero when any callback
 # is not answered 2xx, a socket error occurs, or a reply is missing, refused or duplicated.
@@ -30,7 +30,7 @@ if ((SMOKE)); then
   DURATION=${DURATION:-2} ROUNDS=${ROUNDS:-1} CONNECTIONS=${CONNECTIONS:-4} COLD_RUNS=0
 fi
 DURATION=${DURATION:-10}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 CONNECTIONS=${CONNECTIONS:-16}
 THREADS=${THREADS:-1}
 SESSIONS=${SESSIONS:-64}
