@@ -206,13 +206,16 @@ mod tests {
     use super::*;
     use crate::sim::scenario::Scenario;
 
+    /// The builtin scenario's instances for `code`, at a fixed moment.
+    fn builtin_instances(code: &str) -> Vec<WireConference> {
+        let scenario = Scenario::builtin().expect("valid");
+        let CodeAnswer::Meetings(meetings) = &scenario.code(code).expect("seeded").answer else { panic!("meetings") };
+        instances(code, meetings, 1_700_000_000_000)
+    }
+
     #[test]
     fn a_running_meeting_has_no_end_time_or_duration() {
-        let scenario = Scenario::builtin().expect("valid");
-        let CodeAnswer::Meetings(meetings) = &scenario.code("123456789").expect("seeded").answer else {
-            panic!("meetings")
-        };
-        let all = instances("123456789", meetings, 1_700_000_000_000);
+        let all = builtin_instances("123456789");
         let running = all.iter().find(|m| m.status == Some(2)).expect("a running meeting");
         assert!(running.end_time.is_none() && running.conf_duration.is_none());
         let ended = all.iter().find(|m| m.status == Some(1)).expect("an ended meeting");
@@ -222,11 +225,7 @@ mod tests {
 
     #[test]
     fn a_series_counts_its_instances_and_steps_back_in_time() {
-        let scenario = Scenario::builtin().expect("valid");
-        let CodeAnswer::Meetings(meetings) = &scenario.code("999000130").expect("seeded").answer else {
-            panic!("meetings")
-        };
-        let all = instances("999000130", meetings, 1_700_000_000_000);
+        let all = builtin_instances("999000130");
         assert_eq!(all.len(), 130);
         assert_eq!(all[0].title.as_deref(), Some("每日站会 第1期"));
         assert_eq!(all[129].title.as_deref(), Some("每日站会 第130期"));
@@ -237,11 +236,7 @@ mod tests {
 
     #[test]
     fn omitted_fields_are_absent_from_the_json() {
-        let scenario = Scenario::builtin().expect("valid");
-        let CodeAnswer::Meetings(meetings) = &scenario.code("111222333").expect("seeded").answer else {
-            panic!("meetings")
-        };
-        let all = instances("111222333", meetings, 1_700_000_000_000);
+        let all = builtin_instances("111222333");
         let json = serde_json::to_value(&all[1]).expect("json");
         assert!(json.get("conferenceId").is_none() && json.get("title").is_none(), "{json}");
         assert_eq!(json["status"], 0);
