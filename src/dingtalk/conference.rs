@@ -79,6 +79,8 @@ pub struct ConferenceClient {
     tokens: TokenProvider,
     /// By (organisation, code): one organisation never sees another's meetings.
     cache: moka::future::Cache<(String, String), Arc<Conferences>>,
+    /// False when the lifetime is zero: answers are then shared only by concurrent callers.
+    caching: bool,
     metrics: Arc<Metrics>,
 }
 
@@ -93,10 +95,13 @@ impl ConferenceClient {
     ) -> Self {
         let cache = moka::future::Cache::builder()
             .max_capacity(10_000)
+            // moka needs a lifetime above zero; a zero lifetime is honoured in `miss` instead,
+            // because moka's clock is coarse and a 1 ms entry can outlive the next query.
             .time_to_live(cache_ttl.max(Duration::from_millis(1)))
             .support_invalidation_closures()
             .build();
-        Self { http, api_base: api_base.trim_end_matches('/').to_owned(), tokens, cache, metrics }
+        let caching = !cache_ttl.is_zero();
+        Self { http, api_base: api_base.trim_end_matches('/').to_owned(), tokens, cache, caching, metrics }
     }
 
     pub fn tokens(&self) -> &TokenProvider {
@@ -122,6 +127,9 @@ impl ConferenceClient {
     /// cache is keyed by organisation too, so one organisation never sees another's meetings.
     pub async fn infos(&self, corp: Option<&str>, room_code: &str) -> Result<Arc<Conferences>, ApiError> {
         let key = cache_key(corp, room_code);
+        if !self.caching {
+            return Box::pin(self.miss(corp, room_code, key)).await;
+        }
         if let Some(hit) = self.cache.get(&key).await {
             self.metrics.cache("conference", true);
             return Ok(hit);
@@ -143,7 +151,11 @@ impl ConferenceClient {
             fetched_here = true;
             self.fetch_all(corp, room_code).await.map(Arc::new)
         };
-        let result = self.cache.try_get_with(key, fetch).await.map_err(|err| (*err).clone());
+        let result = self.cache.try_get_with(key.clone(), fetch).await.map_err(|err| (*err).clone());
+        if !self.caching && fetched_here {
+            // Only the callers already waiting on this fetch share its answer.
+            self.cache.invalidate(&key).await;
+        }
         self.metrics.cache("conference", !fetched_here);
         result
     }
