@@ -17,6 +17,8 @@ use crate::telemetry::Metrics;
 const EXPIRY_MARGIN_MS: i64 = 30_000;
 /// `errcode` for an expired or unknown session.
 const SESSION_GONE: i64 = 300_001;
+/// `errcode`s for a conversation past 20 webhook posts a minute (held back for about 10 minutes).
+const THROTTLED: [i64; 2] = [130_101, 660_026];
 
 /// A message to post, in the shapes DingTalk's webhook and OpenAPI share.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,6 +223,17 @@ impl Replier {
                 Err(ReplyError::Webhook { errcode: SESSION_GONE, errmsg }) => {
                     tracing::info!(%errmsg, "session webhook gone (300001); falling back to the OpenAPI");
                 }
+                // Another sender (a second bot, a replica without shared Redis, a higher
+                // DINGMEET_RATE_LIMIT_PER_MINUTE) used up the conversation's webhook quota; the
+                // robot OpenAPI is a separate road, so the answer is not lost.
+                Err(ReplyError::Webhook { errcode, errmsg }) if THROTTLED.contains(&errcode) => {
+                    tracing::warn!(
+                        errcode,
+                        %errmsg,
+                        "DingTalk throttled the session webhook (more than 20 posts a minute in this \
+                         conversation); replying through the OpenAPI instead"
+                    );
+                }
                 other => return other.map(|()| Channel::SessionWebhook),
             }
         } else {
@@ -242,7 +255,7 @@ impl Replier {
         let outcome = match &result {
             Ok(()) => "ok",
             Err(ReplyError::Webhook { errcode: SESSION_GONE, .. }) => "session_gone",
-            Err(ReplyError::Webhook { errcode: 130_101 | 660_026, .. }) => "throttled",
+            Err(ReplyError::Webhook { errcode, .. }) if THROTTLED.contains(errcode) => "throttled",
             Err(ReplyError::Webhook { errcode: 460_101, .. }) => "too_long",
             Err(_) => "error",
         };

@@ -92,3 +92,29 @@ async fn the_openapi_fallback_refreshes_a_refused_token_once() {
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(refused[0].error_code.as_deref(), Some("InvalidAuthentication"));
 }
+
+#[tokio::test]
+async fn a_throttled_session_webhook_130101_hands_the_reply_to_the_openapi() {
+    // Allowed above DingTalk's 20 a minute, as when another sender shares the conversation.
+    let app = spawn_app_with(&[("DINGMEET_RATE_LIMIT_PER_MINUTE", "40")]).await;
+    for i in 0..20 {
+        app.ask_with(app.message("/meeting 123456789").msg_id(&format!("msgQuota{i}"))).await;
+    }
+
+    let delivery = app.send(app.message("/meeting 123456789").msg_id("msgQuota20")).await;
+
+    assert_acknowledged(&delivery);
+    let sends = app.sim.wait_for_openapi_sends(1, WAIT).await.expect("an OpenAPI send");
+    assert_eq!(sends[0].kind, SendKind::Group);
+    assert_eq!(sends[0].open_conversation_id(), Some(delivery.callback.conversation_id.as_str()));
+    assert!(sends[0].text().is_some_and(|t| t.contains("产品周会")));
+    let metrics = reqwest::get(format!("{}/metrics", app.address)).await.expect("metrics").text().await.expect("text");
+    assert!(
+        metrics.contains(r#"dingmeet_replies_total{channel="session_webhook",outcome="throttled"} 1"#),
+        "{metrics}"
+    );
+    let sim = app.finish().await;
+    let refused: Vec<_> = sim.webhook_posts().into_iter().filter(|p| !p.delivered()).collect();
+    assert_eq!(refused.len(), 1, "only the 21st post was refused");
+    assert_eq!(refused[0].errcode, 130_101);
+}
