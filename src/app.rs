@@ -4,6 +4,7 @@
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +61,7 @@ pub fn state_options(settings: &Settings) -> StateOptions {
             Duration::from_secs(settings.rate_limit_wait_secs),
         ),
         key_prefix: settings.redis_key_prefix.clone(),
+        redis_ca_file: settings.redis_ca_file().map(Path::to_path_buf),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -152,9 +152,12 @@ pub struct Settings {
     /// When set, only these staff ids are answered (comma-separated).
     #[serde(deserialize_with = "string_list")]
     pub allow_users: Vec<String>,
-    /// Redis for state shared by several replicas (`redis://[[user]:password@]host[:port][/db]`);
-    /// unset or empty keeps state in memory.
+    /// Redis for state shared by several replicas (`redis://[[user]:password@]host[:port][/db]`,
+    /// or `rediss://…` for TLS); unset or empty keeps state in memory.
     pub redis_url: Option<SecretString>,
+    /// With `rediss://`: a PEM file of the CA certificate(s) the Redis server's certificate must
+    /// chain to, instead of the system roots (a private CA, as Memorystore's). Unset: system roots.
+    pub redis_ca_file: Option<PathBuf>,
     /// Prepended to every Redis key, so several bots can share one Redis.
     pub redis_key_prefix: String,
     /// Replies per minute to one conversation (DingTalk throttles beyond 20); 0 turns the limit off.
@@ -195,6 +198,7 @@ impl Default for Settings {
             stream_ping_interval_ms: 30_000,
             stream_pong_timeout_ms: 10_000,
             redis_url: None,
+            redis_ca_file: None,
             redis_key_prefix: "dingmeet:".to_owned(),
             rate_limit_per_minute: 18,
             rate_limit_wait_secs: 30,
@@ -230,6 +234,7 @@ impl std::fmt::Debug for Settings {
             .field("stream_ping_interval_ms", &self.stream_ping_interval_ms)
             .field("stream_pong_timeout_ms", &self.stream_pong_timeout_ms)
             .field("redis_url", &self.redis_url.as_ref().map(|_| "[redacted]"))
+            .field("redis_ca_file", &self.redis_ca_file)
             .field("redis_key_prefix", &self.redis_key_prefix)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("rate_limit_wait_secs", &self.rate_limit_wait_secs)
@@ -301,6 +306,11 @@ impl Settings {
     /// The Redis URL, if one is set and not blank.
     pub fn redis_url(&self) -> Option<&SecretString> {
         self.redis_url.as_ref().filter(|url| !secrecy::ExposeSecret::expose_secret(*url).trim().is_empty())
+    }
+
+    /// The Redis CA file, if one is set and not blank.
+    pub fn redis_ca_file(&self) -> Option<&Path> {
+        self.redis_ca_file.as_deref().filter(|path| !path.to_string_lossy().trim().is_empty())
     }
 
     pub fn shutdown_grace(&self) -> Duration {
@@ -377,7 +387,7 @@ mod tests {
         assert_eq!(s.webhook_hosts, ["oapi.dingtalk.com", "api.dingtalk.com"]);
         assert_eq!(s.timezone, chrono_tz::Asia::Shanghai);
         assert_eq!((s.lang, s.sign_window_secs, s.upstream_timeout_ms), (Lang::Zh, 3600, 5000));
-        assert!(s.redis_url().is_none());
+        assert!(s.redis_url().is_none() && s.redis_ca_file().is_none());
         assert_eq!(s.redis_key_prefix, "dingmeet:");
         assert_eq!((s.rate_limit_per_minute, s.rate_limit_wait_secs, s.shutdown_grace_secs), (18, 30, 10));
     }
@@ -389,6 +399,7 @@ mod tests {
             env(&[
                 ("DINGMEET_REDIS_URL", "redis://:pw@127.0.0.1:6390/2"),
                 ("DINGMEET_REDIS_KEY_PREFIX", "bot2:"),
+                ("DINGMEET_REDIS_CA_FILE", "/etc/dingmeet/redis-ca.pem"),
                 ("DINGMEET_RATE_LIMIT_PER_MINUTE", "10"),
                 ("DINGMEET_RATE_LIMIT_WAIT_SECS", "5"),
                 ("DINGMEET_SHUTDOWN_GRACE_SECS", "3"),
@@ -397,10 +408,13 @@ mod tests {
         .expect("loads");
         assert_eq!(s.redis_url().map(|u| u.expose_secret()), Some("redis://:pw@127.0.0.1:6390/2"));
         assert_eq!(s.redis_key_prefix, "bot2:");
+        assert_eq!(s.redis_ca_file(), Some(Path::new("/etc/dingmeet/redis-ca.pem")));
         assert_eq!((s.rate_limit_per_minute, s.rate_limit_wait_secs), (10, 5));
         assert_eq!(s.shutdown_grace(), Duration::from_secs(3));
-        let blank = Settings::load_from(None, env(&[("DINGMEET_REDIS_URL", " ")])).expect("loads");
+        let blank = Settings::load_from(None, env(&[("DINGMEET_REDIS_URL", " "), ("DINGMEET_REDIS_CA_FILE", " ")]))
+            .expect("loads");
         assert!(blank.redis_url().is_none(), "a blank URL means no Redis");
+        assert!(blank.redis_ca_file().is_none(), "a blank CA file means the system roots");
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod memory;
 mod redis;
 mod suite_ticket;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +42,9 @@ pub struct StateOptions {
     pub rate_limit: RateLimit,
     /// Prepended to every Redis key, so several bots can share one Redis.
     pub key_prefix: String,
+    /// For `rediss://`: a PEM file of the CA certificates the server's certificate must chain to,
+    /// instead of the system roots.
+    pub redis_ca_file: Option<PathBuf>,
 }
 
 impl Default for StateOptions {
@@ -49,6 +53,7 @@ impl Default for StateOptions {
             dedupe_ttl: Duration::from_secs(600),
             rate_limit: RateLimit::per_minute(18, Duration::from_secs(30)),
             key_prefix: "dingmeet:".to_owned(),
+            redis_ca_file: None,
         }
     }
 }
@@ -76,8 +81,13 @@ pub enum Backend {
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("DINGMEET_REDIS_URL is not a usable Redis URL ({0}): expected redis://[[user]:password@]host[:port][/db]")]
+    #[error(
+        "DINGMEET_REDIS_URL is not a usable Redis URL ({0}): expected redis://[[user]:password@]host[:port][/db] \
+         (rediss:// for TLS)"
+    )]
     BadRedisUrl(String),
+    #[error("DINGMEET_REDIS_CA_FILE {path}: {problem}")]
+    BadRedisCa { path: String, problem: String },
     #[error("the Redis store must be opened inside a Tokio runtime")]
     NoRuntime,
 }
@@ -118,7 +128,7 @@ impl StateStore {
     /// Reports its health as the [`crate::readiness::REDIS`] check. An unreachable Redis is not an
     /// error: the store answers from memory and reconnects in the background.
     pub async fn redis(url: &SecretString, options: StateOptions, readiness: Readiness) -> Result<Self, StateError> {
-        let shared = RedisStore::connect(url, &options.key_prefix, readiness).await?;
+        let shared = RedisStore::connect(url, options.redis_ca_file.as_deref(), &options.key_prefix, readiness).await?;
         let local = Arc::new(MemoryStore::new(options.dedupe_ttl, options.rate_limit));
         Ok(Self { local, shared: Some(shared), options: Arc::new(options) })
     }

@@ -1,11 +1,17 @@
 //! The Redis side of the shared store: one `ConnectionManager`, a health flag that sends every
 //! operation to the local fallback while Redis is unreachable, and a watcher that brings it back.
+//! `rediss://` connects over TLS (rustls with ring), verifying the server against the system
+//! roots or the CA file given.
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ConnectionAddr, IntoConnectionInfo, TlsCertificates};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
 
@@ -50,6 +56,8 @@ pub(super) struct RedisStore {
     client: redis::Client,
     /// Where Redis is, for logs: host, port and database, never the password.
     target: String,
+    /// Whether the connection is TLS (`rediss://`), to explain its failures.
+    tls: bool,
     prefix: String,
     /// The connection in use and its generation: a failure on a connection that was already
     /// replaced says nothing about Redis now.
@@ -75,20 +83,22 @@ impl Drop for RedisStore {
 
 impl RedisStore {
     /// Opens the store: one connection attempt now (so a healthy Redis is in use before the first
-    /// message), then a background watcher that reconnects whenever Redis is lost. Fails only on a
-    /// URL that can never work; an unreachable Redis means local state until it is back.
+    /// message), then a background watcher that reconnects whenever Redis is lost. Fails only on
+    /// settings that can never work (the URL, the CA file); an unreachable Redis, or one whose
+    /// TLS handshake fails, means local state until it is back.
     pub(super) async fn connect(
         url: &SecretString,
+        ca_file: Option<&Path>,
         prefix: &str,
         readiness: Readiness,
     ) -> Result<Arc<Self>, StateError> {
-        let client =
-            redis::Client::open(url.expose_secret().trim()).map_err(|err| StateError::BadRedisUrl(err.to_string()))?;
+        let (client, tls) = client(url, ca_file)?;
         let info = client.get_connection_info();
         let target = format!("{}/{}", info.addr, info.redis.db);
         let store = Arc::new(Self {
             client,
             target,
+            tls,
             prefix: prefix.to_owned(),
             connection: RwLock::new(None),
             health: Mutex::new(Health::Down("not connected yet".to_owned())),
@@ -99,7 +109,7 @@ impl RedisStore {
         store.readiness.fail(readiness::REDIS, format!("connecting to Redis at {}", store.target));
         match store.reconnect().await {
             Ok(()) => {
-                tracing::info!(redis = %store.target, "shared state in Redis");
+                tracing::info!(redis = %store.target, tls = store.tls, "shared state in Redis");
                 store.set_health(Health::Up);
             }
             Err(reason) => {
@@ -247,13 +257,81 @@ impl RedisStore {
         };
         let conn = match tokio::time::timeout(CONNECT_TIMEOUT * 3, attempt).await {
             Ok(Ok(conn)) => conn,
-            Ok(Err(err)) => return Err(err.to_string()),
-            Err(_) => return Err(format!("no answer within {} s", (CONNECT_TIMEOUT * 3).as_secs())),
+            Ok(Err(err)) => return Err(explain(&err.to_string(), self.tls)),
+            Err(_) => {
+                let reason = format!("no answer within {} s", (CONNECT_TIMEOUT * 3).as_secs());
+                return Err(explain(&reason, self.tls));
+            }
         };
         let mut slot = self.connection.write().unwrap_or_else(PoisonError::into_inner);
         let generation = slot.as_ref().map_or(0, |(g, _)| g.wrapping_add(1));
         *slot = Some((generation, conn));
         Ok(())
+    }
+}
+
+/// The client for `url`: plain, or TLS for `rediss://`, trusting `ca_file` if given, else the
+/// system roots. Errors name the setting to fix and never echo the URL (it may hold a password).
+fn client(url: &SecretString, ca_file: Option<&Path>) -> Result<(redis::Client, bool), StateError> {
+    // rustls needs the process-wide provider before the first TLS connection; installing it
+    // here does not rely on the HTTP client having been built first.
+    crate::dingtalk::api::install_crypto_provider();
+    let bad_url = |err: redis::RedisError| StateError::BadRedisUrl(err.to_string());
+    let info = url.expose_secret().trim().into_connection_info().map_err(bad_url)?;
+    let tls = match &info.addr {
+        ConnectionAddr::TcpTls { insecure: true, .. } => {
+            // Turning certificate checks off is not offered: trust the CA with the CA file instead.
+            return Err(StateError::BadRedisUrl(
+                "#insecure is not supported: set DINGMEET_REDIS_CA_FILE to the CA that signed the server's certificate"
+                    .to_owned(),
+            ));
+        }
+        ConnectionAddr::TcpTls { .. } => true,
+        _ => false,
+    };
+    let Some(path) = ca_file else {
+        return Ok((redis::Client::open(info).map_err(bad_url)?, tls));
+    };
+    let bad_ca = |problem: String| StateError::BadRedisCa { path: path.display().to_string(), problem };
+    if !tls {
+        return Err(bad_ca("set, but DINGMEET_REDIS_URL is redis:// (no TLS): use rediss://".to_owned()));
+    }
+    let pem = std::fs::read(path).map_err(|err| bad_ca(format!("cannot be read ({err})")))?;
+    // Checked here so a wrong file fails at start rather than every TLS handshake later.
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| bad_ca(format!("is not PEM ({err})")))?;
+    if certificates.is_empty() {
+        return Err(bad_ca("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_owned()));
+    }
+    let certificates = TlsCertificates { client_tls: None, root_cert: Some(pem) };
+    let client = redis::Client::build_with_tls(info, certificates).map_err(|err| bad_ca(err.to_string()))?;
+    Ok((client, tls))
+}
+
+/// Adds what to check to a connection failure whose likely cause is the TLS setup: an untrusted
+/// certificate, or one side speaking TLS and the other not (a plain Redis does not answer a TLS
+/// handshake; a TLS-only Redis drops a plain client).
+fn explain(reason: &str, tls: bool) -> String {
+    let lower = reason.to_lowercase();
+    let any = |words: &[&str]| words.iter().any(|word| lower.contains(word));
+    let hint = if tls && lower.contains("not valid for name") {
+        Some("use a host name the Redis server's TLS certificate lists")
+    } else if tls && lower.contains("certificate") {
+        Some(
+            "the Redis server's TLS certificate is not trusted: set DINGMEET_REDIS_CA_FILE to the CA that signed it \
+             (or add that CA to the system roots)",
+        )
+    } else if tls && any(&["no answer", "corrupt message", "reset by peer", "eof"]) {
+        Some("is TLS enabled on that port? For a Redis without TLS, use redis://")
+    } else if !tls && any(&["reset by peer", "broken pipe", "eof"]) {
+        Some("if that Redis accepts TLS only, use rediss://")
+    } else {
+        None
+    };
+    match hint {
+        Some(hint) => format!("{reason}; {hint}"),
+        None => reason.to_owned(),
     }
 }
 
@@ -284,6 +362,26 @@ async fn watch(store: Weak<RedisStore>, wake: Arc<Notify>) {
                 tracing::debug!(redis = %store.target, %reason, "Redis still unavailable");
                 store.set_health(Health::Down(reason));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain;
+
+    #[test]
+    fn tls_failures_say_what_to_check_and_an_unreachable_redis_gets_no_guess() {
+        let untrusted = explain("invalid peer certificate: UnknownIssuer", true);
+        assert!(
+            untrusted
+                .ends_with("set DINGMEET_REDIS_CA_FILE to the CA that signed it (or add that CA to the system roots)")
+        );
+        assert!(explain("invalid peer certificate: certificate not valid for name \"x\"", true).contains("host name"));
+        assert!(explain("no answer within 3 s", true).ends_with("For a Redis without TLS, use redis://"));
+        assert!(explain("Connection reset by peer (os error 104)", false).ends_with("use rediss://"));
+        for tls in [true, false] {
+            assert_eq!(explain("Connection refused (os error 111)", tls), "Connection refused (os error 111)");
         }
     }
 }
