@@ -18,6 +18,7 @@ mod messages;
 mod process;
 mod process_tests;
 mod redis_server;
+mod redis_tls;
 mod replicas;
 mod replies;
 mod sandbox;

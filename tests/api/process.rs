@@ -19,12 +19,13 @@ pub(crate) struct BotProcess {
 
 impl BotProcess {
     /// Starts `dingmeet serve` with JSON logs, listening on a free loopback port, with `env` (and
-    /// no `DINGMEET_*` or `RUST_LOG` inherited from the test's own environment).
+    /// no `DINGMEET_*`, `RUST_LOG` or `SSL_CERT_*` inherited from the test's own environment, so
+    /// a test that sets which CAs the bot trusts sets all of it).
     pub(crate) async fn start(env: &[(String, String)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_dingmeet"));
         command.arg("serve").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         for (key, _) in std::env::vars() {
-            if key.starts_with("DINGMEET_") || key == "RUST_LOG" {
+            if key.starts_with("DINGMEET_") || key == "RUST_LOG" || key.starts_with("SSL_CERT_") {
                 command.env_remove(key);
             }
         }

@@ -7,13 +7,13 @@ use dingmeet::sim::{Scenario, Simulator};
 use crate::bots::{self, WAIT};
 use crate::redis_server::RedisServer;
 
-async fn simulator() -> Simulator {
+pub(crate) async fn simulator() -> Simulator {
     Simulator::start(Scenario::builtin().expect("the builtin scenario")).await.expect("the simulator starts")
 }
 
 /// Delivers one signed callback to every bot at once; returns how many replies arrived once all
 /// of them have stopped (and so finished every reply in flight).
-async fn deliver_to_all(sim: &Simulator, bots: Vec<bots::Bot>) -> usize {
+pub(crate) async fn deliver_to_all(sim: &Simulator, bots: Vec<bots::Bot>) -> usize {
     let callback = sim.message("/meeting 123456789").build();
     let urls: Vec<String> = bots.iter().map(bots::Bot::callback_url).collect();
     let posts = urls.iter().map(|url| post_callback(sim, url, callback.clone()));
