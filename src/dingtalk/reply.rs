@@ -156,6 +156,14 @@ impl WebhookHosts {
         self.allowed(url).is_some()
     }
 
+    /// Checks `target`'s session webhook (true when it has none) and keeps the parsed URL in
+    /// it, so the reply does not parse it again.
+    pub fn check(&self, target: &mut ReplyTarget) -> bool {
+        let Some(url) = target.session_webhook.as_deref() else { return true };
+        target.checked_webhook = self.allowed(url);
+        target.checked_webhook.is_some()
+    }
+
     /// `url` parsed, when it is https (or http to loopback) on an allowed host.
     pub fn allowed(&self, url: &str) -> Option<reqwest::Url> {
         let parsed = reqwest::Url::parse(url).ok()?;
@@ -213,7 +221,8 @@ impl Replier {
             .as_deref()
             .filter(|_| target.session_webhook_expires_ms.is_none_or(|expires| now_ms + EXPIRY_MARGIN_MS < expires));
         if let Some(url) = live_webhook {
-            let Some(url) = self.hosts.allowed(url) else {
+            let checked = target.checked_webhook.clone().or_else(|| self.hosts.allowed(url));
+            let Some(url) = checked else {
                 self.metrics.reply(Channel::SessionWebhook.label(), "host_not_allowed");
                 return Err(ReplyError::HostNotAllowed);
             };
