@@ -5,6 +5,8 @@ use std::io::{BufWriter, IsTerminal, Write};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+mod json;
+
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -33,7 +35,7 @@ pub fn init_logging(json: bool) -> LogGuard {
     // Err means a subscriber is already installed (tests), which is fine.
     let _ = if json {
         // The span list carries the callback's request id down to the reply's lines.
-        builder.json().flatten_event(true).with_current_span(true).with_span_list(true).try_init()
+        builder.fmt_fields(json::JsonSpanFields).event_format(json::JsonLines).try_init()
     } else {
         builder.try_init()
     };
