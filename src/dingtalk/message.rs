@@ -5,8 +5,9 @@ use serde::Deserialize;
 
 use super::lenient;
 
-/// A robot callback body exactly as DingTalk sends it. Every field but the four that identify
-/// the message is optional, and unknown fields are ignored.
+/// A robot callback body as DingTalk sends it, the fields the bot uses. Every field but the four
+/// that identify the message is optional, and the others are skipped without being copied
+/// (`createAt`, `conversationTitle`, `senderId`, `chatbotUserId`, `isInAtList`, `atUsers`, …).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallbackBody {
@@ -19,12 +20,6 @@ pub struct CallbackBody {
     pub text: Option<TextContent>,
     #[serde(default)]
     pub content: Option<serde_json::Value>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
-    pub create_at: Option<i64>,
-    #[serde(default)]
-    pub conversation_title: Option<String>,
-    #[serde(default)]
-    pub sender_id: Option<String>,
     #[serde(default)]
     pub sender_nick: Option<String>,
     #[serde(default)]
@@ -34,11 +29,7 @@ pub struct CallbackBody {
     #[serde(default)]
     pub chatbot_corp_id: Option<String>,
     #[serde(default)]
-    pub chatbot_user_id: Option<String>,
-    #[serde(default)]
     pub robot_code: Option<String>,
-    #[serde(default)]
-    pub is_in_at_list: Option<bool>,
     #[serde(default)]
     pub session_webhook: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_i64")]
