@@ -26,8 +26,13 @@ use axum::routing::{get, post};
 
 const DEFAULT_REPLY: &str = r#"{"msgtype":"markdown","markdown":{"title":"ceiling","text":"ceiling"},"at":{"atUserIds":[],"atMobiles":[],"isAtAll":false}}"#;
 
+/// As many posts in flight as the bot allows (`MAX_POSTS_IN_FLIGHT` in src/dingtalk/reply.rs):
+/// the same I/O discipline, so the ceiling stays the least I/O the bot's job needs.
+const MAX_POSTS_IN_FLIGHT: usize = 64;
+
 struct Sink {
     http: reqwest::Client,
+    posts: tokio::sync::Semaphore,
     webhooks: Vec<String>,
     reply: Bytes,
     received: AtomicU64,
@@ -37,6 +42,7 @@ async fn callback(State(sink): State<Arc<Sink>>, _body: Bytes) -> Response {
     let n = sink.received.fetch_add(1, Ordering::Relaxed);
     let task = Arc::clone(&sink);
     tokio::spawn(async move {
+        let _permit = task.posts.acquire().await.ok();
         let index = usize::try_from(n).unwrap_or(0) % task.webhooks.len();
         let request = task
             .http
@@ -72,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
     let listen: SocketAddr = std::env::var("CEILING_LISTEN").unwrap_or_else(|_| "127.0.0.1:0".to_owned()).parse()?;
     let sink = Arc::new(Sink {
         http: dingmeet::dingtalk::api::http_client(Duration::from_secs(5)),
+        posts: tokio::sync::Semaphore::new(MAX_POSTS_IN_FLIGHT),
         webhooks,
         reply,
         received: AtomicU64::new(0),

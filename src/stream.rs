@@ -374,7 +374,7 @@ impl StreamClient {
             tracing::info!(frame_id = %id, "redelivered frame acknowledged, not processed again");
             return;
         }
-        let message = match CallbackBody::parse(body.as_bytes()) {
+        let mut message = match CallbackBody::parse(body.as_bytes()) {
             Ok(parsed) => parsed.into_inbound(),
             Err(err) => {
                 self.bot.metrics.callback("bad_body");
@@ -382,9 +382,7 @@ impl StreamClient {
                 return;
             }
         };
-        if let Some(url) = message.reply_to.session_webhook.as_deref()
-            && !self.bot.replier.hosts().allows(url)
-        {
+        if !self.bot.replier.hosts().check(&mut message.reply_to) {
             self.bot.metrics.callback("webhook_host_not_allowed");
             tracing::warn!("stream message ignored: sessionWebhook host is not on DINGMEET_WEBHOOK_HOSTS");
             return;

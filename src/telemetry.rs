@@ -2,12 +2,14 @@
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
+
+mod json;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -33,7 +35,7 @@ pub fn init_logging(json: bool) -> LogGuard {
     // Err means a subscriber is already installed (tests), which is fine.
     let _ = if json {
         // The span list carries the callback's request id down to the reply's lines.
-        builder.json().flatten_event(true).with_current_span(true).with_span_list(true).try_init()
+        builder.fmt_fields(json::JsonSpanFields).event_format(json::JsonLines).try_init()
     } else {
         builder.try_init()
     };
@@ -180,6 +182,29 @@ pub struct Metrics {
     refused: Family<Labels<1>, Counter>,
     stream_reconnects: Counter,
     in_flight: Gauge,
+    hot: HotSeries,
+}
+
+/// The series every answered message counts under, looked up in their family once (a lookup
+/// takes the family's lock and hashes the labels) and kept. Created on first use, so the
+/// exposition is the same as without them.
+#[derive(Default)]
+struct HotSeries {
+    accepted: OnceLock<Counter>,
+    meeting: OnceLock<Counter>,
+    conference_hit: OnceLock<Counter>,
+    webhook_ok: OnceLock<Counter>,
+    webhook_seconds: OnceLock<Histogram>,
+    replied_ok: OnceLock<Counter>,
+}
+
+/// `family`'s series for `labels`, kept in `cell`.
+fn kept<'a, const N: usize, M: Clone, C: MetricConstructor<M>>(
+    cell: &'a OnceLock<M>,
+    family: &Family<Labels<N>, M, C>,
+    labels: Labels<N>,
+) -> &'a M {
+    cell.get_or_init(|| family.get_or_create(&labels).clone())
 }
 
 impl std::fmt::Debug for Metrics {
@@ -241,18 +266,31 @@ impl Metrics {
             refused,
             stream_reconnects,
             in_flight,
+            hot: HotSeries::default(),
         }
     }
 
     pub fn callback(&self, outcome: &'static str) {
-        self.callbacks.get_or_create(&[("outcome", outcome)]).inc();
+        match outcome {
+            "accepted" => kept(&self.hot.accepted, &self.callbacks, [("outcome", outcome)]).inc(),
+            _ => self.callbacks.get_or_create(&[("outcome", outcome)]).inc(),
+        };
     }
 
     pub fn command(&self, kind: &'static str) {
-        self.commands.get_or_create(&[("kind", kind)]).inc();
+        match kind {
+            "meeting" => kept(&self.hot.meeting, &self.commands, [("kind", kind)]).inc(),
+            _ => self.commands.get_or_create(&[("kind", kind)]).inc(),
+        };
     }
 
     pub fn upstream(&self, endpoint: &'static str, outcome: &'static str, elapsed: Duration) {
+        if (endpoint, outcome) == ("session_webhook", "ok") {
+            kept(&self.hot.webhook_ok, &self.upstream, [("endpoint", endpoint), ("outcome", outcome)]).inc();
+            kept(&self.hot.webhook_seconds, &self.upstream_seconds, [("endpoint", endpoint)])
+                .observe(elapsed.as_secs_f64());
+            return;
+        }
         self.upstream.get_or_create(&[("endpoint", endpoint), ("outcome", outcome)]).inc();
         self.upstream_seconds.get_or_create(&[("endpoint", endpoint)]).observe(elapsed.as_secs_f64());
     }
@@ -262,11 +300,20 @@ impl Metrics {
     }
 
     pub fn reply(&self, channel: &'static str, outcome: &'static str) {
-        self.replies.get_or_create(&[("channel", channel), ("outcome", outcome)]).inc();
+        if (channel, outcome) == ("session_webhook", "ok") {
+            kept(&self.hot.replied_ok, &self.replies, [("channel", channel), ("outcome", outcome)]).inc();
+        } else {
+            self.replies.get_or_create(&[("channel", channel), ("outcome", outcome)]).inc();
+        }
     }
 
     pub fn cache(&self, cache: &'static str, hit: bool) {
-        self.cache.get_or_create(&[("cache", cache), ("result", if hit { "hit" } else { "miss" })]).inc();
+        let result = if hit { "hit" } else { "miss" };
+        if (cache, hit) == ("conference", true) {
+            kept(&self.hot.conference_hit, &self.cache, [("cache", cache), ("result", result)]).inc();
+        } else {
+            self.cache.get_or_create(&[("cache", cache), ("result", result)]).inc();
+        }
     }
 
     pub fn refused(&self, reason: &'static str) {
@@ -315,6 +362,32 @@ mod tests {
         assert!(text.contains(r#"dingmeet_callbacks_total{outcome="accepted"} 1"#), "{text}");
         assert!(text.contains(r#"dingmeet_upstream_requests_total{endpoint="conference",outcome="ok"} 1"#), "{text}");
         assert!(text.contains("dingmeet_upstream_request_duration_seconds_bucket"), "{text}");
+    }
+
+    #[test]
+    fn kept_series_are_the_familys_own() {
+        let metrics = Metrics::new();
+        assert!(!metrics.render().contains("commands_total{kind=\"meeting\"}"), "not before its first use");
+        for _ in 0..2 {
+            metrics.callback("accepted");
+            metrics.command("meeting");
+            metrics.cache("conference", true);
+            metrics.upstream("session_webhook", "ok", Duration::from_millis(3));
+            metrics.reply("session_webhook", "ok");
+        }
+        metrics.command("help");
+        let text = metrics.render();
+        for line in [
+            r#"dingmeet_callbacks_total{outcome="accepted"} 2"#,
+            r#"dingmeet_commands_total{kind="meeting"} 2"#,
+            r#"dingmeet_commands_total{kind="help"} 1"#,
+            r#"dingmeet_cache_requests_total{cache="conference",result="hit"} 2"#,
+            r#"dingmeet_upstream_requests_total{endpoint="session_webhook",outcome="ok"} 2"#,
+            r#"dingmeet_upstream_request_duration_seconds_count{endpoint="session_webhook"} 2"#,
+            r#"dingmeet_replies_total{channel="session_webhook",outcome="ok"} 2"#,
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
     }
 
     #[test]

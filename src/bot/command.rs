@@ -80,7 +80,7 @@ pub struct RoomCode(String);
 impl RoomCode {
     /// Normalises and validates one code as a person typed it (`123 456 789`, `１２３-４５６`).
     pub fn parse(input: &str) -> Result<Self, ParseError> {
-        let normalized: String = input.nfkc().filter(|c| !c.is_whitespace() && *c != '-').collect();
+        let normalized: String = nfkc(input).chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
         if normalized.is_empty()
             || normalized.len() > MAX_CODE_DIGITS
             || !normalized.chars().all(|c| c.is_ascii_digit())
@@ -202,14 +202,19 @@ fn run(spec: &CommandSpec, args: &[String]) -> Result<Command, ParseError> {
 /// NFKC-normalises the text and splits it into words, dropping @-mentions wherever they are
 /// (`@Bot` repeated at the start, `@Nick` at the end, `帮助@机器人` glued to a word).
 fn words_without_mentions(text: &str) -> Vec<String> {
-    let normalized: String = text.nfkc().collect();
-    normalized
+    nfkc(text)
         .split(|c: char| c.is_whitespace())
         .filter_map(|word| {
             let before_mention = word.split('@').next().unwrap_or_default();
             (!before_mention.is_empty()).then(|| before_mention.to_owned())
         })
         .collect()
+}
+
+/// NFKC, which leaves ASCII as it is: most commands are typed in ASCII, and the normaliser
+/// costs more than the rest of the parsing.
+fn nfkc(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.is_ascii() { text.into() } else { text.nfkc().collect::<String>().into() }
 }
 
 fn lookup(word: &str) -> Option<&'static CommandSpec> {

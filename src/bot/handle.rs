@@ -125,7 +125,10 @@ impl Bot {
         }
         let answer = self.answer(&message).await;
         match self.replier.send(&message.reply_to, &answer, reply::now_ms()).await {
-            Ok(channel) => tracing::info!(channel = channel.label(), "replied"),
+            Ok(channel) => {
+                let latency_us = u64::try_from(message.received.elapsed().as_micros()).unwrap_or(u64::MAX);
+                tracing::info!(channel = channel.label(), latency_us, "replied");
+            }
             Err(err) => tracing::warn!(%err, "could not deliver the reply"),
         }
     }

@@ -149,16 +149,34 @@ pub fn format_time(ms: i64, tz: Tz) -> Option<String> {
     let utc = DateTime::from_timestamp_millis(ms)?;
     let local = tz.from_utc_datetime(&utc.naive_utc());
     let mut out = String::with_capacity(16);
-    // Writing to a String cannot fail.
-    let _ = write!(
-        out,
-        "{:04}-{:02}-{:02} {:02}:{:02}",
-        local.year(),
-        local.month(),
-        local.day(),
-        local.hour(),
-        local.minute()
-    );
+    let Ok(year @ 0..=9999) = u32::try_from(local.year()) else {
+        // Writing to a String cannot fail.
+        let _ = write!(
+            out,
+            "{:04}-{:02}-{:02} {:02}:{:02}",
+            local.year(),
+            local.month(),
+            local.day(),
+            local.hour(),
+            local.minute()
+        );
+        return Some(out);
+    };
+    // Digit by digit: this runs for every time on every card, and `write!` costs several times more.
+    let digits = |out: &mut String, n: u32, width: u32| {
+        for place in (0..width).rev() {
+            out.push(char::from(b'0' + u8::try_from(n / 10_u32.pow(place) % 10).unwrap_or(0)));
+        }
+    };
+    digits(&mut out, year, 4);
+    out.push('-');
+    digits(&mut out, local.month(), 2);
+    out.push('-');
+    digits(&mut out, local.day(), 2);
+    out.push(' ');
+    digits(&mut out, local.hour(), 2);
+    out.push(':');
+    digits(&mut out, local.minute(), 2);
     Some(out)
 }
 
@@ -283,6 +301,9 @@ mod tests {
         assert_eq!(format_time(ms, chrono_tz::Asia::Shanghai).as_deref(), Some("2026-11-26 14:30"));
         assert_eq!(format_time(ms, chrono_tz::UTC).as_deref(), Some("2026-11-26 06:30"));
         assert_eq!(format_time(ms, chrono_tz::America::New_York).as_deref(), Some("2026-11-26 01:30"));
+        assert_eq!(format_time(0, chrono_tz::UTC).as_deref(), Some("1970-01-01 00:00"));
+        assert_eq!(format_time(253_402_300_800_000, chrono_tz::UTC).as_deref(), Some("10000-01-01 00:00"));
+        assert_eq!(format_time(-62_135_596_800_000, chrono_tz::UTC).as_deref(), Some("0001-01-01 00:00"));
     }
 
     #[test]

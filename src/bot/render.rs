@@ -28,18 +28,39 @@ pub struct Markdown;
 
 impl askama::filters::Escaper for Markdown {
     fn write_escaped_str<W: std::fmt::Write>(&self, mut dest: W, text: &str) -> std::fmt::Result {
-        for c in text.chars() {
+        // Runs of characters that stay as they are are copied whole: most of a card's text.
+        let mut start = 0;
+        for (i, c) in text.char_indices() {
+            if !may_change(c) {
+                continue;
+            }
+            dest.write_str(&text[start..i])?;
             if let Some(c) = escape_char(c) {
                 dest.write_char(c)?;
             }
+            start = i + c.len_utf8();
         }
-        Ok(())
+        dest.write_str(&text[start..])
     }
 }
 
 /// Escapes text for use outside a template (the same rules as the template escaper).
 pub fn escape(text: &str) -> String {
-    text.chars().filter_map(escape_char).collect()
+    let mut out = String::with_capacity(text.len());
+    // Writing to a String cannot fail.
+    let _ = askama::filters::Escaper::write_escaped_str(&Markdown, &mut out, text);
+    out
+}
+
+/// False for the characters [`escape_char`] certainly keeps: ASCII letters, digits, space and
+/// unmarked punctuation, and every character from U+00A0 on outside the two blocks that hold
+/// the invisible ones it drops (U+2000–U+206F, U+FE00–U+FEFF).
+fn may_change(c: char) -> bool {
+    match c {
+        ' '..='~' => matches!(c, '*' | '_' | '`' | '[' | ']' | '<' | '>' | '#' | '|' | '~' | '\\'),
+        '\u{A0}'..='\u{1FFF}' | '\u{2070}'..='\u{FDFF}' => false,
+        _ => c < '\u{A0}' || c <= '\u{206F}' || ('\u{FE00}'..='\u{FEFF}').contains(&c),
+    }
 }
 
 fn escape_char(c: char) -> Option<char> {
@@ -290,6 +311,26 @@ pub fn parse_error_card(t: &Text, err: &ParseError, mention: Option<&str>) -> Ou
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_run_copying_escaper_escapes_as_the_character_one_does() {
+        let samples = [
+            "plain title 123",
+            "周会 *重要* [链接](x) <b>#1</b> |a|~b~ `c` \\",
+            "line\nbreak\ttab\u{7f}\u{85}",
+            "\u{202E}evil\u{2066}\u{200B}\u{FEFF}\u{2014}—\u{2070}⁰\u{FE0F}️",
+            "",
+        ];
+        for text in samples {
+            let expected: String = text.chars().filter_map(escape_char).collect();
+            assert_eq!(escape(text), expected, "{text:?}");
+        }
+        for code in (0..0x3_0000).filter_map(char::from_u32) {
+            if !may_change(code) {
+                assert_eq!(escape_char(code), Some(code), "{code:?} must be kept as it is");
+            }
+        }
+    }
 
     #[test]
     fn hostile_text_cannot_format_the_card() {

@@ -5,8 +5,9 @@ use serde::Deserialize;
 
 use super::lenient;
 
-/// A robot callback body exactly as DingTalk sends it. Every field but the four that identify
-/// the message is optional, and unknown fields are ignored.
+/// A robot callback body as DingTalk sends it, the fields the bot uses. Every field but the four
+/// that identify the message is optional, and the others are skipped without being copied
+/// (`createAt`, `conversationTitle`, `senderId`, `chatbotUserId`, `isInAtList`, `atUsers`, …).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallbackBody {
@@ -19,12 +20,6 @@ pub struct CallbackBody {
     pub text: Option<TextContent>,
     #[serde(default)]
     pub content: Option<serde_json::Value>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
-    pub create_at: Option<i64>,
-    #[serde(default)]
-    pub conversation_title: Option<String>,
-    #[serde(default)]
-    pub sender_id: Option<String>,
     #[serde(default)]
     pub sender_nick: Option<String>,
     #[serde(default)]
@@ -34,11 +29,7 @@ pub struct CallbackBody {
     #[serde(default)]
     pub chatbot_corp_id: Option<String>,
     #[serde(default)]
-    pub chatbot_user_id: Option<String>,
-    #[serde(default)]
     pub robot_code: Option<String>,
-    #[serde(default)]
-    pub is_in_at_list: Option<bool>,
     #[serde(default)]
     pub session_webhook: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_i64")]
@@ -71,6 +62,10 @@ pub enum Body {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyTarget {
     pub session_webhook: Option<String>,
+    /// `session_webhook` parsed, once its host was found on the allow-list
+    /// ([`crate::dingtalk::reply::WebhookHosts::check`]): the reply posts to it without parsing
+    /// the URL a second time.
+    pub checked_webhook: Option<reqwest::Url>,
     pub session_webhook_expires_ms: Option<i64>,
     pub conversation_id: String,
     pub kind: ConversationKind,
@@ -85,6 +80,8 @@ pub struct ReplyTarget {
 #[derive(Debug, Clone)]
 pub struct InboundMessage {
     pub id: String,
+    /// When the message arrived (its body was parsed): the `replied` log line's latency.
+    pub received: std::time::Instant,
     pub body: Body,
     pub sender_nick: Option<String>,
     pub reply_to: ReplyTarget,
@@ -95,10 +92,12 @@ impl InboundMessage {
     pub fn local(text: String) -> Self {
         Self {
             id: "local".to_owned(),
+            received: std::time::Instant::now(),
             body: Body::Text(text),
             sender_nick: None,
             reply_to: ReplyTarget {
                 session_webhook: None,
+                checked_webhook: None,
                 session_webhook_expires_ms: None,
                 conversation_id: "local".to_owned(),
                 kind: ConversationKind::Single,
@@ -150,10 +149,12 @@ impl CallbackBody {
         let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
         InboundMessage {
             id: self.msg_id,
+            received: std::time::Instant::now(),
             body,
             sender_nick: self.sender_nick,
             reply_to: ReplyTarget {
                 session_webhook: non_empty(self.session_webhook),
+                checked_webhook: None,
                 session_webhook_expires_ms: self.session_webhook_expired_time,
                 conversation_id: self.conversation_id,
                 kind,

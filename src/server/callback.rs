@@ -106,10 +106,9 @@ async fn read_message(state: &AppState, headers: &HeaderMap, body: Body) -> Resu
 }
 
 /// Checks where the reply would go, dedupes, and hands the message to the bot.
-async fn accept(state: AppState, message: InboundMessage) -> Response {
-    if let Some(url) = message.reply_to.session_webhook.as_deref()
-        && !state.bot.replier.hosts().allows(url)
-    {
+async fn accept(state: AppState, mut message: InboundMessage) -> Response {
+    if !state.bot.replier.hosts().check(&mut message.reply_to) {
+        let url = message.reply_to.session_webhook.as_deref().unwrap_or_default();
         let host = reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
         tracing::warn!(%host, "callback rejected: sessionWebhook host is not on DINGMEET_WEBHOOK_HOSTS");
         return reject(

@@ -88,58 +88,90 @@ impl<V> Len for Hashed<V> {
     }
 }
 
-/// Send times of one conversation, oldest first, in nanoseconds since the store's epoch. Most
-/// conversations sent once in the window, so that case needs no allocation.
-enum SendLog {
-    One(u64),
-    #[expect(clippy::box_collection, reason = "a boxed deque keeps the map's entries at 16 bytes, not 40")]
-    Many(Box<VecDeque<u64>>),
+/// Send times of the conversations, in nanoseconds since the store's epoch. Most conversations
+/// sent once in the window, so that time is the whole entry of the larger map (16 bytes with its
+/// key; a busy bot keeps up to [`MAX_CONVERSATIONS`] of them in each generation); the few that
+/// sent more keep their times, oldest first, in a second map.
+#[derive(Default)]
+struct SendLogs {
+    once: Hashed<u64>,
+    more: Hashed<VecDeque<u64>>,
 }
 
-impl SendLog {
-    fn times(&mut self) -> &mut VecDeque<u64> {
-        if let Self::One(at) = *self {
-            *self = Self::Many(Box::new(VecDeque::from([at])));
-        }
-        match self {
-            Self::Many(times) => times,
-            Self::One(_) => unreachable!("converted above"),
-        }
+impl Len for SendLogs {
+    fn len(&self) -> usize {
+        self.once.len() + self.more.len()
     }
+}
 
-    /// Drops sends older than `window` before `now`, then adds `now` if fewer than `max` are
-    /// left; otherwise says when the oldest leaves the window.
-    fn try_push(&mut self, now: u64, window: u64, max: usize) -> Result<(), u64> {
-        if let Self::One(at) = *self {
-            let age = now.saturating_sub(at);
-            if age >= window {
-                *self = Self::One(now);
+impl SendLogs {
+    /// Drops the conversation's sends older than `window` before `now`, then adds `now` if
+    /// fewer than `max` are left; otherwise says when the oldest leaves the window.
+    fn try_push(&mut self, hash: u64, now: u64, window: u64, max: usize) -> Result<(), u64> {
+        if let Some(times) = self.more.get_mut(&hash) {
+            while times.front().is_some_and(|&sent| now.saturating_sub(sent) >= window) {
+                times.pop_front();
+            }
+            if times.len() < max {
+                times.push_back(now);
                 return Ok(());
             }
-            if max < 2 {
-                return Err(window - age);
+            let oldest = times.front().copied().unwrap_or(now);
+            return Err(window.saturating_sub(now.saturating_sub(oldest)));
+        }
+        let Some(&at) = self.once.get(&hash) else {
+            if max == 0 {
+                return Err(window);
             }
-            *self = Self::Many(Box::new(VecDeque::from([at, now])));
+            self.once.insert(hash, now);
             return Ok(());
+        };
+        let age = now.saturating_sub(at);
+        if age >= window {
+            self.once.insert(hash, now);
+            Ok(())
+        } else if max < 2 {
+            Err(window - age)
+        } else {
+            self.once.remove(&hash);
+            self.more.insert(hash, VecDeque::from([at, now]));
+            Ok(())
         }
-        let times = self.times();
-        while times.front().is_some_and(|&sent| now.saturating_sub(sent) >= window) {
-            times.pop_front();
-        }
-        if times.len() < max {
-            times.push_back(now);
-            return Ok(());
-        }
-        let oldest = times.front().copied().unwrap_or(now);
-        Err(window.saturating_sub(now.saturating_sub(oldest)))
     }
 
-    /// Adds `now`, keeping at most `max` sends.
-    fn push(&mut self, now: u64, max: usize) {
-        let times = self.times();
+    /// Adds `now` to the conversation's sends, keeping at most `max`.
+    fn push(&mut self, hash: u64, now: u64, max: usize) {
+        let mut times = match (self.more.remove(&hash), self.once.remove(&hash)) {
+            (Some(times), _) => times,
+            (None, Some(at)) => VecDeque::from([at]),
+            (None, None) => {
+                self.once.insert(hash, now);
+                return;
+            }
+        };
         times.push_back(now);
         let excess = times.len().saturating_sub(max);
         times.drain(..excess);
+        match times.len() {
+            0 => {}
+            1 => {
+                self.once.insert(hash, times[0]);
+            }
+            _ => {
+                self.more.insert(hash, times);
+            }
+        }
+    }
+}
+
+impl Generations<SendLogs> {
+    /// Moves the conversation's sends into the newer generation, if the older one has them.
+    fn promote(&mut self, hash: u64) {
+        if let Some(at) = self.previous.once.remove(&hash) {
+            self.current.once.insert(hash, at);
+        } else if let Some(times) = self.previous.more.remove(&hash) {
+            self.current.more.insert(hash, times);
+        }
     }
 }
 
@@ -148,7 +180,7 @@ pub(super) struct MemoryStore {
     epoch: Instant,
     dedupe_ttl: Duration,
     seen: Mutex<Generations<HashedSet>>,
-    sends: Mutex<Generations<Hashed<SendLog>>>,
+    sends: Mutex<Generations<SendLogs>>,
     settings: moka::future::Cache<(String, String), String>,
     /// Whether any setting was ever stored: until then a lookup needs no cache (nor the two
     /// strings of its key).
@@ -198,14 +230,8 @@ impl MemoryStore {
         let now = Instant::now();
         let at = nanos(now.saturating_duration_since(self.epoch));
         let mut sends = self.send_logs(now);
-        let outcome = match Self::send_log(&mut sends, hash) {
-            Some(log) => log.try_push(at, window, max),
-            None if max > 0 => {
-                sends.current.insert(hash, SendLog::One(at));
-                Ok(())
-            }
-            None => Err(window),
-        };
+        sends.promote(hash);
+        let outcome = sends.current.try_push(hash, at, window, max);
         outcome.map_err(|wait| Duration::from_nanos(wait).max(Duration::from_millis(1)))
     }
 
@@ -217,29 +243,16 @@ impl MemoryStore {
         let now = Instant::now();
         let at = nanos(now.saturating_duration_since(self.epoch));
         let mut sends = self.send_logs(now);
-        match Self::send_log(&mut sends, hash) {
-            Some(log) => log.push(at, max),
-            None => {
-                sends.current.insert(hash, SendLog::One(at));
-            }
-        }
+        sends.promote(hash);
+        sends.current.push(hash, at, max);
     }
 
     /// The send logs, the older generation dropped if its time is up.
-    fn send_logs(&self, now: Instant) -> MutexGuard<'_, Generations<Hashed<SendLog>>> {
+    fn send_logs(&self, now: Instant) -> MutexGuard<'_, Generations<SendLogs>> {
         let mut sends = lock(&self.sends);
         // A log untouched for a whole window holds nothing that still counts.
         sends.rotate(now, self.limit.window.max(Duration::from_millis(1)), MAX_CONVERSATIONS);
         sends
-    }
-
-    /// The conversation's log, moved into the newer generation, if it has one.
-    fn send_log(sends: &mut Generations<Hashed<SendLog>>, hash: u64) -> Option<&mut SendLog> {
-        if !sends.current.contains_key(&hash) {
-            let older = sends.previous.remove(&hash)?;
-            sends.current.insert(hash, older);
-        }
-        sends.current.get_mut(&hash)
     }
 
     pub(super) async fn setting(&self, conversation: &str, key: &str) -> Option<String> {
@@ -327,15 +340,24 @@ mod tests {
 
     #[test]
     fn a_send_log_keeps_one_send_inline_and_slides_when_it_grows() {
-        let mut log = SendLog::One(0);
-        assert_eq!(log.try_push(10, 100, 1), Err(90));
-        assert_eq!(log.try_push(100, 100, 1), Ok(()));
-        assert!(matches!(log, SendLog::One(100)), "an expired single send is replaced in place");
-        assert_eq!(log.try_push(150, 100, 3), Ok(()));
-        assert_eq!(log.try_push(160, 100, 3), Ok(()));
-        assert_eq!(log.try_push(170, 100, 3), Err(30));
-        log.push(180, 2);
-        assert_eq!(log.times().iter().copied().collect::<Vec<_>>(), vec![160, 180]);
+        let mut logs = SendLogs::default();
+        assert_eq!(logs.try_push(7, 0, 100, 1), Ok(()));
+        assert_eq!(logs.try_push(7, 10, 100, 1), Err(90));
+        assert_eq!(logs.try_push(7, 100, 100, 1), Ok(()));
+        assert_eq!(
+            (logs.once.get(&7), logs.more.len()),
+            (Some(&100), 0),
+            "an expired single send is replaced in place"
+        );
+        assert_eq!(logs.try_push(7, 150, 100, 3), Ok(()));
+        assert_eq!(logs.try_push(7, 160, 100, 3), Ok(()));
+        assert_eq!(logs.try_push(7, 170, 100, 3), Err(30));
+        assert_eq!(logs.len(), 1);
+        logs.push(7, 180, 2);
+        assert_eq!(logs.more[&7].iter().copied().collect::<Vec<_>>(), vec![160, 180]);
+        logs.push(8, 180, 2);
+        logs.push(8, 190, 1);
+        assert_eq!((logs.once.get(&8), logs.more.get(&8)), (Some(&190), None), "a single send stays inline");
     }
 
     #[tokio::test]
