@@ -206,6 +206,18 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_string_is_escaped_exactly_as_serde_json_escapes_it(text in proptest::prelude::any::<String>()) {
+            proptest::prop_assert_eq!(escaped(&text), serde_json::to_string(&text).expect("json"));
+        }
+
+        #[test]
+        fn ascii_with_every_control_character_is_escaped_as_serde_json_does(text in "[\\x00-\\x7f]{0,64}") {
+            proptest::prop_assert_eq!(escaped(&text), serde_json::to_string(&text).expect("json"));
+        }
+    }
+
     #[test]
     fn lines_have_the_shape_of_tracing_subscribers_json_with_spans() {
         use std::sync::{Arc, Mutex};
