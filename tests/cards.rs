@@ -129,6 +129,7 @@ fn every_lookup_error_has_its_own_answer() {
         ApiError::BadCredentials { code: "invalidClientIdOrSecret".into() },
         ApiError::SuiteTicket { code: "invalidSuiteTicket".into() },
         ApiError::NoOrganisation,
+        ApiError::CircuitOpen { retry_in_secs: 30 },
     ];
     for err in errors {
         let name = format!("error_{}", err.kind());

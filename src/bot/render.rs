@@ -224,6 +224,7 @@ pub fn error_message(t: &Text, code: &RoomCode, err: &ApiError) -> String {
         ApiError::Timeout => t.upstream_timeout.to_owned(),
         ApiError::Decode(_) => t.upstream_garbled.to_owned(),
         ApiError::Network(_) => t.upstream_down.to_owned(),
+        ApiError::CircuitOpen { retry_in_secs } => fill(t.upstream_paused, &[("seconds", retry_in_secs)]),
     }
 }
 

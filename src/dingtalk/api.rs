@@ -47,6 +47,10 @@ pub enum ApiError {
     Network(String),
     #[error("DingTalk's answer could not be read: {0}")]
     Decode(String),
+    /// Not a call: DingTalk failed several lookups in a row, so lookups pause for a while
+    /// (see `breaker`).
+    #[error("DingTalk has not been answering; lookups are paused for {retry_in_secs} s")]
+    CircuitOpen { retry_in_secs: u64 },
 }
 
 impl ApiError {
@@ -67,6 +71,7 @@ impl ApiError {
             Self::Timeout => "timeout",
             Self::Network(_) => "network",
             Self::Decode(_) => "decode",
+            Self::CircuitOpen { .. } => "circuit_open",
         }
     }
 

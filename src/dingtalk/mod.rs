@@ -2,6 +2,7 @@
 //! Knows nothing about commands or cards.
 
 pub mod api;
+pub mod breaker;
 pub mod conference;
 pub mod lenient;
 pub mod message;
