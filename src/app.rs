@@ -94,8 +94,14 @@ pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Compon
         tokens = tokens.third_party(settings.corp_token_route()?, Arc::new(tickets));
     }
     let cache_ttl = Duration::from_secs(settings.cache_ttl_secs);
-    let conferences =
-        ConferenceClient::new(http.clone(), &settings.api_base, tokens.clone(), cache_ttl, Arc::clone(&metrics));
+    let conferences = ConferenceClient::new(
+        http.clone(),
+        &settings.api_base,
+        tokens.clone(),
+        cache_ttl,
+        settings.circuit_breaker(),
+        Arc::clone(&metrics),
+    );
     let hosts = WebhookHosts::new(&settings.webhook_hosts);
     let replier = Replier::new(http.clone(), &settings.api_base, hosts, tokens, Arc::clone(&metrics));
     let access = Access::new(settings.allow_conversations.clone(), settings.allow_users.clone());

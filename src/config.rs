@@ -121,6 +121,13 @@ pub struct Settings {
     /// How long a conference lookup is reused (0 turns the cache off).
     #[serde(deserialize_with = "from_str_or_native")]
     pub cache_ttl_secs: u64,
+    /// Consecutive failed conference lookups (network, timeout, 5xx, unreadable) of one
+    /// organisation after which its lookups pause; 0 turns the circuit breaker off.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub circuit_failures: u32,
+    /// How long lookups pause before one trial lookup is let through.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub circuit_cooldown_ms: u64,
     /// How long a `msgId` is remembered for duplicate detection.
     #[serde(deserialize_with = "from_str_or_native")]
     pub dedupe_ttl_secs: u64,
@@ -185,6 +192,8 @@ impl Default for Settings {
             sign_window_secs: 3600,
             upstream_timeout_ms: 5000,
             cache_ttl_secs: 30,
+            circuit_failures: 5,
+            circuit_cooldown_ms: 30_000,
             dedupe_ttl_secs: 600,
             log_format: LogFormat::Text,
             allow_conversations: Vec::new(),
@@ -221,6 +230,8 @@ impl std::fmt::Debug for Settings {
             .field("sign_window_secs", &self.sign_window_secs)
             .field("upstream_timeout_ms", &self.upstream_timeout_ms)
             .field("cache_ttl_secs", &self.cache_ttl_secs)
+            .field("circuit_failures", &self.circuit_failures)
+            .field("circuit_cooldown_ms", &self.circuit_cooldown_ms)
             .field("dedupe_ttl_secs", &self.dedupe_ttl_secs)
             .field("log_format", &self.log_format)
             .field("allow_conversations", &self.allow_conversations)
@@ -301,6 +312,14 @@ impl Settings {
 
     pub fn upstream_timeout(&self) -> Duration {
         Duration::from_millis(self.upstream_timeout_ms.max(1))
+    }
+
+    /// The conference API's circuit breaker.
+    pub fn circuit_breaker(&self) -> crate::dingtalk::breaker::Policy {
+        crate::dingtalk::breaker::Policy {
+            failures: self.circuit_failures,
+            cool_down: Duration::from_millis(self.circuit_cooldown_ms),
+        }
     }
 
     /// The Redis URL, if one is set and not blank.
@@ -390,6 +409,16 @@ mod tests {
         assert!(s.redis_url().is_none() && s.redis_ca_file().is_none());
         assert_eq!(s.redis_key_prefix, "dingmeet:");
         assert_eq!((s.rate_limit_per_minute, s.rate_limit_wait_secs, s.shutdown_grace_secs), (18, 30, 10));
+        assert_eq!(s.circuit_breaker(), crate::dingtalk::breaker::Policy::default());
+        assert_eq!((s.circuit_failures, s.circuit_cooldown_ms), (5, 30_000));
+    }
+
+    #[test]
+    fn circuit_breaker_settings_are_read_from_the_environment() {
+        let vars = env(&[("DINGMEET_CIRCUIT_FAILURES", "0"), ("DINGMEET_CIRCUIT_COOLDOWN_MS", "250")]);
+        let s = Settings::load_from(None, vars).expect("loads");
+        let policy = s.circuit_breaker();
+        assert_eq!((policy.failures, policy.cool_down), (0, Duration::from_millis(250)));
     }
 
     #[test]

@@ -182,6 +182,8 @@ pub struct Metrics {
     refused: Family<Labels<1>, Counter>,
     stream_reconnects: Counter,
     in_flight: Gauge,
+    circuits_open: Gauge,
+    short_circuited: Counter,
     hot: HotSeries,
 }
 
@@ -248,6 +250,18 @@ impl Metrics {
         registry.register("stream_reconnects", "Stream connections re-opened", stream_reconnects.clone());
         let in_flight = Gauge::default();
         registry.register("in_flight_messages", "Messages being processed now", in_flight.clone());
+        let circuits_open = Gauge::default();
+        registry.register(
+            "upstream_circuit_open",
+            "Organisations whose conference lookups are paused (circuit open or half-open)",
+            circuits_open.clone(),
+        );
+        let short_circuited = Counter::default();
+        registry.register(
+            "upstream_short_circuited",
+            "Conference lookups answered at once, without a call, because the circuit is open",
+            short_circuited.clone(),
+        );
         // Series an alert watches exist from the start (at 0), so a rate is defined before the
         // first bad callback or dropped reply.
         for outcome in CALLBACK_OUTCOMES {
@@ -266,6 +280,8 @@ impl Metrics {
             refused,
             stream_reconnects,
             in_flight,
+            circuits_open,
+            short_circuited,
             hot: HotSeries::default(),
         }
     }
@@ -322,6 +338,19 @@ impl Metrics {
 
     pub fn stream_reconnect(&self) {
         self.stream_reconnects.inc();
+    }
+
+    /// An organisation's conference circuit opened (`true`) or closed again (`false`).
+    pub fn circuit(&self, open: bool) {
+        if open {
+            self.circuits_open.inc();
+        } else {
+            self.circuits_open.dec();
+        }
+    }
+
+    pub fn short_circuited(&self) {
+        self.short_circuited.inc();
     }
 
     /// Counts a message as in flight until the guard drops.
@@ -395,5 +424,7 @@ mod tests {
         let text = Metrics::new().render();
         assert!(text.contains(r#"dingmeet_callbacks_total{outcome="bad_signature"} 0"#), "{text}");
         assert!(text.contains(r#"dingmeet_refused_messages_total{reason="rate_limited"} 0"#), "{text}");
+        assert!(text.contains("dingmeet_upstream_circuit_open 0"), "{text}");
+        assert!(text.contains("dingmeet_upstream_short_circuited_total 0"), "{text}");
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::api::{self, ApiError};
+use super::breaker::{self, Circuits, Outcome, Transition};
 use super::lenient;
 use super::token::TokenProvider;
 use crate::telemetry::Metrics;
@@ -81,6 +82,8 @@ pub struct ConferenceClient {
     cache: moka::future::Cache<(String, String), Arc<Conferences>>,
     /// False when the lifetime is zero: answers are then shared only by concurrent callers.
     caching: bool,
+    /// Per organisation: pauses lookups while DingTalk keeps failing (not consulted on a cache hit).
+    circuits: Arc<Circuits>,
     metrics: Arc<Metrics>,
 }
 
@@ -91,6 +94,7 @@ impl ConferenceClient {
         api_base: &str,
         tokens: TokenProvider,
         cache_ttl: Duration,
+        breaker: breaker::Policy,
         metrics: Arc<Metrics>,
     ) -> Self {
         let cache = moka::future::Cache::builder()
@@ -101,7 +105,9 @@ impl ConferenceClient {
             .support_invalidation_closures()
             .build();
         let caching = !cache_ttl.is_zero();
-        Self { http, api_base: api_base.trim_end_matches('/').to_owned(), tokens, cache, caching, metrics }
+        let circuits = Arc::new(Circuits::new(breaker));
+        let api_base = api_base.trim_end_matches('/').to_owned();
+        Self { http, api_base, tokens, cache, caching, circuits, metrics }
     }
 
     pub fn tokens(&self) -> &TokenProvider {
@@ -149,7 +155,7 @@ impl ConferenceClient {
         let mut fetched_here = false;
         let fetch = async {
             fetched_here = true;
-            self.fetch_all(corp, room_code).await.map(Arc::new)
+            self.fetch_guarded(corp, room_code).await.map(Arc::new)
         };
         let result = self.cache.try_get_with(key.clone(), fetch).await.map_err(|err| (*err).clone());
         if !self.caching && fetched_here {
@@ -157,6 +163,53 @@ impl ConferenceClient {
             self.cache.invalidate(&key).await;
         }
         self.metrics.cache("conference", !fetched_here);
+        result
+    }
+
+    /// [`Self::fetch_all`] behind the organisation's circuit breaker. Inside the single-flight,
+    /// so callers waiting on one code share one verdict (and a half-open trial's answer).
+    async fn fetch_guarded(&self, corp: Option<&str>, room_code: &str) -> Result<Conferences, ApiError> {
+        let org = corp.unwrap_or_default();
+        if let Err(wait) = self.circuits.admit(org, Instant::now()) {
+            self.metrics.short_circuited();
+            let retry_in_secs = u64::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(u64::MAX).max(1);
+            return Err(ApiError::CircuitOpen { retry_in_secs });
+        }
+        let result = self.fetch_all(corp, room_code).await;
+        let Some(transition) = self.circuits.record(org, Outcome::of(&result), Instant::now()) else {
+            return result;
+        };
+        let policy = self.circuits.policy();
+        let cool_down_secs = policy.cool_down.as_secs_f64();
+        let reason = result.as_ref().err().map(ToString::to_string);
+        match transition {
+            Transition::Opened => {
+                self.metrics.circuit(true);
+                tracing::warn!(
+                    corp = org,
+                    failures = policy.failures,
+                    cool_down_secs,
+                    reason = reason.as_deref().unwrap_or_default(),
+                    "DingTalk's conference API keeps failing; lookups pause (circuit open)"
+                );
+            }
+            Transition::Reopened => tracing::warn!(
+                corp = org,
+                cool_down_secs,
+                reason = reason.as_deref().unwrap_or_default(),
+                "the trial lookup failed too; lookups pause again (circuit open)"
+            ),
+            Transition::Closed => {
+                self.metrics.circuit(false);
+                let reason =
+                    reason.map_or_else(|| "a lookup succeeded".to_owned(), |r| format!("DingTalk answered: {r}"));
+                tracing::info!(
+                    corp = org,
+                    %reason,
+                    "DingTalk's conference API answers again; lookups resume (circuit closed)"
+                );
+            }
+        }
         result
     }
 
