@@ -3,6 +3,7 @@
 //! (the playground in headless Chromium). One binary, as zero-to-production keeps it.
 
 mod bots;
+mod breaker;
 mod browser;
 mod callback;
 mod conversation;
