@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::bots::{self, WAIT};
 use crate::process::BotProcess;
 use crate::redis_server::{RedisServer, TestCa};
-use crate::replicas::{deliver_to_all, simulator};
+use crate::replicas::{simulator, two_ready_replicas_answer_once};
 
 /// Opens a store on `url` trusting `ca_file`; returns it with the Redis readiness check's reason
 /// (`None` while ready).
@@ -34,20 +34,12 @@ fn parse(body: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_bots_sharing_a_tls_redis_answer_a_message_delivered_to_both_exactly_once() {
     let redis = RedisServer::start_tls();
-    let sim = simulator().await;
     let (url, ca) = (redis.url(), redis.ca_file());
     assert!(url.starts_with("rediss://"), "{url}");
     // Trust through the setting, not SSL_CERT_FILE: these bots share the test process (and its
     // environment) with tests running in parallel.
     let settings = [("DINGMEET_REDIS_URL", url.as_str()), ("DINGMEET_REDIS_CA_FILE", ca.to_str().expect("UTF-8"))];
-    let a = bots::start(&sim, &settings).await;
-    let b = bots::start(&sim, &settings).await;
-    for bot in [&a, &b] {
-        let (status, body) = bot.get("/readyz").await;
-        assert!(status == 200 && body.contains(r#""redis":{"ok":true}"#), "{status} {body}");
-    }
-    assert_eq!(deliver_to_all(&sim, vec![a, b]).await, 1, "one reply, not one per replica");
-    assert_eq!(sim.records().conference_calls("123456789"), 1, "one lookup too");
+    two_ready_replicas_answer_once(&settings).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

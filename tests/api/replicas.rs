@@ -28,19 +28,24 @@ pub(crate) async fn deliver_to_all(sim: &Simulator, bots: Vec<bots::Bot>) -> usi
     sim.records().delivered_posts().len()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_replicas_sharing_redis_answer_a_message_delivered_to_both_exactly_once() {
-    let redis = RedisServer::start();
+/// Starts two bots with `settings` (a shared Redis), checks both report Redis ready, delivers one
+/// message to both and checks it was answered, and looked up, once.
+pub(crate) async fn two_ready_replicas_answer_once(settings: &[(&str, &str)]) {
     let sim = simulator().await;
-    let url = redis.url();
-    let a = bots::start(&sim, &[("DINGMEET_REDIS_URL", &url)]).await;
-    let b = bots::start(&sim, &[("DINGMEET_REDIS_URL", &url)]).await;
+    let a = bots::start(&sim, settings).await;
+    let b = bots::start(&sim, settings).await;
     for bot in [&a, &b] {
         let (status, body) = bot.get("/readyz").await;
         assert!(status == 200 && body.contains(r#""redis":{"ok":true}"#), "{status} {body}");
     }
     assert_eq!(deliver_to_all(&sim, vec![a, b]).await, 1, "one reply, not one per replica");
     assert_eq!(sim.records().conference_calls("123456789"), 1, "one lookup too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_sharing_redis_answer_a_message_delivered_to_both_exactly_once() {
+    let redis = RedisServer::start();
+    two_ready_replicas_answer_once(&[("DINGMEET_REDIS_URL", &redis.url())]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
