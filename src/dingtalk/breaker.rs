@@ -106,7 +106,6 @@ impl Breaker {
     /// Records how an admitted lookup ended.
     pub fn record(&mut self, policy: &Policy, outcome: Outcome, now: Instant) -> Option<Transition> {
         match (self.state, outcome) {
-            (State::Closed { failures: 0 }, Outcome::Answered) => None,
             (State::Closed { .. }, Outcome::Answered) => {
                 self.state = State::Closed { failures: 0 };
                 None

@@ -159,11 +159,6 @@ impl WebhookHosts {
         Self(hosts.into_iter().map(|h| h.as_ref().trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect())
     }
 
-    /// True when `url` is https (or http to loopback) on an allowed host.
-    pub fn allows(&self, url: &str) -> bool {
-        self.allowed(url).is_some()
-    }
-
     /// Checks `target`'s session webhook (true when it has none) and keeps the parsed URL in
     /// it, so the reply does not parse it again.
     pub fn check(&self, target: &mut ReplyTarget) -> bool {
@@ -347,15 +342,15 @@ mod tests {
     #[test]
     fn only_allow_listed_https_hosts_or_loopback_http_are_allowed() {
         let hosts = WebhookHosts::new(["oapi.dingtalk.com", "api.dingtalk.com", "127.0.0.1"]);
-        assert!(hosts.allows("https://oapi.dingtalk.com/robot/sendBySession?session=abc"));
-        assert!(hosts.allows("https://OAPI.dingtalk.com:8443/robot/sendBySession?session=abc"));
-        assert!(hosts.allows("http://127.0.0.1:4000/robot/sendBySession?session=abc"));
-        assert!(!hosts.allows("http://oapi.dingtalk.com/robot/sendBySession"), "plain http to a remote host");
-        assert!(!hosts.allows("https://evil.example/robot/sendBySession"));
-        assert!(!hosts.allows("https://oapi.dingtalk.com.evil.example/x"));
-        assert!(!hosts.allows("https://user@oapi.dingtalk.com/x"));
-        assert!(!hosts.allows("not a url"));
-        assert!(!hosts.allows("file:///etc/passwd"));
+        assert!(hosts.allowed("https://oapi.dingtalk.com/robot/sendBySession?session=abc").is_some());
+        assert!(hosts.allowed("https://OAPI.dingtalk.com:8443/robot/sendBySession?session=abc").is_some());
+        assert!(hosts.allowed("http://127.0.0.1:4000/robot/sendBySession?session=abc").is_some());
+        assert!(hosts.allowed("http://oapi.dingtalk.com/robot/sendBySession").is_none(), "plain http to a remote host");
+        assert!(hosts.allowed("https://evil.example/robot/sendBySession").is_none());
+        assert!(hosts.allowed("https://oapi.dingtalk.com.evil.example/x").is_none());
+        assert!(hosts.allowed("https://user@oapi.dingtalk.com/x").is_none());
+        assert!(hosts.allowed("not a url").is_none());
+        assert!(hosts.allowed("file:///etc/passwd").is_none());
     }
 
     #[test]
