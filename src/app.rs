@@ -2,7 +2,6 @@
 //! serves (and runs the Stream client) until told to stop, then drains the replies in flight
 //! within the grace period.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -20,6 +19,7 @@ use crate::dingtalk::reply::{Replier, WebhookHosts};
 use crate::dingtalk::sign::Verifier;
 use crate::dingtalk::token::{CorpTokenRoute, Credentials, TokenProvider};
 use crate::readiness::Readiness;
+use crate::server::limits::{HttpLimits, raise_open_files_limit};
 use crate::server::{self, AppState};
 use crate::state::{RateLimit, StateError, StateOptions, StateStore, SuiteTickets};
 use crate::stream::{StreamClient, StreamOptions};
@@ -40,6 +40,7 @@ pub struct Application {
     mode: Mode,
     stream: Option<Arc<StreamClient>>,
     grace: Duration,
+    limits: HttpLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +142,7 @@ impl Application {
     /// Builds everything and binds the listener (port 0 picks a free port).
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
         settings.credentials()?;
+        let limits = HttpLimits::new(settings, raise_open_files_limit());
         let readiness = Readiness::new();
         let store = open_state(settings, &readiness).await?;
         let components = build_with_state(settings, store)?;
@@ -163,7 +165,7 @@ impl Application {
             stream: stream.as_ref().map(|s| s.status()),
             readiness,
         };
-        Ok(Self { listener, state, mode: settings.mode, stream, grace: settings.shutdown_grace() })
+        Ok(Self { listener, state, mode: settings.mode, stream, grace: settings.shutdown_grace(), limits })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -187,15 +189,16 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let Self { listener, state, mode, stream, grace } = self;
+        let Self { listener, state, mode, stream, grace, limits } = self;
         let bot = Arc::clone(&state.bot);
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         tracing::info!(%addr, ?mode, "listening");
         let stream_task = stream.map(|client| tokio::spawn(client.run(stop.clone())));
-        let serve = axum::serve(listener, server::router(state, mode.http()))
-            .with_graceful_shutdown(stop.clone().cancelled_owned());
-        let mut serve = std::pin::pin!(serve.into_future());
+        let connections = state.bot.metrics.connections().clone();
+        let serve =
+            server::listener::serve(listener, server::router(state, mode.http()), limits, connections, stop.clone());
+        let mut serve = std::pin::pin!(serve);
         tokio::select! {
             result = &mut serve => {
                 stop.cancel();

@@ -176,6 +176,19 @@ pub struct Settings {
     /// How long shutdown waits for replies in flight.
     #[serde(deserialize_with = "from_str_or_native")]
     pub shutdown_grace_secs: u64,
+    /// How long a client may take to send a request's headers (a new connection's first
+    /// request, or the next one on a keep-alive connection once it has begun).
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub http_header_timeout_secs: u64,
+    /// How long a request's body may take to arrive, from the end of its headers (then 408).
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub http_body_timeout_secs: u64,
+    /// How long a keep-alive connection may wait for its next request.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub http_idle_timeout_secs: u64,
+    /// Open HTTP connections at most; 0 derives it from the open-files limit.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub http_max_connections: u64,
 }
 
 impl Default for Settings {
@@ -212,6 +225,10 @@ impl Default for Settings {
             rate_limit_per_minute: 18,
             rate_limit_wait_secs: 30,
             shutdown_grace_secs: 10,
+            http_header_timeout_secs: 5,
+            http_body_timeout_secs: 10,
+            http_idle_timeout_secs: 60,
+            http_max_connections: 0,
         }
     }
 }
@@ -250,6 +267,10 @@ impl std::fmt::Debug for Settings {
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("rate_limit_wait_secs", &self.rate_limit_wait_secs)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field("http_header_timeout_secs", &self.http_header_timeout_secs)
+            .field("http_body_timeout_secs", &self.http_body_timeout_secs)
+            .field("http_idle_timeout_secs", &self.http_idle_timeout_secs)
+            .field("http_max_connections", &self.http_max_connections)
             .finish()
     }
 }
@@ -411,6 +432,8 @@ mod tests {
         assert_eq!((s.rate_limit_per_minute, s.rate_limit_wait_secs, s.shutdown_grace_secs), (18, 30, 10));
         assert_eq!(s.circuit_breaker(), crate::dingtalk::breaker::Policy::default());
         assert_eq!((s.circuit_failures, s.circuit_cooldown_ms), (5, 30_000));
+        let http = (s.http_header_timeout_secs, s.http_body_timeout_secs, s.http_idle_timeout_secs);
+        assert_eq!((http, s.http_max_connections), ((5, 10, 60), 0));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::io::{BufWriter, IsTerminal, Write};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
+pub mod connections;
 mod json;
 
 use prometheus_client::encoding::text::encode;
@@ -185,6 +186,7 @@ pub struct Metrics {
     circuits_open: Gauge,
     short_circuited: Counter,
     hot: HotSeries,
+    connections: connections::ConnectionMetrics,
 }
 
 /// The series every answered message counts under, looked up in their family once (a lookup
@@ -268,6 +270,7 @@ impl Metrics {
             drop(callbacks.get_or_create(&[("outcome", *outcome)]));
         }
         drop(refused.get_or_create(&[("reason", "rate_limited")]));
+        let connections = connections::ConnectionMetrics::register(&mut registry);
         Self {
             registry,
             callbacks,
@@ -283,6 +286,7 @@ impl Metrics {
             circuits_open,
             short_circuited,
             hot: HotSeries::default(),
+            connections,
         }
     }
 
@@ -357,6 +361,11 @@ impl Metrics {
     pub fn in_flight(&self) -> InFlight {
         self.in_flight.inc();
         InFlight(self.in_flight.clone())
+    }
+
+    /// The HTTP intake's connection metrics.
+    pub fn connections(&self) -> &connections::ConnectionMetrics {
+        &self.connections
     }
 
     /// The Prometheus text exposition of every metric.
