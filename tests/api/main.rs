@@ -11,6 +11,7 @@ mod economy;
 mod endpoints;
 mod errors;
 mod helpers;
+mod intake;
 mod isv;
 mod isv_stream;
 mod load_script;

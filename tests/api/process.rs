@@ -23,7 +23,23 @@ impl BotProcess {
     /// a test that sets which CAs the bot trusts sets all of it).
     pub(crate) async fn start(env: &[(String, String)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_dingmeet"));
-        command.arg("serve").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command.arg("serve");
+        Self::spawn(command, env).await
+    }
+
+    /// As [`BotProcess::start`], with the open-files limit set as many hosts start a process:
+    /// the soft limit at `soft`, and the hard one at `hard` when given (else left as it is).
+    pub(crate) async fn start_with_open_files(env: &[(String, String)], soft: u64, hard: Option<u64>) -> Self {
+        // The soft limit first: the hard one cannot go below it.
+        let hard = hard.map(|hard| format!(" && ulimit -H -n {hard}")).unwrap_or_default();
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(format!("ulimit -S -n {soft}{hard} && exec \"$0\" serve"));
+        command.arg(env!("CARGO_BIN_EXE_dingmeet"));
+        Self::spawn(command, env).await
+    }
+
+    async fn spawn(mut command: Command, env: &[(String, String)]) -> Self {
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         for (key, _) in std::env::vars() {
             if key.starts_with("DINGMEET_") || key == "RUST_LOG" || key.starts_with("SSL_CERT_") {
                 command.env_remove(key);
