@@ -68,6 +68,12 @@ impl Tracker {
         }
     }
 
+    /// A tracker on no table, as a request's body sees it.
+    #[cfg(test)]
+    pub(crate) fn detached() -> Arc<Self> {
+        Arc::new(Self::new(0, Clock(Instant::now())))
+    }
+
     /// `n` bytes (more than 0) were read from the client.
     pub(crate) fn read(&self, n: usize) {
         let now = self.clock.now();

@@ -75,3 +75,48 @@ where
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::time::Duration;
+
+    use axum::body::Bytes;
+    use http_body_util::{BodyExt, Full};
+
+    use super::*;
+
+    /// A body whose bytes never come.
+    struct Never;
+
+    impl Body for Never {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_never_comes_ends_in_an_error_at_the_deadline() {
+        let tracker = Tracker::detached();
+        let _request = tracker.begin_request(false);
+        let started = Instant::now();
+        let body = DeadlineBody::new(Never, started + Duration::from_secs(10), Arc::clone(&tracker));
+        let err = body.collect().await.expect_err("cut off");
+        assert!(err.is::<BodyTimeout>(), "{err}");
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+        assert!(tracker.body_too_late());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_read_in_time_is_marked_complete() {
+        let tracker = Tracker::detached();
+        let _request = tracker.begin_request(false);
+        let body = DeadlineBody::new(Full::new(Bytes::from_static(b"{}")), Instant::now(), Arc::clone(&tracker));
+        let bytes = body.collect().await.expect("read").to_bytes();
+        assert_eq!(&bytes[..], b"{}");
+        assert!(!tracker.body_unfinished() && !tracker.body_too_late());
+    }
+}
