@@ -47,7 +47,7 @@ pub(crate) struct Tracker {
     last_done: AtomicU64,
     body: AtomicU8,
     shed: AtomicBool,
-    /// Woken when the connection's phase changes or it is shed: its watch is worked out again.
+    /// Woken when the connection is shed.
     wake: Notify,
 }
 
@@ -79,11 +79,9 @@ impl Tracker {
         let now = self.clock.now();
         self.bytes_read.fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
         self.last_read.store(now, Ordering::Relaxed);
-        if !self.in_request.load(Ordering::Acquire)
-            && self.head_started.compare_exchange(0, now, Ordering::AcqRel, Ordering::Relaxed).is_ok()
-        {
-            // From waiting (idle timeout) to reading headers (header timeout).
-            self.wake.notify_one();
+        if !self.in_request.load(Ordering::Acquire) {
+            // From waiting (idle timeout) to reading headers (header timeout), once per request.
+            let _ = self.head_started.compare_exchange(0, now, Ordering::AcqRel, Ordering::Relaxed);
         }
     }
 
@@ -117,8 +115,8 @@ impl Tracker {
         self.shed.load(Ordering::Acquire)
     }
 
-    /// Resolves when the watch may have changed (see [`Tracker::watch`]) or the connection was shed.
-    pub(crate) async fn changed(&self) {
+    /// Resolves when the connection is shed.
+    pub(crate) async fn shed_notice(&self) {
         self.wake.notified().await;
     }
 
@@ -168,7 +166,6 @@ impl Drop for RequestGuard {
         let tracker = &self.0;
         tracker.last_done.store(tracker.clock.now(), Ordering::Release);
         tracker.in_request.store(false, Ordering::Release);
-        tracker.wake.notify_one();
     }
 }
 

@@ -149,18 +149,19 @@ impl Connection {
             })
         };
         let mut connection = pin!(builder.serve_connection(io, service));
+        // The watch is looked at when it may expire and at least every `check`: activity only
+        // moves a deadline later, except when a request begins on an idle connection (then the
+        // header timeout applies from its first byte), which is seen within `check`, in time.
+        // So serving a request costs the watch nothing: no wake-up, no timer.
+        let check = limits.header_timeout.min(limits.idle_timeout);
+        let next_look = |now: Instant| {
+            let watch = tracker.watch(&limits).map(|(deadline, _)| deadline);
+            watch.map_or(now + check, |deadline| deadline.min(now + check))
+        };
+        let expiry = tokio::time::sleep_until(next_look(Instant::now()).into());
+        let mut expiry = pin!(expiry);
         let mut stopping = false;
         loop {
-            if tracker.is_shed() {
-                return;
-            }
-            let watch = tracker.watch(&limits);
-            let expiry = async {
-                match watch {
-                    Some((deadline, _)) => tokio::time::sleep_until(deadline.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
                 result = connection.as_mut() => {
                     if let Err(err) = result {
@@ -168,15 +169,16 @@ impl Connection {
                     }
                     return;
                 }
-                () = tracker.changed() => {}
-                () = expiry => {
-                    // Activity may have moved the deadline since it was armed.
+                () = tracker.shed_notice() => return,
+                () = expiry.as_mut() => {
+                    let now = Instant::now();
                     if let Some((deadline, timeout)) = tracker.watch(&limits)
-                        && deadline <= Instant::now()
+                        && deadline <= now
                     {
                         registration.timed_out(timeout);
                         return;
                     }
+                    expiry.as_mut().reset(next_look(now).into());
                 }
                 () = stop.cancelled(), if !stopping => {
                     stopping = true;
