@@ -1,0 +1,270 @@
+//! The callback sender: builds a robot message exactly as DingTalk does (group or 1:1, text
+//! or richText, the @-mention quirks, a fresh session webhook), signs it (`timestamp` in ms and
+//! `sign` = base64 HMAC-SHA256 of `timestamp + "\n" + secret`) and posts it to a callback URL,
+//! or pushes it on the Stream gateway.
+//! Options make it misbehave on purpose: stale or future timestamps, a wrong secret, missing
+//! headers, an expired or unknown session, a foreign webhook host, a custom body.
+
+mod build;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use crate::callback::Callback;
+use crate::gateway::Pushed;
+use crate::state::SimState;
+
+/// Group chat (`conversationType` `"2"`) or 1:1 (`"1"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chat {
+    Group,
+    Single,
+}
+
+/// How the person's words are carried.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Format {
+    /// `msgtype: text`, `text.content`; in groups with the leading space DingTalk leaves where the
+    /// @-mention of the robot was removed.
+    Text,
+    /// `msgtype: richText`: the words, then a picture.
+    RichText,
+    /// `msgtype: richText` as the HarmonyOS client sends it: the first segment repeats the
+    /// @-mention (`[{"text":"@会议助手"},{"text":"/meeting …"}]`).
+    HarmonyRichText,
+    /// `msgtype: picture` (the words are ignored).
+    Picture,
+    /// Any `msgtype` with this top-level `content` (audio, video, file, unknownMsgType…).
+    Other { msgtype: String, content: Value },
+}
+
+/// What the message's session webhook does when the bot posts to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionMode {
+    /// Alive for the scenario's lifetime (90 minutes) from `createAt`.
+    Live,
+    /// Expired before the bot could use it: `sessionWebhookExpiredTime` is in the past, and a post
+    /// answers `300001` (as if the reply came more than 90 minutes later).
+    Expired,
+    /// Claims to live, but the simulator has never heard of it: a post answers `300001`.
+    Unknown,
+}
+
+/// What the callback URL answered.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub status: u16,
+    pub body: String,
+    pub callback: Callback,
+}
+
+impl Delivery {
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_str(&self.body).ok()
+    }
+}
+
+/// Builds, signs and posts one robot message. Start from [`crate::Simulator::message`].
+#[derive(Debug, Clone)]
+pub struct MessageBuilder {
+    state: Arc<SimState>,
+    text: String,
+    chat: Chat,
+    format: Format,
+    mention_at_end: bool,
+    session: SessionMode,
+    webhook_host: Option<String>,
+    /// A session webhook opened elsewhere (its URL and `sessionWebhookExpiredTime`).
+    webhook: Option<(String, i64)>,
+    msg_id: Option<String>,
+    conversation_id: Option<String>,
+    corp_id: Option<String>,
+    sender_staff_id: Option<Option<String>>,
+    secret: Option<String>,
+    skew_ms: i64,
+    raw_timestamp: Option<String>,
+    with_timestamp: bool,
+    with_sign: bool,
+    body: Option<Vec<u8>>,
+    edits: Vec<fn(&mut Value)>,
+}
+
+impl MessageBuilder {
+    /// A group text message saying `text`, from the scenario's sender.
+    pub fn new(state: Arc<SimState>, text: impl Into<String>) -> Self {
+        Self {
+            state,
+            text: text.into(),
+            chat: Chat::Group,
+            format: Format::Text,
+            mention_at_end: false,
+            session: SessionMode::Live,
+            webhook_host: None,
+            webhook: None,
+            msg_id: None,
+            conversation_id: None,
+            corp_id: None,
+            sender_staff_id: None,
+            secret: None,
+            skew_ms: 0,
+            raw_timestamp: None,
+            with_timestamp: true,
+            with_sign: true,
+            body: None,
+            edits: Vec::new(),
+        }
+    }
+
+    /// A group message that @-mentions the robot (the default).
+    pub fn group(mut self) -> Self {
+        self.chat = Chat::Group;
+        self
+    }
+
+    /// A 1:1 message (no @-mention, no title, no leading space).
+    pub fn single(mut self) -> Self {
+        self.chat = Chat::Single;
+        self
+    }
+
+    pub fn format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// `richText`: the words, then a picture.
+    pub fn rich_text(self) -> Self {
+        self.format(Format::RichText)
+    }
+
+    /// `richText` as the HarmonyOS client sends it (first segment `@会议助手`).
+    pub fn harmony_os(self) -> Self {
+        self.format(Format::HarmonyRichText)
+    }
+
+    /// A picture instead of words.
+    pub fn picture(self) -> Self {
+        self.format(Format::Picture)
+    }
+
+    /// The @-mention was typed at the end, so no leading space is left (`帮助@会议助手`).
+    pub fn mention_at_end(mut self) -> Self {
+        self.mention_at_end = true;
+        self
+    }
+
+    pub fn session(mut self, mode: SessionMode) -> Self {
+        self.session = mode;
+        self
+    }
+
+    /// `sessionWebhook` on another host (`https://{host}/robot/sendBySession?session=…`).
+    pub fn webhook_host(mut self, host: &str) -> Self {
+        self.webhook_host = Some(host.to_owned());
+        self
+    }
+
+    /// This exact `sessionWebhook`, expiring at `expires_ms`, instead of a session opened here:
+    /// for a session another simulator handed out, or any URL at all.
+    pub fn session_webhook(mut self, url: &str, expires_ms: i64) -> Self {
+        self.webhook = Some((url.to_owned(), expires_ms));
+        self
+    }
+
+    /// A fixed `msgId` (to send the same message twice).
+    pub fn msg_id(mut self, id: &str) -> Self {
+        self.msg_id = Some(id.to_owned());
+        self
+    }
+
+    pub fn conversation_id(mut self, id: &str) -> Self {
+        self.conversation_id = Some(id.to_owned());
+        self
+    }
+
+    /// `chatbotCorpId` and `senderCorpId`: the organisation the message comes from (a
+    /// third-party app serves several). The message is in that organisation's own group or 1:1
+    /// chat ([`crate::Scenario::chat_for`]) unless [`MessageBuilder::conversation_id`] says
+    /// otherwise.
+    pub fn corp_id(mut self, corp: &str) -> Self {
+        self.corp_id = Some(corp.to_owned());
+        self
+    }
+
+    /// `senderStaffId`; `None` leaves it out (external users, the console's debug group).
+    pub fn sender_staff_id(mut self, id: Option<&str>) -> Self {
+        self.sender_staff_id = Some(id.map(str::to_owned));
+        self
+    }
+
+    /// Signs with this secret instead of the app's.
+    pub fn secret(mut self, secret: &str) -> Self {
+        self.secret = Some(secret.to_owned());
+        self
+    }
+
+    /// Moves the signed timestamp (and `createAt`) by `ms`: negative is stale, positive future.
+    pub fn skew_ms(mut self, ms: i64) -> Self {
+        self.skew_ms = ms;
+        self
+    }
+
+    /// Sends this exact `timestamp` header text (signed as is).
+    pub fn raw_timestamp(mut self, text: &str) -> Self {
+        self.raw_timestamp = Some(text.to_owned());
+        self
+    }
+
+    /// Leaves out the `timestamp` header.
+    pub fn without_timestamp(mut self) -> Self {
+        self.with_timestamp = false;
+        self
+    }
+
+    /// Leaves out the `sign` header.
+    pub fn without_sign(mut self) -> Self {
+        self.with_sign = false;
+        self
+    }
+
+    /// Posts these bytes as the body instead of a robot message (still signed).
+    pub fn raw_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// Changes the JSON body before it is sent.
+    pub fn edit(mut self, edit: fn(&mut Value)) -> Self {
+        self.edits.push(edit);
+        self
+    }
+
+    /// Builds the message and pushes it on the Stream gateway as a `CALLBACK` frame, to one live
+    /// connection (or the next one to open).
+    pub fn push(self) -> Pushed {
+        let state = Arc::clone(&self.state);
+        let callback = self.build();
+        state.push_callback(callback)
+    }
+
+    /// Builds, signs and posts the message to `url` as DingTalk does.
+    pub async fn post(self, url: &str) -> Result<Delivery, reqwest::Error> {
+        let state = Arc::clone(&self.state);
+        let callback = self.build();
+        post_callback(&state, url, callback).await
+    }
+}
+
+/// Posts a built callback to `url` (`Content-Type: application/json; charset=utf-8`).
+pub async fn post_callback(state: &SimState, url: &str, callback: Callback) -> Result<Delivery, reqwest::Error> {
+    let mut request =
+        state.http().post(url).header("content-type", "application/json; charset=utf-8").body(callback.body.clone());
+    for (name, value) in &callback.headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let body = response.text().await?;
+    Ok(Delivery { status, body, callback })
+}
