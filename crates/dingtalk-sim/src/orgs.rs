@@ -1,6 +1,6 @@
 //! Organisations and the app: who has installed it and what they granted, as tests change it.
 //! A token speaks for the organisation it was issued to; one that removes the app loses its
-//! tokens at once. ([`crate::isv`] makes the same changes and pushes DingTalk's Stream event.)
+//! tokens at once. (`isv.rs` makes the same changes and pushes DingTalk's Stream event.)
 
 use crate::state::SimState;
 

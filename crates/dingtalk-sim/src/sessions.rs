@@ -1,6 +1,6 @@
 //! Session webhooks, where the robot's replies land first: `POST /robot/sendBySession`, always
 //! HTTP 200 with `{"errcode","errmsg"}`; a session lives 90 minutes and takes 20 posts a minute.
-//! Every post is recorded. (The robot OpenAPI, for when a session is gone, is [`crate::openapi`].)
+//! Every post is recorded. (The robot OpenAPI, for when a session is gone, is `openapi.rs`.)
 
 use std::collections::HashMap;
 use std::sync::Arc;

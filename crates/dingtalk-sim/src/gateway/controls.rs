@@ -22,7 +22,7 @@ impl SimState {
     }
 
     /// Redeliver unacknowledged `CALLBACK` and `EVENT` frames after `delay` (`None`: never).
-    /// Defaults to [`super::DEFAULT_REDELIVERY`].
+    /// Defaults to [`crate::gateway::DEFAULT_REDELIVERY`].
     pub fn set_redelivery(&self, delay: Option<Duration>) {
         self.with_gateway(|g, _, _| {
             g.redelivery = delay;

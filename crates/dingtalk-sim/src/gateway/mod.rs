@@ -42,7 +42,9 @@ use tokio::time::Instant;
 pub use crate::records::stream::{
     Closed, ConnectionId, ConnectionRecord, FrameKind, ReceivedFrame, SentFrame, StreamRecords, Subscription,
 };
-pub use crate::state::gateway::{DEFAULT_DISCONNECT_GRACE, DEFAULT_REDELIVERY, EVENT_TOPIC, MAX_REDELIVERIES};
+pub use crate::state::gateway::{
+    BOT_MESSAGE_TOPIC, DEFAULT_DISCONNECT_GRACE, DEFAULT_REDELIVERY, EVENT_TOPIC, MAX_REDELIVERIES,
+};
 pub use push::{Pushed, StreamEvent};
 
 use crate::state::SimState;
@@ -53,8 +55,6 @@ use crate::wire::{self, Refusal, json_fields, secret_matches};
 pub const OPEN_PATH: &str = "/v1.0/gateway/connections/open";
 /// Where the WebSocket is.
 pub const CONNECT_PATH: &str = "/connect";
-/// The robot message topic.
-pub const BOT_MESSAGE_TOPIC: &str = "/v1.0/im/bot/messages/get";
 /// How long a ticket stays usable, in simulator milliseconds.
 pub const TICKET_LIFETIME_MS: i64 = 90_000;
 

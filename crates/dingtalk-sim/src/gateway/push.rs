@@ -6,10 +6,8 @@ use serde_json::Value;
 use crate::callback::Callback;
 use crate::records::stream::{ConnectionId, FrameKind};
 use crate::state::SimState;
-use crate::state::gateway::{EVENT_TOPIC, Outgoing};
+use crate::state::gateway::{BOT_MESSAGE_TOPIC, EVENT_TOPIC, Outgoing};
 use crate::wire;
-
-use super::BOT_MESSAGE_TOPIC;
 
 /// An `EVENT` frame to push (third-party app events such as `suite_ticket`).
 #[derive(Debug, Clone, PartialEq)]

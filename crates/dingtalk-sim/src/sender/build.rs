@@ -5,10 +5,11 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Chat, Format, MessageBuilder, SessionMode};
+use super::draft::{Chat, Draft, Format, SessionMode};
 use crate::callback::Callback;
 use crate::sessions::Session;
 use crate::sign::sign;
+use crate::state::SimState;
 use crate::wire;
 
 /// The message body, keys in the order of a captured callback.
@@ -45,10 +46,9 @@ struct RobotMessage {
     msgtype: String,
 }
 
-impl MessageBuilder {
-    /// Opens the session and builds the signed callback.
-    pub fn build(self) -> Callback {
-        let state = &self.state;
+impl Draft {
+    /// Opens the session (in `state`) and builds the signed callback.
+    pub(super) fn build(&self, state: &SimState) -> Callback {
         let scenario = state.scenario();
         let app = &scenario.app;
         let chat = &scenario.chat_for(self.corp_id.as_deref());
@@ -79,7 +79,7 @@ impl MessageBuilder {
                 };
                 (session, url.clone())
             }
-            None => self.open_session(&conversation_id, conversation_type, sent_ms, expires_ms),
+            None => self.open_session(state, &conversation_id, conversation_type, sent_ms, expires_ms),
         };
         let expires_ms = session.expires_ms;
         let msg_id = self.msg_id.clone().unwrap_or_else(|| format!("msg{}", wire::random_base64(16)));
@@ -151,12 +151,12 @@ impl MessageBuilder {
     /// Opens (or, for [`SessionMode::Unknown`], only invents) the message's session, and its URL.
     fn open_session(
         &self,
+        state: &SimState,
         conversation_id: &str,
         conversation_type: &str,
         sent_ms: i64,
         expires_ms: i64,
     ) -> (Session, String) {
-        let state = &self.state;
         let session = match self.session {
             SessionMode::Unknown => Session {
                 id: wire::hex(32),

@@ -6,6 +6,7 @@
 //! headers, an expired or unknown session, a foreign webhook host, a custom body.
 
 mod build;
+mod draft;
 
 use std::sync::Arc;
 
@@ -14,42 +15,8 @@ use serde_json::Value;
 pub use crate::callback::Callback;
 use crate::gateway::Pushed;
 use crate::state::SimState;
-
-/// Group chat (`conversationType` `"2"`) or 1:1 (`"1"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Chat {
-    Group,
-    Single,
-}
-
-/// How the person's words are carried.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Format {
-    /// `msgtype: text`, `text.content`; in groups with the leading space DingTalk leaves where the
-    /// @-mention of the robot was removed.
-    Text,
-    /// `msgtype: richText`: the words, then a picture.
-    RichText,
-    /// `msgtype: richText` as the HarmonyOS client sends it: the first segment repeats the
-    /// @-mention (`[{"text":"@会议助手"},{"text":"/meeting …"}]`).
-    HarmonyRichText,
-    /// `msgtype: picture` (the words are ignored).
-    Picture,
-    /// Any `msgtype` with this top-level `content` (audio, video, file, unknownMsgType…).
-    Other { msgtype: String, content: Value },
-}
-
-/// What the message's session webhook does when the bot posts to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionMode {
-    /// Alive for the scenario's lifetime (90 minutes) from `createAt`.
-    Live,
-    /// Expired before the bot could use it: `sessionWebhookExpiredTime` is in the past, and a post
-    /// answers `300001` (as if the reply came more than 90 minutes later).
-    Expired,
-    /// Claims to live, but the simulator has never heard of it: a post answers `300001`.
-    Unknown,
-}
+use draft::Draft;
+pub use draft::{Chat, Format, SessionMode};
 
 /// What the callback URL answered.
 #[derive(Debug, Clone)]
@@ -69,67 +36,34 @@ impl Delivery {
 #[derive(Debug, Clone)]
 pub struct MessageBuilder {
     state: Arc<SimState>,
-    text: String,
-    chat: Chat,
-    format: Format,
-    mention_at_end: bool,
-    session: SessionMode,
-    webhook_host: Option<String>,
-    /// A session webhook opened elsewhere (its URL and `sessionWebhookExpiredTime`).
-    webhook: Option<(String, i64)>,
-    msg_id: Option<String>,
-    conversation_id: Option<String>,
-    corp_id: Option<String>,
-    sender_staff_id: Option<Option<String>>,
-    secret: Option<String>,
-    skew_ms: i64,
-    raw_timestamp: Option<String>,
-    with_timestamp: bool,
-    with_sign: bool,
-    body: Option<Vec<u8>>,
-    edits: Vec<fn(&mut Value)>,
+    draft: Draft,
 }
 
 impl MessageBuilder {
+    /// Opens the session and builds the signed callback.
+    pub fn build(self) -> Callback {
+        self.draft.build(&self.state)
+    }
+
     /// A group text message saying `text`, from the scenario's sender.
     pub fn new(state: Arc<SimState>, text: impl Into<String>) -> Self {
-        Self {
-            state,
-            text: text.into(),
-            chat: Chat::Group,
-            format: Format::Text,
-            mention_at_end: false,
-            session: SessionMode::Live,
-            webhook_host: None,
-            webhook: None,
-            msg_id: None,
-            conversation_id: None,
-            corp_id: None,
-            sender_staff_id: None,
-            secret: None,
-            skew_ms: 0,
-            raw_timestamp: None,
-            with_timestamp: true,
-            with_sign: true,
-            body: None,
-            edits: Vec::new(),
-        }
+        Self { state, draft: Draft::new(text.into()) }
     }
 
     /// A group message that @-mentions the robot (the default).
     pub fn group(mut self) -> Self {
-        self.chat = Chat::Group;
+        self.draft.chat = Chat::Group;
         self
     }
 
     /// A 1:1 message (no @-mention, no title, no leading space).
     pub fn single(mut self) -> Self {
-        self.chat = Chat::Single;
+        self.draft.chat = Chat::Single;
         self
     }
 
     pub fn format(mut self, format: Format) -> Self {
-        self.format = format;
+        self.draft.format = format;
         self
     }
 
@@ -150,36 +84,36 @@ impl MessageBuilder {
 
     /// The @-mention was typed at the end, so no leading space is left (`帮助@会议助手`).
     pub fn mention_at_end(mut self) -> Self {
-        self.mention_at_end = true;
+        self.draft.mention_at_end = true;
         self
     }
 
     pub fn session(mut self, mode: SessionMode) -> Self {
-        self.session = mode;
+        self.draft.session = mode;
         self
     }
 
     /// `sessionWebhook` on another host (`https://{host}/robot/sendBySession?session=…`).
     pub fn webhook_host(mut self, host: &str) -> Self {
-        self.webhook_host = Some(host.to_owned());
+        self.draft.webhook_host = Some(host.to_owned());
         self
     }
 
     /// This exact `sessionWebhook`, expiring at `expires_ms`, instead of a session opened here:
     /// for a session another simulator handed out, or any URL at all.
     pub fn session_webhook(mut self, url: &str, expires_ms: i64) -> Self {
-        self.webhook = Some((url.to_owned(), expires_ms));
+        self.draft.webhook = Some((url.to_owned(), expires_ms));
         self
     }
 
     /// A fixed `msgId` (to send the same message twice).
     pub fn msg_id(mut self, id: &str) -> Self {
-        self.msg_id = Some(id.to_owned());
+        self.draft.msg_id = Some(id.to_owned());
         self
     }
 
     pub fn conversation_id(mut self, id: &str) -> Self {
-        self.conversation_id = Some(id.to_owned());
+        self.draft.conversation_id = Some(id.to_owned());
         self
     }
 
@@ -188,55 +122,55 @@ impl MessageBuilder {
     /// chat ([`crate::Scenario::chat_for`]) unless [`MessageBuilder::conversation_id`] says
     /// otherwise.
     pub fn corp_id(mut self, corp: &str) -> Self {
-        self.corp_id = Some(corp.to_owned());
+        self.draft.corp_id = Some(corp.to_owned());
         self
     }
 
     /// `senderStaffId`; `None` leaves it out (external users, the console's debug group).
     pub fn sender_staff_id(mut self, id: Option<&str>) -> Self {
-        self.sender_staff_id = Some(id.map(str::to_owned));
+        self.draft.sender_staff_id = Some(id.map(str::to_owned));
         self
     }
 
     /// Signs with this secret instead of the app's.
     pub fn secret(mut self, secret: &str) -> Self {
-        self.secret = Some(secret.to_owned());
+        self.draft.secret = Some(secret.to_owned());
         self
     }
 
     /// Moves the signed timestamp (and `createAt`) by `ms`: negative is stale, positive future.
     pub fn skew_ms(mut self, ms: i64) -> Self {
-        self.skew_ms = ms;
+        self.draft.skew_ms = ms;
         self
     }
 
     /// Sends this exact `timestamp` header text (signed as is).
     pub fn raw_timestamp(mut self, text: &str) -> Self {
-        self.raw_timestamp = Some(text.to_owned());
+        self.draft.raw_timestamp = Some(text.to_owned());
         self
     }
 
     /// Leaves out the `timestamp` header.
     pub fn without_timestamp(mut self) -> Self {
-        self.with_timestamp = false;
+        self.draft.with_timestamp = false;
         self
     }
 
     /// Leaves out the `sign` header.
     pub fn without_sign(mut self) -> Self {
-        self.with_sign = false;
+        self.draft.with_sign = false;
         self
     }
 
     /// Posts these bytes as the body instead of a robot message (still signed).
     pub fn raw_body(mut self, body: impl Into<Vec<u8>>) -> Self {
-        self.body = Some(body.into());
+        self.draft.body = Some(body.into());
         self
     }
 
     /// Changes the JSON body before it is sent.
     pub fn edit(mut self, edit: fn(&mut Value)) -> Self {
-        self.edits.push(edit);
+        self.draft.edits.push(edit);
         self
     }
 

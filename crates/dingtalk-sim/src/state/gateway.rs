@@ -12,6 +12,8 @@ use tokio::time::Instant;
 use crate::records::stream::{ConnectionId, FrameKind, SentFrame, StreamRecords, Subscription};
 use crate::wire;
 
+/// The robot message topic.
+pub const BOT_MESSAGE_TOPIC: &str = "/v1.0/im/bot/messages/get";
 /// The only topic an `EVENT` subscription may name.
 pub const EVENT_TOPIC: &str = "*";
 /// DingTalk re-pushes an unacknowledged callback after about a minute.
