@@ -57,6 +57,8 @@ pub const OPEN_PATH: &str = "/v1.0/gateway/connections/open";
 pub const CONNECT_PATH: &str = "/connect";
 /// How long a ticket stays usable, in simulator milliseconds.
 pub const TICKET_LIFETIME_MS: i64 = 90_000;
+/// How long a server-side close waits for the client's answering Close.
+pub const CLOSE_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub(crate) fn routes() -> Router<Arc<SimState>> {
     Router::new().route(OPEN_PATH, post(open)).route(CONNECT_PATH, get(connect))
@@ -202,14 +204,22 @@ async fn run_connection(state: Arc<SimState>, ticket: String, details: Ticket, m
                     }
                 }
                 Some(Command::Close) => {
-                    let _ = socket.send(Message::Close(None)).await;
+                    close(&mut socket).await;
                     break Closed::ByServer;
                 }
                 Some(Command::Silence) => break silent(&mut rx).await,
                 Some(Command::CloseAfter(grace)) => close_at = Some(Instant::now() + grace),
             },
             incoming = socket.recv() => match incoming {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break Closed::ByClient,
+                None | Some(Err(_)) => break Closed::ByClient,
+                Some(Ok(Message::Close(_))) => {
+                    // The answering Close (RFC 6455 §5.5.1): the library has queued the echo of
+                    // the client's code and sends it on the next read, which then ends the
+                    // connection. Without it a client waits out its close timeout and takes the
+                    // failed-connection path (the Python SDK then sleeps 10 s to reconnect).
+                    let _ = socket.recv().await;
+                    break Closed::ByClient;
+                }
                 Some(Ok(Message::Text(text))) => state.record_received(id, text.as_str().to_owned()),
                 Some(Ok(Message::Binary(bytes))) => state.record_received(id, String::from_utf8_lossy(&bytes).into_owned()),
                 // axum answers pings by itself; the count shows the client checks liveness.
@@ -217,7 +227,7 @@ async fn run_connection(state: Arc<SimState>, ticket: String, details: Ticket, m
                 Some(Ok(Message::Pong(_))) => {}
             },
             () = sleep_until(close_at) => {
-                let _ = socket.send(Message::Close(None)).await;
+                close(&mut socket).await;
                 break Closed::AfterDisconnect;
             }
             () = sleep_until(due) => state.redeliver_due(),
@@ -225,6 +235,23 @@ async fn run_connection(state: Arc<SimState>, ticket: String, details: Ticket, m
         }
     };
     state.unregister_connection(id, how);
+}
+
+/// Closes from the server's side: a Close frame, then the client's answering Close (what it
+/// sends in the meantime is dropped), for at most [`CLOSE_ANSWER_WAIT`], before the TCP
+/// connection ends, as RFC 6455 §7.1.1 has the server end it last.
+async fn close(socket: &mut WebSocket) {
+    if socket.send(Message::Close(None)).await.is_err() {
+        return;
+    }
+    let answered = async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_ANSWER_WAIT, answered).await;
 }
 
 /// A silenced connection: reads nothing, writes nothing, until dropped or closed.
