@@ -19,6 +19,11 @@
 //!
 //! Where DingTalk's behaviour is not documented the simulator picks something plausible and says
 //! so: a refused upgrade is an HTTP error in the new-style envelope, a gateway outage is `503`.
+//! An event's ack settles it with code 200 and `data.status` `SUCCESS`, and asks for it again
+//! with `LATER`, as the protocol notes say (the Java and Node SDKs send one of the two); with no
+//! status at all, which is what the official Python SDK's `EventHandler` sends (it echoes the
+//! event's data), it is settled too: `LATER` is the only documented way to ask again, and a
+//! Python-SDK app would otherwise have every event pushed again.
 
 mod controls;
 mod push;

@@ -398,6 +398,23 @@ async fn a_close_from_the_client_is_answered_with_a_close() {
 }
 
 #[tokio::test]
+async fn an_event_ack_without_a_status_settles_it_and_later_does_not() {
+    let sim = live().await;
+    let mut ws = connect(&sim).await;
+    let echoed = sim.push_event(StreamEvent::new("user_add_org", "dingorg1", json!({ "userId": ["u1"] })));
+    let later = sim.push_event(StreamEvent::new("user_add_org", "dingorg1", json!({ "userId": ["u2"] })));
+    let first = next_frame(&mut ws).await;
+    next_frame(&mut ws).await;
+
+    // What the official Python SDK sends: code 200 and the event's own data, no status.
+    send(&mut ws, &ack(&echoed.message_id, first["data"].as_str().expect("data"))).await;
+    send(&mut ws, &ack(&later.message_id, r#"{"status":"LATER","message":"later"}"#)).await;
+    sim.wait_until(WAIT, |r| (r.stream.answers_to(&later.message_id).len() == 1).then_some(())).await.expect("acked");
+
+    assert_eq!(sim.awaiting_ack(), std::slice::from_ref(&later.message_id));
+}
+
+#[tokio::test]
 async fn events_are_event_frames_and_later_asks_for_them_again() {
     let sim = live().await;
     sim.set_redelivery(Some(Duration::from_millis(50)));
