@@ -130,6 +130,13 @@ pub(crate) struct Gateway {
     pub(crate) wake: watch::Sender<u64>,
 }
 
+impl Gateway {
+    /// A gateway that redelivers unacknowledged frames after `delay` (`None`: never).
+    pub(crate) fn with_redelivery(delay: Option<Duration>) -> Self {
+        Self { redelivery: delay, ..Self::default() }
+    }
+}
+
 impl Default for Gateway {
     fn default() -> Self {
         Self {
