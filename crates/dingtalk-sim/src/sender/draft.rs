@@ -61,6 +61,8 @@ pub(super) struct Draft {
     pub(super) with_sign: bool,
     pub(super) body: Option<Vec<u8>>,
     pub(super) edits: Vec<fn(&mut Value)>,
+    /// Other people the message @-mentions, by staff id (listed in `atUsers` before the robot).
+    pub(super) mentioned: Vec<String>,
 }
 
 impl Draft {
@@ -85,6 +87,7 @@ impl Draft {
             with_sign: true,
             body: None,
             edits: Vec::new(),
+            mentioned: Vec::new(),
         }
     }
 }

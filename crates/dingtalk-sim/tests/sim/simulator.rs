@@ -620,7 +620,9 @@ async fn the_sender_builds_a_group_message_like_dingtalks_capture() {
     assert_eq!(body["msgtype"], "text");
     assert_eq!(body["conversationType"], "2");
     assert_eq!(body["text"]["content"], " /meeting 123456789", "the space the removed @-mention leaves");
-    assert_eq!(body["atUsers"][0]["dingtalkId"], body["chatbotUserId"]);
+    assert_eq!(body["atUsers"], json!([{ "dingtalkId": body["chatbotUserId"] }]));
+    let union = body["senderUnionId"].as_str().expect("senderUnionId, as in live captures");
+    assert!(union.len() == 26 && union.ends_with("iEiE") && union.chars().all(|c| c.is_ascii_alphanumeric()));
     assert_eq!(body["openThreadId"], body["conversationId"]);
     assert_eq!(body["robotCode"], sim.client_id());
     let create_at = body["createAt"].as_i64().expect("ms");
@@ -654,6 +656,21 @@ async fn a_one_to_one_message_has_no_group_fields_and_no_leading_space() {
         assert!(body.get(absent).is_none(), "{absent} in {body}");
     }
     assert_eq!(body["conversationId"].as_str(), Some(sim.scenario().chat.single_conversation_id.as_str()));
+}
+
+#[tokio::test]
+async fn other_people_mentioned_are_listed_in_at_users_with_their_ids_before_the_robot() {
+    let sim = live().await;
+
+    let body = sim.message("/meeting 123456789 @李四").mentioning("manager808").build().json().expect("JSON");
+
+    let at_users = body["atUsers"].as_array().expect("atUsers");
+    assert_eq!(at_users.len(), 2);
+    assert_eq!(at_users[0]["staffId"], "manager808");
+    assert!(at_users[0]["unionId"].as_str().is_some_and(|u| u.ends_with("iEiE")));
+    assert!(at_users[0]["dingtalkId"].as_str().is_some_and(|d| d.starts_with("$:LWCP_v1:$")));
+    assert_eq!(at_users[1], json!({ "dingtalkId": body["chatbotUserId"] }));
+    assert_eq!(body["text"]["content"], " /meeting 123456789 @李四", "their mention stays in the text");
 }
 
 #[tokio::test]
