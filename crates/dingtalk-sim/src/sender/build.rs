@@ -196,7 +196,15 @@ impl Draft {
                 if let Some(fields) = image.as_object_mut() {
                     fields.insert("type".to_owned(), json!("picture"));
                 }
-                let segments = json!([{ "text": spoken }, image]);
+                let mut segments = Vec::new();
+                if group && !self.mention_at_end {
+                    segments.push(json!({ "text": format!("@{bot_name}") }));
+                }
+                segments.push(json!({ "text": self.text }));
+                if group && self.mention_at_end {
+                    segments.push(json!({ "text": format!("@{bot_name}") }));
+                }
+                segments.push(image);
                 ("richText".to_owned(), None, Some(json!({ "richText": segments })))
             }
             Format::HarmonyRichText => {

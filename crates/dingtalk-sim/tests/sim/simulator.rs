@@ -680,8 +680,12 @@ async fn rich_text_puts_the_words_in_content_segments() {
     let plain = sim.message("/meeting 123456789").rich_text().build().json().expect("JSON");
     assert_eq!(plain["msgtype"], "richText");
     assert!(plain.get("text").is_none());
-    assert_eq!(plain["content"]["richText"][0], json!({ "text": " /meeting 123456789" }));
-    assert_eq!(plain["content"]["richText"][1]["type"], "picture");
+    // The robot's @-segment first, as the Mac client keeps it, and no leading space after it.
+    assert_eq!(plain["content"]["richText"][0], json!({ "text": "@会议助手" }));
+    assert_eq!(plain["content"]["richText"][1], json!({ "text": "/meeting 123456789" }));
+    assert_eq!(plain["content"]["richText"][2]["type"], "picture");
+    let single = sim.message("/meeting 123456789").single().rich_text().build().json().expect("JSON");
+    assert_eq!(single["content"]["richText"][0], json!({ "text": "/meeting 123456789" }));
 
     let harmony = sim.message("/meeting 123456789").harmony_os().build().json().expect("JSON");
     assert_eq!(harmony["content"]["richText"], json!([{ "text": "@会议助手" }, { "text": "/meeting 123456789" }]));
