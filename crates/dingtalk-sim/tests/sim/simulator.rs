@@ -547,6 +547,22 @@ async fn the_group_send_refuses_bad_parameters_with_their_codes() {
 }
 
 #[tokio::test]
+async fn a_cool_apps_group_send_names_its_app_instead_of_a_conversation() {
+    let sim = live().await;
+    let token = token(&sim).await;
+    let url = format!("{}/v1.0/robot/groupMessages/send", sim.base_url());
+    let mut body = group_body(&sim, &json!({ "title": "t", "text": "x" }));
+    body.as_object_mut().expect("object").remove("openConversationId");
+    body["coolAppCode"] = json!("COOLAPP-1-10208EE4A1D5F8B7C5BD000W");
+
+    let response = http().post(&url).header("x-acs-dingtalk-access-token", &token).json(&body).send().await;
+    let (status, _, text) = read(response.expect("answers")).await;
+
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(keys(&parse(&text)), ["processQueryKey"]);
+}
+
+#[tokio::test]
 async fn the_batch_send_answers_empty_staff_lists_and_takes_at_most_20_users() {
     let sim = live().await;
     let token = token(&sim).await;
@@ -564,9 +580,14 @@ async fn the_batch_send_answers_empty_staff_lists_and_takes_at_most_20_users() {
     let (status, _, text) = read(ok.send().await.expect("answers")).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.starts_with(r#"{"processQueryKey":""#), "{text}");
-    assert!(text.ends_with(r#"","invalidStaffIdList":[],"flowControlledStaffIdList":[]}"#), "{text}");
+    assert!(
+        text.ends_with(r#"","invalidStaffIdList":[],"flowControlledStaffIdList":[],"filteredStaffIdList":[]}"#),
+        "{text}"
+    );
     let answer = parse(&text);
-    assert_eq!((&answer["invalidStaffIdList"], &answer["flowControlledStaffIdList"]), (&json!([]), &json!([])));
+    for list in ["invalidStaffIdList", "flowControlledStaffIdList", "filteredStaffIdList"] {
+        assert_eq!(answer[list], json!([]), "{list}");
+    }
 
     let many = (0..21).map(|n| format!("user{n}")).collect();
     let too_many = http().post(&url).header("x-acs-dingtalk-access-token", &token).json(&body(many));
