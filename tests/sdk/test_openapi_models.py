@@ -227,7 +227,6 @@ def test_the_tea_clients_group_send_is_accepted_and_its_answer_is_the_models(sim
     assert sent["status"] == 200 and sent["body"] == request.to_map()
 
 
-@pytest.mark.xfail(strict=True, reason="the simulator requires openConversationId even with coolAppCode")
 def test_a_group_send_to_a_cool_app_without_a_conversation_id_is_accepted(sim):
     client = robot_client.Client(config(sim))
     request = robot.OrgGroupSendRequest(
@@ -242,7 +241,6 @@ def test_a_group_send_to_a_cool_app_without_a_conversation_id_is_accepted(sim):
     assert answer.status_code == 200 and answer.body.process_query_key
 
 
-@pytest.mark.xfail(strict=True, reason="the simulator's batchSend answer lacks filteredStaffIdList")
 def test_the_tea_clients_one_to_one_send_is_accepted_and_its_answer_has_every_model_field(sim):
     client = robot_client.Client(config(sim))
     request = robot.BatchSendOTORequest(

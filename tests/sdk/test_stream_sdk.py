@@ -147,7 +147,15 @@ def test_a_robot_message_is_parsed_field_for_field_acked_and_answered(client, si
     assert post["body"]["markdown"]["title"] == REPLY_TITLE
 
 
-@pytest.mark.xfail(strict=True, reason="the simulator settles an event only when its ack says SUCCESS")
+def test_other_people_mentioned_reach_the_sdk_as_at_users_with_their_staff_ids(client, sim):
+    _, _, incoming, _ = receive(client, sim, text="/meeting 123456789 @李四", mentioning=["manager808"])
+
+    assert [u.staff_id for u in incoming.at_users] == ["manager808", None]
+    assert incoming.at_users[0].extensions["unionId"].endswith("iEiE")
+    assert incoming.at_users[1].dingtalk_id == incoming.chatbot_user_id
+    assert incoming.extensions["senderUnionId"]
+
+
 def test_an_event_is_parsed_and_its_ack_settles_it(client, sim):
     data = {"eventId": "e1", "syncAction": "user_add_org", "userId": ["manager807"]}
     pushed = sim.post("/stream/event", {"eventType": "user_add_org", "data": data})
@@ -189,7 +197,6 @@ def reconnects_cleanly(client, sim, before, logged):
     return now
 
 
-@pytest.mark.xfail(strict=True, reason="the simulated gateway does not answer the client's Close frame")
 def test_after_a_disconnect_frame_the_sdk_acks_closes_and_reconnects_without_an_error(client, sim):
     opened, logged = len(sim.get("/stream/connections")["connections"]), len(client.log.records)
     pushed = sim.post("/stream/disconnect")

@@ -5,7 +5,7 @@
 //! contract suite (`tests/sdk`) drives DingTalk's official Python SDKs against it.
 //!
 //! ```text
-//! dingtalk-sim [--scenario PATH]
+//! $ cargo run -p dingtalk-sim -- [--scenario PATH]
 //! simulator http://127.0.0.1:PORT      <- the two lines it prints, then it serves until killed
 //! controls http://127.0.0.1:PORT
 //! ```
@@ -14,13 +14,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Json;
-use dingmeet::sim::{Closed, ConnectionId, Format, Scenario, SimClock, SimState, Simulator, StreamEvent};
+use dingtalk_sim::gateway::{Closed, ConnectionId, StreamEvent};
+use dingtalk_sim::sender::Format;
+use dingtalk_sim::{MessageBuilder, Scenario, SimClock, SimState, Simulator};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -63,6 +65,7 @@ fn routes() -> Router<Arc<SimState>> {
         .route("/stream/answers", get(answers))
         .route("/stream/sent", get(sent))
         .route("/stream/connections", get(connections))
+        .route("/stream/awaiting-ack", get(awaiting_ack))
         .route("/webhook-posts", get(webhook_posts))
         .route("/openapi-sends", get(openapi_sends))
 }
@@ -94,11 +97,14 @@ struct RobotMessage {
     /// `text` (default), `richText` or `harmonyRichText`.
     #[serde(default)]
     format: Option<String>,
+    /// Staff ids of other people the message @-mentions.
+    #[serde(default)]
+    mentioning: Vec<String>,
 }
 
 /// Pushes a robot message as a `CALLBACK` frame; answers its `messageId`, body and session.
 async fn robot_message(State(state): State<Arc<SimState>>, Json(request): Json<RobotMessage>) -> Response {
-    let mut builder = dingmeet::sim::MessageBuilder::new(Arc::clone(&state), request.text);
+    let mut builder = MessageBuilder::new(Arc::clone(&state), request.text);
     builder = match request.chat.as_deref() {
         None | Some("group") => builder.group(),
         Some("single") => builder.single(),
@@ -110,6 +116,9 @@ async fn robot_message(State(state): State<Arc<SimState>>, Json(request): Json<R
         Some("harmonyRichText") => builder.format(Format::HarmonyRichText),
         Some(other) => return bad(format!("format {other:?}: text, richText or harmonyRichText")),
     };
+    for staff_id in &request.mentioning {
+        builder = builder.mentioning(staff_id);
+    }
     let pushed = builder.push();
     let callback = pushed.callback.as_ref();
     Json(json!({
@@ -206,6 +215,11 @@ async fn sent(State(state): State<Arc<SimState>>, Query(query): Query<ForMessage
         Ok(list) => Json(Value::from(list)).into_response(),
         Err(_) => (StatusCode::GATEWAY_TIMEOUT, Json(json!({ "error": "not sent in time" }))).into_response(),
     }
+}
+
+/// The frames sent and not settled by an ack yet (they will be pushed again).
+async fn awaiting_ack(State(state): State<Arc<SimState>>) -> Json<Value> {
+    Json(json!({ "messageIds": state.awaiting_ack() }))
 }
 
 #[derive(Deserialize)]
