@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use dingmeet::sim::{Callback, Scenario, Simulator};
+use dingtalk_sim::sender::Callback;
+use dingtalk_sim::{Scenario, Simulator};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -1,0 +1,170 @@
+//! The DingTalk simulator: a loopback HTTP server that behaves like DingTalk on every endpoint
+//! the bot touches, following `dingtalk-protocol.md` to the byte. One server stands in for
+//! both `api.dingtalk.com` (tokens, conference infos, robot OpenAPI) and `oapi.dingtalk.com`
+//! (session webhooks), so the bot's `DINGMEET_API_BASE` and `DINGMEET_WEBHOOK_HOSTS=127.0.0.1`
+//! point at it. It also plays DingTalk's part towards the bot: [`Simulator::message`] builds,
+//! signs and posts robot callbacks.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use dingtalk_sim::{Scenario, Simulator};
+//! let sim = Simulator::start(Scenario::builtin()?).await?;
+//! // Start the bot with `sim.bot_env()`, then:
+//! let delivery = sim.message("/meeting 123456789").post("http://127.0.0.1:8080/dingtalk/callback").await?;
+//! assert_eq!(delivery.status, 200);
+//! let posts = sim.wait_for_webhook_posts(1, std::time::Duration::from_secs(5)).await?;
+//! println!("{}", posts[0].text().unwrap_or_default());
+//! # Ok(()) }
+//! ```
+//!
+//! Layout, by concern, dependencies pointing one way (endpoints → state → records and scenario):
+//! - [`scenario`]: the world to simulate, read from TOML (`scenario.toml` is built in);
+//! - [`SimState`] (`state/`): the one shared state, one sub-state per concern under one lock, and
+//!   the waits; it knows no endpoint;
+//! - one module per concern, each with its endpoints (`routes()`, merged by [`router`]) and its
+//!   controls for tests (`impl SimState`): [`tokens`] (access tokens), [`meetings`] (the
+//!   conference lookup), [`sessions`] (session webhooks), `openapi` (the robot OpenAPI),
+//!   `orgs` and `isv` (organisations installing the app), [`gateway`] (the Stream gateway,
+//!   always on: the bot in `DINGMEET_MODE=stream` with `sim.bot_env()` connects here);
+//! - [`records`]: what was recorded, numbered from one sequence;
+//! - [`sender`]: DingTalk's side towards the bot, building and signing callbacks ([`sign`]).
+//!
+//! Organisations: the scenario's app belongs to one (`app.corp_id`), and `[[orgs]]` adds others,
+//! each with its own chats, tokens and meetings, for a third-party app serving many. A token
+//! speaks for the organisation it was issued to; [`SimState::uninstall_org`] and friends change who
+//! has installed the app, and `isv` does the same while pushing the Stream event DingTalk sends
+//! (`suite_ticket`, `org_suite_auth`, `org_suite_change`, `org_suite_relieve`).
+
+mod callback;
+mod clock;
+pub mod gateway;
+pub mod http;
+mod isv;
+pub mod meetings;
+pub mod openapi;
+mod orgs;
+pub mod records;
+pub mod scenario;
+pub mod sender;
+pub mod sessions;
+pub mod sign;
+mod state;
+pub mod tokens;
+mod wire;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub use clock::SimClock;
+pub use scenario::{Scenario, ScenarioError};
+pub use sender::MessageBuilder;
+pub use state::{SimState, WaitTimeout};
+
+/// Every simulated endpoint, sharing `state`. Unknown paths answer 404 in the envelope.
+pub fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .merge(tokens::routes())
+        .merge(meetings::routes())
+        .merge(sessions::routes())
+        .merge(openapi::routes())
+        .merge(gateway::routes())
+        .fallback(|| async {
+            wire::error(
+                StatusCode::NOT_FOUND,
+                "InvalidAction.NotFound",
+                "Specified api is not found, please check your url and method.",
+            )
+        })
+        .with_state(state)
+}
+
+/// A running simulator. It derefs to its [`SimState`] for records, counters and injections;
+/// dropping it stops the server.
+#[derive(Debug)]
+pub struct Simulator {
+    state: Arc<SimState>,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Simulator {
+    /// Starts `scenario` on `127.0.0.1` at a free port, on real time.
+    pub async fn start(scenario: Scenario) -> std::io::Result<Self> {
+        Self::start_with(scenario, SimClock::real()).await
+    }
+
+    /// Starts `scenario` on `127.0.0.1` at a free port, reading `clock`.
+    pub async fn start_with(scenario: Scenario, clock: SimClock) -> std::io::Result<Self> {
+        Self::bind(SocketAddr::from(([127, 0, 0, 1], 0)), scenario, clock).await
+    }
+
+    /// Starts `scenario` on `addr`.
+    pub async fn bind(addr: SocketAddr, scenario: Scenario, clock: SimClock) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(SimState::new(scenario, clock, &format!("http://{addr}")));
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let app = router(Arc::clone(&state));
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(err) = serve.await {
+                tracing::warn!(%err, "the DingTalk simulator stopped with an error");
+            }
+        });
+        Ok(Self { state, addr, shutdown: Some(shutdown), task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:port`.
+    pub fn base_url(&self) -> &str {
+        self.state.base_url()
+    }
+
+    /// The shared state (for a Stream gateway, or to outlive this handle).
+    pub fn state(&self) -> &Arc<SimState> {
+        &self.state
+    }
+
+    /// A robot message saying `text` (group, text, signed, live session), to adjust and post.
+    pub fn message(&self, text: impl Into<String>) -> MessageBuilder {
+        MessageBuilder::new(Arc::clone(&self.state), text)
+    }
+
+    /// Stops accepting, lets requests in flight finish, and waits for the server to end.
+    pub async fn stop(mut self) {
+        self.state.close_stream();
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl std::ops::Deref for Simulator {
+    type Target = SimState;
+
+    fn deref(&self) -> &SimState {
+        &self.state
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.state.close_stream();
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.task.abort();
+    }
+}
