@@ -12,13 +12,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::bot::access::Access;
-use crate::bot::handle::Bot;
+use crate::bot::handle::{Bot, BotParts};
 use crate::config::{AppType, ConfigError, Mode, Settings};
 use crate::dingtalk::api::http_client;
 use crate::dingtalk::conference::ConferenceClient;
-use crate::dingtalk::reply::{Replier, WebhookHosts};
+use crate::dingtalk::reply::Replier;
 use crate::dingtalk::sign::Verifier;
 use crate::dingtalk::token::{CorpTokenRoute, Credentials, TokenProvider};
+use crate::dingtalk::webhook::WebhookHosts;
 use crate::readiness::Readiness;
 use crate::server::{self, AppState};
 use crate::state::{RateLimit, StateError, StateOptions, StateStore, SuiteTickets};
@@ -102,10 +103,17 @@ pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Compon
         settings.circuit_breaker(),
         Arc::clone(&metrics),
     );
-    let hosts = WebhookHosts::new(&settings.webhook_hosts);
-    let replier = Replier::new(http.clone(), &settings.api_base, hosts, tokens, Arc::clone(&metrics));
-    let access = Access::new(settings.allow_conversations.clone(), settings.allow_users.clone());
-    let bot = Bot::new(settings.lang, settings.timezone, conferences, replier, state, metrics).with_access(access);
+    let replier = Replier::new(http.clone(), &settings.api_base, tokens, Arc::clone(&metrics));
+    let bot = Bot::new(BotParts {
+        lang: settings.lang,
+        timezone: settings.timezone,
+        conferences,
+        hosts: WebhookHosts::new(&settings.webhook_hosts),
+        replier,
+        state,
+        metrics,
+        access: Access::new(settings.allow_conversations.clone(), settings.allow_users.clone()),
+    });
     Ok(Components { bot: Arc::new(bot), verifier, http, credentials })
 }
 

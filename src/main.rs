@@ -143,7 +143,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = Settings::load(config.as_deref())?;
             let _log = dingmeet::telemetry::init_logging(settings.log_format == LogFormat::Json);
             let bot = dingmeet::app::build(&settings)?.bot;
-            let message = dingmeet::dingtalk::message::InboundMessage::local(text.join(" "));
+            let message = dingmeet::dingtalk::message::Message::local(text.join(" "));
             let reply = bot.answer(&message).await;
             println!("{}", serde_json::to_string_pretty(&reply.webhook_body())?);
             Ok(())

@@ -17,10 +17,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::bot::handle::{Admission, Bot};
+use crate::bot::handle::Bot;
 use crate::dingtalk::message::CallbackBody;
 use crate::dingtalk::stream::{self as wire, Ack, Frame, FrameKind};
 use crate::dingtalk::token::Credentials;
+use crate::telemetry::Outcome;
 
 /// How the client paces itself.
 #[derive(Debug, Clone)]
@@ -126,7 +127,7 @@ impl StreamClient {
         let mut first = true;
         while !shutdown.is_cancelled() {
             if !first {
-                self.bot.metrics.stream_reconnect();
+                self.bot.metrics().stream_reconnect();
             }
             first = false;
             let connected = tokio::select! {
@@ -365,38 +366,24 @@ impl StreamClient {
         }
     }
 
-    /// Hands a robot message to the bot, once per frame id and once per `msgId`.
+    /// Hands a robot message to the bot's intake, once per frame id.
     async fn dispatch(&self, frame_id: Option<String>, body: String) {
         if let Some(id) = frame_id.filter(|id| !id.is_empty())
-            && !self.bot.state.first_seen(&format!("frame:{id}")).await
+            && !self.bot.first_delivery(&id).await
         {
-            self.bot.metrics.callback("duplicate");
-            tracing::info!(frame_id = %id, "redelivered frame acknowledged, not processed again");
             return;
         }
-        let mut message = match CallbackBody::parse(body.as_bytes()) {
+        let message = match CallbackBody::parse(body.as_bytes()) {
             Ok(parsed) => parsed.into_inbound(),
             Err(err) => {
-                self.bot.metrics.callback("bad_body");
+                self.bot.metrics().callback(Outcome::BadBody);
                 tracing::warn!(%err, "stream robot message is not a DingTalk robot message");
                 return;
             }
         };
-        if !self.bot.replier.hosts().check(&mut message.reply_to) {
-            self.bot.metrics.callback("webhook_host_not_allowed");
-            tracing::warn!("stream message ignored: sessionWebhook host is not on DINGMEET_WEBHOOK_HOSTS");
-            return;
-        }
-        match self.bot.admit(&message).await {
-            Admission::Duplicate => {
-                self.bot.metrics.callback("duplicate");
-                tracing::info!(msg_id = %message.id, "duplicate message acknowledged, not processed again");
-            }
-            Admission::Accepted => {
-                self.bot.metrics.callback("accepted");
-                self.bot.spawn(message);
-            }
-        }
+        let span = tracing::info_span!("message", msg_id = %message.id);
+        // Acknowledged already (acks come first): a refusal ends in the bot's log line.
+        let _admission = self.bot.receive(message).instrument(span).await;
     }
 }
 

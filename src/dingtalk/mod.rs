@@ -10,3 +10,4 @@ pub mod reply;
 pub mod sign;
 pub mod stream;
 pub mod token;
+pub mod webhook;

@@ -22,8 +22,8 @@ pub async fn healthz() -> Response {
 /// `{"ready": false, "checks": {"config": {"ok": true}, "access_token": {"ok": false, "reason": "…"}, "redis": …}}`
 pub async fn readyz(State(state): State<AppState>) -> Response {
     // A third-party app has no token of its own, only per organisation: nothing to check here.
-    let token = match state.bot.conferences.tokens().kind() {
-        AppKind::Internal => state.bot.conferences.tokens().token(None).await.map(drop),
+    let token = match state.bot.tokens().kind() {
+        AppKind::Internal => state.bot.tokens().token(None).await.map(drop),
         AppKind::ThirdParty(_) => Ok(()),
     };
     let token = token.map_err(|err| err.to_string());
@@ -53,6 +53,9 @@ fn check(state: &CheckState) -> Value {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.bot.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.bot.metrics().render(),
+    )
         .into_response()
 }
