@@ -186,22 +186,6 @@ impl Bot {
         }
     }
 
-    /// Keeps a third-party app's newest suite ticket, pushed by DingTalk (in the state store, so
-    /// replicas and restarts have it; the configured seed is only tried after it).
-    pub async fn remember_suite_ticket(&self, ticket: &str) {
-        if !self.conferences.tokens().remember_suite_ticket(ticket).await {
-            tracing::info!("suite_ticket event ignored: DINGMEET_APP_TYPE is not third_party");
-        }
-    }
-
-    /// An organisation removed the app (or changed what it granted): forget its token and its
-    /// cached meetings, so neither is used again; the next message fetches afresh.
-    pub async fn forget_organisation(&self, corp: &str) {
-        self.conferences.tokens().invalidate(Some(corp)).await;
-        self.conferences.forget(corp);
-        tracing::info!(corp, "organisation's access token and cached meetings dropped");
-    }
-
     /// The reply to `message`: a meeting card, help, or a friendly explanation.
     pub async fn answer(&self, message: &Message) -> OutgoingMessage {
         let t = self.language(&message.reply_to.conversation_id).await.text();

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod breaker;
 pub mod conference;
+pub mod event;
 pub mod lenient;
 pub mod message;
 pub mod reply;

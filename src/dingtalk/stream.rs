@@ -20,11 +20,19 @@ pub struct Connection {
     pub ticket: String,
 }
 
+/// The gateway answered an endpoint that is not a URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad endpoint {endpoint:?}: {reason}")]
+pub struct BadEndpoint {
+    pub endpoint: String,
+    pub reason: String,
+}
+
 impl Connection {
     /// The WebSocket URL: `{endpoint}?ticket={ticket}` (the ticket URL-encoded, as the Python SDK does).
-    pub fn url(&self) -> Result<reqwest::Url, String> {
-        let mut url =
-            reqwest::Url::parse(&self.endpoint).map_err(|e| format!("bad endpoint {:?}: {e}", self.endpoint))?;
+    pub fn url(&self) -> Result<reqwest::Url, BadEndpoint> {
+        let mut url = reqwest::Url::parse(&self.endpoint)
+            .map_err(|e| BadEndpoint { endpoint: self.endpoint.clone(), reason: e.to_string() })?;
         url.query_pairs_mut().append_pair("ticket", &self.ticket);
         Ok(url)
     }
