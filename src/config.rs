@@ -10,7 +10,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
-use crate::bot::i18n::Lang;
+use crate::lang::Lang;
 
 /// The environment variable prefix of every setting.
 pub const ENV_PREFIX: &str = "DINGMEET_";

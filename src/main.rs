@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use dingmeet::app::{Application, shutdown_signal};
-use dingmeet::bot::i18n::Lang;
 use dingmeet::config::{LogFormat, Mode, Settings};
+use dingmeet::lang::Lang;
 use dingmeet::sandbox::playground::Chat;
 use dingmeet::sandbox::send::{MessageFormat, SendOptions};
 use dingmeet::sandbox::{Sandbox, SandboxOptions};

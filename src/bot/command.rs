@@ -5,7 +5,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-use super::i18n::Lang;
+use crate::lang::Lang;
 
 /// The most meeting codes answered in one message.
 pub const MAX_CODES: usize = 5;

@@ -10,7 +10,6 @@ use tracing::Instrument;
 
 use super::access::Access;
 use super::command::{self, Command};
-use super::i18n::Lang;
 use super::render::{self, CodeResult};
 use crate::dingtalk::api::ApiError;
 use crate::dingtalk::conference::{ConferenceClient, Conferences};
@@ -18,6 +17,7 @@ use crate::dingtalk::message::{Body, ConversationKind, InboundMessage, Message};
 use crate::dingtalk::reply::{self, OutgoingMessage, Replier};
 use crate::dingtalk::token::TokenProvider;
 use crate::dingtalk::webhook::{HostNotAllowed, WebhookHosts};
+use crate::lang::Lang;
 use crate::state::{SendSlot, StateStore};
 use crate::telemetry::{Metrics, Outcome};
 

@@ -18,8 +18,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{Application, StartError};
-use crate::bot::i18n::Lang;
 use crate::config::{ConfigError, Mode, Settings};
+use crate::lang::Lang;
 use crate::sim::{CodeAnswer, Scenario, ScenarioError, SimClock, Simulator};
 
 /// The playground's port when none is given (another free port is used if it is taken).

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::bot::i18n::Lang;
 use crate::config::Mode;
+use crate::lang::Lang;
 use crate::sim::{MessageBuilder, OpenApiSend, Records, SendKind, SimState, Tally, WebhookPost};
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
