@@ -18,7 +18,7 @@ use crate::dingtalk::api::http_client;
 use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::reply::Replier;
 use crate::dingtalk::sign::Verifier;
-use crate::dingtalk::token::{CorpTokenRoute, Credentials, TokenProvider};
+use crate::dingtalk::token::{AppKind, CorpTokenRoute, Credentials, TokenProvider};
 use crate::dingtalk::webhook::WebhookHosts;
 use crate::readiness::Readiness;
 use crate::server::{self, AppState};
@@ -145,6 +145,32 @@ fn stream_options(settings: &Settings) -> StreamOptions {
     }
 }
 
+/// The checks `/readyz` reports besides the pushed ones (Redis): the configuration (it loaded,
+/// or the process would not run), the access token, and the Stream socket in stream mode.
+fn register_checks(readiness: &Readiness, bot: &Bot, stream: Option<&StreamClient>) {
+    readiness.pass("config");
+    let tokens = bot.tokens().clone();
+    readiness.probe("access_token", move || {
+        let tokens = tokens.clone();
+        async move {
+            match tokens.kind() {
+                AppKind::Internal => tokens.token(None).await.map(drop).map_err(|err| err.to_string()),
+                // A third-party app has no token of its own, only per organisation.
+                AppKind::ThirdParty(_) => Ok(()),
+            }
+        }
+    });
+    if let Some(stream) = stream {
+        let status = stream.status();
+        readiness.probe("stream", move || {
+            let connected = status.connected();
+            async move {
+                if connected { Ok(()) } else { Err("the Stream connection is down; reconnecting".to_owned()) }
+            }
+        });
+    }
+}
+
 impl Application {
     /// Builds everything and binds the listener (port 0 picks a free port).
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
@@ -165,12 +191,8 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
-        let state = AppState {
-            bot: components.bot,
-            verifier: components.verifier,
-            stream: stream.as_ref().map(|s| s.status()),
-            readiness,
-        };
+        register_checks(&readiness, &components.bot, stream.as_deref());
+        let state = AppState { bot: components.bot, verifier: components.verifier, readiness };
         Ok(Self { listener, state, mode: settings.mode, stream, grace: settings.shutdown_grace() })
     }
 
@@ -182,8 +204,7 @@ impl Application {
         Arc::clone(&self.state.bot)
     }
 
-    /// Named readiness checks `/readyz` reports besides the access token and the Stream socket
-    /// (Redis, when configured).
+    /// The named checks `/readyz` reports.
     pub fn readiness(&self) -> Readiness {
         self.state.readiness.clone()
     }
