@@ -134,14 +134,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => {
             let settings = Settings::load(config.as_deref())?;
-            let _log = dingmeet::telemetry::init_logging(settings.log_format == LogFormat::Json);
+            let _log = dingmeet::telemetry::init_logging(settings.server.log_format == LogFormat::Json);
             let app = Application::build(&settings).await?;
             app.run_until(shutdown_signal()).await?;
             Ok(())
         }
         Command::Query { config, text } => {
             let settings = Settings::load(config.as_deref())?;
-            let _log = dingmeet::telemetry::init_logging(settings.log_format == LogFormat::Json);
+            let _log = dingmeet::telemetry::init_logging(settings.server.log_format == LogFormat::Json);
             let bot = dingmeet::app::build(&settings)?.bot;
             let message = dingmeet::dingtalk::message::Message::local(text.join(" "));
             let reply = bot.answer(&message).await;
