@@ -1,4 +1,4 @@
-//! Issue 8: one deployment serving many organisations as a third-party app. Each organisation's
+//! One deployment serving many organisations as a third-party app. Each organisation's
 //! messages are answered with its own meetings through its own token (the simulator records which
 //! token, and whose, every lookup presented); organisations that have not installed the app, lack
 //! the scope, or removed it get told so; the classic route waits for a suite ticket.

@@ -1,8 +1,12 @@
-//! Integration tests: the real bot on 127.0.0.1, against the DingTalk simulator (and a throwaway
-//! `redis-server`), through every rule of issues 2, 3, 4 (stream mode), 5 and 8, and the sandbox
-//! (the playground in headless Chromium). One binary, as zero-to-production keeps it.
+//! Integration tests, one binary as zero-to-production keeps it, in tiers:
+//! - `router`: the refusals decided before the bot runs, through `server::router()` with
+//!   `oneshot`, no socket;
+//! - most modules: the real bot on 127.0.0.1 (started by `helpers`), against the DingTalk
+//!   simulator (and a throwaway `redis-server`): HTTP callbacks, replies, the Stream, shared
+//!   state, third-party apps;
+//! - `process`: the `dingmeet` binary as a child process; `browser`: the sandbox's playground in
+//!   headless Chromium.
 
-mod bots;
 mod breaker;
 mod browser;
 mod callback;
@@ -17,11 +21,11 @@ mod load_script;
 mod meetings;
 mod messages;
 mod process;
-mod process_tests;
 mod redis_server;
 mod redis_tls;
 mod replicas;
 mod replies;
+mod router;
 mod sandbox;
 mod sim_orgs;
 mod simulator;

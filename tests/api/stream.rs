@@ -1,4 +1,4 @@
-//! Stream mode end to end (issue 4): the real bot with `DINGMEET_MODE=stream` against the
+//! Stream mode end to end: the real bot with `DINGMEET_MODE=stream` against the
 //! simulator's gateway. Small backoff and ping settings keep every reconnect under a second.
 
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use dingmeet::sandbox::{Sandbox, SandboxOptions};
 use dingmeet::sim::{Closed, ConnectionRecord, MessageBuilder, Pushed, Scenario, Simulator, StreamEvent, WebhookPost};
 use serde_json::{Value, json};
 
-use crate::bots;
+use crate::helpers::spawn_bot;
 use crate::helpers::{TestApp, WAIT, spawn_app_against, text_of};
 use crate::redis_server::RedisServer;
 
@@ -388,7 +388,7 @@ async fn two_replicas_sharing_redis_answer_each_message_once_whichever_socket_it
     let sim = simulator().await;
     let url = redis.url();
     let settings = [STREAM, &[("DINGMEET_REDIS_URL", url.as_str())]].concat();
-    let replicas = [bots::start(&sim, &settings).await, bots::start(&sim, &settings).await];
+    let replicas = [spawn_bot(&sim, &settings).await, spawn_bot(&sim, &settings).await];
     sim.wait_for_connections(2, WAIT).await.expect("both replicas connect");
 
     let pushed: Vec<Pushed> = (0..200)
