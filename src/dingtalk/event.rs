@@ -1,6 +1,6 @@
 //! Third-party (ISV) app events, as typed values: the suite ticket DingTalk pushes, and the
-//! organisations that install, change or remove the app (docs/dingtalk-protocol.md, "Third-party
-//! apps"). Pure: parsing only.
+//! organisations that install, change or remove the app (docs/dingtalk-protocol.md
+//! §7). Pure: parsing only.
 //!
 //! The fields sit in one of three places, depending on who wrapped the event: at the top of the
 //! Stream frame's `data`, under the documented envelope's `data`, or (SyncHTTP, passed through

@@ -206,6 +206,7 @@ mod tests {
       "msgtype": "text"
     }"#;
 
+    /// docs/dingtalk-protocol.md §1.5.
     #[test]
     fn the_reference_group_sample_parses() {
         let msg = CallbackBody::parse(GROUP_SAMPLE.as_bytes()).expect("sample parses").into_inbound();

@@ -133,6 +133,7 @@ mod tests {
         )
     }
 
+    /// docs/dingtalk-protocol.md §1.2.
     #[test]
     fn matches_the_known_answer_from_the_protocol_reference() {
         assert_eq!(sign("1577262236757", "this is secret"), "hmPWwU+7lVdm3ZZz0r9tSfx0L4Q26jWOZr9+Gs6EZQM=");

@@ -1,5 +1,5 @@
 //! Stream mode wire formats: opening a gateway connection, the frames DingTalk pushes and the
-//! acknowledgements it expects (protocol reference §5). Pure apart from [`open_connection`].
+//! acknowledgements it expects (docs/dingtalk-protocol.md §5). Pure apart from [`open_connection`].
 
 use std::collections::HashMap;
 
@@ -81,7 +81,7 @@ pub struct Frame {
 /// What a frame asks of us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrameKind {
-    /// A robot message; `data` is the callback body of protocol §1.3.
+    /// A robot message; `data` is the callback body of docs/dingtalk-protocol.md §1.3.
     BotMessage,
     /// `SYSTEM` `ping`: echo it.
     Ping,
