@@ -1,7 +1,8 @@
 //! The command parser: person's text → [`Command`]. Pure, no IO, never panics.
 //!
 //! One table ([`COMMANDS`]) drives parsing, aliases, usage lines and the help card, so help can
-//! never drift from what the parser accepts.
+//! never drift from what the parser accepts. (Longer than most files because its tests, the
+//! grammar's cases, stay beside the grammar.)
 
 use unicode_normalization::UnicodeNormalization;
 
