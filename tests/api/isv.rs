@@ -3,7 +3,8 @@
 //! token, and whose, every lookup presented); organisations that have not installed the app, lack
 //! the scope, or removed it get told so; the classic route waits for a suite ticket.
 
-use dingmeet::sim::{Scenario, TokenRoute};
+use dingtalk_sim::Scenario;
+use dingtalk_sim::records::TokenRoute;
 use serde_json::Value;
 
 use crate::helpers::*;

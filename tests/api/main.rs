@@ -6,6 +6,9 @@
 //!   state, third-party apps;
 //! - `process`: the `dingmeet` binary as a child process; `browser`: the sandbox's playground in
 //!   headless Chromium.
+//!
+//! The simulator's own tests are in its crate (`crates/dingtalk-sim/tests`); `sim_parity` checks
+//! it against the bot's own wire code.
 
 mod breaker;
 mod browser;
@@ -27,9 +30,7 @@ mod replicas;
 mod replies;
 mod router;
 mod sandbox;
-mod sim_orgs;
-mod simulator;
+mod sim_parity;
 mod state;
 mod stream;
-mod stream_gateway;
 mod tokens;

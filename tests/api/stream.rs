@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use dingmeet::config::Mode;
 use dingmeet::sandbox::{Sandbox, SandboxOptions};
-use dingmeet::sim::{Closed, ConnectionRecord, MessageBuilder, Pushed, Scenario, Simulator, StreamEvent, WebhookPost};
+use dingtalk_sim::gateway::{Closed, ConnectionRecord, Pushed, StreamEvent};
+use dingtalk_sim::records::WebhookPost;
+use dingtalk_sim::{MessageBuilder, Scenario, Simulator};
 use serde_json::{Value, json};
 
 use crate::helpers::spawn_bot;
