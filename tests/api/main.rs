@@ -24,6 +24,7 @@ mod load_script;
 mod meetings;
 mod messages;
 mod process;
+mod real_bodies;
 mod redis_server;
 mod redis_tls;
 mod replicas;
