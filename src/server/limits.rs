@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::config::Settings;
+use crate::config::ServerSettings;
 
 /// Descriptors kept out of the cap at the least: outgoing connections to DingTalk, Redis, the
 /// log, the runtime's own.
@@ -28,16 +28,15 @@ pub struct HttpLimits {
 
 impl HttpLimits {
     /// From settings; a cap of 0 is derived from `open_files` (the soft limit in force).
-    pub fn new(settings: &Settings, open_files: Option<u64>) -> Self {
-        let secs = |value: u64| Duration::from_secs(value.max(1));
+    pub fn new(settings: &ServerSettings, open_files: Option<u64>) -> Self {
         let max_connections = match settings.http_max_connections {
             0 => derived_cap(open_files),
             n => n,
         };
         Self {
-            header_timeout: secs(settings.http_header_timeout_secs),
-            body_timeout: secs(settings.http_body_timeout_secs),
-            idle_timeout: secs(settings.http_idle_timeout_secs),
+            header_timeout: settings.http_header_timeout,
+            body_timeout: settings.http_body_timeout,
+            idle_timeout: settings.http_idle_timeout,
             max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
         }
     }
@@ -96,15 +95,15 @@ mod tests {
 
     #[test]
     fn settings_resolve_with_the_cap_derived_unless_set() {
-        let mut settings = Settings::default();
+        let loaded = crate::config::Settings::load_from(None, Vec::new()).expect("the defaults load");
+        let mut settings = loaded.server;
         let limits = HttpLimits::new(&settings, Some(1024));
         assert_eq!(limits.header_timeout, Duration::from_secs(5));
         assert_eq!(limits.body_timeout, Duration::from_secs(10));
         assert_eq!(limits.idle_timeout, Duration::from_secs(60));
         assert_eq!(limits.max_connections, 768);
         settings.http_max_connections = 50;
-        settings.http_idle_timeout_secs = 0;
         let limits = HttpLimits::new(&settings, Some(1024));
-        assert_eq!((limits.max_connections, limits.idle_timeout), (50, Duration::from_secs(1)));
+        assert_eq!(limits.max_connections, 50);
     }
 }

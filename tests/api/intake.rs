@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-use crate::process::BotProcess;
+use crate::helpers::process::BotProcess;
 
 /// The soft open-files limit many hosts start a process with.
 const SOFT_OPEN_FILES: u64 = 1024;
@@ -233,7 +233,7 @@ async fn wait_connected(flood: &Flood, count: usize, within: Duration) {
 /// throttles it) through the OpenAPI.
 async fn replies(sim: &Simulator, count: usize) {
     let delivered = sim
-        .wait_until(crate::bots::WAIT, |records| {
+        .wait_until(crate::helpers::WAIT, |records| {
             (records.delivered_posts().len() + records.accepted_sends().len() >= count).then_some(())
         })
         .await;

@@ -1,0 +1,9 @@
+//! Telemetry: logs ([`logging`]) and the Prometheus metrics ([`metrics`]).
+
+pub mod connections;
+mod json;
+pub mod logging;
+pub mod metrics;
+
+pub use logging::{LOG_FLUSH_INTERVAL, LogGuard, init_logging};
+pub use metrics::{InFlight, Metrics, Outcome};
