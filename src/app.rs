@@ -62,15 +62,18 @@ pub fn state_options(settings: &Settings) -> StateOptions {
         ),
         key_prefix: settings.redis_key_prefix.clone(),
         redis_ca_file: settings.redis_ca_file().map(Path::to_path_buf),
+        journal: settings.journal,
+        journal_claim: settings.journal_claim(),
     }
 }
 
-/// Opens the state store: Redis when `DINGMEET_REDIS_URL` is set (reporting to `readiness`),
-/// else memory.
+/// Opens the state store: the store of record in the data directory, shared through Redis when
+/// `DINGMEET_REDIS_URL` is set (reporting to `readiness`).
 pub async fn open_state(settings: &Settings, readiness: &Readiness) -> Result<StateStore, StateError> {
+    let store = StateStore::open(&settings.data_dir(), state_options(settings)).await?;
     match settings.redis_url() {
-        Some(url) => StateStore::redis(url, state_options(settings), readiness.clone()).await,
-        None => Ok(StateStore::memory_with(state_options(settings))),
+        Some(url) => store.with_redis(url, readiness.clone()).await,
+        None => Ok(store),
     }
 }
 
@@ -193,6 +196,10 @@ impl Application {
         let stop = CancellationToken::new();
         tracing::info!(%addr, ?mode, "listening");
         let stream_task = stream.map(|client| tokio::spawn(client.run(stop.clone())));
+        // What was accepted before a crash (or taken over from a stopped replica) is finished
+        // alongside new messages.
+        bot.resume().await;
+        let take_over = tokio::spawn(Arc::clone(&bot).take_over(stop.clone()));
         let serve = axum::serve(listener, server::router(state, mode.http()))
             .with_graceful_shutdown(stop.clone().cancelled_owned());
         let mut serve = std::pin::pin!(serve.into_future());
@@ -216,6 +223,7 @@ impl Application {
         {
             tracing::warn!("the Stream connection did not close within the grace period");
         }
+        take_over.abort();
         if tokio::time::timeout_at(deadline, bot.drain()).await.is_err() {
             tracing::warn!(
                 grace_secs = grace.as_secs(),

@@ -176,6 +176,17 @@ pub struct Settings {
     /// How long shutdown waits for replies in flight.
     #[serde(deserialize_with = "from_str_or_native")]
     pub shutdown_grace_secs: u64,
+    /// Where the store of record lives (created if missing, mode 0700). Unset: `$STATE_DIRECTORY`
+    /// when systemd sets it, else `./dingmeet-data`.
+    pub data_dir: Option<PathBuf>,
+    /// Whether accepted messages are journaled before they are acknowledged (off only to measure
+    /// what the journal costs: a crash then loses what was acknowledged and not yet answered).
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub journal: bool,
+    /// With Redis: how long a journaled message may stay unacknowledged by the replica that
+    /// took it before another replica takes it over.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub journal_claim_secs: u64,
 }
 
 impl Default for Settings {
@@ -212,6 +223,9 @@ impl Default for Settings {
             rate_limit_per_minute: 18,
             rate_limit_wait_secs: 30,
             shutdown_grace_secs: 10,
+            data_dir: None,
+            journal: true,
+            journal_claim_secs: 30,
         }
     }
 }
@@ -250,6 +264,9 @@ impl std::fmt::Debug for Settings {
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("rate_limit_wait_secs", &self.rate_limit_wait_secs)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field("data_dir", &self.data_dir)
+            .field("journal", &self.journal)
+            .field("journal_claim_secs", &self.journal_claim_secs)
             .finish()
     }
 }
@@ -335,6 +352,26 @@ impl Settings {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
+
+    /// The store's directory: `DINGMEET_DATA_DIR`, else the first of systemd's
+    /// `$STATE_DIRECTORY` (`StateDirectory=`), else `./dingmeet-data`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir_with(std::env::var_os("STATE_DIRECTORY"))
+    }
+
+    fn data_dir_with(&self, state_directory: Option<std::ffi::OsString>) -> PathBuf {
+        let set = self.data_dir.as_ref().filter(|path| !path.to_string_lossy().trim().is_empty());
+        if let Some(dir) = set {
+            return dir.clone();
+        }
+        let systemd = state_directory.and_then(|dirs| std::env::split_paths(&dirs).find(|d| !d.as_os_str().is_empty()));
+        systemd.unwrap_or_else(|| PathBuf::from("dingmeet-data"))
+    }
+
+    /// With Redis: how long before another replica takes over an unacknowledged message.
+    pub fn journal_claim(&self) -> Duration {
+        Duration::from_secs(self.journal_claim_secs.max(1))
+    }
 }
 
 /// `DINGMEET_FOO_BAR=x` → `("foo_bar", "x")`; an unknown name fails loading, so typos show.
@@ -411,6 +448,28 @@ mod tests {
         assert_eq!((s.rate_limit_per_minute, s.rate_limit_wait_secs, s.shutdown_grace_secs), (18, 30, 10));
         assert_eq!(s.circuit_breaker(), crate::dingtalk::breaker::Policy::default());
         assert_eq!((s.circuit_failures, s.circuit_cooldown_ms), (5, 30_000));
+    }
+
+    #[test]
+    fn the_data_dir_is_the_setting_else_systemds_state_directory_else_beside_the_process() {
+        let s = Settings::load_from(None, env(&[])).expect("loads");
+        assert_eq!(s.data_dir_with(None), PathBuf::from("dingmeet-data"));
+        assert_eq!(
+            s.data_dir_with(Some("/var/lib/dingmeet:/var/lib/other".into())),
+            PathBuf::from("/var/lib/dingmeet")
+        );
+        assert!(s.journal && s.journal_claim() == Duration::from_secs(30));
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("DINGMEET_DATA_DIR", "/srv/dm"),
+                ("DINGMEET_JOURNAL", "false"),
+                ("DINGMEET_JOURNAL_CLAIM_SECS", "5"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(s.data_dir_with(Some("/var/lib/dingmeet".into())), PathBuf::from("/srv/dm"));
+        assert!(!s.journal && s.journal_claim() == Duration::from_secs(5));
     }
 
     #[test]

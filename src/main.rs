@@ -52,6 +52,9 @@ enum Command {
         /// gateway) or both. The playground posts HTTP callbacks.
         #[arg(long, default_value = "http")]
         mode: Mode,
+        /// Keep the bot's store in this directory [default: a fresh temporary one, removed on exit].
+        #[arg(long, value_name = "PATH")]
+        data_dir: Option<PathBuf>,
     },
     /// Sign a robot message and post it to a callback URL exactly as DingTalk would; print the
     /// HTTP answer and, against the sandbox, the bot's reply.
@@ -148,9 +151,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&reply.webhook_body())?);
             Ok(())
         }
-        Command::Sandbox { port, scenario, lang, mode } => {
+        Command::Sandbox { port, scenario, lang, mode, data_dir } => {
             let _log = dingmeet::telemetry::init_logging(false);
-            let sandbox = Sandbox::start(SandboxOptions { port, scenario, lang, mode }).await?;
+            let sandbox = Sandbox::start(SandboxOptions { port, scenario, lang, mode, data_dir }).await?;
             println!("{}", sandbox.banner());
             sandbox.run_until(shutdown_signal()).await?;
             Ok(())

@@ -1,5 +1,8 @@
 //! Readiness: named checks that parts of the bot push their state into (Redis) and that
 //! `GET /readyz` reads beside the checks it makes itself. A check never registered does not count.
+//! A degraded check is reported but keeps the replica ready: only what stops this replica from
+//! answering at all takes it out of the load balancer, so an outage of something every replica
+//! shares (Redis) does not take all of them out at once.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -7,8 +10,30 @@ use std::sync::{Arc, PoisonError, RwLock};
 /// The check the shared state store reports (only when `DINGMEET_REDIS_URL` is set).
 pub const REDIS: &str = "redis";
 
-/// One check's state: passing, or failing for a reason an admin can act on.
-pub type CheckState = Result<(), String>;
+/// One check's state, with the reason an admin can act on when it is not passing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckState {
+    Pass,
+    /// The replica answers without it, with less (Redis: from its local store).
+    Degraded(String),
+    /// The replica cannot answer.
+    Fail(String),
+}
+
+impl CheckState {
+    /// Whether the replica can answer (passing or degraded).
+    pub fn ready(&self) -> bool {
+        !matches!(self, Self::Fail(_))
+    }
+
+    /// Why it is degraded or failing; `None` while passing.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Pass => None,
+            Self::Degraded(reason) | Self::Fail(reason) => Some(reason),
+        }
+    }
+}
 
 /// Named readiness checks, shared by every part that reports one. Cheap to clone.
 ///
@@ -32,12 +57,17 @@ impl Readiness {
 
     /// Marks `check` as passing (registering it if needed).
     pub fn pass(&self, check: &'static str) {
-        self.set(check, Ok(()));
+        self.set(check, CheckState::Pass);
     }
 
     /// Marks `check` as failing because of `reason` (registering it if needed).
     pub fn fail(&self, check: &'static str, reason: impl Into<String>) {
-        self.set(check, Err(reason.into()));
+        self.set(check, CheckState::Fail(reason.into()));
+    }
+
+    /// Marks `check` as degraded because of `reason`: reported, still ready.
+    pub fn degrade(&self, check: &'static str, reason: impl Into<String>) {
+        self.set(check, CheckState::Degraded(reason.into()));
     }
 
     /// Forgets `check` (a part that no longer runs).
@@ -68,13 +98,15 @@ mod tests {
         let clone = readiness.clone();
         clone.pass(REDIS);
         let snapshot = readiness.snapshot();
-        assert_eq!(snapshot.get(REDIS), Some(&Ok(())));
-        assert_eq!(snapshot.get("other"), Some(&Ok(())));
+        assert_eq!(snapshot.get(REDIS), Some(&CheckState::Pass));
+        assert_eq!(snapshot.get("other"), Some(&CheckState::Pass));
         readiness.fail("other", "closed by DingTalk");
+        readiness.degrade(REDIS, "unreachable");
+        assert!(readiness.snapshot()[REDIS].ready(), "degraded is still ready");
         readiness.remove(REDIS);
         assert_eq!(
             readiness.snapshot().into_iter().collect::<Vec<_>>(),
-            vec![("other", Err("closed by DingTalk".to_owned()))]
+            vec![("other", CheckState::Fail("closed by DingTalk".to_owned()))]
         );
     }
 }

@@ -1,6 +1,7 @@
 //! Stream mode: keeps a WebSocket to DingTalk's gateway open and hands each robot message to
-//! the bot, exactly as an HTTP callback would be. Acks come first, work happens after; dead
-//! sockets are noticed by ping and replaced with exponential backoff and jitter, forever.
+//! the bot, exactly as an HTTP callback would be. A robot message is acknowledged once the bot
+//! recorded it (off the read loop, so frames do not wait for each other), work happens after;
+//! dead sockets are noticed by ping and replaced with exponential backoff and jitter, forever.
 //!
 //! Against the simulator (`dingmeet::sim`, whose gateway is always on), `DINGMEET_MODE=stream`
 //! with the simulator's `bot_env()` is all it takes: the open call goes to `DINGMEET_API_BASE`
@@ -194,7 +195,7 @@ impl StreamClient {
         Ok(socket)
     }
 
-    /// Reads one socket until it ends; acks every frame before any work.
+    /// Reads one socket until it ends; acks every frame before any work (a robot message once recorded).
     async fn session(
         self: Arc<Self>,
         socket: Socket,
@@ -207,6 +208,8 @@ impl StreamClient {
         let mut last_heard = Instant::now();
         let mut pinged_at: Option<Instant> = None;
         let mut drain_deadline: Option<tokio::time::Instant> = None;
+        // Acks of robot messages, sent by their tasks once the message is recorded.
+        let (acks, mut recorded) = tokio::sync::mpsc::unbounded_channel::<Ack>();
         let mut ticker = tokio::time::interval(
             self.options.ping_interval.min(self.options.pong_timeout).max(Duration::from_millis(10)),
         );
@@ -224,6 +227,11 @@ impl StreamClient {
                     return SessionEnd::Shutdown;
                 }
                 () = drain => return SessionEnd::Handoff,
+                Some(ack) = recorded.recv() => {
+                    if let Err(err) = self.send(&mut sink, Message::Text(ack.to_json().into())).await {
+                        return SessionEnd::Lost(format!("ack failed: {err}"));
+                    }
+                }
                 _ = ticker.tick() => {
                     if let Some(sent) = pinged_at
                         && sent.elapsed() >= self.options.pong_timeout
@@ -274,9 +282,16 @@ impl StreamClient {
                     match work {
                         Work::Message(body) => {
                             // Off the read loop, so the next frame's ack never waits for this one.
-                            let client = Arc::clone(&self);
+                            let (client, acks) = (Arc::clone(&self), acks.clone());
                             let id = frame.message_id();
-                            self.tasks.spawn(async move { client.dispatch(id, body).await }.in_current_span());
+                            self.tasks.spawn(
+                                async move {
+                                    if client.dispatch(id.clone(), body).await {
+                                        let _ = acks.send(Ack::callback(id.unwrap_or_default()));
+                                    }
+                                }
+                                .in_current_span(),
+                            );
                         }
                         Work::Handoff => {
                             if let Some(handoff) = handoff.take() {
@@ -313,7 +328,8 @@ impl StreamClient {
                 tracing::debug!(%topic, "system frame");
                 (None, Work::Nothing)
             }
-            FrameKind::BotMessage => (Some(Ack::callback(id)), Work::Message(frame.data_text())),
+            // Acknowledged by its task once recorded.
+            FrameKind::BotMessage => (None, Work::Message(frame.data_text())),
             FrameKind::Event(_) => (Some(Ack::event(id, true)), Work::Nothing),
             FrameKind::OtherCallback(topic) => {
                 tracing::info!(%topic, "callback on an unexpected topic acknowledged");
@@ -365,38 +381,41 @@ impl StreamClient {
         }
     }
 
-    /// Hands a robot message to the bot, once per frame id and once per `msgId`.
-    async fn dispatch(&self, frame_id: Option<String>, body: String) {
+    /// Hands a robot message to the bot, once per frame id and once per `msgId`; true if the
+    /// frame is to be acknowledged (false: it could not be recorded, so DingTalk redelivers it).
+    async fn dispatch(&self, frame_id: Option<String>, body: String) -> bool {
         if let Some(id) = frame_id.filter(|id| !id.is_empty())
             && !self.bot.state.first_seen(&format!("frame:{id}")).await
         {
             self.bot.metrics.callback("duplicate");
             tracing::info!(frame_id = %id, "redelivered frame acknowledged, not processed again");
-            return;
+            return true;
         }
         let mut message = match CallbackBody::parse(body.as_bytes()) {
             Ok(parsed) => parsed.into_inbound(),
             Err(err) => {
                 self.bot.metrics.callback("bad_body");
                 tracing::warn!(%err, "stream robot message is not a DingTalk robot message");
-                return;
+                return true;
             }
         };
         if !self.bot.replier.hosts().check(&mut message.reply_to) {
             self.bot.metrics.callback("webhook_host_not_allowed");
             tracing::warn!("stream message ignored: sessionWebhook host is not on DINGMEET_WEBHOOK_HOSTS");
-            return;
+            return true;
         }
         match self.bot.admit(&message).await {
             Admission::Duplicate => {
                 self.bot.metrics.callback("duplicate");
                 tracing::info!(msg_id = %message.id, "duplicate message acknowledged, not processed again");
             }
-            Admission::Accepted => {
+            Admission::Accepted(ticket) => {
                 self.bot.metrics.callback("accepted");
-                self.bot.spawn(message);
+                self.bot.spawn(message, ticket);
             }
+            Admission::NotRecorded => return false,
         }
+        true
     }
 }
 

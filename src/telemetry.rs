@@ -184,6 +184,7 @@ pub struct Metrics {
     in_flight: Gauge,
     circuits_open: Gauge,
     short_circuited: Counter,
+    degraded: Family<Labels<1>, Gauge>,
     hot: HotSeries,
 }
 
@@ -262,6 +263,12 @@ impl Metrics {
             "Conference lookups answered at once, without a call, because the circuit is open",
             short_circuited.clone(),
         );
+        let degraded = Family::default();
+        registry.register(
+            "degraded",
+            "1 while a part this replica can answer without is unavailable (redis), by check",
+            degraded.clone(),
+        );
         // Series an alert watches exist from the start (at 0), so a rate is defined before the
         // first bad callback or dropped reply.
         for outcome in CALLBACK_OUTCOMES {
@@ -282,6 +289,7 @@ impl Metrics {
             in_flight,
             circuits_open,
             short_circuited,
+            degraded,
             hot: HotSeries::default(),
         }
     }
@@ -351,6 +359,11 @@ impl Metrics {
 
     pub fn short_circuited(&self) {
         self.short_circuited.inc();
+    }
+
+    /// Whether the readiness check `check` is degraded now.
+    pub fn degraded(&self, check: &'static str, degraded: bool) {
+        self.degraded.get_or_create(&[("check", check)]).set(i64::from(degraded));
     }
 
     /// Counts a message as in flight until the guard drops.

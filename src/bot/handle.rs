@@ -1,9 +1,11 @@
-//! The bot: admits a message (dedupe), then in the background parses it, asks DingTalk,
-//! renders the card and replies. One path for HTTP callbacks and the Stream.
+//! The bot: admits a message (dedupe, journal), then in the background parses it, asks
+//! DingTalk, renders the card, replies and marks it done. One path for HTTP callbacks, the
+//! Stream, and journaled messages finished after a restart or taken over from another replica.
 
 use std::sync::Arc;
 
 use chrono_tz::Tz;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
@@ -15,14 +17,16 @@ use crate::dingtalk::api::ApiError;
 use crate::dingtalk::conference::{ConferenceClient, Conferences};
 use crate::dingtalk::message::{Body, ConversationKind, InboundMessage};
 use crate::dingtalk::reply::{self, OutgoingMessage, Replier};
-use crate::state::{SendSlot, StateStore};
+use crate::state::{Recorded, SendSlot, StateStore, Ticket};
 use crate::telemetry::Metrics;
 
-/// Whether a message is new work or a redelivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether a message is new work (recorded: acknowledge it), a redelivery, or could not be
+/// recorded (do not acknowledge it: DingTalk sends it again).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
-    Accepted,
+    Accepted(Ticket),
     Duplicate,
+    NotRecorded,
 }
 
 /// Everything the bot needs to answer messages.
@@ -74,37 +78,100 @@ impl Bot {
         chosen.and_then(|code| code.parse().ok()).unwrap_or(self.lang)
     }
 
-    /// Records the message id; a redelivery within the dedupe window is a duplicate.
+    /// Records the message in the journal (which is also the duplicate check: a redelivery
+    /// within the dedupe window is a duplicate). Acknowledge only what is accepted.
     pub async fn admit(&self, message: &InboundMessage) -> Admission {
-        if self.state.first_seen(&format!("msg:{}", message.id)).await {
-            Admission::Accepted
-        } else {
-            Admission::Duplicate
+        let payload = || serde_json::to_string(message).unwrap_or_default();
+        match self.state.record(&message.id, payload).await {
+            Ok(Recorded::New(ticket)) => Admission::Accepted(ticket),
+            Ok(Recorded::Duplicate) => Admission::Duplicate,
+            Err(err) => {
+                self.metrics.callback("not_recorded");
+                tracing::error!(%err, "message not acknowledged: it could not be recorded (DingTalk sends it again)");
+                Admission::NotRecorded
+            }
         }
     }
 
     /// Answers `message` in the background, its log lines in a `message` span with its id;
     /// [`Bot::drain`] waits for every such task.
-    pub fn spawn(self: &Arc<Self>, message: InboundMessage) {
+    pub fn spawn(self: &Arc<Self>, message: InboundMessage, ticket: Ticket) {
         let span = tracing::info_span!("message", msg_id = %message.id);
-        self.spawn_in(message, span);
+        self.spawn_in(message, ticket, span);
     }
 
     /// Answers `message` in the background, its log lines in `span` (which should name the
     /// message: an HTTP callback's span already does).
-    pub fn spawn_in(self: &Arc<Self>, message: InboundMessage, span: tracing::Span) {
+    pub fn spawn_in(self: &Arc<Self>, message: InboundMessage, ticket: Ticket, span: tracing::Span) {
         let bot = Arc::clone(self);
-        self.tasks.spawn(async move { bot.process(message).await }.instrument(span));
+        self.tasks.spawn(
+            async move {
+                bot.process(&message, &ticket).await;
+                bot.state.finish(&ticket).await;
+            }
+            .instrument(span),
+        );
     }
 
-    /// Stops taking background work and waits for what is in flight.
+    /// Finishes the messages this replica's journal holds undone (it was killed, or stopped
+    /// before their replies went out), each once, alongside new ones.
+    pub async fn resume(self: &Arc<Self>) {
+        let unfinished = self.state.unfinished().await;
+        if !unfinished.is_empty() {
+            tracing::info!(messages = unfinished.len(), "finishing the messages accepted before the restart");
+        }
+        for (ticket, payload) in unfinished {
+            self.resume_one(ticket, &payload).await;
+        }
+    }
+
+    /// With Redis: until `stop`, takes over the journaled messages of replicas that stopped
+    /// acknowledging them, and keeps this replica's own claims fresh.
+    pub async fn take_over(self: Arc<Self>, stop: CancellationToken) {
+        let Some(every) = self.state.take_over_every() else { return };
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let taken = self.state.take_over().await;
+            if !taken.is_empty() {
+                tracing::info!(messages = taken.len(), "taking over messages another replica accepted and left");
+            }
+            for (ticket, payload) in taken {
+                self.resume_one(ticket, &payload).await;
+            }
+        }
+    }
+
+    async fn resume_one(self: &Arc<Self>, ticket: Ticket, payload: &str) {
+        match serde_json::from_str::<InboundMessage>(payload) {
+            Ok(mut message) => {
+                // The allow-list may have changed since: an unlisted webhook is not posted to.
+                if !self.replier.hosts().check(&mut message.reply_to) {
+                    message.reply_to.session_webhook = None;
+                }
+                self.spawn(message, ticket);
+            }
+            Err(err) => {
+                tracing::warn!(%err, "a journaled message that no longer reads is dropped");
+                self.state.finish(&ticket).await;
+            }
+        }
+    }
+
+    /// Stops taking background work and waits for what is in flight, then for the store to
+    /// commit what it was told.
     pub async fn drain(&self) {
         self.tasks.close();
         self.tasks.wait().await;
+        self.state.flush().await;
     }
 
     /// Parses, answers and replies; every failure ends in a log line, never a panic.
-    pub async fn process(&self, message: InboundMessage) {
+    pub async fn process(&self, message: &InboundMessage, ticket: &Ticket) {
         let _in_flight = self.metrics.in_flight();
         let conversation = &message.reply_to.conversation_id;
         match self.state.wait_for_send_slot(conversation).await {
@@ -123,7 +190,11 @@ impl Bot {
                 return;
             }
         }
-        let answer = self.answer(&message).await;
+        let answer = self.answer(message).await;
+        if !self.state.claim_reply(&message.id, ticket).await {
+            tracing::info!("already answered by another replica; not sent again");
+            return;
+        }
         match self.replier.send(&message.reply_to, &answer, reply::now_ms()).await {
             Ok(channel) => {
                 let latency_us = u64::try_from(message.received.elapsed().as_micros()).unwrap_or(u64::MAX);

@@ -1,7 +1,7 @@
 //! Inbound robot messages: the wire shape DingTalk posts (HTTP body or Stream `data`) and the
 //! domain [`InboundMessage`] the bot works with.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::lenient;
 
@@ -43,14 +43,14 @@ pub struct TextContent {
 }
 
 /// Whether a message came from a group or a 1:1 chat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConversationKind {
     Single,
     Group,
 }
 
 /// What the person sent, reduced to what the bot can read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
     /// Text from a `text` message, or the joined text segments of a `richText` one.
     Text(String),
@@ -59,12 +59,16 @@ pub enum Body {
 }
 
 /// Where a reply can go: the short-lived session webhook, or the OpenAPI with these ids.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serialized for the journal; the checked webhook is not kept: it is checked again when a
+/// journaled message is finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyTarget {
     pub session_webhook: Option<String>,
     /// `session_webhook` parsed, once its host was found on the allow-list
     /// ([`crate::dingtalk::reply::WebhookHosts::check`]): the reply posts to it without parsing
     /// the URL a second time.
+    #[serde(skip)]
     pub checked_webhook: Option<reqwest::Url>,
     pub session_webhook_expires_ms: Option<i64>,
     pub conversation_id: String,
@@ -76,11 +80,13 @@ pub struct ReplyTarget {
     pub corp_id: Option<String>,
 }
 
-/// A message as the bot sees it, whichever way it arrived.
-#[derive(Debug, Clone)]
+/// A message as the bot sees it, whichever way it arrived; serialized as the journal keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InboundMessage {
     pub id: String,
-    /// When the message arrived (its body was parsed): the `replied` log line's latency.
+    /// When the message arrived (its body was parsed): the `replied` log line's latency. A
+    /// journaled message finished after a restart counts from when it was read back.
+    #[serde(skip, default = "std::time::Instant::now")]
     pub received: std::time::Instant,
     pub body: Body,
     pub sender_nick: Option<String>,

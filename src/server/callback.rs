@@ -1,5 +1,5 @@
-//! `POST /dingtalk/callback`: verify, bound, parse, dedupe, acknowledge at once; the answer is
-//! worked out and sent in the background.
+//! `POST /dingtalk/callback`: verify, bound, parse, record (the journal, also the dedupe), then
+//! acknowledge; the answer is worked out and sent in the background.
 
 use axum::Json;
 use axum::body::Body;
@@ -124,10 +124,15 @@ async fn accept(state: AppState, mut message: InboundMessage) -> Response {
             tracing::info!("duplicate delivery acknowledged, not processed again");
             state.bot.metrics.callback("duplicate");
         }
-        Admission::Accepted => {
+        Admission::Accepted(ticket) => {
             state.bot.metrics.callback("accepted");
             // The reply's lines go in this callback's span: it carries the request id and msgId.
-            state.bot.spawn_in(message, tracing::Span::current());
+            state.bot.spawn_in(message, ticket, tracing::Span::current());
+        }
+        Admission::NotRecorded => {
+            let message = "the message could not be recorded; send it again";
+            return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "not_recorded", "message": message })))
+                .into_response();
         }
     }
     acknowledge()

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::RateLimit;
 
 /// The most conversations whose settings or send log are kept (least recently used go first).
-const MAX_CONVERSATIONS: usize = 100_000;
+pub(super) const MAX_CONVERSATIONS: usize = 100_000;
 /// The most message ids remembered at once.
 const MAX_SEEN: usize = 1_000_000;
 
@@ -200,9 +200,11 @@ fn nanos(duration: Duration) -> u64 {
 impl MemoryStore {
     pub(super) fn new(dedupe_ttl: Duration, limit: RateLimit) -> Self {
         let settings = moka::future::Cache::builder().max_capacity(MAX_CONVERSATIONS as u64).build();
+        let now = Instant::now();
         Self {
             keys: RandomState::new(),
-            epoch: Instant::now(),
+            // An hour back, so sends loaded from the durable store at start keep their times.
+            epoch: now.checked_sub(Duration::from_secs(3600)).unwrap_or(now),
             dedupe_ttl,
             seen: Mutex::new(Generations::new()),
             sends: Mutex::new(Generations::new()),
@@ -238,10 +240,15 @@ impl MemoryStore {
     /// Counts a send that the shared store allowed, so a later fallback starts from what this
     /// replica really sent.
     pub(super) async fn record_send(&self, conversation: &str) {
+        self.record_send_at(conversation, Instant::now());
+    }
+
+    /// Counts a send made at `sent` (a send from before a restart, loaded from the store).
+    pub(super) fn record_send_at(&self, conversation: &str, sent: Instant) {
         let max = self.limit.max_per_window as usize;
         let hash = self.keys.hash_one(conversation);
         let now = Instant::now();
-        let at = nanos(now.saturating_duration_since(self.epoch));
+        let at = nanos(sent.saturating_duration_since(self.epoch));
         let mut sends = self.send_logs(now);
         sends.promote(hash);
         sends.current.push(hash, at, max);

@@ -24,6 +24,13 @@ pub(crate) struct TestApp {
     /// Dropping it (with the `TestApp`) stops the bot too.
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
+    /// The bot's own store (`DINGMEET_DATA_DIR`), removed with the `TestApp`.
+    _data_dir: tempfile::TempDir,
+}
+
+/// A fresh directory for one bot's store: no two tests share one.
+pub(crate) fn data_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("dingmeet-test-").tempdir().expect("a temporary data directory")
 }
 
 fn init_logging() {
@@ -48,8 +55,10 @@ pub(crate) async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
 /// The bot, wired to an already running simulator.
 pub(crate) async fn spawn_app_against(sim: Simulator, settings: &[(&str, &str)]) -> TestApp {
     init_logging();
+    let data_dir = data_dir();
     let mut vars = sim.bot_env();
     vars.push(("DINGMEET_LISTEN".to_owned(), "127.0.0.1:0".to_owned()));
+    vars.push(("DINGMEET_DATA_DIR".to_owned(), data_dir.path().display().to_string()));
     vars.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let settings = Settings::load_from(None, vars).expect("the test settings load");
     let app = Application::build(&settings).await.expect("the bot builds");
@@ -58,7 +67,7 @@ pub(crate) async fn spawn_app_against(sim: Simulator, settings: &[(&str, &str)])
     let server = tokio::spawn(app.run_until(async {
         let _ = stop.await;
     }));
-    TestApp { address, sim, shutdown: Some(shutdown), server: Some(server) }
+    TestApp { address, sim, shutdown: Some(shutdown), server: Some(server), _data_dir: data_dir }
 }
 
 impl TestApp {

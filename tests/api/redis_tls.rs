@@ -24,7 +24,7 @@ async fn open(url: &str, ca_file: Option<PathBuf>) -> (StateStore, Option<String
         .await
         .expect("settings that can work");
     let check = readiness.snapshot().get(readiness::REDIS).cloned().expect("the redis check is registered");
-    (store, check.err())
+    (store, check.reason().map(str::to_owned))
 }
 
 fn parse(body: &str) -> Value {
