@@ -63,7 +63,10 @@ async fn readyz_reports_redis_as_degraded_while_it_is_down_and_the_bot_still_ans
     let parsed = parse(&body);
     assert_eq!((&parsed["ready"], &parsed["status"]), (&json!(true), &json!("degraded")), "{body}");
     assert_eq!(parsed["checks"]["access_token"], json!({ "ok": true }));
-    assert_eq!((&parsed["checks"]["redis"]["ok"], &parsed["checks"]["redis"]["degraded"]), (&json!(true), &json!(true)));
+    assert_eq!(
+        (&parsed["checks"]["redis"]["ok"], &parsed["checks"]["redis"]["degraded"]),
+        (&json!(true), &json!(true))
+    );
     let reason = parsed["checks"]["redis"]["reason"].as_str().expect("a reason");
     assert!(reason.contains(&format!("Redis at 127.0.0.1:{port}/0 unavailable")), "{reason}");
     assert!(reason.contains("answering from local state"), "{reason}");
