@@ -272,14 +272,16 @@ impl StateStore {
             }
             return result;
         }
-        let result = self.local.try_send(conversation).await;
-        if result.is_ok()
+        let sent = self.local.try_send_counted(conversation).await?;
+        if sent >= 2
             && let Some(durable) = &self.durable
         {
-            // So a restart does not start the window over (DingTalk's count does not).
+            // So a restart does not start the window over (DingTalk's count does not). A
+            // window's first send is not written: most conversations send once, and the one send
+            // a restart forgets stays within the two the default limit keeps below DingTalk's 20.
             durable.record_send(conversation);
         }
-        result
+        Ok(())
     }
 
     /// Waits for a send slot for `conversation`, at most the configured `max_wait`; refuses at
@@ -420,6 +422,34 @@ mod tests {
     fn the_default_stays_under_dingtalks_twenty_a_minute() {
         let limit = StateOptions::default().rate_limit;
         assert!(limit.max_per_window < 20 && limit.window == Duration::from_secs(60));
+    }
+
+    #[tokio::test]
+    async fn settings_the_rate_limits_window_and_answered_ids_outlive_the_process() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let options = StateOptions {
+            rate_limit: RateLimit::per_minute(3, Duration::ZERO),
+            dedupe_ttl: Duration::from_secs(600),
+            ..StateOptions::default()
+        };
+        let store = StateStore::open(dir.path(), options.clone()).await.expect("opens");
+        store.set_setting("cid", "lang", "en").await;
+        for _ in 0..3 {
+            assert_eq!(store.try_send_slot("cid").await, Ok(()));
+        }
+        let Ok(Recorded::New(ticket)) = store.record("m1", || "{}".to_owned()).await else { panic!("new") };
+        store.finish(&ticket).await;
+        store.flush().await;
+        drop(store);
+
+        let store = StateStore::open(dir.path(), options).await.expect("reopens");
+        assert_eq!(store.get_setting("cid", "lang").await.as_deref(), Some("en"));
+        // The window's first send is not kept: one slot frees, then the limit holds.
+        assert_eq!(store.try_send_slot("cid").await, Ok(()));
+        assert!(store.try_send_slot("cid").await.is_err(), "the sends before the restart still count");
+        assert_eq!(store.try_send_slot("other").await, Ok(()));
+        assert_eq!(store.record("m1", String::new).await.expect("recorded"), Recorded::Duplicate);
+        assert!(store.unfinished().await.is_empty(), "m1 was done");
     }
 
     #[tokio::test]

@@ -21,7 +21,10 @@ const LOCK_FILE: &str = "dingmeet.lock";
 /// `PRAGMA application_id`: "ding", so another program's database is not taken for ours.
 const APPLICATION_ID: i64 = 0x6469_6e67;
 /// The most writes one transaction commits.
-const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 1024;
+/// When writes are already queueing up, how long the writer waits for more before it commits:
+/// one commit (a few WAL pages written) then serves them all. An idle store commits at once.
+const GROUP_WINDOW: Duration = Duration::from_millis(1);
 /// How often the writer drops what is past its keeping time.
 const PURGE_EVERY: Duration = Duration::from_secs(10);
 
@@ -29,7 +32,9 @@ const PURGE_EVERY: Duration = Duration::from_secs(10);
 /// Append only: a released migration is never edited.
 const MIGRATIONS: &[&str] = &["
     -- Accepted messages: recorded before the ack, done once answered (or finally refused).
-    -- Done rows keep their id (not their payload) for the dedupe window.
+    -- Done rows keep their id (not their payload) for the dedupe window. Rows are in the order
+    -- they were recorded, so old ones go by row range; no index but the msgId's, so a message
+    -- costs two B-tree updates on the way in and one on the way out.
     CREATE TABLE journal (
         row INTEGER PRIMARY KEY,
         msg_id TEXT NOT NULL UNIQUE,
@@ -37,8 +42,6 @@ const MIGRATIONS: &[&str] = &["
         received_ms INTEGER NOT NULL,
         done_ms INTEGER
     );
-    CREATE INDEX journal_pending ON journal (row) WHERE done_ms IS NULL;
-    CREATE INDEX journal_done ON journal (done_ms) WHERE done_ms IS NOT NULL;
     -- Per-conversation settings (the language) and app-wide ones (the suite ticket).
     CREATE TABLE settings (
         scope TEXT NOT NULL,
@@ -492,23 +495,26 @@ fn load(conn: &Connection, retention: Retention) -> rusqlite::Result<Loaded> {
 
 /// Commits what queued up together until every sender is gone.
 fn write_loop(mut conn: Connection, queue: &mpsc::Receiver<Write>, retention: Retention) {
-    let mut purged = Instant::now();
+    let mut purge = Purge::new(retention);
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Ok(first) = queue.recv() {
-        batch.push(first);
+    let drain = |batch: &mut Vec<Write>| {
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
                 Ok(write) => batch.push(write),
                 Err(_) => break,
             }
         }
-        commit(&mut conn, &mut batch);
-        if purged.elapsed() >= PURGE_EVERY {
-            purged = Instant::now();
-            if let Err(err) = purge(&conn, retention) {
-                tracing::warn!(%err, "the store could not drop expired rows");
-            }
+    };
+    while let Ok(first) = queue.recv() {
+        batch.push(first);
+        drain(&mut batch);
+        if batch.len() > 1 && batch.len() < MAX_BATCH {
+            // Busy: more will come within the window; one commit for all of them.
+            std::thread::sleep(GROUP_WINDOW);
+            drain(&mut batch);
         }
+        commit(&mut conn, &mut batch);
+        purge.maybe(&conn);
     }
 }
 
@@ -529,13 +535,47 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Write>) {
     }
 }
 
-fn purge(conn: &Connection, retention: Retention) -> rusqlite::Result<()> {
-    let now = now_ms();
-    conn.prepare_cached("DELETE FROM journal WHERE done_ms IS NOT NULL AND done_ms < ?1")?
-        .execute([now.saturating_sub(millis(retention.dedupe))])?;
-    conn.prepare_cached("DELETE FROM sends WHERE at_ms < ?1")?
-        .execute([now.saturating_sub(millis(retention.sends))])?;
-    Ok(())
+/// Drops what is past its keeping time, every [`PURGE_EVERY`]: journal rows by row range (the
+/// newest row at each purge is remembered, and the done rows up to one remembered a dedupe
+/// window ago go), sends by time.
+struct Purge {
+    retention: Retention,
+    last: Instant,
+    marks: std::collections::VecDeque<(Instant, i64)>,
+}
+
+impl Purge {
+    fn new(retention: Retention) -> Self {
+        Self { retention, last: Instant::now(), marks: std::collections::VecDeque::new() }
+    }
+
+    fn maybe(&mut self, conn: &Connection) {
+        if self.last.elapsed() < PURGE_EVERY {
+            return;
+        }
+        self.last = Instant::now();
+        if let Err(err) = self.run(conn) {
+            tracing::warn!(%err, "the store could not drop expired rows");
+        }
+    }
+
+    fn run(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let newest: i64 = conn.query_row("SELECT coalesce(max(row), 0) FROM journal", [], |row| row.get(0))?;
+        self.marks.push_back((self.last, newest));
+        let mut upto = None;
+        while let Some(&(at, row)) = self.marks.front()
+            && self.last.saturating_duration_since(at) >= self.retention.dedupe
+        {
+            upto = Some(row);
+            self.marks.pop_front();
+        }
+        if let Some(row) = upto {
+            conn.prepare_cached("DELETE FROM journal WHERE row <= ?1 AND done_ms IS NOT NULL")?.execute([row])?;
+        }
+        let since = now_ms().saturating_sub(millis(self.retention.sends));
+        conn.prepare_cached("DELETE FROM sends WHERE at_ms < ?1")?.execute([since])?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -6,22 +6,13 @@
 
 use std::collections::HashMap;
 
-use dingmeet::sim::{Delivery, MessageBuilder, Scenario, Simulator};
+use dingmeet::sim::{Delivery, MessageBuilder, Simulator};
 
 use crate::bots::WAIT;
 use crate::helpers::{assert_acknowledged, data_dir, text_of};
 use crate::process::BotProcess;
+use crate::process_tests::{env, simulator};
 use crate::redis_server::RedisServer;
-
-async fn simulator() -> Simulator {
-    Simulator::start(Scenario::builtin().expect("the builtin scenario")).await.expect("the simulator starts")
-}
-
-fn env(sim: &Simulator, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut vars = sim.bot_env();
-    vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    vars
-}
 
 async fn send(bot: &BotProcess, message: MessageBuilder) -> Delivery {
     let delivery = message.post(&format!("{}/dingtalk/callback", bot.address)).await.expect("the bot answers");
