@@ -86,11 +86,12 @@ pub enum SendSlot {
 /// Where the state lives right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// In this process only (no Redis configured).
+    /// On this machine only (no Redis configured): the local store, durable when it has a
+    /// data directory.
     Memory,
     /// In Redis, shared by every replica.
     Redis,
-    /// Redis is configured but unreachable: in this process until it is back.
+    /// Redis is configured but unreachable: in the local store until it is back.
     LocalFallback,
 }
 
