@@ -1,6 +1,8 @@
-//! The bot: admits a message (dedupe, journal), then in the background parses it, asks
-//! DingTalk, renders the card, replies and marks it done. One path for HTTP callbacks, the
-//! Stream, and journaled messages finished after a restart or taken over from another replica.
+//! The bot: [`Bot::receive`] is the one way in for a message from either transport (it checks
+//! where the reply would go, records it in the journal, which is also the dedupe, and counts);
+//! then, in the background, it parses the message, asks DingTalk, renders the card, replies and
+//! marks it done. Journaled messages left unfinished by a crash, or by a stopped replica on
+//! Redis, take the same path ([`Bot::resume`], [`Bot::take_over`]).
 
 use std::sync::Arc;
 
@@ -11,98 +13,147 @@ use tracing::Instrument;
 
 use super::access::Access;
 use super::command::{self, Command};
-use super::i18n::Lang;
 use super::render::{self, CodeResult};
 use crate::dingtalk::api::ApiError;
 use crate::dingtalk::conference::{ConferenceClient, Conferences};
-use crate::dingtalk::message::{Body, ConversationKind, InboundMessage};
+use crate::dingtalk::message::{Body, ConversationKind, InboundMessage, Message};
 use crate::dingtalk::reply::{self, OutgoingMessage, Replier};
+use crate::dingtalk::token::TokenProvider;
+use crate::dingtalk::webhook::{HostNotAllowed, WebhookHosts};
+use crate::lang::Lang;
 use crate::state::{Recorded, SendSlot, StateStore, Ticket};
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, Outcome};
 
-/// Whether a message is new work (recorded: acknowledge it), a redelivery, or could not be
-/// recorded (do not acknowledge it: DingTalk sends it again).
+/// What became of a message handed to [`Bot::receive`]: the transport acknowledges it unless
+/// it was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub enum Admission {
-    Accepted(Ticket),
+    /// New work, being answered in the background.
+    Accepted,
+    /// A redelivery, not processed again.
     Duplicate,
+    /// Its session webhook points at a host off the allow-list: nothing is done with it.
+    Refused(HostNotAllowed),
+    /// It could not be recorded in the journal (the store failed): not acknowledged, so
+    /// DingTalk sends it again.
     NotRecorded,
+}
+
+impl Admission {
+    /// Whether the transport should acknowledge the delivery.
+    pub fn acknowledged(&self) -> bool {
+        !matches!(self, Self::Refused(_) | Self::NotRecorded)
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Self::Accepted => Outcome::Accepted,
+            Self::Duplicate => Outcome::Duplicate,
+            Self::Refused(_) => Outcome::WebhookHostNotAllowed,
+            Self::NotRecorded => Outcome::NotRecorded,
+        }
+    }
 }
 
 /// Everything the bot needs to answer messages.
 pub struct Bot {
+    lang: Lang,
+    timezone: Tz,
+    conferences: ConferenceClient,
+    hosts: WebhookHosts,
+    replier: Replier,
+    state: StateStore,
+    metrics: Arc<Metrics>,
+    access: Access,
+    tasks: TaskTracker,
+}
+
+/// The parts a bot is made of (see `app::build`).
+pub struct BotParts {
     pub lang: Lang,
     pub timezone: Tz,
     pub conferences: ConferenceClient,
+    pub hosts: WebhookHosts,
     pub replier: Replier,
     pub state: StateStore,
     pub metrics: Arc<Metrics>,
     pub access: Access,
-    tasks: TaskTracker,
 }
 
 /// The state-store setting that holds a conversation's language.
 const LANG_SETTING: &str = "lang";
 
 impl Bot {
-    pub fn new(
-        lang: Lang,
-        timezone: Tz,
-        conferences: ConferenceClient,
-        replier: Replier,
-        state: StateStore,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        Self {
-            lang,
-            timezone,
-            conferences,
-            replier,
-            state,
-            metrics,
-            access: Access::default(),
-            tasks: TaskTracker::new(),
-        }
+    pub fn new(parts: BotParts) -> Self {
+        let BotParts { lang, timezone, conferences, hosts, replier, state, metrics, access } = parts;
+        Self { lang, timezone, conferences, hosts, replier, state, metrics, access, tasks: TaskTracker::new() }
     }
 
-    /// Restricts who is answered.
-    #[must_use]
-    pub fn with_access(mut self, access: Access) -> Self {
-        self.access = access;
-        self
+    /// The metrics every part of the bot reports to.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
-    /// The conversation's language: its `/lang` choice, else the configured default.
-    pub async fn language(&self, conversation_id: &str) -> Lang {
-        let chosen = self.state.get_setting(conversation_id, LANG_SETTING).await;
-        chosen.and_then(|code| code.parse().ok()).unwrap_or(self.lang)
+    /// The access tokens the bot calls DingTalk with.
+    pub fn tokens(&self) -> &TokenProvider {
+        self.conferences.tokens()
     }
 
-    /// Records the message in the journal (which is also the duplicate check: a redelivery
-    /// within the dedupe window is a duplicate). Acknowledge only what is accepted.
-    pub async fn admit(&self, message: &InboundMessage) -> Admission {
-        let payload = || serde_json::to_string(message).unwrap_or_default();
-        match self.state.record(&message.id, payload).await {
-            Ok(Recorded::New(ticket)) => Admission::Accepted(ticket),
-            Ok(Recorded::Duplicate) => Admission::Duplicate,
-            Err(err) => {
-                self.metrics.callback("not_recorded");
-                tracing::error!(%err, "message not acknowledged: it could not be recorded (DingTalk sends it again)");
-                Admission::NotRecorded
+    /// The conference lookups, with their cache.
+    pub fn conferences(&self) -> &ConferenceClient {
+        &self.conferences
+    }
+
+    /// The one way in, for a message from either transport: checks where its reply would go,
+    /// dedupes it by `msgId`, counts it, and answers it in the background. Its log lines go in
+    /// the current span, which the transport opened to name the message.
+    pub async fn receive(self: &Arc<Self>, message: InboundMessage) -> Admission {
+        match self.admit(message).await {
+            Ok((message, ticket)) => {
+                self.spawn(message, ticket, tracing::Span::current());
+                Admission::Accepted
             }
+            Err(admission) => admission,
         }
     }
 
-    /// Answers `message` in the background, its log lines in a `message` span with its id;
-    /// [`Bot::drain`] waits for every such task.
-    pub fn spawn(self: &Arc<Self>, message: InboundMessage, ticket: Ticket) {
-        let span = tracing::info_span!("message", msg_id = %message.id);
-        self.spawn_in(message, ticket, span);
+    /// [`Bot::receive`] without the answering: the message checked, new and recorded (the
+    /// transport acknowledges it only now), or why not (counted either way).
+    pub async fn admit(&self, message: InboundMessage) -> Result<(Message, Ticket), Admission> {
+        let admitted = match message.check_webhook(&self.hosts) {
+            Err(refused) => {
+                tracing::warn!(
+                    host = %refused.host,
+                    "message refused: its sessionWebhook host is not on DINGMEET_WEBHOOK_HOSTS"
+                );
+                Err(Admission::Refused(refused))
+            }
+            Ok(message) => {
+                let payload = || serde_json::to_string(&message).unwrap_or_default();
+                match self.state.record(&message.id, payload).await {
+                    Ok(Recorded::New(ticket)) => Ok((message, ticket)),
+                    Ok(Recorded::Duplicate) => {
+                        tracing::info!("duplicate delivery acknowledged, not processed again");
+                        Err(Admission::Duplicate)
+                    }
+                    Err(err) => {
+                        tracing::error!(
+                            %err,
+                            "message not acknowledged: it could not be recorded (DingTalk sends it again)"
+                        );
+                        Err(Admission::NotRecorded)
+                    }
+                }
+            }
+        };
+        self.metrics.callback(admitted.as_ref().map_or_else(Admission::outcome, |_| Outcome::Accepted));
+        admitted
     }
 
-    /// Answers `message` in the background, its log lines in `span` (which should name the
-    /// message: an HTTP callback's span already does).
-    pub fn spawn_in(self: &Arc<Self>, message: InboundMessage, ticket: Ticket, span: tracing::Span) {
+    /// Answers `message` in the background, its lines in `span`, then marks it done;
+    /// [`Bot::drain`] waits for every such task.
+    fn spawn(self: &Arc<Self>, message: Message, ticket: Ticket, span: tracing::Span) {
         let bot = Arc::clone(self);
         self.tasks.spawn(
             async move {
@@ -147,19 +198,42 @@ impl Bot {
     }
 
     async fn resume_one(self: &Arc<Self>, ticket: Ticket, payload: &str) {
-        match serde_json::from_str::<InboundMessage>(payload) {
-            Ok(mut message) => {
-                // The allow-list may have changed since: an unlisted webhook is not posted to.
-                if !self.replier.hosts().check(&mut message.reply_to) {
-                    message.reply_to.session_webhook = None;
-                }
-                self.spawn(message, ticket);
-            }
+        let message = match serde_json::from_str::<InboundMessage>(payload) {
+            Ok(message) => message,
             Err(err) => {
                 tracing::warn!(%err, "a journaled message that no longer reads is dropped");
                 self.state.finish(&ticket).await;
+                return;
+            }
+        };
+        let span = tracing::info_span!("message", msg_id = %message.id);
+        // The allow-list may have changed since: an unlisted webhook is not posted to.
+        match message.check_webhook(&self.hosts) {
+            Ok(message) => self.spawn(message, ticket, span),
+            Err(refused) => {
+                span.in_scope(
+                    || tracing::warn!(host = %refused.host, "a journaled message's webhook host is no longer allowed"),
+                );
+                self.state.finish(&ticket).await;
             }
         }
+    }
+
+    /// Whether a transport's own delivery id (a Stream frame's) is seen for the first time; a
+    /// redelivery is counted as a duplicate.
+    pub async fn first_delivery(&self, delivery_id: &str) -> bool {
+        if self.state.first_seen(&format!("frame:{delivery_id}")).await {
+            return true;
+        }
+        self.metrics.callback(Outcome::Duplicate);
+        tracing::info!(frame_id = %delivery_id, "redelivered frame acknowledged, not processed again");
+        false
+    }
+
+    /// The conversation's language: its `/lang` choice, else the configured default.
+    pub async fn language(&self, conversation_id: &str) -> Lang {
+        let chosen = self.state.get_setting(conversation_id, LANG_SETTING).await;
+        chosen.and_then(|code| code.parse().ok()).unwrap_or(self.lang)
     }
 
     /// Stops taking background work and waits for what is in flight, then for the store to
@@ -171,7 +245,7 @@ impl Bot {
     }
 
     /// Parses, answers and replies; every failure ends in a log line, never a panic.
-    pub async fn process(&self, message: &InboundMessage, ticket: &Ticket) {
+    async fn process(&self, message: &Message, ticket: &Ticket) {
         let _in_flight = self.metrics.in_flight();
         let conversation = &message.reply_to.conversation_id;
         match self.state.wait_for_send_slot(conversation).await {
@@ -204,24 +278,8 @@ impl Bot {
         }
     }
 
-    /// Keeps a third-party app's newest suite ticket, pushed by DingTalk (in the state store, so
-    /// replicas and restarts have it; the configured seed is only tried after it).
-    pub async fn remember_suite_ticket(&self, ticket: &str) {
-        if !self.conferences.tokens().remember_suite_ticket(ticket).await {
-            tracing::info!("suite_ticket event ignored: DINGMEET_APP_TYPE is not third_party");
-        }
-    }
-
-    /// An organisation removed the app (or changed what it granted): forget its token and its
-    /// cached meetings, so neither is used again; the next message fetches afresh.
-    pub async fn forget_organisation(&self, corp: &str) {
-        self.conferences.tokens().invalidate(Some(corp)).await;
-        self.conferences.forget(corp);
-        tracing::info!(corp, "organisation's access token and cached meetings dropped");
-    }
-
     /// The reply to `message`: a meeting card, help, or a friendly explanation.
-    pub async fn answer(&self, message: &InboundMessage) -> OutgoingMessage {
+    pub async fn answer(&self, message: &Message) -> OutgoingMessage {
         let t = self.language(&message.reply_to.conversation_id).await.text();
         let mention = match message.reply_to.kind {
             ConversationKind::Group => render::mention_for(message.reply_to.sender_staff_id.as_deref()),

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod command;
+pub mod events;
 pub mod handle;
 pub mod i18n;
 pub mod meeting;

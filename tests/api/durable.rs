@@ -9,10 +9,9 @@ use std::collections::HashMap;
 use dingtalk_sim::sender::Delivery;
 use dingtalk_sim::{MessageBuilder, Simulator};
 
-use crate::bots::WAIT;
-use crate::helpers::{assert_acknowledged, data_dir, text_of};
-use crate::process::BotProcess;
-use crate::process_tests::{env, simulator};
+use crate::helpers::process::BotProcess;
+use crate::helpers::{WAIT, assert_acknowledged, data_dir, text_of};
+use crate::process::{env, simulator};
 use crate::redis_server::RedisServer;
 
 async fn send(bot: &BotProcess, message: MessageBuilder) -> Delivery {
