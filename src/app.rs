@@ -61,15 +61,18 @@ pub fn state_options(settings: &Settings) -> StateOptions {
         rate_limit: RateLimit::per_minute(state.rate_limit_per_minute, state.rate_limit_wait),
         key_prefix: state.redis_key_prefix.clone(),
         redis_ca_file: state.redis_ca_file.clone(),
+        journal: state.journal,
+        journal_claim: state.journal_claim,
     }
 }
 
-/// Opens the state store: Redis when `DINGMEET_REDIS_URL` is set (reporting to `readiness`),
-/// else memory.
+/// Opens the state store: the store of record in the data directory, shared through Redis when
+/// `DINGMEET_REDIS_URL` is set (reporting to `readiness`).
 pub async fn open_state(settings: &Settings, readiness: &Readiness) -> Result<StateStore, StateError> {
+    let store = StateStore::open(&settings.state.data_dir, state_options(settings)).await?;
     match &settings.state.redis_url {
-        Some(url) => StateStore::redis(url, state_options(settings), readiness.clone()).await,
-        None => Ok(StateStore::memory_with(state_options(settings))),
+        Some(url) => store.with_redis(url, readiness.clone()).await,
+        None => Ok(store),
     }
 }
 
@@ -222,6 +225,10 @@ impl Application {
         let stop = CancellationToken::new();
         tracing::info!(%addr, ?mode, "listening");
         let stream_task = stream.map(|client| tokio::spawn(client.run(stop.clone())));
+        // What was accepted before a crash (or taken over from a stopped replica) is finished
+        // alongside new messages.
+        bot.resume().await;
+        let take_over = tokio::spawn(Arc::clone(&bot).take_over(stop.clone()));
         let connections = state.bot.metrics().connections().clone();
         let serve =
             server::listener::serve(listener, server::router(state, mode.http()), limits, connections, stop.clone());
@@ -246,6 +253,7 @@ impl Application {
         {
             tracing::warn!("the Stream connection did not close within the grace period");
         }
+        take_over.abort();
         if tokio::time::timeout_at(deadline, bot.drain()).await.is_err() {
             tracing::warn!(
                 grace_secs = grace.as_secs(),

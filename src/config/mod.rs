@@ -184,6 +184,13 @@ pub struct StateSettings {
     pub rate_limit_per_minute: u32,
     /// How long a reply may wait for a slot under the rate limit before it is dropped.
     pub rate_limit_wait: Duration,
+    /// The store of record's directory (`DINGMEET_DATA_DIR`, else `$STATE_DIRECTORY`, else
+    /// `./dingmeet-data`).
+    pub data_dir: PathBuf,
+    /// Whether accepted messages are journaled before they are acknowledged.
+    pub journal: bool,
+    /// With Redis: how long before another replica takes over a stopped one's messages.
+    pub journal_claim: Duration,
 }
 
 /// The Stream client's pacing.

@@ -34,6 +34,9 @@ pub enum Outcome {
     TooLarge,
     /// The `sessionWebhook` host is not on `DINGMEET_WEBHOOK_HOSTS`.
     WebhookHostNotAllowed,
+    /// The journal could not record it (the store failed): not acknowledged, so DingTalk sends
+    /// it again.
+    NotRecorded,
 }
 
 impl Outcome {
@@ -59,6 +62,7 @@ impl Outcome {
             Self::BadBody => "bad_body",
             Self::TooLarge => "too_large",
             Self::WebhookHostNotAllowed => "webhook_host_not_allowed",
+            Self::NotRecorded => "not_recorded",
         }
     }
 }
@@ -78,6 +82,7 @@ pub struct Metrics {
     in_flight: Gauge,
     circuits_open: Gauge,
     short_circuited: Counter,
+    degraded: Family<Labels<1>, Gauge>,
     hot: HotSeries,
     connections: connections::ConnectionMetrics,
 }
@@ -157,6 +162,12 @@ impl Metrics {
             "Conference lookups answered at once, without a call, because the circuit is open",
             short_circuited.clone(),
         );
+        let degraded = Family::default();
+        registry.register(
+            "degraded",
+            "1 while a part this replica can answer without is unavailable (redis), by check",
+            degraded.clone(),
+        );
         // Series an alert watches exist from the start (at 0), so a rate is defined before the
         // first bad callback or dropped reply.
         for outcome in Outcome::EXPORTED_AT_START {
@@ -178,6 +189,7 @@ impl Metrics {
             in_flight,
             circuits_open,
             short_circuited,
+            degraded,
             hot: HotSeries::default(),
             connections,
         }
@@ -248,6 +260,11 @@ impl Metrics {
 
     pub fn short_circuited(&self) {
         self.short_circuited.inc();
+    }
+
+    /// Whether the readiness check `check` is degraded now.
+    pub fn degraded(&self, check: &'static str, degraded: bool) {
+        self.degraded.get_or_create(&[("check", check)]).set(i64::from(degraded));
     }
 
     /// Counts a message as in flight until the guard drops.

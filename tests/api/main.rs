@@ -14,6 +14,7 @@ mod breaker;
 mod browser;
 mod callback;
 mod conversation;
+mod durable;
 mod economy;
 mod endpoints;
 mod errors;
