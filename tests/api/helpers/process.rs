@@ -25,12 +25,7 @@ impl BotProcess {
     /// a test that sets which CAs the bot trusts sets all of it). Without a `DINGMEET_DATA_DIR`
     /// in `env`, its store is a fresh temporary directory.
     pub(crate) async fn start(env: &[(String, String)]) -> Self {
-        let mut bot = Self::spawn(env);
-        let listening = bot.wait_for_line(|line| line.contains("\"listening\"")).await;
-        let line: serde_json::Value = serde_json::from_str(&listening).expect("a JSON log line");
-        let addr = line["addr"].as_str().unwrap_or_else(|| panic!("an addr in {listening}"));
-        bot.address = format!("http://{addr}");
-        bot
+        Self::spawn(env).listening().await
     }
 
     /// Starts `dingmeet serve` as [`BotProcess::start`] does, without waiting for it to listen
@@ -38,7 +33,7 @@ impl BotProcess {
     pub(crate) fn spawn(env: &[(String, String)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_dingmeet"));
         command.arg("serve");
-        Self::spawn(command, env).await
+        Self::launch(command, env)
     }
 
     /// As [`BotProcess::start`], with the open-files limit set as many hosts start a process:
@@ -49,10 +44,19 @@ impl BotProcess {
         let mut command = Command::new("sh");
         command.arg("-c").arg(format!("ulimit -S -n {soft}{hard} && exec \"$0\" serve"));
         command.arg(env!("CARGO_BIN_EXE_dingmeet"));
-        Self::spawn(command, env).await
+        Self::launch(command, env).listening().await
     }
 
-    async fn spawn(mut command: Command, env: &[(String, String)]) -> Self {
+    /// Waits for the "listening" log line and takes the address from it.
+    async fn listening(mut self) -> Self {
+        let listening = self.wait_for_line(|line| line.contains("\"listening\"")).await;
+        let line: serde_json::Value = serde_json::from_str(&listening).expect("a JSON log line");
+        let addr = line["addr"].as_str().unwrap_or_else(|| panic!("an addr in {listening}"));
+        self.address = format!("http://{addr}");
+        self
+    }
+
+    fn launch(mut command: Command, env: &[(String, String)]) -> Self {
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         for (key, _) in std::env::vars() {
             let inherited = key.starts_with("DINGMEET_") || key == "RUST_LOG" || key == "STATE_DIRECTORY";
