@@ -13,6 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bot::access::Access;
 use crate::bot::handle::Bot;
+use crate::bot::remind::{RemindSettings, Reminders};
+use crate::clock::{self, SharedClock};
 use crate::config::{AppType, ConfigError, Mode, Settings};
 use crate::dingtalk::api::http_client;
 use crate::dingtalk::conference::ConferenceClient;
@@ -84,6 +86,12 @@ pub fn build(settings: &Settings) -> Result<Components, ConfigError> {
 
 /// Builds the bot (clients, caches) from settings around a state store.
 pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Components, ConfigError> {
+    build_with_clock(settings, state, clock::system())
+}
+
+/// Builds the bot around a state store, its background work reading `clock` (the simulator's
+/// in tests and the sandbox).
+pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClock) -> Result<Components, ConfigError> {
     let (client_id, client_secret) = settings.credentials()?;
     let credentials = Credentials { client_id, client_secret };
     let metrics = Arc::new(Metrics::new());
@@ -108,7 +116,17 @@ pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Compon
     let hosts = WebhookHosts::new(&settings.webhook_hosts);
     let replier = Replier::new(http.clone(), &settings.api_base, hosts, tokens, Arc::clone(&metrics));
     let access = Access::new(settings.allow_conversations.clone(), settings.allow_users.clone());
-    let bot = Bot::new(settings.lang, settings.timezone, conferences, replier, state, metrics).with_access(access);
+    let reminders = Reminders::new(
+        &state,
+        conferences.clone(),
+        replier.clone(),
+        Arc::clone(&metrics),
+        clock,
+        RemindSettings { days: settings.remind_days.max(1), timezone: settings.timezone },
+    );
+    let bot = Bot::new(settings.lang, settings.timezone, conferences, replier, state, metrics)
+        .with_access(access)
+        .with_reminders(Arc::new(reminders));
     Ok(Components { bot: Arc::new(bot), verifier, http, credentials })
 }
 
@@ -143,10 +161,15 @@ fn stream_options(settings: &Settings) -> StreamOptions {
 impl Application {
     /// Builds everything and binds the listener (port 0 picks a free port).
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
+        Self::build_with_clock(settings, clock::system()).await
+    }
+
+    /// As [`Application::build`], with background work (reminders) reading `clock`.
+    pub async fn build_with_clock(settings: &Settings, clock: SharedClock) -> Result<Self, StartError> {
         settings.credentials()?;
         let readiness = Readiness::new();
         let store = open_state(settings, &readiness).await?;
-        let components = build_with_state(settings, store)?;
+        let components = build_with_clock(settings, store, clock)?;
         warn_about_suite_tickets(settings)?;
         let stream = settings.mode.stream().then(|| {
             Arc::new(StreamClient::new(
@@ -200,6 +223,7 @@ impl Application {
         // alongside new messages.
         bot.resume().await;
         let take_over = tokio::spawn(Arc::clone(&bot).take_over(stop.clone()));
+        let reminders = bot.reminders().map(|reminders| tokio::spawn(Arc::clone(reminders).run(stop.clone())));
         let serve = axum::serve(listener, server::router(state, mode.http()))
             .with_graceful_shutdown(stop.clone().cancelled_owned());
         let mut serve = std::pin::pin!(serve.into_future());
@@ -224,6 +248,12 @@ impl Application {
             tracing::warn!("the Stream connection did not close within the grace period");
         }
         take_over.abort();
+        // A pass in progress finishes its sends (each is kept as being sent before it goes).
+        if let Some(task) = reminders
+            && tokio::time::timeout_at(deadline, task).await.is_err()
+        {
+            tracing::warn!("the reminder scheduler did not stop within the grace period");
+        }
         if tokio::time::timeout_at(deadline, bot.drain()).await.is_err() {
             tracing::warn!(
                 grace_secs = grace.as_secs(),

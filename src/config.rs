@@ -121,6 +121,9 @@ pub struct Settings {
     /// How long a conference lookup is reused (0 turns the cache off).
     #[serde(deserialize_with = "from_str_or_native")]
     pub cache_ttl_secs: u64,
+    /// How many days a `/remind` lives (its code looked up again daily meanwhile).
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub remind_days: u32,
     /// Consecutive failed conference lookups (network, timeout, 5xx, unreadable) of one
     /// organisation after which its lookups pause; 0 turns the circuit breaker off.
     #[serde(deserialize_with = "from_str_or_native")]
@@ -203,6 +206,7 @@ impl Default for Settings {
             sign_window_secs: 3600,
             upstream_timeout_ms: 5000,
             cache_ttl_secs: 30,
+            remind_days: 30,
             circuit_failures: 5,
             circuit_cooldown_ms: 30_000,
             dedupe_ttl_secs: 600,
@@ -244,6 +248,7 @@ impl std::fmt::Debug for Settings {
             .field("sign_window_secs", &self.sign_window_secs)
             .field("upstream_timeout_ms", &self.upstream_timeout_ms)
             .field("cache_ttl_secs", &self.cache_ttl_secs)
+            .field("remind_days", &self.remind_days)
             .field("circuit_failures", &self.circuit_failures)
             .field("circuit_cooldown_ms", &self.circuit_cooldown_ms)
             .field("dedupe_ttl_secs", &self.dedupe_ttl_secs)

@@ -12,6 +12,7 @@ use tracing::Instrument;
 use super::access::Access;
 use super::command::{self, Command};
 use super::i18n::Lang;
+use super::remind::Reminders;
 use super::render::{self, CodeResult};
 use crate::dingtalk::api::ApiError;
 use crate::dingtalk::conference::{ConferenceClient, Conferences};
@@ -38,6 +39,7 @@ pub struct Bot {
     pub state: StateStore,
     pub metrics: Arc<Metrics>,
     pub access: Access,
+    reminders: Option<Arc<Reminders>>,
     tasks: TaskTracker,
 }
 
@@ -61,6 +63,7 @@ impl Bot {
             state,
             metrics,
             access: Access::default(),
+            reminders: None,
             tasks: TaskTracker::new(),
         }
     }
@@ -70,6 +73,17 @@ impl Bot {
     pub fn with_access(mut self, access: Access) -> Self {
         self.access = access;
         self
+    }
+
+    /// Keeps and sends `/remind` reminders (without them, `/remind` says it cannot).
+    #[must_use]
+    pub fn with_reminders(mut self, reminders: Arc<Reminders>) -> Self {
+        self.reminders = Some(reminders);
+        self
+    }
+
+    pub fn reminders(&self) -> Option<&Arc<Reminders>> {
+        self.reminders.as_ref()
     }
 
     /// The conversation's language: its `/lang` choice, else the configured default.
@@ -222,7 +236,8 @@ impl Bot {
 
     /// The reply to `message`: a meeting card, help, or a friendly explanation.
     pub async fn answer(&self, message: &InboundMessage) -> OutgoingMessage {
-        let t = self.language(&message.reply_to.conversation_id).await.text();
+        let lang = self.language(&message.reply_to.conversation_id).await;
+        let t = lang.text();
         let mention = match message.reply_to.kind {
             ConversationKind::Group => render::mention_for(message.reply_to.sender_staff_id.as_deref()),
             ConversationKind::Single => None,
@@ -263,6 +278,10 @@ impl Bot {
                 let result = self.lookup(message.reply_to.corp_id.as_deref(), &code).await;
                 render::share_card(t, self.timezone, &code, &result)
             }
+            Command::Remind(request) => match &self.reminders {
+                Some(reminders) => reminders.answer(message, request, lang, mention).await,
+                None => render::notice_card(t, &[t.misconfigured.to_owned()], mention),
+            },
             Command::Lang(None) => render::notice_card(t, &[t.lang_current.to_owned()], mention),
             Command::Lang(Some(lang)) => {
                 self.state.set_setting(&message.reply_to.conversation_id, LANG_SETTING, lang.code()).await;

@@ -6,4 +6,5 @@ pub mod command;
 pub mod handle;
 pub mod i18n;
 pub mod meeting;
+pub mod remind;
 pub mod render;
