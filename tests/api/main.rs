@@ -20,6 +20,7 @@ mod process;
 mod process_tests;
 mod redis_server;
 mod redis_tls;
+mod remind;
 mod replicas;
 mod replies;
 mod sandbox;

@@ -38,8 +38,11 @@ impl Book {
             return Ok(());
         }
         let due = kept.due_ms();
-        if let Ok(payload) = serde_json::to_string(kept) {
-            self.state.put_shared(Conversation::KIND, conversation, due, &payload).await;
+        if self.state.sharing()
+            && let Ok(payload) = serde_json::to_string(kept)
+            && !self.state.put_shared(Conversation::KIND, conversation, due, &payload).await
+        {
+            tracing::warn!(conversation, "reminders could not be shared through Redis: kept on this replica only");
         }
         self.local.put(conversation, due.map(system_time), kept).await
     }
