@@ -12,8 +12,9 @@ use dingmeet::bot::handle::Bot;
 use dingmeet::bot::meeting::format_time;
 use dingmeet::clock::Clock;
 use dingmeet::config::Settings;
-use dingmeet::sim::scenario::Offset;
-use dingmeet::sim::{CodeAnswer, MeetingSpec, Moment, OpenApiSend, SimClock, Simulator, WebhookPost};
+use dingtalk_sim::records::{OpenApiSend, WebhookPost};
+use dingtalk_sim::scenario::{CodeAnswer, MeetingSpec, Moment, Offset};
+use dingtalk_sim::{Scenario, SimClock, Simulator};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -131,7 +132,7 @@ fn meeting(id: &str, title: &str, status: i64, start_ms: i64) -> MeetingSpec {
 }
 
 async fn simulator() -> Simulator {
-    let scenario = dingmeet::sim::Scenario::builtin().expect("the builtin scenario");
+    let scenario = Scenario::builtin().expect("the builtin scenario");
     Simulator::start_with(scenario, SimClock::real()).await.expect("the simulator starts")
 }
 
