@@ -23,6 +23,7 @@ mod process_tests;
 mod redis_server;
 mod redis_tls;
 mod remind;
+mod remind_process;
 mod replicas;
 mod replies;
 mod sandbox;

@@ -77,7 +77,8 @@ impl Running {
         }
         // Signed with the wall clock the bot checks, however far the simulator's clock moved.
         let skew = dingmeet::dingtalk::reply::now_ms() - sim.clock().now_ms();
-        let delivery = message.skew_ms(skew).post(&format!("{}/dingtalk/callback", self.address)).await.expect("answers");
+        let delivery =
+            message.skew_ms(skew).post(&format!("{}/dingtalk/callback", self.address)).await.expect("answers");
         assert_acknowledged(&delivery);
         let session = delivery.callback.session_id.clone();
         let post: WebhookPost = sim
