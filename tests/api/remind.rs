@@ -270,21 +270,26 @@ async fn a_cancelled_meeting_is_not_reminded_a_moved_one_is_rescheduled_and_an_e
     for code in [CODE, OTHER, third] {
         bot.ask(&sim, &format!("/remind {code}"), false).await;
     }
-    sim.set_answer(CODE, CodeAnswer::Meetings(Vec::new()));
-    sim.set_answer(OTHER, CodeAnswer::Meetings(vec![meeting("moved", "改期的会", 0, now + 90 * MINUTE)]));
-    sim.set_answer(third, CodeAnswer::Meetings(vec![meeting("early", "提前开的会", 2, now + 30 * MINUTE)]));
+    assert!(sim.cancel_meeting(CODE, "gone"));
+    assert!(sim.reschedule_meeting(OTHER, "moved", now + 90 * MINUTE));
+    advance(&sim, 10 * MINUTE);
+    assert!(sim.start_meeting(third, "early"));
+    let now = now + 10 * MINUTE;
+    advance(&sim, 14 * MINUTE);
 
-    advance(&sim, 26 * MINUTE);
     let sent = sim.wait_for_openapi_sends(1, WAIT).await.expect("the early start");
     bot.tick().await;
     assert_eq!(reminders(&sim).len(), 1, "only the meeting that started: {sent:?}");
     let text = sent[0].text().expect("a text");
     assert!(text.contains("提前开的会") && text.contains("已经开始"), "{text}");
 
+    advance(&sim, 2 * MINUTE);
+    bot.tick().await;
+    assert_eq!(reminders(&sim).len(), 1, "the moved meeting is not reminded at its old time");
     advance(&sim, 60 * MINUTE);
     let sent = sim.wait_for_openapi_sends(2, WAIT).await.expect("the moved meeting");
     let text = sent[1].text().expect("a text");
-    assert!(text.contains("改期的会") && text.contains(&shanghai(now + 90 * MINUTE)), "{text}");
+    assert!(text.contains("改期的会") && text.contains(&shanghai(now + 80 * MINUTE)), "{text}");
     advance(&sim, 60 * MINUTE);
     bot.tick().await;
     assert_eq!(reminders(&sim).len(), 2, "the cancelled meeting never");
@@ -382,4 +387,42 @@ async fn two_replicas_on_one_redis_send_one_reminder() {
     assert_eq!(reminders(&sim).len(), 1, "one reminder, not one per replica ({sent_a}+{sent_b}, {again_a}+{again_b})");
     a.finish().await;
     b.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_robot_send_permission_a_reminder_fails_once_and_remind_names_the_permission() {
+    let sim = simulator().await;
+    let dir = data_dir();
+    let bot = start(&sim, dir.path(), &[]).await;
+    let now = sim.clock().now_ms();
+    sim.set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "没有权限", 0, now + 20 * MINUTE)]));
+    sim.set_answer(OTHER, CodeAnswer::Meetings(vec![meeting("c2", "下一个", 0, now + 90 * MINUTE)]));
+    sim.set_robot_send(sim.home_corp(), false);
+    bot.ask(&sim, &format!("/remind {CODE}"), false).await;
+    advance(&sim, 15 * MINUTE);
+    sim.wait_until(WAIT, |records| (!records.openapi_sends.is_empty()).then_some(())).await.expect("a refused send");
+    bot.tick().await;
+    let records = sim.records();
+    assert_eq!((records.openapi_sends.len(), records.accepted_sends().len()), (1, 0), "tried once, not again");
+    let refusal = bot.ask(&sim, &format!("/remind {OTHER}"), false).await;
+    assert!(refusal.contains("qyapi＿robot＿sendmsg") || refusal.contains("qyapi_robot_sendmsg"), "{refusal}");
+    bot.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_keeps_each_conversations_proactive_sends_apart() {
+    let sim = simulator().await;
+    let dir = data_dir();
+    let bot = start(&sim, dir.path(), &[]).await;
+    let now = sim.clock().now_ms();
+    sim.set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "群里", 0, now + 20 * MINUTE)]));
+    bot.ask(&sim, &format!("/remind {CODE}"), false).await;
+    bot.ask(&sim, &format!("/remind {CODE}"), true).await;
+    advance(&sim, 15 * MINUTE);
+    sim.wait_for_openapi_sends(2, WAIT).await.expect("both reminders");
+    let records = sim.records();
+    let chat = &sim.scenario().chat;
+    assert_eq!(records.sends_to(&chat.group_conversation_id).len(), 1);
+    assert_eq!(records.sends_to(&chat.sender_staff_id).len(), 1);
+    bot.finish().await;
 }
