@@ -20,6 +20,28 @@ impl SimState {
         })
     }
 
+    /// Fixes every meeting time written relative to the clock (`"+2h"`) at the instant it
+    /// stands for now, so meetings stay put while the clock runs (and run fast) instead of
+    /// moving along with it: a reminder for one then comes due.
+    pub fn pin_times(&self) {
+        let now = self.clock().now_ms();
+        let pin = |moment: &mut Option<Moment>| {
+            if let Some(at) = moment {
+                *at = Moment::Absolute(at.at(now));
+            }
+        };
+        self.update(|world| {
+            for behaviour in world.codes.all_mut() {
+                if let CodeAnswer::Meetings(meetings) = &mut behaviour.answer {
+                    for meeting in meetings {
+                        pin(&mut meeting.start);
+                        pin(&mut meeting.end);
+                    }
+                }
+            }
+        });
+    }
+
     /// Cancels the meeting: it leaves the code's answer, as a cancelled booking does.
     pub fn cancel_meeting(&self, code: &str, conference_id: &str) -> bool {
         self.move_meeting(code, conference_id, |meetings, at| {
@@ -95,5 +117,15 @@ mod tests {
         assert_eq!(meetings(&state).len(), 2);
         assert!(!state.cancel_meeting("123456789", "booked"), "gone");
         assert!(!state.start_meeting("000", "x"));
+    }
+
+    #[test]
+    fn pinned_times_stay_put_while_the_clock_runs() {
+        let state = state();
+        state.pin_times();
+        let before = meetings(&state);
+        state.clock().advance(std::time::Duration::from_secs(3600));
+        assert_eq!(meetings(&state), before);
+        assert_eq!(before[1].start, Some(Moment::Absolute(1_800_000_000_000 + 2 * 3_600_000)));
     }
 }
