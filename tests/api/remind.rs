@@ -114,7 +114,8 @@ impl Drop for Running {
     }
 }
 
-fn meeting(id: &str, title: &str, status: i64, start_ms: i64) -> MeetingSpec {
+/// A booked meeting `id` behind a code, starting at `start_ms`, half an hour long.
+pub(crate) fn meeting(id: &str, title: &str, status: i64, start_ms: i64) -> MeetingSpec {
     MeetingSpec {
         conference_id: Some(id.to_owned()),
         title: Some(title.to_owned()),

@@ -5,11 +5,12 @@
 
 use std::time::Duration;
 
-use dingtalk_sim::scenario::{CodeAnswer, MeetingSpec, Moment, Offset};
+use dingtalk_sim::scenario::CodeAnswer;
 use dingtalk_sim::{Scenario, Simulator};
 
 use crate::helpers::{WAIT, assert_acknowledged, data_dir, text_of};
 use crate::process::BotProcess;
+use crate::remind::meeting;
 
 const CODE: &str = "987650009";
 /// How long a test waits for a reminder due seconds from now.
@@ -24,24 +25,7 @@ fn env(sim: &Simulator, dir: &std::path::Path) -> Vec<(String, String)> {
 /// A meeting starting `lead_ms` from now, whose one-minute reminder is due `lead_ms - 60 s` from now.
 fn meeting_in(sim: &Simulator, lead_ms: i64) -> i64 {
     let start = sim.clock().now_ms() + lead_ms;
-    sim.set_answer(
-        CODE,
-        CodeAnswer::Meetings(vec![MeetingSpec {
-            conference_id: Some("p1".to_owned()),
-            title: Some("重启前设置的会".to_owned()),
-            status: Some(0),
-            start: Some(Moment::Absolute(start)),
-            end: Some(Moment::Absolute(start + 1_800_000)),
-            external_link_url: Some("https://meeting.dingtalk.com/j/987650009".to_owned()),
-            creator_id: None,
-            creator_nick: None,
-            schedule_conference_id: None,
-            biz_type: Some("0".to_owned()),
-            omit: Vec::new(),
-            count: 1,
-            step: Offset(-86_400_000),
-        }]),
-    );
+    sim.set_answer(CODE, CodeAnswer::Meetings(vec![meeting("p1", "重启前设置的会", 0, start)]));
     start
 }
 

@@ -38,3 +38,34 @@ const CLAIM_TTL_MS: i64 = 2 * 60_000;
 /// How long a sent reminder's claim is kept, so no replica sends it again.
 const SENT_TTL_MS: i64 = 8 * DAY_MS;
 const DAY_MS: i64 = 86_400_000;
+
+/// The reminder for one instance, as it is sent (for the card gallery and the benchmarks).
+pub fn reminder_card(
+    lang: crate::bot::i18n::Lang,
+    tz: chrono_tz::Tz,
+    reminder: &plan::Reminder,
+    instance: &plan::Instance,
+) -> crate::dingtalk::reply::OutgoingMessage {
+    card::reminder(lang.text(), text::text(lang), tz, reminder, instance)
+}
+
+/// The answer to `/remind <code>` that set `reminder`.
+pub fn confirmation_card(
+    lang: crate::bot::i18n::Lang,
+    tz: chrono_tz::Tz,
+    reminder: &plan::Reminder,
+    days: u32,
+    mention: Option<&str>,
+) -> crate::dingtalk::reply::OutgoingMessage {
+    card::confirmation(lang.text(), text::text(lang), tz, reminder, days, mention)
+}
+
+/// The answer to `/remind` alone.
+pub fn list_card(
+    lang: crate::bot::i18n::Lang,
+    tz: chrono_tz::Tz,
+    kept: Option<&plan::Conversation>,
+    mention: Option<&str>,
+) -> crate::dingtalk::reply::OutgoingMessage {
+    card::list(lang.text(), text::text(lang), tz, kept, mention)
+}
