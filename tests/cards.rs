@@ -308,6 +308,7 @@ fn reminders_their_confirmation_and_the_list() {
         let conversation = Conversation {
             target: dingmeet::dingtalk::message::InboundMessage::local(String::new()).reply_to,
             reminders: vec![kept],
+            unshared: false,
         };
         insta::assert_snapshot!(
             format!("remind_list_{code}"),

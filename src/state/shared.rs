@@ -18,6 +18,11 @@ pub enum Claim {
 }
 
 impl StateStore {
+    /// Whether replicas share records through Redis (whether or not it answers right now).
+    pub fn shares(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// Whether records are shared through Redis right now.
     pub fn sharing(&self) -> bool {
         self.shared.as_ref().is_some_and(|shared| shared.is_up())

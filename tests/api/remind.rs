@@ -427,3 +427,35 @@ async fn the_simulator_keeps_each_conversations_proactive_sends_apart() {
     assert_eq!(records.sends_to(&chat.sender_staff_id).len(), 1);
     bot.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reminder_set_while_redis_is_down_is_shared_when_it_is_back_and_sent_once() {
+    let port = RedisServer::unused_port();
+    let mut redis = RedisServer::start_on(port);
+    let url = redis.url();
+    let sim = simulator().await;
+    let (dir_a, dir_b) = (data_dir(), data_dir());
+    let settings = [("DINGMEET_REDIS_URL", url.as_str())];
+    let a = start(&sim, dir_a.path(), &settings).await;
+    let start_ms = sim.clock().now_ms() + 30 * MINUTE;
+    sim.set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "断线时设置的会", 0, start_ms)]));
+    redis.kill();
+    let confirmation = a.ask(&sim, &format!("/remind {CODE}"), false).await;
+    assert!(confirmation.contains("断线时设置的会"), "{confirmation}");
+
+    let _redis = RedisServer::start_on(port);
+    let b = start(&sim, dir_b.path(), &settings).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !b.ask(&sim, "/remind", false).await.contains(CODE) {
+        a.tick().await;
+        assert!(tokio::time::Instant::now() < deadline, "the reminder reached Redis");
+        tokio::task::yield_now().await;
+    }
+    advance(&sim, 25 * MINUTE);
+    let (_, _) = tokio::join!(a.tick(), b.tick());
+    sim.wait_for_openapi_sends(1, WAIT).await.expect("the reminder");
+    let (_, _) = tokio::join!(a.tick(), b.tick());
+    assert_eq!(reminders(&sim).len(), 1);
+    a.finish().await;
+    b.finish().await;
+}

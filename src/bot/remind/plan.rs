@@ -15,6 +15,10 @@ pub struct Conversation {
     /// Where reminders go: the robot OpenAPI with these ids (no session webhook is kept).
     pub target: ReplyTarget,
     pub reminders: Vec<Reminder>,
+    /// Kept on this replica while Redis was unreachable: shared (or, with no reminders left,
+    /// removed from Redis) once it answers again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unshared: bool,
 }
 
 impl Kept for Conversation {

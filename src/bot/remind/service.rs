@@ -150,7 +150,8 @@ impl Reminders {
         if self.send_refused(target.corp_id.as_deref()) {
             return Err(r.no_send_permission.to_owned());
         }
-        let mut kept = kept.unwrap_or_else(|| Conversation { target: proactive(target), reminders: Vec::new() });
+        let mut kept =
+            kept.unwrap_or_else(|| Conversation { target: proactive(target), reminders: Vec::new(), unshared: false });
         if kept.find(code.as_str()).is_none() && kept.reminders.len() >= MAX_PER_CONVERSATION {
             return Err(fill(r.full, &[("max", &MAX_PER_CONVERSATION)]));
         }
