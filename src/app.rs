@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bot::access::Access;
 use crate::bot::handle::{Bot, BotParts};
+use crate::bot::remind::{RemindSettings, Reminders};
+use crate::clock::{self, SharedClock};
 use crate::config::{AppType, ConfigError, Mode, Settings};
 use crate::dingtalk::api::http_client;
 use crate::dingtalk::conference::ConferenceClient;
@@ -83,6 +85,12 @@ pub fn build(settings: &Settings) -> Result<Components, ConfigError> {
 
 /// Builds the bot (clients, caches) from settings around a state store.
 pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Components, ConfigError> {
+    build_with_clock(settings, state, clock::system())
+}
+
+/// Builds the bot around a state store, its background work reading `clock` (the simulator's
+/// in tests and the sandbox).
+pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClock) -> Result<Components, ConfigError> {
     let (client_id, client_secret) = settings.credentials()?;
     let credentials = Credentials { client_id, client_secret };
     let metrics = Arc::new(Metrics::new());
@@ -107,6 +115,14 @@ pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Compon
     );
     let replier = Replier::new(http.clone(), &dingtalk.api_base, tokens, Arc::clone(&metrics));
     let answers = &settings.answers;
+    let reminders = Reminders::new(
+        &state,
+        conferences.clone(),
+        replier.clone(),
+        Arc::clone(&metrics),
+        clock,
+        RemindSettings { days: answers.remind_days.max(1), timezone: answers.timezone },
+    );
     let bot = Bot::new(BotParts {
         lang: answers.lang,
         timezone: answers.timezone,
@@ -116,6 +132,7 @@ pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Compon
         state,
         metrics,
         access: Access::new(answers.allow_conversations.clone(), answers.allow_users.clone()),
+        reminders: Some(Arc::new(reminders)),
     });
     Ok(Components { bot: Arc::new(bot), verifier, http, credentials })
 }
@@ -177,10 +194,15 @@ fn register_checks(readiness: &Readiness, bot: &Bot, stream: Option<&StreamClien
 impl Application {
     /// Builds everything and binds the listener (port 0 picks a free port).
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
+        Self::build_with_clock(settings, clock::system()).await
+    }
+
+    /// As [`Application::build`], with background work (reminders) reading `clock`.
+    pub async fn build_with_clock(settings: &Settings, clock: SharedClock) -> Result<Self, StartError> {
         settings.credentials()?;
         let readiness = Readiness::new();
         let store = open_state(settings, &readiness).await?;
-        let components = build_with_state(settings, store)?;
+        let components = build_with_clock(settings, store, clock)?;
         warn_about_suite_tickets(settings);
         let stream = settings.server.mode.stream().then(|| {
             Arc::new(StreamClient::new(
@@ -229,6 +251,7 @@ impl Application {
         // alongside new messages.
         bot.resume().await;
         let take_over = tokio::spawn(Arc::clone(&bot).take_over(stop.clone()));
+        let reminders = bot.reminders().map(|reminders| tokio::spawn(Arc::clone(reminders).run(stop.clone())));
         let connections = state.bot.metrics().connections().clone();
         let serve =
             server::listener::serve(listener, server::router(state, mode.http()), limits, connections, stop.clone());
@@ -254,6 +277,12 @@ impl Application {
             tracing::warn!("the Stream connection did not close within the grace period");
         }
         take_over.abort();
+        // A pass in progress finishes its sends (each is kept as being sent before it goes).
+        if let Some(task) = reminders
+            && tokio::time::timeout_at(deadline, task).await.is_err()
+        {
+            tracing::warn!("the reminder scheduler did not stop within the grace period");
+        }
         if tokio::time::timeout_at(deadline, bot.drain()).await.is_err() {
             tracing::warn!(
                 grace_secs = grace.as_secs(),

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod bot;
+pub mod clock;
 pub mod config;
 pub mod dingtalk;
 pub mod lang;

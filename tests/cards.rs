@@ -5,6 +5,10 @@ use std::sync::Arc;
 
 use dingmeet::bot::command::RoomCode;
 use dingmeet::bot::i18n::{EN, Text, ZH};
+use dingmeet::bot::remind::{
+    self,
+    plan::{Conversation, Instance, Reminder, Stage},
+};
 use dingmeet::bot::render::{self, CodeResult};
 use dingmeet::dingtalk::api::ApiError;
 use dingmeet::dingtalk::conference::{ConferenceInfo, Conferences};
@@ -261,5 +265,55 @@ fn the_help_card_lists_every_alias_and_every_listed_alias_parses() {
                 assert_eq!(parsed.kind(), spec.kind);
             }
         }
+    }
+}
+
+fn reminder(started: bool) -> (Reminder, Instance) {
+    let instance = Instance {
+        id: "conf-1".into(),
+        title: Some("产品周会 *每周*".into()),
+        start_ms: NOW + 60 * MINUTE,
+        end_ms: Some(NOW + 90 * MINUTE),
+        url: Some("https://meeting.dingtalk.com/j/123456789".into()),
+        started,
+        stage: Stage::Checked,
+    };
+    let next_week = Instance { id: "conf-2".into(), start_ms: NOW + 7 * 24 * 60 * MINUTE, ..instance.clone() };
+    let reminder = Reminder {
+        code: "123456789".into(),
+        minutes: 10,
+        set_by: Some("张三".into()),
+        lang: "zh".into(),
+        set_at_ms: NOW,
+        until_ms: NOW + 30 * 24 * 60 * MINUTE,
+        next_lookup_ms: Some(NOW + 24 * 60 * MINUTE),
+        instances: vec![instance.clone(), next_week],
+    };
+    (reminder, instance)
+}
+
+#[test]
+fn reminders_their_confirmation_and_the_list() {
+    let tz = chrono_tz::Asia::Shanghai;
+    for lang in [Lang::Zh, Lang::En] {
+        let (kept, instance) = reminder(false);
+        let code = lang.code();
+        insta::assert_snapshot!(format!("reminder_{code}"), shown(&remind::reminder_card(lang, tz, &kept, &instance)));
+        let (_, started) = reminder(true);
+        insta::assert_snapshot!(
+            format!("reminder_started_{code}"),
+            shown(&remind::reminder_card(lang, tz, &kept, &started))
+        );
+        let confirmation = remind::confirmation_card(lang, tz, &kept, 30, Some("manager807"));
+        insta::assert_snapshot!(format!("remind_confirmation_{code}"), shown(&confirmation));
+        let conversation = Conversation {
+            target: dingmeet::dingtalk::message::Message::local(String::new()).reply_to,
+            reminders: vec![kept],
+            unshared: false,
+        };
+        insta::assert_snapshot!(
+            format!("remind_list_{code}"),
+            shown(&remind::list_card(lang, tz, Some(&conversation), None))
+        );
     }
 }

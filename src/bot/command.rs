@@ -6,6 +6,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+pub use super::remind::RemindRequest;
 use crate::lang::Lang;
 
 /// The most meeting codes answered in one message.
@@ -19,6 +20,7 @@ pub enum CommandKind {
     Meeting,
     Share,
     Lang,
+    Remind,
     Help,
 }
 
@@ -43,6 +45,8 @@ pub enum Argument {
     Code,
     /// A language, `zh` or `en` (optional: without it, the current one is shown).
     Language,
+    /// `<code> [minutes]`, `off [code]` or nothing (see [`RemindRequest`]).
+    Reminder,
 }
 
 /// The command table: adding a command is one entry here (plus its descriptions in `i18n`).
@@ -64,6 +68,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &["/lang", "lang", "语言"],
         argument: Some(Argument::Language),
         example: "en",
+    },
+    CommandSpec {
+        kind: CommandKind::Remind,
+        aliases: &["/remind", "/r", "remind", "提醒", "会议提醒"],
+        argument: Some(Argument::Reminder),
+        example: "123456789 10",
     },
     CommandSpec { kind: CommandKind::Help, aliases: &["/help", "help", "帮助"], argument: None, example: "" },
 ];
@@ -114,6 +124,8 @@ pub enum Command {
     Share(RoomCode),
     /// Switch this conversation's language, or (`None`) show the current one.
     Lang(Option<Lang>),
+    /// Set, list or cancel this conversation's meeting reminders.
+    Remind(RemindRequest),
     Help,
 }
 
@@ -123,6 +135,7 @@ impl Command {
             Self::Meeting { .. } => CommandKind::Meeting,
             Self::Share(_) => CommandKind::Share,
             Self::Lang(_) => CommandKind::Lang,
+            Self::Remind(_) => CommandKind::Remind,
             Self::Help => CommandKind::Help,
         }
     }
@@ -135,6 +148,7 @@ impl CommandKind {
             Self::Meeting => "meeting",
             Self::Share => "share",
             Self::Lang => "lang",
+            Self::Remind => "remind",
             Self::Help => "help",
         }
     }
@@ -151,6 +165,8 @@ pub enum ParseError {
     BadCode { input: String },
     /// `/lang` with a language we do not speak.
     BadLanguage { input: String },
+    /// `/remind` with a number of minutes outside 1–1440.
+    BadMinutes { input: String },
 }
 
 /// Parses a message's text into a command.
@@ -190,6 +206,7 @@ fn run(spec: &CommandSpec, args: &[String]) -> Result<Command, ParseError> {
                 .ok_or(ParseError::MissingArgument { command: CommandKind::Share }),
             other => Ok(other),
         },
+        CommandKind::Remind => RemindRequest::parse(args).map(Command::Remind),
         CommandKind::Lang => match args.first() {
             None => Ok(Command::Lang(None)),
             Some(word) => word
@@ -225,7 +242,7 @@ fn lookup(word: &str) -> Option<&'static CommandSpec> {
 fn split_glued_alias(word: &str) -> Option<(&'static CommandSpec, &str)> {
     COMMANDS
         .iter()
-        .filter(|spec| matches!(spec.argument, Some(Argument::Codes | Argument::Code)))
+        .filter(|spec| matches!(spec.argument, Some(Argument::Codes | Argument::Code | Argument::Reminder)))
         .flat_map(|spec| spec.aliases.iter().map(move |alias| (spec, *alias)))
         .filter_map(|(spec, alias)| word.strip_prefix(alias).map(|rest| (spec, rest)))
         .filter(|(_, rest)| rest.starts_with(|c: char| c.is_ascii_digit()))

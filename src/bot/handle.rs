@@ -13,6 +13,7 @@ use tracing::Instrument;
 
 use super::access::Access;
 use super::command::{self, Command};
+use super::remind::Reminders;
 use super::render::{self, CodeResult};
 use crate::dingtalk::api::ApiError;
 use crate::dingtalk::conference::{ConferenceClient, Conferences};
@@ -66,6 +67,7 @@ pub struct Bot {
     state: StateStore,
     metrics: Arc<Metrics>,
     access: Access,
+    reminders: Option<Arc<Reminders>>,
     tasks: TaskTracker,
 }
 
@@ -79,6 +81,7 @@ pub struct BotParts {
     pub state: StateStore,
     pub metrics: Arc<Metrics>,
     pub access: Access,
+    pub reminders: Option<Arc<Reminders>>,
 }
 
 /// The state-store setting that holds a conversation's language.
@@ -86,8 +89,19 @@ const LANG_SETTING: &str = "lang";
 
 impl Bot {
     pub fn new(parts: BotParts) -> Self {
-        let BotParts { lang, timezone, conferences, hosts, replier, state, metrics, access } = parts;
-        Self { lang, timezone, conferences, hosts, replier, state, metrics, access, tasks: TaskTracker::new() }
+        let BotParts { lang, timezone, conferences, hosts, replier, state, metrics, access, reminders } = parts;
+        Self {
+            lang,
+            timezone,
+            conferences,
+            hosts,
+            replier,
+            state,
+            metrics,
+            access,
+            reminders,
+            tasks: TaskTracker::new(),
+        }
     }
 
     /// The metrics every part of the bot reports to.
@@ -98,6 +112,18 @@ impl Bot {
     /// The access tokens the bot calls DingTalk with.
     pub fn tokens(&self) -> &TokenProvider {
         self.conferences.tokens()
+    }
+
+    /// Keeps and sends `/remind` reminders (without them, `/remind` says it cannot).
+    #[must_use]
+    pub fn with_reminders(mut self, reminders: Arc<Reminders>) -> Self {
+        self.reminders = Some(reminders);
+        self
+    }
+
+    /// The `/remind` reminders, when the bot keeps them.
+    pub fn reminders(&self) -> Option<&Arc<Reminders>> {
+        self.reminders.as_ref()
     }
 
     /// The conference lookups, with their cache.
@@ -280,7 +306,8 @@ impl Bot {
 
     /// The reply to `message`: a meeting card, help, or a friendly explanation.
     pub async fn answer(&self, message: &Message) -> OutgoingMessage {
-        let t = self.language(&message.reply_to.conversation_id).await.text();
+        let lang = self.language(&message.reply_to.conversation_id).await;
+        let t = lang.text();
         let mention = match message.reply_to.kind {
             ConversationKind::Group => render::mention_for(message.reply_to.sender_staff_id.as_deref()),
             ConversationKind::Single => None,
@@ -321,6 +348,10 @@ impl Bot {
                 let result = self.lookup(message.reply_to.corp_id.as_deref(), &code).await;
                 render::share_card(t, self.timezone, &code, &result)
             }
+            Command::Remind(request) => match &self.reminders {
+                Some(reminders) => reminders.answer(message, request, lang, mention).await,
+                None => render::notice_card(t, &[t.misconfigured.to_owned()], mention),
+            },
             Command::Lang(None) => render::notice_card(t, &[t.lang_current.to_owned()], mention),
             Command::Lang(Some(lang)) => {
                 self.state.set_setting(&message.reply_to.conversation_id, LANG_SETTING, lang.code()).await;

@@ -74,6 +74,9 @@ pub struct Text {
     pub help_help: &'static str,
     pub help_share: &'static str,
     pub help_lang: &'static str,
+    pub help_remind: &'static str,
+    pub arg_reminder: &'static str,
+    pub bad_minutes: &'static str,
     pub arg_code: &'static str,
     pub arg_codes: &'static str,
     pub arg_language: &'static str,
@@ -95,6 +98,7 @@ impl Text {
             CommandKind::Meeting => self.help_meeting,
             CommandKind::Share => self.help_share,
             CommandKind::Lang => self.help_lang,
+            CommandKind::Remind => self.help_remind,
             CommandKind::Help => self.help_help,
         }
     }
@@ -105,6 +109,7 @@ impl Text {
             Argument::Codes => self.arg_codes,
             Argument::Code => self.arg_code,
             Argument::Language => self.arg_language,
+            Argument::Reminder => self.arg_reminder,
         }
     }
 }
@@ -163,6 +168,9 @@ pub const ZH: Text = Text {
     help_help: "显示这份帮助",
     help_share: "给大家发一张入会卡片：正在进行或下一场要开始的会议，带「加入会议」按钮",
     help_lang: "切换本会话的回复语言：zh 中文，en 英文",
+    help_remind: "每场会议开始前几分钟（默认 5 分钟）在这里发入会链接；单独发送 /remind 查看，/remind off <会议号> 取消",
+    arg_reminder: "<会议号> [提前分钟数]",
+    bad_minutes: "「{input}」不是可以用的提前分钟数。请写 1 到 1440 之间的整数，例如 /remind 123456789 10。",
     arg_code: "会议号",
     arg_codes: "会议号…",
     arg_language: "zh 或 en",
@@ -228,6 +236,9 @@ pub const EN: Text = Text {
     help_help: "show this help",
     help_share: "post a join card for everyone: the meeting in progress or next to start, with a Join button",
     help_lang: "switch this conversation's reply language: zh Chinese, en English",
+    help_remind: "post the join link here a few minutes (default 5) before each meeting of the code; /remind alone lists them, /remind off <code> cancels",
+    arg_reminder: "<code> [minutes]",
+    bad_minutes: "\"{input}\" is not a usable number of minutes. Give a whole number from 1 to 1440, for example /remind 123456789 10.",
     arg_code: "code",
     arg_codes: "code…",
     arg_language: "zh or en",

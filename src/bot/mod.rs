@@ -7,4 +7,5 @@ pub mod events;
 pub mod handle;
 pub mod i18n;
 pub mod meeting;
+pub mod remind;
 pub mod render;

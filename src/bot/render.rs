@@ -306,6 +306,7 @@ pub fn parse_error_card(t: &Text, err: &ParseError, mention: Option<&str>) -> Ou
         ParseError::MissingArgument { .. } => notice_card(t, &[t.missing_code.to_owned()], mention),
         ParseError::BadCode { input } => notice_card(t, &[fill(t.bad_code, &[("input", input)])], mention),
         ParseError::BadLanguage { .. } => notice_card(t, &[t.bad_language.to_owned()], mention),
+        ParseError::BadMinutes { input } => notice_card(t, &[fill(t.bad_minutes, &[("input", input)])], mention),
     }
 }
 

@@ -168,6 +168,8 @@ pub struct AnswerSettings {
     pub allow_conversations: Vec<String>,
     /// When not empty, only these staff ids are answered.
     pub allow_users: Vec<String>,
+    /// How many days a `/remind` lives (its code looked up again daily meanwhile).
+    pub remind_days: u32,
 }
 
 /// The state store: dedupe, rate limits, per-conversation settings.

@@ -48,6 +48,9 @@ pub(super) struct Raw {
     /// How long a conference lookup is reused (0 turns the cache off).
     #[serde(deserialize_with = "from_str_or_native")]
     cache_ttl_secs: u64,
+    /// How many days a `/remind` lives (its code looked up again daily meanwhile).
+    #[serde(deserialize_with = "from_str_or_native")]
+    remind_days: u32,
     /// Consecutive failed conference lookups (network, timeout, 5xx, unreadable) of one
     /// organisation after which its lookups pause; 0 turns the circuit breaker off.
     #[serde(deserialize_with = "from_str_or_native")]
@@ -142,6 +145,7 @@ impl Default for Raw {
             sign_window_secs: 3600,
             upstream_timeout_ms: 5000,
             cache_ttl_secs: 30,
+            remind_days: 30,
             circuit_failures: 5,
             circuit_cooldown_ms: 30_000,
             dedupe_ttl_secs: 600,
@@ -213,6 +217,7 @@ impl Raw {
                 timezone: self.timezone,
                 allow_conversations: self.allow_conversations,
                 allow_users: self.allow_users,
+                remind_days: self.remind_days,
             },
             state: StateSettings {
                 redis_url: self.redis_url.filter(|url| !blank_secret(url)),

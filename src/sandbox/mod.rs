@@ -7,6 +7,7 @@
 //! cannot leak in. The playground's messages take the real path: signed callback → bot →
 //! session webhook → simulator records → page.
 
+pub mod clock;
 pub mod playground;
 pub mod send;
 
@@ -111,13 +112,16 @@ impl Sandbox {
             None => Scenario::builtin()?,
         };
         let sim = Simulator::start_with(scenario, SimClock::real()).await.map_err(SandboxError::Simulator)?;
+        // The playground can run the clock fast: meetings stay where they were put at start.
+        sim.pin_times();
         let scratch = match &options.data_dir {
             Some(_) => None,
             None => Some(ScratchDir::new()?),
         };
         let data_dir = options.data_dir.clone().or_else(|| scratch.as_ref().map(|s| s.0.clone())).unwrap_or_default();
         let settings = bot_settings(&sim, &options, &data_dir)?;
-        let app = Application::build(&settings).await?;
+        let time = Arc::new(clock::SimTime(sim.clock().clone()));
+        let app = Application::build_with_clock(&settings, time).await?;
         let (listener, port_fallback) = bind_playground(options.port).await?;
         let callback_url = format!("http://{}/dingtalk/callback", app.local_addr());
         let stop = CancellationToken::new();

@@ -8,6 +8,7 @@ mod journal;
 mod memory;
 mod redis;
 mod registry;
+mod shared;
 mod sqlite;
 mod suite_ticket;
 
@@ -22,6 +23,7 @@ pub use self::journal::{Recorded, Ticket};
 use self::memory::MemoryStore;
 use self::redis::RedisStore;
 pub use self::registry::{Kept, Registry};
+pub use self::shared::Claim;
 pub use self::sqlite::{DATABASE_FILE, Retention, SqliteStore, StoreError, StoreFailure};
 pub use self::suite_ticket::{SUITE_TICKET_NAME, SUITE_TICKET_SCOPE, SuiteTickets};
 use crate::readiness::Readiness;

@@ -3,6 +3,10 @@
 //! `rediss://` connects over TLS (rustls with ring), verifying the server against the system
 //! roots or the CA file given.
 
+mod kept;
+
+pub(super) use self::kept::DONE;
+
 use std::collections::HashSet;
 use std::future::Future;
 use std::path::Path;

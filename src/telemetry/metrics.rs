@@ -83,6 +83,7 @@ pub struct Metrics {
     circuits_open: Gauge,
     short_circuited: Counter,
     degraded: Family<Labels<1>, Gauge>,
+    reminders: Family<Labels<1>, Counter>,
     hot: HotSeries,
     connections: connections::ConnectionMetrics,
 }
@@ -168,6 +169,12 @@ impl Metrics {
             "1 while a part this replica can answer without is unavailable (redis), by check",
             degraded.clone(),
         );
+        let reminders = Family::default();
+        registry.register(
+            "reminders",
+            "Meeting reminders, by outcome (sent, started, cancelled, missed, uncertain, failed)",
+            reminders.clone(),
+        );
         // Series an alert watches exist from the start (at 0), so a rate is defined before the
         // first bad callback or dropped reply.
         for outcome in Outcome::EXPORTED_AT_START {
@@ -190,6 +197,7 @@ impl Metrics {
             circuits_open,
             short_circuited,
             degraded,
+            reminders,
             hot: HotSeries::default(),
             connections,
         }
@@ -218,6 +226,11 @@ impl Metrics {
         }
         self.upstream.get_or_create(&[("endpoint", endpoint), ("outcome", outcome)]).inc();
         self.upstream_seconds.get_or_create(&[("endpoint", endpoint)]).observe(elapsed.as_secs_f64());
+    }
+
+    /// One meeting reminder settled, by how (`dingmeet_reminders_total{outcome}`).
+    pub fn reminder(&self, outcome: &'static str) {
+        self.reminders.get_or_create(&[("outcome", outcome)]).inc();
     }
 
     pub fn token_fetch(&self, outcome: &'static str) {

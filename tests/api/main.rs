@@ -29,6 +29,8 @@ mod process;
 mod real_bodies;
 mod redis_server;
 mod redis_tls;
+mod remind;
+mod remind_process;
 mod replicas;
 mod replies;
 mod router;

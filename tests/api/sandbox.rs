@@ -360,3 +360,34 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+#[tokio::test]
+async fn a_reminder_set_in_the_playground_arrives_in_the_chat_when_its_clock_is_run_ahead() {
+    let sandbox = Running::start().await;
+    let info = sandbox.get("/api/sandbox").await;
+    let after = info["latest"].as_u64().expect("latest");
+    let (status, answer) =
+        sandbox.post("/api/send", json!({ "text": "@会议助手 /remind 111222333 10", "chat": "group" })).await;
+    assert_eq!((status, &answer["status"]), (200, &json!(200)), "{answer}");
+    let confirmation = sandbox.next_replies(after).await.remove(0);
+    assert!(confirmation.text.contains("10 分钟"), "{}", confirmation.text);
+
+    let before = sandbox.get("/api/clock").await;
+    let (status, clock) = sandbox.post("/api/clock", json!({ "advanceSecs": 25 * 60 })).await;
+    assert_eq!(status, 200, "{clock}");
+    assert!(clock["nowMs"].as_i64() >= before["nowMs"].as_i64().map(|ms| ms + 25 * 60_000), "{before} → {clock}");
+    let reminder = sandbox.next_replies(confirmation.seq).await.remove(0);
+    assert_eq!((reminder.via.as_str(), reminder.chat), ("openapi", Some(Chat::Group)));
+    assert!(
+        reminder.text.contains("10 分钟后开始") && reminder.text.contains("/remind off 111222333"),
+        "{}",
+        reminder.text
+    );
+    assert_eq!(reminder.buttons.len(), 1, "the join button");
+
+    let (status, clock) = sandbox.post("/api/clock", json!({ "speed": 10_080 })).await;
+    assert_eq!((status, clock["speed"].as_u64()), (200, Some(10_080)));
+    let (status, _) = sandbox.post("/api/clock", json!({ "speed": 0 })).await;
+    assert_eq!(status, 400);
+    sandbox.stop().await;
+}

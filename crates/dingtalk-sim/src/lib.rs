@@ -41,6 +41,7 @@ pub mod gateway;
 pub mod http;
 mod isv;
 pub mod meetings;
+mod moves;
 pub mod openapi;
 mod orgs;
 pub mod records;

@@ -1,8 +1,9 @@
 //! The DingTalk simulator on its own, for clients written in other languages: it serves the
 //! simulated DingTalk on one loopback port and, on a second one, HTTP controls that do what the
 //! Rust tests do through `SimState` (push robot messages and events down the Stream gateway, send
-//! `ping`, `disconnect` and Close frames, read back acks, connections and replies). The SDK
-//! contract suite (`tests/sdk`) drives DingTalk's official Python SDKs against it.
+//! `ping`, `disconnect` and Close frames, read back acks, connections and replies, move a meeting
+//! and the clock). The SDK contract suite (`tests/sdk`) drives DingTalk's official Python SDKs
+//! against it.
 //!
 //! ```text
 //! $ cargo run -p dingtalk-sim -- [--scenario PATH]
@@ -68,6 +69,8 @@ fn routes() -> Router<Arc<SimState>> {
         .route("/stream/awaiting-ack", get(awaiting_ack))
         .route("/webhook-posts", get(webhook_posts))
         .route("/openapi-sends", get(openapi_sends))
+        .route("/meetings/move", post(move_meeting))
+        .route("/clock", get(clock).post(advance_clock))
 }
 
 fn bad(message: impl Into<String>) -> Response {
@@ -293,6 +296,51 @@ async fn webhook_posts(State(state): State<Arc<SimState>>, Query(query): Query<S
         Ok(list) => Json(Value::from(list)).into_response(),
         Err(_) => (StatusCode::GATEWAY_TIMEOUT, Json(json!({ "error": "no post in time" }))).into_response(),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Move {
+    code: String,
+    conference_id: String,
+    /// `cancel`, `reschedule` (with `startMs`), `start` or `end`.
+    action: String,
+    #[serde(default)]
+    start_ms: Option<i64>,
+}
+
+/// Moves a meeting as its organiser would: the next lookup of the code answers the change.
+async fn move_meeting(State(state): State<Arc<SimState>>, Json(request): Json<Move>) -> Response {
+    let Move { code, conference_id, action, start_ms } = request;
+    let moved = match (action.as_str(), start_ms) {
+        ("cancel", _) => state.cancel_meeting(&code, &conference_id),
+        ("reschedule", Some(start)) => state.reschedule_meeting(&code, &conference_id, start),
+        ("reschedule", None) => return bad("reschedule needs startMs"),
+        ("start", _) => state.start_meeting(&code, &conference_id),
+        ("end", _) => state.end_meeting(&code, &conference_id),
+        _ => return bad("action is cancel, reschedule, start or end"),
+    };
+    if !moved {
+        return bad(format!("code {code} has no meeting with conferenceId {conference_id} in the scenario"));
+    }
+    Json(json!({ "moved": true })).into_response()
+}
+
+/// The simulator's clock (ms).
+async fn clock(State(state): State<Arc<SimState>>) -> Json<Value> {
+    Json(json!({ "nowMs": state.clock().now_ms() }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Advance {
+    secs: u64,
+}
+
+/// Moves the simulator's clock ahead.
+async fn advance_clock(State(state): State<Arc<SimState>>, Json(request): Json<Advance>) -> Json<Value> {
+    state.clock().advance(Duration::from_secs(request.secs));
+    Json(json!({ "nowMs": state.clock().now_ms() }))
 }
 
 /// Every robot OpenAPI send so far.

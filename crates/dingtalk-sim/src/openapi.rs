@@ -68,6 +68,13 @@ fn required_params(msg_key: &str) -> Option<&'static [&'static str]> {
 /// Returns the body's fields and the organisation of the token.
 fn check_send(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<(Map<String, Value>, String), Refusal> {
     let corp = authorize(state, headers)?;
+    if !state.org_robot_send(&corp) {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden.AccessDenied.AccessTokenPermissionDenied",
+            "no permission: qyapi_robot_sendmsg is required",
+        ));
+    }
     let parsed = if is_json(headers) { serde_json::from_slice::<Value>(body).ok() } else { None };
     let Some(Value::Object(fields)) = parsed else { return Err(Refusal::missing_body()) };
     let text = |name: &str| fields.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());

@@ -29,6 +29,17 @@ impl SimState {
         world.tokens.revoke_corp(corp);
     }
 
+    /// Whether organisation `corp` lets the robot send on its own now (`qyapi_robot_sendmsg`).
+    pub fn org_robot_send(&self, corp: &str) -> bool {
+        self.lock().orgs.robot_send(corp)
+    }
+
+    /// Organisation `corp` grants (or withdraws) the robot's send permission: without it the
+    /// robot OpenAPI answers `403 Forbidden.AccessDenied.AccessTokenPermissionDenied`.
+    pub fn set_robot_send(&self, corp: &str, granted: bool) {
+        self.lock().orgs.set_robot_send(corp, granted);
+    }
+
     /// Organisation `corp` grants (or withdraws) `VideoConference.Conference.Read`.
     pub fn set_conference_read(&self, corp: &str, granted: bool) {
         self.lock().orgs.set_conference_read(corp, granted);

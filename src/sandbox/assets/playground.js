@@ -32,6 +32,8 @@
       offline: '与沙盒断开，重试中…',
       streamMode: 'stream 模式：消息经模拟的 Stream 网关推送给机器人（WebSocket），不走 HTTP 回调。',
       pushed: 'Stream 推送 {id}',
+      clockReal: '正常时间',
+      clockFast: '一分钟一周',
     },
     en: {
       tag: 'dingmeet sandbox · simulated DingTalk',
@@ -59,9 +61,11 @@
       offline: 'lost the sandbox, retrying…',
       streamMode: 'stream mode: messages reach the bot over the simulated Stream gateway (WebSocket), not as HTTP callbacks.',
       pushed: 'pushed over the Stream as {id}',
+      clockReal: 'real time',
+      clockFast: 'a week a minute',
     },
   };
-  const EXAMPLES = ['/share 123456789', '123 456 789', '/meeting 123456789, 246813579', '/meting 123', '/lang en', '/help'];
+  const EXAMPLES = ['/share 123456789', '123 456 789', '/meeting 123456789, 246813579', '/meting 123', '/lang en', '/remind 111222333 10', '/remind', '/help'];
   const LINK_SCHEMES = ['http:', 'https:', 'dingtalk:'];
 
   const $ = (id) => document.getElementById(id);
@@ -439,8 +443,50 @@
       send(text);
     });
     open('group');
+    startClock();
     document.body.dataset.ready = 'true';
     poll();
+  }
+
+  // The simulated clock: what time it is there, and buttons to run it fast or jump it ahead, so
+  // reminders set with /remind arrive in the chat while you watch.
+  function showClock(clock) {
+    const time = new Date(clock.nowMs).toLocaleString(state.info.lang === 'en' ? 'en-GB' : 'zh-CN', { hour12: false });
+    $('sim-time').textContent = time;
+    for (const button of document.querySelectorAll('.clock-button[data-speed]')) {
+      button.classList.toggle('active', Number(button.dataset.speed) === clock.speed);
+    }
+  }
+
+  async function changeClock(body) {
+    try {
+      const response = await fetch('/api/clock', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      if (response.ok) showClock(await response.json());
+    } catch (_) {
+      /* the next tick shows the clock again */
+    }
+  }
+
+  function startClock() {
+    for (const button of document.querySelectorAll('.clock-button')) {
+      button.addEventListener('click', () =>
+        changeClock(button.dataset.speed ? { speed: Number(button.dataset.speed) } : { advanceSecs: Number(button.dataset.advance) }),
+      );
+    }
+    const tick = async () => {
+      try {
+        const response = await fetch('/api/clock');
+        if (response.ok) showClock(await response.json());
+      } catch (_) {
+        /* shown as offline by the reply poll */
+      }
+      setTimeout(tick, 1000);
+    };
+    tick();
   }
 
   start();

@@ -53,11 +53,18 @@ pub struct Playground {
     mode: Mode,
     /// Cancelled at shutdown, so long polls end at once.
     stop: CancellationToken,
+    speed: Arc<super::clock::Speed>,
 }
 
 impl Playground {
     pub fn new(sim: Arc<SimState>, callback_url: String, lang: Lang, mode: Mode, stop: CancellationToken) -> Self {
-        Self { sim, callback_url, lang, mode, stop }
+        let speed = super::clock::Speed::start(sim.clock().clone(), stop.clone());
+        Self { sim, callback_url, lang, mode, stop, speed }
+    }
+
+    /// How fast the simulated clock runs.
+    pub fn speed(&self) -> &super::clock::Speed {
+        &self.speed
     }
 
     pub fn callback_url(&self) -> &str {
@@ -106,6 +113,7 @@ pub fn router(playground: Arc<Playground>) -> Router {
         .route("/api/sessions", post(open_session))
         .route("/api/replies", get(replies))
         .route("/api/stats", get(stats))
+        .route("/api/clock", get(super::clock::show).post(super::clock::change))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page") })
         .layer(middleware::from_fn(loopback_only))
         .with_state(playground)
@@ -119,7 +127,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     response
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
+pub(super) fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 

@@ -115,6 +115,9 @@ pub(super) async fn send(
         // In a 1:1 chat nothing is removed: the text arrives as typed.
         Chat::Single => (MessageBuilder::new(Arc::clone(&pg.sim), request.text.trim()).single(), None),
     };
+    // Signed with the wall clock the bot checks signatures against, however far the
+    // simulated clock was run ahead.
+    let message = message.skew_ms(crate::dingtalk::reply::now_ms().saturating_sub(pg.sim.clock().now_ms()));
     if !pg.mode.http() {
         // Stream mode: DingTalk pushes the message down the bot's WebSocket instead.
         let pushed = message.push();

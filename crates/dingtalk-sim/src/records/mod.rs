@@ -197,6 +197,19 @@ impl Records {
         self.openapi_sends.iter().filter(|s| s.accepted()).collect()
     }
 
+    /// Accepted proactive sends into one conversation: a group's `openConversationId`, or a
+    /// 1:1 chat's person (staff id).
+    pub fn sends_to(&self, conversation_or_user: &str) -> Vec<&OpenApiSend> {
+        self.openapi_sends
+            .iter()
+            .filter(|s| s.accepted())
+            .filter(|s| {
+                s.open_conversation_id() == Some(conversation_or_user)
+                    || s.user_ids().iter().any(|user| user == conversation_or_user)
+            })
+            .collect()
+    }
+
     /// Requests for `code` so far.
     pub fn conference_calls(&self, code: &str) -> usize {
         self.conference_calls.get(code).copied().unwrap_or(0)

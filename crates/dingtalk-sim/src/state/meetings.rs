@@ -51,6 +51,11 @@ impl Codes {
         self.codes.get(&(corp.to_owned(), code.to_owned()))
     }
 
+    /// Every code of every organisation.
+    pub(crate) fn all_mut(&mut self) -> impl Iterator<Item = &mut CodeBehaviour> {
+        self.codes.values_mut()
+    }
+
     /// The entry for `code` in `corp`, added (with no meetings) if there is none.
     pub(crate) fn entry(&mut self, corp: &str, code: &str) -> &mut CodeBehaviour {
         self.codes.entry((corp.to_owned(), code.to_owned())).or_insert_with(CodeBehaviour::unknown)

@@ -10,6 +10,8 @@ use crate::scenario::Scenario;
 struct OrgState {
     installed: bool,
     conference_read: bool,
+    /// The robot may send on its own (`qyapi_robot_sendmsg`).
+    robot_send: bool,
 }
 
 /// Every organisation the simulator knows; one it does not know has not installed the app.
@@ -21,9 +23,11 @@ pub(crate) struct Orgs {
 impl Orgs {
     /// The app's own organisation (installed, with every scope) and the scenario's `[[orgs]]`.
     pub(crate) fn new(scenario: &Scenario) -> Self {
-        let home = (scenario.app.corp_id.clone(), OrgState { installed: true, conference_read: true });
+        let home =
+            (scenario.app.corp_id.clone(), OrgState { installed: true, conference_read: true, robot_send: true });
         let others = scenario.orgs.iter().map(|org| {
-            (org.corp_id.clone(), OrgState { installed: org.installed, conference_read: org.conference_read })
+            let state = OrgState { installed: org.installed, conference_read: org.conference_read, robot_send: true };
+            (org.corp_id.clone(), state)
         });
         Self { orgs: std::iter::once(home).chain(others).collect() }
     }
@@ -38,13 +42,27 @@ impl Orgs {
 
     /// A corp the scenario does not list becomes an organisation with every scope.
     pub(crate) fn install(&mut self, corp: &str) {
-        let org = self.orgs.entry(corp.to_owned()).or_insert(OrgState { installed: true, conference_read: true });
+        let org = self.orgs.entry(corp.to_owned()).or_insert(OrgState {
+            installed: true,
+            conference_read: true,
+            robot_send: true,
+        });
         org.installed = true;
     }
 
     pub(crate) fn uninstall(&mut self, corp: &str) {
         if let Some(org) = self.orgs.get_mut(corp) {
             org.installed = false;
+        }
+    }
+
+    pub(crate) fn robot_send(&self, corp: &str) -> bool {
+        self.orgs.get(corp).is_some_and(|org| org.robot_send)
+    }
+
+    pub(crate) fn set_robot_send(&mut self, corp: &str, granted: bool) {
+        if let Some(org) = self.orgs.get_mut(corp) {
+            org.robot_send = granted;
         }
     }
 
