@@ -12,8 +12,10 @@
 # Settings (environment): DURATION (s per run, 10), ROUNDS (5), CONNECTIONS (16), THREADS (wrk
 # threads, 1), SESSIONS (session webhooks used in turn, 64), COLD_RUNS (20), OUT (the JSON lines
 # of every run; default a temporary file), BOT_ENV (extra settings for the bot, e.g.
-# "RUST_LOG=warn"; default none: the bot's defaults). BOT_BIN, CEILING_BIN and COLDSTART_BIN
-# use prebuilt binaries instead of building them.
+# "RUST_LOG=warn"; default none: the bot's defaults), PERF_STAT (perf events counted on the
+# target during each load, e.g. "task-clock,context-switches,cpu-migrations,page-faults"; shown
+# per message). BOT_BIN, CEILING_BIN and COLDSTART_BIN use prebuilt binaries instead of
+# building them.
 #
 # Needs: cargo, wrk (apt-get install -y wrk), curl and python3. Exits non-zero when any callback
 # is not answered 2xx, a socket error occurs, or a reply is missing, refused or duplicated.
@@ -24,7 +26,7 @@ SMOKE=0
 case "${1:-}" in
   --smoke) SMOKE=1 ;;
   "") ;;
-  *) sed -n '2,20p' "$0"; exit 2 ;;
+  *) sed -n '2,22p' "$0"; exit 2 ;;
 esac
 if ((SMOKE)); then
   DURATION=${DURATION:-2} ROUNDS=${ROUNDS:-1} CONNECTIONS=${CONNECTIONS:-4} COLD_RUNS=0
@@ -147,12 +149,22 @@ run() {
   helper snapshot "$PLAYGROUND" "$kind" "$counter_url" >"$WORK/before.json"
   log "round $round: $kind, ${DURATION}s, $CONNECTIONS connections, $THREADS wrk thread(s)"
   cpu_before="$(cpu_ticks "$pid") $(cpu_ticks "$SANDBOX_PID")"
+  local perf_pid=""
+  rm -f "$WORK/perf.csv"
+  if [[ -n "${PERF_STAT:-}" ]]; then # software counters of the target during the load
+    perf stat -x, -e "$PERF_STAT" -p "$pid" -o "$WORK/perf.csv" &
+    perf_pid=$!
+  fi
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s bench/callback.lua "$url/dingtalk/callback" \
     -- "$WORK/plan" "$prefix" >"$WORK/wrk.out"
   cpu_after="$(cpu_ticks "$pid") $(cpu_ticks "$SANDBOX_PID")"
+  if [[ -n "$perf_pid" ]]; then
+    kill -INT "$perf_pid"
+    wait "$perf_pid" || true
+  fi
   helper settle "$PLAYGROUND" "$kind" "$counter_url" "$prefix-" "$WORK/before.json" "$SETTLE_TIMEOUT" >"$WORK/after.json"
   peak_kb=$(rss_kb "$pid" VmHWM)
-  helper record "$OUT" "$kind" "$round" "$WORK/wrk.out" "$WORK/baseline.json" "$WORK/before.json" \
+  PERF_CSV="$WORK/perf.csv" helper record "$OUT" "$kind" "$round" "$WORK/wrk.out" "$WORK/baseline.json" "$WORK/before.json" \
     "$WORK/after.json" "$start_kb" "$idle_kb $idle_anon_kb" "$peak_kb" "$(getconf CLK_TCK) $cpu_before $cpu_after"
 
   if [[ $kind == bot && $round == 0 ]]; then
