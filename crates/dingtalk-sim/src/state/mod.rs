@@ -80,7 +80,7 @@ impl SimState {
             codes: meetings::Codes::new(&scenario),
             sessions: sessions::Sessions::default(),
             journal: Journal::default(),
-            gateway: gateway::Gateway::default(),
+            gateway: gateway::Gateway::with_redelivery(scenario.stream.redelivery()),
         };
         Self {
             conversation_corps: orgs::conversation_corps(&scenario),
