@@ -1,7 +1,8 @@
 //! `bench/stream.sh --smoke` on the real binary and the official SDK's meeting bot: every message
 //! pushed down the simulator's Stream gateway is acknowledged and answered exactly once by both,
-//! so the side-by-side benchmark never quietly compares missing replies. The SDK's venv is made
-//! from bench/peers/requirements.txt; when pip cannot install it, this test fails.
+//! so the side-by-side benchmark never quietly compares missing replies. The SDK's venv is the one
+//! `scripts/test` passes in `SDK_VENV`, else the script makes one from
+//! bench/peers/requirements.txt; when pip cannot install it, this test fails.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
