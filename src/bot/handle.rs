@@ -8,6 +8,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::access::Access;
+use super::card_memo::CardMemo;
 use super::command::{self, Command};
 use super::i18n::Lang;
 use super::render::{self, CodeResult};
@@ -34,6 +35,7 @@ pub struct Bot {
     pub state: StateStore,
     pub metrics: Arc<Metrics>,
     pub access: Access,
+    cards: CardMemo,
     tasks: TaskTracker,
 }
 
@@ -57,6 +59,7 @@ impl Bot {
             state,
             metrics,
             access: Access::default(),
+            cards: CardMemo::default(),
             tasks: TaskTracker::new(),
         }
     }
@@ -186,7 +189,7 @@ impl Bot {
                     (code, result)
                 });
                 let results: Vec<CodeResult> = futures_util::future::join_all(lookups).await;
-                render::meeting_card(t, self.timezone, &results, skipped, mention)
+                self.cards.meeting_card(t, self.timezone, &results, skipped, mention)
             }
             Command::Share(code) => {
                 let result = self.lookup(message.reply_to.corp_id.as_deref(), &code).await;
