@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load benchmark (issue 6): the real `dingmeet serve` binary, as its own process, answering
+# Load benchmark: the real `dingmeet serve` binary, as its own process, answering
 # correctly signed callbacks driven by wrk (bench/callback.lua) and replying on session webhooks
 # of the sandbox's DingTalk simulator, all on 127.0.0.1. In the same run, the same load against
 # the ceiling (examples/ceiling.rs: acknowledge, post one fixed reply, nothing else), rounds

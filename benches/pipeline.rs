@@ -83,7 +83,7 @@ fn benches(c: &mut Criterion) {
         Settings::load_from(None, vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))).expect("settings");
     let bot = runtime.block_on(async {
         let bot = dingmeet::app::build(&settings).expect("bot").bot;
-        bot.conferences.prime(Some("dingbench"), "123456789", meetings()).await;
+        bot.conferences().prime(Some("dingbench"), "123456789", meetings()).await;
         bot
     });
     let next_id = AtomicU64::new(0);
@@ -92,7 +92,7 @@ fn benches(c: &mut Criterion) {
             let body = callback_body(next_id.fetch_add(1, Ordering::Relaxed));
             verifier.verify_at(Some(&timestamp), Some(&signature), NOW_MS).expect("verifies");
             let message = CallbackBody::parse(body.as_bytes()).expect("parses").into_inbound();
-            bot.admit(&message).await;
+            let message = bot.admit(message).await.expect("a new message");
             let reply = bot.answer(&message).await;
             black_box(serde_json::to_string(&reply.webhook_payload()).expect("serialises"))
         })

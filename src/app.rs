@@ -4,7 +4,6 @@
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,13 +11,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::bot::access::Access;
-use crate::bot::handle::Bot;
+use crate::bot::handle::{Bot, BotParts};
 use crate::config::{AppType, ConfigError, Mode, Settings};
 use crate::dingtalk::api::http_client;
 use crate::dingtalk::conference::ConferenceClient;
-use crate::dingtalk::reply::{Replier, WebhookHosts};
+use crate::dingtalk::reply::Replier;
 use crate::dingtalk::sign::Verifier;
-use crate::dingtalk::token::{CorpTokenRoute, Credentials, TokenProvider};
+use crate::dingtalk::token::{AppKind, CorpTokenRoute, Credentials, TokenProvider};
+use crate::dingtalk::webhook::WebhookHosts;
 use crate::readiness::Readiness;
 use crate::server::{self, AppState};
 use crate::state::{RateLimit, StateError, StateOptions, StateStore, SuiteTickets};
@@ -54,21 +54,19 @@ pub enum StartError {
 
 /// The state store's options from settings.
 pub fn state_options(settings: &Settings) -> StateOptions {
+    let state = &settings.state;
     StateOptions {
-        dedupe_ttl: Duration::from_secs(settings.dedupe_ttl_secs.max(1)),
-        rate_limit: RateLimit::per_minute(
-            settings.rate_limit_per_minute,
-            Duration::from_secs(settings.rate_limit_wait_secs),
-        ),
-        key_prefix: settings.redis_key_prefix.clone(),
-        redis_ca_file: settings.redis_ca_file().map(Path::to_path_buf),
+        dedupe_ttl: state.dedupe_ttl,
+        rate_limit: RateLimit::per_minute(state.rate_limit_per_minute, state.rate_limit_wait),
+        key_prefix: state.redis_key_prefix.clone(),
+        redis_ca_file: state.redis_ca_file.clone(),
     }
 }
 
 /// Opens the state store: Redis when `DINGMEET_REDIS_URL` is set (reporting to `readiness`),
 /// else memory.
 pub async fn open_state(settings: &Settings, readiness: &Readiness) -> Result<StateStore, StateError> {
-    match settings.redis_url() {
+    match &settings.state.redis_url {
         Some(url) => StateStore::redis(url, state_options(settings), readiness.clone()).await,
         None => Ok(StateStore::memory_with(state_options(settings))),
     }
@@ -84,56 +82,91 @@ pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Compon
     let (client_id, client_secret) = settings.credentials()?;
     let credentials = Credentials { client_id, client_secret };
     let metrics = Arc::new(Metrics::new());
-    let http = http_client(settings.upstream_timeout());
+    let http = http_client(settings.dingtalk.timeout);
     let mut secrets = vec![credentials.client_secret.clone()];
-    secrets.extend(settings.callback_secrets.iter().cloned());
-    let verifier = Arc::new(Verifier::new(secrets, Duration::from_secs(settings.sign_window_secs)));
-    let mut tokens = TokenProvider::new(http.clone(), &settings.api_base, credentials.clone(), Arc::clone(&metrics));
-    if settings.app_type == AppType::ThirdParty {
-        let tickets = SuiteTickets::new(state.clone(), settings.suite_ticket.clone());
-        tokens = tokens.third_party(settings.corp_token_route()?, Arc::new(tickets));
+    secrets.extend(settings.server.callback_secrets.iter().cloned());
+    let verifier = Arc::new(Verifier::new(secrets, settings.server.sign_window));
+    let mut tokens =
+        TokenProvider::new(http.clone(), &settings.dingtalk.api_base, credentials.clone(), Arc::clone(&metrics));
+    if settings.app.app_type == AppType::ThirdParty {
+        let tickets = SuiteTickets::new(state.clone(), settings.app.suite_ticket.clone());
+        tokens = tokens.third_party(settings.app.corp_token_route, Arc::new(tickets));
     }
-    let cache_ttl = Duration::from_secs(settings.cache_ttl_secs);
+    let dingtalk = &settings.dingtalk;
     let conferences = ConferenceClient::new(
         http.clone(),
-        &settings.api_base,
+        &dingtalk.api_base,
         tokens.clone(),
-        cache_ttl,
-        settings.circuit_breaker(),
+        dingtalk.cache_ttl,
+        dingtalk.circuit_breaker,
         Arc::clone(&metrics),
     );
-    let hosts = WebhookHosts::new(&settings.webhook_hosts);
-    let replier = Replier::new(http.clone(), &settings.api_base, hosts, tokens, Arc::clone(&metrics));
-    let access = Access::new(settings.allow_conversations.clone(), settings.allow_users.clone());
-    let bot = Bot::new(settings.lang, settings.timezone, conferences, replier, state, metrics).with_access(access);
+    let replier = Replier::new(http.clone(), &dingtalk.api_base, tokens, Arc::clone(&metrics));
+    let answers = &settings.answers;
+    let bot = Bot::new(BotParts {
+        lang: answers.lang,
+        timezone: answers.timezone,
+        conferences,
+        hosts: WebhookHosts::new(&dingtalk.webhook_hosts),
+        replier,
+        state,
+        metrics,
+        access: Access::new(answers.allow_conversations.clone(), answers.allow_users.clone()),
+    });
     Ok(Components { bot: Arc::new(bot), verifier, http, credentials })
 }
 
 /// A third-party app on the classic route needs suite tickets, which DingTalk pushes over the
 /// Stream only: say so at start when none can arrive.
-fn warn_about_suite_tickets(settings: &Settings) -> Result<(), ConfigError> {
-    if settings.app_type != AppType::ThirdParty || settings.corp_token_route()? != CorpTokenRoute::Classic {
-        return Ok(());
+fn warn_about_suite_tickets(settings: &Settings) {
+    if settings.app.app_type != AppType::ThirdParty || settings.app.corp_token_route != CorpTokenRoute::Classic {
+        return;
     }
-    if !settings.mode.stream() {
+    if !settings.server.mode.stream() {
         tracing::warn!(
-            seeded = settings.suite_ticket.is_some(),
-            redis = settings.redis_url().is_some(),
+            seeded = settings.app.suite_ticket.is_some(),
+            redis = settings.state.redis_url.is_some(),
             "DINGMEET_CORP_TOKEN_ROUTE=classic without the Stream: DingTalk pushes suite tickets over the Stream only, \
              so this replica gets them from DINGMEET_SUITE_TICKET or from a Stream replica sharing its Redis"
         );
     }
-    Ok(())
 }
 
 fn stream_options(settings: &Settings) -> StreamOptions {
+    let stream = &settings.stream;
     StreamOptions {
-        backoff_initial: Duration::from_millis(settings.stream_backoff_initial_ms.max(1)),
-        backoff_max: Duration::from_millis(settings.stream_backoff_max_ms.max(1)),
-        ping_interval: Duration::from_millis(settings.stream_ping_interval_ms.max(10)),
-        pong_timeout: Duration::from_millis(settings.stream_pong_timeout_ms.max(10)),
-        connect_timeout: settings.upstream_timeout(),
+        backoff_initial: stream.backoff_initial,
+        backoff_max: stream.backoff_max,
+        ping_interval: stream.ping_interval,
+        pong_timeout: stream.pong_timeout,
+        connect_timeout: settings.dingtalk.timeout,
         ..StreamOptions::default()
+    }
+}
+
+/// The checks `/readyz` reports besides the pushed ones (Redis): the configuration (it loaded,
+/// or the process would not run), the access token, and the Stream socket in stream mode.
+fn register_checks(readiness: &Readiness, bot: &Bot, stream: Option<&StreamClient>) {
+    readiness.pass("config");
+    let tokens = bot.tokens().clone();
+    readiness.probe("access_token", move || {
+        let tokens = tokens.clone();
+        async move {
+            match tokens.kind() {
+                AppKind::Internal => tokens.token(None).await.map(drop).map_err(|err| err.to_string()),
+                // A third-party app has no token of its own, only per organisation.
+                AppKind::ThirdParty(_) => Ok(()),
+            }
+        }
+    });
+    if let Some(stream) = stream {
+        let status = stream.status();
+        readiness.probe("stream", move || {
+            let connected = status.connected();
+            async move {
+                if connected { Ok(()) } else { Err("the Stream connection is down; reconnecting".to_owned()) }
+            }
+        });
     }
 }
 
@@ -144,26 +177,21 @@ impl Application {
         let readiness = Readiness::new();
         let store = open_state(settings, &readiness).await?;
         let components = build_with_state(settings, store)?;
-        warn_about_suite_tickets(settings)?;
-        let stream = settings.mode.stream().then(|| {
+        warn_about_suite_tickets(settings);
+        let stream = settings.server.mode.stream().then(|| {
             Arc::new(StreamClient::new(
                 Arc::clone(&components.bot),
                 components.http.clone(),
-                &settings.api_base,
+                &settings.dingtalk.api_base,
                 components.credentials.clone(),
                 stream_options(settings),
             ))
         });
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
-        let state = AppState {
-            bot: components.bot,
-            verifier: components.verifier,
-            stream: stream.as_ref().map(|s| s.status()),
-            readiness,
-        };
-        Ok(Self { listener, state, mode: settings.mode, stream, grace: settings.shutdown_grace() })
+        let addr = settings.server.listen;
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        register_checks(&readiness, &components.bot, stream.as_deref());
+        let state = AppState { bot: components.bot, verifier: components.verifier, readiness };
+        Ok(Self { listener, state, mode: settings.server.mode, stream, grace: settings.server.shutdown_grace })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -174,8 +202,7 @@ impl Application {
         Arc::clone(&self.state.bot)
     }
 
-    /// Named readiness checks `/readyz` reports besides the access token and the Stream socket
-    /// (Redis, when configured).
+    /// The named checks `/readyz` reports.
     pub fn readiness(&self) -> Readiness {
         self.state.readiness.clone()
     }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod bot;
 pub mod config;
 pub mod dingtalk;
+pub mod lang;
 pub mod readiness;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

@@ -10,10 +10,10 @@ use clap::ValueEnum;
 use clap::{Parser, Subcommand};
 use dingmeet::app::{Application, shutdown_signal};
 #[cfg(feature = "sandbox")]
-use dingmeet::bot::i18n::Lang;
-#[cfg(feature = "sandbox")]
 use dingmeet::config::Mode;
 use dingmeet::config::{LogFormat, Settings};
+#[cfg(feature = "sandbox")]
+use dingmeet::lang::Lang;
 #[cfg(feature = "sandbox")]
 use dingmeet::sandbox::playground::Chat;
 #[cfg(feature = "sandbox")]
@@ -162,16 +162,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => {
             let settings = Settings::load(config.as_deref())?;
-            let _log = dingmeet::telemetry::init_logging(settings.log_format == LogFormat::Json);
+            let _log = dingmeet::telemetry::init_logging(settings.server.log_format == LogFormat::Json);
             let app = Application::build(&settings).await?;
             app.run_until(shutdown_signal()).await?;
             Ok(())
         }
         Command::Query { config, text } => {
             let settings = Settings::load(config.as_deref())?;
-            let _log = dingmeet::telemetry::init_logging(settings.log_format == LogFormat::Json);
+            let _log = dingmeet::telemetry::init_logging(settings.server.log_format == LogFormat::Json);
             let bot = dingmeet::app::build(&settings)?.bot;
-            let message = dingmeet::dingtalk::message::InboundMessage::local(text.join(" "));
+            let message = dingmeet::dingtalk::message::Message::local(text.join(" "));
             let reply = bot.answer(&message).await;
             println!("{}", serde_json::to_string_pretty(&reply.webhook_body())?);
             Ok(())

@@ -1,8 +1,13 @@
-//! Readiness: named checks that parts of the bot push their state into (Redis) and that
-//! `GET /readyz` reads beside the checks it makes itself. A check never registered does not count.
+//! Readiness: named checks, each registered by the part of the bot it is about, that
+//! `GET /readyz` reports one by one. A check is either pushed (the part reports each change:
+//! Redis) or probed (asked at each request: the access token, the Stream socket). A check never
+//! registered does not count.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock};
+
+use futures_util::future::BoxFuture;
 
 /// The check the shared state store reports (only when `DINGMEET_REDIS_URL` is set).
 pub const REDIS: &str = "redis";
@@ -10,18 +15,37 @@ pub const REDIS: &str = "redis";
 /// One check's state: passing, or failing for a reason an admin can act on.
 pub type CheckState = Result<(), String>;
 
+/// A check asked at each `/readyz`.
+type Probe = Arc<dyn Fn() -> BoxFuture<'static, CheckState> + Send + Sync>;
+
+#[derive(Clone)]
+enum Check {
+    Pushed(CheckState),
+    Probed(Probe),
+}
+
 /// Named readiness checks, shared by every part that reports one. Cheap to clone.
 ///
-/// A part registers its check once, failing with the reason it is not ready yet
-/// ([`Readiness::fail`]), then reports each change ([`Readiness::pass`] / [`Readiness::fail`]).
+/// A part that knows when its state changes registers its check once, failing with the reason
+/// it is not ready yet ([`Readiness::fail`]), then reports each change ([`Readiness::pass`] /
+/// [`Readiness::fail`]). A part whose state is cheaper to ask than to follow registers a probe
+/// ([`Readiness::probe`]).
 #[derive(Clone, Default)]
 pub struct Readiness {
-    checks: Arc<RwLock<BTreeMap<&'static str, CheckState>>>,
+    checks: Arc<RwLock<BTreeMap<&'static str, Check>>>,
 }
 
 impl std::fmt::Debug for Readiness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map().entries(self.snapshot()).finish()
+        let checks = self.checks.read().unwrap_or_else(PoisonError::into_inner);
+        let mut map = f.debug_map();
+        for (name, check) in checks.iter() {
+            match check {
+                Check::Pushed(state) => map.entry(name, state),
+                Check::Probed(_) => map.entry(name, &"probed"),
+            };
+        }
+        map.finish()
     }
 }
 
@@ -45,13 +69,45 @@ impl Readiness {
         self.checks.write().unwrap_or_else(PoisonError::into_inner).remove(check);
     }
 
-    fn set(&self, check: &'static str, state: CheckState) {
-        self.checks.write().unwrap_or_else(PoisonError::into_inner).insert(check, state);
+    /// Registers `check` as asked of `probe` at each report.
+    pub fn probe<F, Fut>(&self, check: &'static str, probe: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = CheckState> + Send + 'static,
+    {
+        let probe: Probe = Arc::new(move || Box::pin(probe()));
+        self.checks.write().unwrap_or_else(PoisonError::into_inner).insert(check, Check::Probed(probe));
     }
 
-    /// Every registered check and its state, by name.
+    fn set(&self, check: &'static str, state: CheckState) {
+        self.checks.write().unwrap_or_else(PoisonError::into_inner).insert(check, Check::Pushed(state));
+    }
+
+    /// Every pushed check and its state, by name (probes are left out: they are async).
     pub fn snapshot(&self) -> BTreeMap<&'static str, CheckState> {
-        self.checks.read().unwrap_or_else(PoisonError::into_inner).clone()
+        let checks = self.checks.read().unwrap_or_else(PoisonError::into_inner);
+        checks
+            .iter()
+            .filter_map(|(name, check)| match check {
+                Check::Pushed(state) => Some((*name, state.clone())),
+                Check::Probed(_) => None,
+            })
+            .collect()
+    }
+
+    /// Every registered check and its state now, by name: probes are asked, together.
+    pub async fn report(&self) -> BTreeMap<&'static str, CheckState> {
+        let checks: Vec<(&'static str, Check)> = {
+            let checks = self.checks.read().unwrap_or_else(PoisonError::into_inner);
+            checks.iter().map(|(name, check)| (*name, check.clone())).collect()
+        };
+        let states = checks.into_iter().map(|(name, check)| async move {
+            match check {
+                Check::Pushed(state) => (name, state),
+                Check::Probed(probe) => (name, probe().await),
+            }
+        });
+        futures_util::future::join_all(states).await.into_iter().collect()
     }
 }
 
@@ -76,5 +132,16 @@ mod tests {
             readiness.snapshot().into_iter().collect::<Vec<_>>(),
             vec![("other", Err("closed by DingTalk".to_owned()))]
         );
+    }
+
+    #[tokio::test]
+    async fn the_report_asks_probes_beside_the_pushed_checks() {
+        let readiness = Readiness::new();
+        readiness.pass("config");
+        readiness.probe("socket", || async { Err("down".to_owned()) });
+        assert_eq!(readiness.snapshot().len(), 1, "a snapshot has pushed checks only");
+        let report = readiness.report().await;
+        assert_eq!(report.get("config"), Some(&Ok(())));
+        assert_eq!(report.get("socket"), Some(&Err("down".to_owned())));
     }
 }

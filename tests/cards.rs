@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use dingmeet::bot::command::RoomCode;
-use dingmeet::bot::i18n::{EN, Lang, Text, ZH};
+use dingmeet::bot::i18n::{EN, Text, ZH};
 use dingmeet::bot::render::{self, CodeResult};
 use dingmeet::dingtalk::api::ApiError;
 use dingmeet::dingtalk::conference::{ConferenceInfo, Conferences};
 use dingmeet::dingtalk::reply::OutgoingMessage;
+use dingmeet::lang::Lang;
 
 const TZ: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
 /// 2026-11-26 14:30 in Shanghai.

@@ -1,6 +1,6 @@
 //! Who may ask: optional allow-lists of conversations and of staff ids.
 
-use crate::dingtalk::message::InboundMessage;
+use crate::dingtalk::message::Message;
 
 /// The allow-lists; an empty list allows everyone.
 #[derive(Debug, Clone, Default)]
@@ -31,7 +31,7 @@ impl Access {
     }
 
     /// Checks both lists; a sender without a staff id fails a non-empty user list.
-    pub fn check(&self, message: &InboundMessage) -> Result<(), Refusal> {
+    pub fn check(&self, message: &Message) -> Result<(), Refusal> {
         if !self.conversations.is_empty() && !self.conversations.contains(&message.reply_to.conversation_id) {
             return Err(Refusal::Conversation);
         }
@@ -47,8 +47,8 @@ impl Access {
 mod tests {
     use super::*;
 
-    fn message(conversation: &str, staff: Option<&str>) -> InboundMessage {
-        let mut message = InboundMessage::local("hi".into());
+    fn message(conversation: &str, staff: Option<&str>) -> Message {
+        let mut message = Message::local("hi".into());
         message.reply_to.conversation_id = conversation.into();
         message.reply_to.sender_staff_id = staff.map(str::to_owned);
         message

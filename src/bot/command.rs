@@ -1,11 +1,12 @@
 //! The command parser: person's text → [`Command`]. Pure, no IO, never panics.
 //!
 //! One table ([`COMMANDS`]) drives parsing, aliases, usage lines and the help card, so help can
-//! never drift from what the parser accepts.
+//! never drift from what the parser accepts. (Longer than most files because its tests, the
+//! grammar's cases, stay beside the grammar.)
 
 use unicode_normalization::UnicodeNormalization;
 
-use super::i18n::Lang;
+use crate::lang::Lang;
 
 /// The most meeting codes answered in one message.
 pub const MAX_CODES: usize = 5;

@@ -1,5 +1,6 @@
-//! The bot: admits a message (dedupe), then in the background parses it, asks DingTalk,
-//! renders the card and replies. One path for HTTP callbacks and the Stream.
+//! The bot: [`Bot::receive`] is the one way in for a message from either transport (it checks
+//! where the reply would go, dedupes and counts); then, in the background, it parses the
+//! message, asks DingTalk, renders the card and replies.
 
 use std::sync::Arc;
 
@@ -10,94 +11,156 @@ use tracing::Instrument;
 use super::access::Access;
 use super::card_memo::CardMemo;
 use super::command::{self, Command};
-use super::i18n::Lang;
 use super::render::{self, CodeResult};
 use crate::dingtalk::api::ApiError;
 use crate::dingtalk::conference::{ConferenceClient, Conferences};
-use crate::dingtalk::message::{Body, ConversationKind, InboundMessage};
+use crate::dingtalk::message::{Body, ConversationKind, InboundMessage, Message};
 use crate::dingtalk::reply::{self, OutgoingMessage, Replier};
+use crate::dingtalk::token::TokenProvider;
+use crate::dingtalk::webhook::{HostNotAllowed, WebhookHosts};
+use crate::lang::Lang;
 use crate::state::{SendSlot, StateStore};
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, Outcome};
 
-/// Whether a message is new work or a redelivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What became of a message handed to [`Bot::receive`]: the transport acknowledges it unless
+/// it was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub enum Admission {
+    /// New work, being answered in the background.
     Accepted,
+    /// A redelivery, not processed again.
     Duplicate,
+    /// Its session webhook points at a host off the allow-list: nothing is done with it.
+    Refused(HostNotAllowed),
+}
+
+impl Admission {
+    /// Whether the transport should acknowledge the delivery.
+    pub fn acknowledged(&self) -> bool {
+        !matches!(self, Self::Refused(_))
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Self::Accepted => Outcome::Accepted,
+            Self::Duplicate => Outcome::Duplicate,
+            Self::Refused(_) => Outcome::WebhookHostNotAllowed,
+        }
+    }
 }
 
 /// Everything the bot needs to answer messages.
 pub struct Bot {
+    lang: Lang,
+    timezone: Tz,
+    conferences: ConferenceClient,
+    hosts: WebhookHosts,
+    replier: Replier,
+    state: StateStore,
+    metrics: Arc<Metrics>,
+    access: Access,
+    cards: CardMemo,
+    tasks: TaskTracker,
+}
+
+/// The parts a bot is made of (see `app::build`).
+pub struct BotParts {
     pub lang: Lang,
     pub timezone: Tz,
     pub conferences: ConferenceClient,
+    pub hosts: WebhookHosts,
     pub replier: Replier,
     pub state: StateStore,
     pub metrics: Arc<Metrics>,
     pub access: Access,
-    cards: CardMemo,
-    tasks: TaskTracker,
 }
 
 /// The state-store setting that holds a conversation's language.
 const LANG_SETTING: &str = "lang";
 
 impl Bot {
-    pub fn new(
-        lang: Lang,
-        timezone: Tz,
-        conferences: ConferenceClient,
-        replier: Replier,
-        state: StateStore,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(parts: BotParts) -> Self {
+        let BotParts { lang, timezone, conferences, hosts, replier, state, metrics, access } = parts;
         Self {
             lang,
             timezone,
             conferences,
+            hosts,
             replier,
             state,
             metrics,
-            access: Access::default(),
+            access,
             cards: CardMemo::default(),
             tasks: TaskTracker::new(),
         }
     }
 
-    /// Restricts who is answered.
-    #[must_use]
-    pub fn with_access(mut self, access: Access) -> Self {
-        self.access = access;
-        self
+    /// The metrics every part of the bot reports to.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The access tokens the bot calls DingTalk with.
+    pub fn tokens(&self) -> &TokenProvider {
+        self.conferences.tokens()
+    }
+
+    /// The conference lookups, with their cache.
+    pub fn conferences(&self) -> &ConferenceClient {
+        &self.conferences
+    }
+
+    /// The one way in, for a message from either transport: checks where its reply would go,
+    /// dedupes it by `msgId`, counts it, and answers it in the background. Its log lines go in
+    /// the current span, which the transport opened to name the message.
+    pub async fn receive(self: &Arc<Self>, message: InboundMessage) -> Admission {
+        match self.admit(message).await {
+            Ok(message) => {
+                let bot = Arc::clone(self);
+                self.tasks.spawn(async move { bot.process(message).await }.in_current_span());
+                Admission::Accepted
+            }
+            Err(admission) => admission,
+        }
+    }
+
+    /// [`Bot::receive`] without the answering: the message checked and new, or why not (counted
+    /// either way).
+    pub async fn admit(&self, message: InboundMessage) -> Result<Message, Admission> {
+        let admitted = match message.check_webhook(&self.hosts) {
+            Err(refused) => {
+                tracing::warn!(
+                    host = %refused.host,
+                    "message refused: its sessionWebhook host is not on DINGMEET_WEBHOOK_HOSTS"
+                );
+                Err(Admission::Refused(refused))
+            }
+            Ok(message) if self.state.first_seen(&format!("msg:{}", message.id)).await => Ok(message),
+            Ok(_) => {
+                tracing::info!("duplicate delivery acknowledged, not processed again");
+                Err(Admission::Duplicate)
+            }
+        };
+        self.metrics.callback(admitted.as_ref().map_or_else(Admission::outcome, |_| Outcome::Accepted));
+        admitted
+    }
+
+    /// Whether a transport's own delivery id (a Stream frame's) is seen for the first time; a
+    /// redelivery is counted as a duplicate.
+    pub async fn first_delivery(&self, delivery_id: &str) -> bool {
+        if self.state.first_seen(&format!("frame:{delivery_id}")).await {
+            return true;
+        }
+        self.metrics.callback(Outcome::Duplicate);
+        tracing::info!(frame_id = %delivery_id, "redelivered frame acknowledged, not processed again");
+        false
     }
 
     /// The conversation's language: its `/lang` choice, else the configured default.
     pub async fn language(&self, conversation_id: &str) -> Lang {
         let chosen = self.state.get_setting(conversation_id, LANG_SETTING).await;
         chosen.and_then(|code| code.parse().ok()).unwrap_or(self.lang)
-    }
-
-    /// Records the message id; a redelivery within the dedupe window is a duplicate.
-    pub async fn admit(&self, message: &InboundMessage) -> Admission {
-        if self.state.first_seen(&format!("msg:{}", message.id)).await {
-            Admission::Accepted
-        } else {
-            Admission::Duplicate
-        }
-    }
-
-    /// Answers `message` in the background, its log lines in a `message` span with its id;
-    /// [`Bot::drain`] waits for every such task.
-    pub fn spawn(self: &Arc<Self>, message: InboundMessage) {
-        let span = tracing::info_span!("message", msg_id = %message.id);
-        self.spawn_in(message, span);
-    }
-
-    /// Answers `message` in the background, its log lines in `span` (which should name the
-    /// message: an HTTP callback's span already does).
-    pub fn spawn_in(self: &Arc<Self>, message: InboundMessage, span: tracing::Span) {
-        let bot = Arc::clone(self);
-        self.tasks.spawn(async move { bot.process(message).await }.instrument(span));
     }
 
     /// Stops taking background work and waits for what is in flight.
@@ -107,7 +170,7 @@ impl Bot {
     }
 
     /// Parses, answers and replies; every failure ends in a log line, never a panic.
-    pub async fn process(&self, message: InboundMessage) {
+    async fn process(&self, message: Message) {
         let _in_flight = self.metrics.in_flight();
         let conversation = &message.reply_to.conversation_id;
         match self.state.wait_for_send_slot(conversation).await {
@@ -136,24 +199,8 @@ impl Bot {
         }
     }
 
-    /// Keeps a third-party app's newest suite ticket, pushed by DingTalk (in the state store, so
-    /// replicas and restarts have it; the configured seed is only tried after it).
-    pub async fn remember_suite_ticket(&self, ticket: &str) {
-        if !self.conferences.tokens().remember_suite_ticket(ticket).await {
-            tracing::info!("suite_ticket event ignored: DINGMEET_APP_TYPE is not third_party");
-        }
-    }
-
-    /// An organisation removed the app (or changed what it granted): forget its token and its
-    /// cached meetings, so neither is used again; the next message fetches afresh.
-    pub async fn forget_organisation(&self, corp: &str) {
-        self.conferences.tokens().invalidate(Some(corp)).await;
-        self.conferences.forget(corp);
-        tracing::info!(corp, "organisation's access token and cached meetings dropped");
-    }
-
     /// The reply to `message`: a meeting card, help, or a friendly explanation.
-    pub async fn answer(&self, message: &InboundMessage) -> OutgoingMessage {
+    pub async fn answer(&self, message: &Message) -> OutgoingMessage {
         let t = self.language(&message.reply_to.conversation_id).await.text();
         let mention = match message.reply_to.kind {
             ConversationKind::Group => render::mention_for(message.reply_to.sender_staff_id.as_deref()),

@@ -1,43 +1,15 @@
 //! Every user-visible string, in Chinese and English, in one table. Templates and the bot read
 //! them from here; nothing user-visible is a scattered literal.
 
-use serde::Deserialize;
-
 use super::command::{Argument, CommandKind};
-
-/// A reply language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Lang {
-    #[default]
-    Zh,
-    En,
-}
+use crate::lang::Lang;
 
 impl Lang {
+    /// This language's strings.
     pub fn text(self) -> &'static Text {
         match self {
-            Self::Zh => &ZH,
-            Self::En => &EN,
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Zh => "zh",
-            Self::En => "en",
-        }
-    }
-}
-
-impl std::str::FromStr for Lang {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "zh" | "zh-cn" | "cn" | "中文" => Ok(Self::Zh),
-            "en" | "en-us" | "english" => Ok(Self::En),
-            other => Err(format!("unknown language {other:?}: use zh or en")),
+            Lang::Zh => &ZH,
+            Lang::En => &EN,
         }
     }
 }
@@ -298,13 +270,6 @@ pub fn fill(template: &str, values: &[(&str, &dyn std::fmt::Display)]) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn languages_parse_from_settings_and_commands() {
-        assert_eq!("zh".parse::<Lang>(), Ok(Lang::Zh));
-        assert_eq!("EN".parse::<Lang>(), Ok(Lang::En));
-        assert!("fr".parse::<Lang>().is_err());
-    }
 
     #[test]
     fn fill_replaces_every_placeholder() {

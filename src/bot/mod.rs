@@ -4,6 +4,7 @@
 pub mod access;
 pub mod card_memo;
 pub mod command;
+pub mod events;
 pub mod handle;
 pub mod i18n;
 pub mod meeting;

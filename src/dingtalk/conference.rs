@@ -291,6 +291,7 @@ fn cache_key(corp: Option<&str>, room_code: &str) -> (String, String) {
 mod tests {
     use super::*;
 
+    /// docs/dingtalk-protocol.md §4.
     #[test]
     fn the_reference_example_answer_parses() {
         let body = r#"{"hasMore":true,"nextToken":"1296","totalCount":20,

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::lenient;
+use super::webhook::{HostNotAllowed, SessionWebhook, UncheckedWebhook, WebhookHosts};
 
 /// A robot callback body as DingTalk sends it, the fields the bot uses. Every field but the four
 /// that identify the message is optional, and the others are skipped without being copied
@@ -59,14 +60,13 @@ pub enum Body {
 }
 
 /// Where a reply can go: the short-lived session webhook, or the OpenAPI with these ids.
+///
+/// `W` is the session webhook's state: [`UncheckedWebhook`] as a transport delivers it,
+/// [`SessionWebhook`] once [`InboundMessage::check_webhook`] found its host allowed. Only the
+/// checked kind can be replied to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplyTarget {
-    pub session_webhook: Option<String>,
-    /// `session_webhook` parsed, once its host was found on the allow-list
-    /// ([`crate::dingtalk::reply::WebhookHosts::check`]): the reply posts to it without parsing
-    /// the URL a second time.
-    pub checked_webhook: Option<reqwest::Url>,
-    pub session_webhook_expires_ms: Option<i64>,
+pub struct ReplyTarget<W = SessionWebhook> {
+    pub session_webhook: Option<W>,
     pub conversation_id: String,
     pub kind: ConversationKind,
     pub robot_code: Option<String>,
@@ -76,18 +76,33 @@ pub struct ReplyTarget {
     pub corp_id: Option<String>,
 }
 
-/// A message as the bot sees it, whichever way it arrived.
+/// A message as the bot sees it, whichever way it arrived; `W` as in [`ReplyTarget`].
 #[derive(Debug, Clone)]
-pub struct InboundMessage {
+pub struct Message<W = SessionWebhook> {
     pub id: String,
     /// When the message arrived (its body was parsed): the `replied` log line's latency.
     pub received: std::time::Instant,
     pub body: Body,
     pub sender_nick: Option<String>,
-    pub reply_to: ReplyTarget,
+    pub reply_to: ReplyTarget<W>,
 }
 
+/// A message as a transport hands it to the bot: its session webhook not checked yet.
+pub type InboundMessage = Message<UncheckedWebhook>;
+
 impl InboundMessage {
+    /// The message with its session webhook checked against `hosts` (a message without one
+    /// passes: its reply goes through the OpenAPI).
+    pub fn check_webhook(self, hosts: &WebhookHosts) -> Result<Message, HostNotAllowed> {
+        let Self { id, received, body, sender_nick, reply_to } = self;
+        let ReplyTarget { session_webhook, conversation_id, kind, robot_code, sender_staff_id, corp_id } = reply_to;
+        let session_webhook = session_webhook.map(|webhook| hosts.check(webhook)).transpose()?;
+        let reply_to = ReplyTarget { session_webhook, conversation_id, kind, robot_code, sender_staff_id, corp_id };
+        Ok(Message { id, received, body, sender_nick, reply_to })
+    }
+}
+
+impl Message {
     /// A 1:1 text message typed locally (the `query` command), with nowhere to reply.
     pub fn local(text: String) -> Self {
         Self {
@@ -97,8 +112,6 @@ impl InboundMessage {
             sender_nick: None,
             reply_to: ReplyTarget {
                 session_webhook: None,
-                checked_webhook: None,
-                session_webhook_expires_ms: None,
                 conversation_id: "local".to_owned(),
                 kind: ConversationKind::Single,
                 robot_code: None,
@@ -153,9 +166,8 @@ impl CallbackBody {
             body,
             sender_nick: self.sender_nick,
             reply_to: ReplyTarget {
-                session_webhook: non_empty(self.session_webhook),
-                checked_webhook: None,
-                session_webhook_expires_ms: self.session_webhook_expired_time,
+                session_webhook: non_empty(self.session_webhook)
+                    .map(|url| UncheckedWebhook { url, expires_ms: self.session_webhook_expired_time }),
                 conversation_id: self.conversation_id,
                 kind,
                 robot_code: non_empty(self.robot_code),
@@ -194,6 +206,7 @@ mod tests {
       "msgtype": "text"
     }"#;
 
+    /// docs/dingtalk-protocol.md §1.5.
     #[test]
     fn the_reference_group_sample_parses() {
         let msg = CallbackBody::parse(GROUP_SAMPLE.as_bytes()).expect("sample parses").into_inbound();
@@ -201,7 +214,7 @@ mod tests {
         assert_eq!(msg.body, Body::Text(" 查询会议 123456789".into()));
         assert_eq!(msg.reply_to.kind, ConversationKind::Group);
         assert_eq!(msg.reply_to.sender_staff_id.as_deref(), Some("manager807"));
-        assert_eq!(msg.reply_to.session_webhook_expires_ms, Some(1769857097744));
+        assert_eq!(msg.reply_to.session_webhook.as_ref().and_then(|w| w.expires_ms), Some(1769857097744));
         assert_eq!(msg.reply_to.corp_id.as_deref(), Some("dingc5344d64bd47d252"));
     }
 
@@ -234,10 +247,11 @@ mod tests {
     #[test]
     fn numbers_and_strings_are_both_accepted_where_captures_disagree() {
         let body = r#"{"msgtype":"text","msgId":"m","conversationId":"c","conversationType":1,
-            "createAt":"1769851697611","sessionWebhookExpiredTime":"1769857097744","text":{"content":"hi"}}"#;
+            "createAt":"1769851697611","sessionWebhookExpiredTime":"1769857097744","text":{"content":"hi"},
+            "sessionWebhook":"https://oapi.dingtalk.com/robot/sendBySession?session=s"}"#;
         let msg = CallbackBody::parse(body.as_bytes()).expect("parses").into_inbound();
         assert_eq!(msg.reply_to.kind, ConversationKind::Single);
-        assert_eq!(msg.reply_to.session_webhook_expires_ms, Some(1769857097744));
+        assert_eq!(msg.reply_to.session_webhook.as_ref().and_then(|w| w.expires_ms), Some(1769857097744));
     }
 
     #[test]

@@ -4,9 +4,11 @@
 pub mod api;
 pub mod breaker;
 pub mod conference;
+pub mod event;
 pub mod lenient;
 pub mod message;
 pub mod reply;
 pub mod sign;
 pub mod stream;
 pub mod token;
+pub mod webhook;

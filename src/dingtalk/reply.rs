@@ -1,6 +1,6 @@
 //! Replies: the session webhook while it lives, the robot OpenAPI when it has expired or
 //! DingTalk answers `300001`. The webhook URL comes from an unsigned body, so only allow-listed
-//! hosts are ever called.
+//! hosts are ever called (the message reaches here only through [`super::webhook`]'s check).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -146,36 +146,6 @@ pub enum ReplyError {
     OpenApi(ApiError),
     #[error("no way to reply: the session webhook is gone and {0}")]
     NoRoute(&'static str),
-    #[error("the session webhook host is not on DINGMEET_WEBHOOK_HOSTS")]
-    HostNotAllowed,
-}
-
-/// Hosts a session webhook may point at (any port). Loopback hosts may use plain HTTP.
-#[derive(Debug, Clone)]
-pub struct WebhookHosts(Vec<String>);
-
-impl WebhookHosts {
-    pub fn new<I: IntoIterator<Item = S>, S: AsRef<str>>(hosts: I) -> Self {
-        Self(hosts.into_iter().map(|h| h.as_ref().trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect())
-    }
-
-    /// Checks `target`'s session webhook (true when it has none) and keeps the parsed URL in
-    /// it, so the reply does not parse it again.
-    pub fn check(&self, target: &mut ReplyTarget) -> bool {
-        let Some(url) = target.session_webhook.as_deref() else { return true };
-        target.checked_webhook = self.allowed(url);
-        target.checked_webhook.is_some()
-    }
-
-    /// `url` parsed, when it is https (or http to loopback) on an allowed host.
-    pub fn allowed(&self, url: &str) -> Option<reqwest::Url> {
-        let parsed = reqwest::Url::parse(url).ok()?;
-        let host = parsed.host_str()?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        let scheme_ok = parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback);
-        (scheme_ok && parsed.username().is_empty() && self.0.contains(&host)).then_some(parsed)
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,30 +161,19 @@ struct WebhookAnswer {
 pub struct Replier {
     http: reqwest::Client,
     api_base: String,
-    hosts: WebhookHosts,
     tokens: TokenProvider,
     metrics: Arc<Metrics>,
     posts: Arc<tokio::sync::Semaphore>,
 }
 
 impl Replier {
-    pub fn new(
-        http: reqwest::Client,
-        api_base: &str,
-        hosts: WebhookHosts,
-        tokens: TokenProvider,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(http: reqwest::Client, api_base: &str, tokens: TokenProvider, metrics: Arc<Metrics>) -> Self {
         let posts = Arc::new(tokio::sync::Semaphore::new(MAX_POSTS_IN_FLIGHT));
-        Self { http, api_base: api_base.trim_end_matches('/').to_owned(), hosts, tokens, metrics, posts }
+        Self { http, api_base: api_base.trim_end_matches('/').to_owned(), tokens, metrics, posts }
     }
 
-    pub fn hosts(&self) -> &WebhookHosts {
-        &self.hosts
-    }
-
-    /// Delivers `message` to `target`, through the session webhook when it is alive and allowed,
-    /// else through the OpenAPI.
+    /// Delivers `message` to `target`, through the session webhook when it is alive (it was
+    /// checked against the allow-list already), else through the OpenAPI.
     pub async fn send(
         &self,
         target: &ReplyTarget,
@@ -223,14 +182,10 @@ impl Replier {
     ) -> Result<Channel, ReplyError> {
         let live_webhook = target
             .session_webhook
-            .as_deref()
-            .filter(|_| target.session_webhook_expires_ms.is_none_or(|expires| now_ms + EXPIRY_MARGIN_MS < expires));
-        if let Some(url) = live_webhook {
-            let checked = target.checked_webhook.clone().or_else(|| self.hosts.allowed(url));
-            let Some(url) = checked else {
-                self.metrics.reply(Channel::SessionWebhook.label(), "host_not_allowed");
-                return Err(ReplyError::HostNotAllowed);
-            };
+            .as_ref()
+            .filter(|webhook| webhook.expires_ms().is_none_or(|expires| now_ms + EXPIRY_MARGIN_MS < expires));
+        if let Some(webhook) = live_webhook {
+            let url = webhook.url().clone();
             // Never closed, so acquiring only waits.
             let permit = self.posts.acquire().await.ok();
             let posted = self.post_webhook(url, message).await;
@@ -338,20 +293,6 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_allow_listed_https_hosts_or_loopback_http_are_allowed() {
-        let hosts = WebhookHosts::new(["oapi.dingtalk.com", "api.dingtalk.com", "127.0.0.1"]);
-        assert!(hosts.allowed("https://oapi.dingtalk.com/robot/sendBySession?session=abc").is_some());
-        assert!(hosts.allowed("https://OAPI.dingtalk.com:8443/robot/sendBySession?session=abc").is_some());
-        assert!(hosts.allowed("http://127.0.0.1:4000/robot/sendBySession?session=abc").is_some());
-        assert!(hosts.allowed("http://oapi.dingtalk.com/robot/sendBySession").is_none(), "plain http to a remote host");
-        assert!(hosts.allowed("https://evil.example/robot/sendBySession").is_none());
-        assert!(hosts.allowed("https://oapi.dingtalk.com.evil.example/x").is_none());
-        assert!(hosts.allowed("https://user@oapi.dingtalk.com/x").is_none());
-        assert!(hosts.allowed("not a url").is_none());
-        assert!(hosts.allowed("file:///etc/passwd").is_none());
-    }
 
     #[test]
     fn markdown_webhook_body_has_dingtalks_shape() {

@@ -10,6 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::telemetry::Outcome;
+
 /// Signs `timestamp` (the header's exact text) with `secret`, as DingTalk does.
 pub fn sign(timestamp: &str, secret: &str) -> String {
     STANDARD.encode(digest(keyed(secret), timestamp, secret))
@@ -49,12 +51,12 @@ pub enum SignError {
 }
 
 impl SignError {
-    /// A short stable label for metrics and JSON error bodies.
-    pub fn kind(&self) -> &'static str {
+    /// What the refusal counts as (its label is also the JSON error body's `error`).
+    pub fn outcome(&self) -> Outcome {
         match self {
-            Self::MissingTimestamp | Self::MissingSign | Self::BadTimestamp => "bad_headers",
-            Self::Stale { .. } => "stale",
-            Self::Mismatch => "bad_signature",
+            Self::MissingTimestamp | Self::MissingSign | Self::BadTimestamp => Outcome::BadHeaders,
+            Self::Stale { .. } => Outcome::Stale,
+            Self::Mismatch => Outcome::BadSignature,
         }
     }
 }
@@ -131,6 +133,7 @@ mod tests {
         )
     }
 
+    /// docs/dingtalk-protocol.md §1.2.
     #[test]
     fn matches_the_known_answer_from_the_protocol_reference() {
         assert_eq!(sign("1577262236757", "this is secret"), "hmPWwU+7lVdm3ZZz0r9tSfx0L4Q26jWOZr9+Gs6EZQM=");

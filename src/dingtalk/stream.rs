@@ -1,5 +1,5 @@
 //! Stream mode wire formats: opening a gateway connection, the frames DingTalk pushes and the
-//! acknowledgements it expects (protocol reference §5). Pure apart from [`open_connection`].
+//! acknowledgements it expects (docs/dingtalk-protocol.md §5). Pure apart from [`open_connection`].
 
 use std::collections::HashMap;
 
@@ -20,11 +20,19 @@ pub struct Connection {
     pub ticket: String,
 }
 
+/// The gateway answered an endpoint that is not a URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad endpoint {endpoint:?}: {reason}")]
+pub struct BadEndpoint {
+    pub endpoint: String,
+    pub reason: String,
+}
+
 impl Connection {
     /// The WebSocket URL: `{endpoint}?ticket={ticket}` (the ticket URL-encoded, as the Python SDK does).
-    pub fn url(&self) -> Result<reqwest::Url, String> {
-        let mut url =
-            reqwest::Url::parse(&self.endpoint).map_err(|e| format!("bad endpoint {:?}: {e}", self.endpoint))?;
+    pub fn url(&self) -> Result<reqwest::Url, BadEndpoint> {
+        let mut url = reqwest::Url::parse(&self.endpoint)
+            .map_err(|e| BadEndpoint { endpoint: self.endpoint.clone(), reason: e.to_string() })?;
         url.query_pairs_mut().append_pair("ticket", &self.ticket);
         Ok(url)
     }
@@ -73,7 +81,7 @@ pub struct Frame {
 /// What a frame asks of us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrameKind {
-    /// A robot message; `data` is the callback body of protocol §1.3.
+    /// A robot message; `data` is the callback body of docs/dingtalk-protocol.md §1.3.
     BotMessage,
     /// `SYSTEM` `ping`: echo it.
     Ping,

@@ -18,8 +18,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{Application, StartError};
-use crate::bot::i18n::Lang;
 use crate::config::{ConfigError, Mode, Settings};
+use crate::lang::Lang;
 use dingtalk_sim::scenario::CodeAnswer;
 use dingtalk_sim::{Scenario, ScenarioError, SimClock, Simulator};
 

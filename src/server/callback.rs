@@ -1,5 +1,5 @@
-//! `POST /dingtalk/callback`: verify, bound, parse, dedupe, acknowledge at once; the answer is
-//! worked out and sent in the background.
+//! `POST /dingtalk/callback`: verify, bound and parse; then the bot's one intake
+//! ([`crate::bot::handle::Bot::receive`]) decides, and the answer is acknowledged at once.
 
 use axum::Json;
 use axum::body::Body;
@@ -14,15 +14,15 @@ use crate::bot::handle::Admission;
 use crate::dingtalk::message::{CallbackBody, InboundMessage};
 use crate::dingtalk::reply::now_ms;
 use crate::dingtalk::sign::SignError;
+use crate::telemetry::Outcome;
 
 /// The largest body accepted (DingTalk's text messages are a few KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A refusal: the status DingTalk sees, a stable label, and a short public message. The
 /// detailed reason goes to the log only.
-fn reject(state: &AppState, status: StatusCode, kind: &'static str, message: &str) -> Response {
-    state.bot.metrics.callback(kind);
-    (status, Json(json!({ "error": kind, "message": message }))).into_response()
+fn reject(status: StatusCode, outcome: Outcome, message: &str) -> Response {
+    (status, Json(json!({ "error": outcome.label(), "message": message }))).into_response()
 }
 
 /// DingTalk's "nothing to post synchronously" answer; the real reply follows asynchronously.
@@ -52,7 +52,8 @@ pub async fn receive(State(state): State<AppState>, request: Request) -> Respons
         Ok(message) => message,
         Err(refusal) => {
             refused_span(request_id).in_scope(|| refusal.log());
-            return refusal.respond(&state);
+            state.bot.metrics().callback(refusal.outcome());
+            return refusal.respond();
         }
     };
     // Created once the msgId is known, so its fields are set once: every line this callback
@@ -81,15 +82,22 @@ impl Refusal {
         }
     }
 
-    fn respond(&self, state: &AppState) -> Response {
+    fn outcome(&self) -> Outcome {
         match self {
-            Self::Signature(err) => {
-                reject(state, StatusCode::UNAUTHORIZED, err.kind(), "the timestamp/sign headers do not verify")
-            }
-            Self::TooLarge => reject(state, StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the body is over 64 KiB"),
-            Self::Unreadable => reject(state, StatusCode::BAD_REQUEST, "bad_body", "the body could not be read"),
+            Self::Signature(err) => err.outcome(),
+            Self::TooLarge => Outcome::TooLarge,
+            Self::Unreadable | Self::NotRobotMessage(_) => Outcome::BadBody,
+        }
+    }
+
+    fn respond(&self) -> Response {
+        let outcome = self.outcome();
+        match self {
+            Self::Signature(_) => reject(StatusCode::UNAUTHORIZED, outcome, "the timestamp/sign headers do not verify"),
+            Self::TooLarge => reject(StatusCode::PAYLOAD_TOO_LARGE, outcome, "the body is over 64 KiB"),
+            Self::Unreadable => reject(StatusCode::BAD_REQUEST, outcome, "the body could not be read"),
             Self::NotRobotMessage(_) => {
-                reject(state, StatusCode::BAD_REQUEST, "bad_body", "the body is not a DingTalk robot message")
+                reject(StatusCode::BAD_REQUEST, outcome, "the body is not a DingTalk robot message")
             }
         }
     }
@@ -105,32 +113,14 @@ async fn read_message(state: &AppState, headers: &HeaderMap, body: Body) -> Resu
     CallbackBody::parse(&bytes).map(CallbackBody::into_inbound).map_err(Refusal::NotRobotMessage)
 }
 
-/// Checks where the reply would go, dedupes, and hands the message to the bot.
-async fn accept(state: AppState, mut message: InboundMessage) -> Response {
-    if !state.bot.replier.hosts().check(&mut message.reply_to) {
-        let url = message.reply_to.session_webhook.as_deref().unwrap_or_default();
-        let host = reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
-        tracing::warn!(%host, "callback rejected: sessionWebhook host is not on DINGMEET_WEBHOOK_HOSTS");
-        return reject(
-            &state,
-            StatusCode::BAD_REQUEST,
-            "webhook_host_not_allowed",
-            "the sessionWebhook host is not allowed",
-        );
-    }
-
-    match state.bot.admit(&message).await {
-        Admission::Duplicate => {
-            tracing::info!("duplicate delivery acknowledged, not processed again");
-            state.bot.metrics.callback("duplicate");
+/// Hands the message to the bot; acknowledges unless the bot refused it.
+async fn accept(state: AppState, message: InboundMessage) -> Response {
+    match state.bot.receive(message).await {
+        Admission::Refused(_) => {
+            reject(StatusCode::BAD_REQUEST, Outcome::WebhookHostNotAllowed, "the sessionWebhook host is not allowed")
         }
-        Admission::Accepted => {
-            state.bot.metrics.callback("accepted");
-            // The reply's lines go in this callback's span: it carries the request id and msgId.
-            state.bot.spawn_in(message, tracing::Span::current());
-        }
+        Admission::Accepted | Admission::Duplicate => acknowledge(),
     }
-    acknowledge()
 }
 
 fn is_too_large(err: &axum::Error) -> bool {

@@ -11,15 +11,12 @@ use axum::routing::{get, post};
 use crate::bot::handle::Bot;
 use crate::dingtalk::sign::Verifier;
 use crate::readiness::Readiness;
-use crate::stream::StreamStatus;
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub bot: Arc<Bot>,
     pub verifier: Arc<Verifier>,
-    /// Present in stream mode: whether the Stream socket is up (a readiness check).
-    pub stream: Option<Arc<StreamStatus>>,
     pub readiness: Readiness,
 }
 

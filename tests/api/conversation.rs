@@ -1,4 +1,4 @@
-//! Issue 7: every command in both languages through the real bot, `/share` for each meeting
+//! Every command in both languages through the real bot, `/share` for each meeting
 //! state, `/lang` switching and persistence per conversation, and the allow-lists.
 
 use crate::helpers::{spawn_app, spawn_app_with, text_of};

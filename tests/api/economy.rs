@@ -1,4 +1,4 @@
-//! Issue 6: upstream economy, proved by counting what reached the simulator (never by timing).
+//! Upstream economy, proved by counting what reached the simulator (never by timing).
 
 use futures_util::future::join_all;
 

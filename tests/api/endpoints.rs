@@ -3,7 +3,7 @@
 use dingtalk_sim::{Scenario, Simulator};
 use serde_json::{Value, json};
 
-use crate::bots::{self, WAIT};
+use crate::helpers::{WAIT, spawn_bot};
 use crate::redis_server::RedisServer;
 
 async fn simulator() -> Simulator {
@@ -17,7 +17,7 @@ fn parse(body: &str) -> Value {
 #[tokio::test]
 async fn healthz_says_the_process_is_alive() {
     let sim = simulator().await;
-    let bot = bots::start(&sim, &[]).await;
+    let bot = spawn_bot(&sim, &[]).await;
     let (status, body) = bot.get("/healthz").await;
     assert_eq!((status, parse(&body)), (200, json!({ "status": "ok" })));
 }
@@ -25,7 +25,7 @@ async fn healthz_says_the_process_is_alive() {
 #[tokio::test]
 async fn readyz_is_ready_with_each_check_named_when_dingtalk_answers() {
     let sim = simulator().await;
-    let bot = bots::start(&sim, &[]).await;
+    let bot = spawn_bot(&sim, &[]).await;
     let (status, body) = bot.get("/readyz").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -37,7 +37,7 @@ async fn readyz_is_ready_with_each_check_named_when_dingtalk_answers() {
 #[tokio::test]
 async fn readyz_says_why_no_access_token_can_be_had() {
     let sim = simulator().await;
-    let bot = bots::start(&sim, &[("DINGMEET_CLIENT_SECRET", "not-the-app-secret")]).await;
+    let bot = spawn_bot(&sim, &[("DINGMEET_CLIENT_SECRET", "not-the-app-secret")]).await;
     let (status, body) = bot.get("/readyz").await;
     assert_eq!(status, 503, "{body}");
     let body = parse(&body);
@@ -54,7 +54,7 @@ async fn readyz_reports_redis_while_it_is_down_and_the_bot_still_answers() {
     let sim = simulator().await;
     let port = RedisServer::unused_port();
     let url = format!("redis://:redis-pass-9d1@127.0.0.1:{port}/0");
-    let bot = bots::start(&sim, &[("DINGMEET_REDIS_URL", &url)]).await;
+    let bot = spawn_bot(&sim, &[("DINGMEET_REDIS_URL", &url)]).await;
 
     let (status, body) = bot.get("/readyz").await;
     assert_eq!(status, 503, "{body}");
@@ -86,7 +86,7 @@ async fn readyz_reports_redis_while_it_is_down_and_the_bot_still_answers() {
 #[tokio::test]
 async fn metrics_cover_callbacks_commands_upstream_tokens_replies_cache_and_stream() {
     let sim = simulator().await;
-    let bot = bots::start(&sim, &[]).await;
+    let bot = spawn_bot(&sim, &[]).await;
     let url = bot.callback_url();
     let post = |message: dingtalk_sim::MessageBuilder| {
         let url = url.clone();

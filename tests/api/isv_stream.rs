@@ -1,4 +1,4 @@
-//! Third-party apps on the Stream: the suite ticket DingTalk pushes (kept in Redis across a restart),
+//! Third-party apps over the Stream: the suite ticket DingTalk pushes (kept in Redis across a restart),
 //! and the organisation events (`org_suite_relieve`, `org_suite_auth`, `org_suite_change`) with
 //! the change each stands for in the simulated world.
 

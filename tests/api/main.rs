@@ -1,9 +1,15 @@
-//! Integration tests: the real bot on 127.0.0.1, against the DingTalk simulator (and a throwaway
-//! `redis-server`), in HTTP and Stream mode, and the sandbox (the playground in headless
-//! Chromium). One binary, as zero-to-production keeps it. The simulator's own tests are in its
-//! crate (`crates/dingtalk-sim/tests`).
+//! Integration tests, one binary as zero-to-production keeps it, in tiers:
+//! - `router`: the refusals decided before the bot runs, through `server::router()` with
+//!   `oneshot`, no socket;
+//! - most modules: the real bot on 127.0.0.1 (started by `helpers`), against the DingTalk
+//!   simulator (and a throwaway `redis-server`): HTTP callbacks, replies, the Stream, shared
+//!   state, third-party apps;
+//! - `process`: the `dingmeet` binary as a child process; `browser`: the sandbox's playground in
+//!   headless Chromium.
+//!
+//! The simulator's own tests are in its crate (`crates/dingtalk-sim/tests`); `sim_parity` checks
+//! it against the bot's own wire code.
 
-mod bots;
 mod breaker;
 mod browser;
 mod callback;
@@ -18,12 +24,12 @@ mod load_script;
 mod meetings;
 mod messages;
 mod process;
-mod process_tests;
 mod real_bodies;
 mod redis_server;
 mod redis_tls;
 mod replicas;
 mod replies;
+mod router;
 mod sandbox;
 mod sim_parity;
 mod state;

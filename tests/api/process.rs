@@ -1,115 +1,170 @@
-//! The real `dingmeet serve` binary as a child process: its environment set by the test, its
-//! output captured line by line, its address read from its "listening" log line.
+//! The real `dingmeet serve` binary: what its JSON logs say (and never say), and how it stops.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use dingtalk_sim::sender::post_callback;
+use dingtalk_sim::sender::{Callback, SessionMode};
+use dingtalk_sim::{Scenario, Simulator};
+use serde_json::Value;
 
-/// How long the binary may take to start, stop, or log what a test waits for.
-const DEADLINE: Duration = Duration::from_secs(20);
+use crate::helpers::WAIT;
+use crate::helpers::process::BotProcess;
+use crate::redis_server::RedisServer;
 
-pub(crate) struct BotProcess {
-    child: Child,
-    /// `http://127.0.0.1:port`
-    pub(crate) address: String,
-    output: Arc<Mutex<Vec<String>>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
+async fn simulator() -> Simulator {
+    Simulator::start(Scenario::builtin().expect("the builtin scenario")).await.expect("the simulator starts")
 }
 
-impl BotProcess {
-    /// Starts `dingmeet serve` with JSON logs, listening on a free loopback port, with `env` (and
-    /// no `DINGMEET_*`, `RUST_LOG` or `SSL_CERT_*` inherited from the test's own environment, so
-    /// a test that sets which CAs the bot trusts sets all of it).
-    pub(crate) async fn start(env: &[(String, String)]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_dingmeet"));
-        command.arg("serve").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("DINGMEET_") || key == "RUST_LOG" || key.starts_with("SSL_CERT_") {
-                command.env_remove(key);
-            }
+fn env(sim: &Simulator, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut vars = sim.bot_env();
+    vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    vars
+}
+
+fn sign_of(callback: &Callback) -> Option<String> {
+    callback.headers.iter().find(|(name, _)| name == "sign").map(|(_, value)| value.clone())
+}
+
+/// The log line whose message is `message` (and that satisfies `also`).
+fn find<'a>(lines: &'a [Value], message: &str, also: impl Fn(&Value) -> bool) -> &'a Value {
+    lines.iter().find(|line| line["message"] == message && also(line)).unwrap_or_else(|| {
+        panic!("no {message:?} line in:\n{}", lines.iter().map(Value::to_string).collect::<Vec<_>>().join("\n"))
+    })
+}
+
+fn reason_contains(text: &'static str) -> impl Fn(&Value) -> bool {
+    move |line| line["reason"].as_str().is_some_and(|reason| reason.contains(text))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_explain_rejections_carry_the_ids_and_never_contain_a_secret() {
+    let redis = RedisServer::start_with_password("redis-pass-5be1");
+    let sim = simulator().await;
+    let redis_url = redis.url();
+    let rotated = "rotated-callback-secret-77c3";
+    let mut bot = BotProcess::start(&env(
+        &sim,
+        &[("RUST_LOG", "debug"), ("DINGMEET_REDIS_URL", &redis_url), ("DINGMEET_CALLBACK_SECRETS", rotated)],
+    ))
+    .await;
+    let url = format!("{}/dingtalk/callback", bot.address);
+    let mut callbacks = Vec::new();
+    let mut send = |callback: Callback, status: u16| {
+        callbacks.push(callback.clone());
+        let (sim, url) = (&sim, url.clone());
+        async move {
+            let delivery = post_callback(sim, &url, callback).await.expect("the bot answers");
+            assert_eq!(delivery.status, status, "{}", delivery.body);
         }
-        command.env("DINGMEET_LISTEN", "127.0.0.1:0").env("DINGMEET_LOG_FORMAT", "json");
-        command.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let mut child = command.spawn().expect("the dingmeet binary starts");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>);
-        let stderr = child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>);
-        let readers = [stdout, stderr]
-            .into_iter()
-            .flatten()
-            .map(|pipe| {
-                let output = Arc::clone(&output);
-                std::thread::spawn(move || {
-                    for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                        output.lock().expect("output").push(line);
-                    }
-                })
-            })
-            .collect();
-        let mut bot = Self { child, address: String::new(), output, readers };
-        let listening = bot.wait_for_line(|line| line.contains("\"listening\"")).await;
-        let line: serde_json::Value = serde_json::from_str(&listening).expect("a JSON log line");
-        let addr = line["addr"].as_str().unwrap_or_else(|| panic!("an addr in {listening}"));
-        bot.address = format!("http://{addr}");
-        bot
-    }
+    };
 
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
-    }
+    let good = sim.message("/meeting 123456789").build();
+    send(good.clone(), 200).await;
+    sim.wait_for_webhook_posts(1, WAIT).await.expect("a reply on the session webhook");
+    send(good.clone(), 200).await;
+    send(sim.message("/help").session(SessionMode::Expired).build(), 200).await;
+    sim.wait_for_openapi_sends(1, WAIT).await.expect("a reply through the OpenAPI, with the access token");
+    send(sim.message("/help").secret(rotated).build(), 200).await;
+    send(sim.message("/help").secret("some-other-secret").build(), 401).await;
+    send(sim.message("/help").skew_ms(-2 * 3_600_000 - 60_000).build(), 401).await;
+    send(sim.message("/help").without_sign().build(), 401).await;
+    send(sim.message("/help").raw_body(b"{\"hello\":1}".to_vec()).build(), 400).await;
+    send(sim.message("/help").raw_body(vec![b' '; 70_000]).build(), 413).await;
+    sim.wait_for_webhook_posts(2, WAIT).await.expect("the rotated secret's message is answered");
 
-    /// Everything the process wrote so far, stdout and stderr interleaved by line.
-    pub(crate) fn output(&self) -> Vec<String> {
-        self.output.lock().expect("output").clone()
-    }
+    bot.terminate();
+    assert!(bot.wait_for_exit().await.success());
+    let output = bot.output();
+    let lines: Vec<Value> = output
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}")))
+        .collect();
 
-    /// Waits until a line matching `matches` has been written, and returns it.
-    pub(crate) async fn wait_for_line(&mut self, matches: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(line) = self.output().into_iter().find(|line| matches(line)) {
-                return line;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("dingmeet exited ({status}) before the expected line:\n{}", self.output().join("\n"));
-            }
-            assert!(Instant::now() < deadline, "no such line within {DEADLINE:?}:\n{}", self.output().join("\n"));
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
+    // Every refusal says what to check.
+    find(
+        &lines,
+        "callback rejected",
+        reason_contains("signature mismatch: is DINGMEET_CLIENT_SECRET the app's AppSecret"),
+    );
+    find(&lines, "callback rejected", reason_contains("timestamp 2h1m off (allowed 1h0m): check the server clock"));
+    find(&lines, "callback rejected", reason_contains("no `sign` header"));
+    find(&lines, "callback rejected: body over the size limit", |_| true);
+    find(&lines, "callback rejected: the body is not a DingTalk robot message", |_| true);
 
-    /// Sends SIGTERM, as an orchestrator stopping the process would.
-    pub(crate) fn terminate(&self) {
-        let pid = i32::try_from(self.pid()).ok().and_then(rustix::process::Pid::from_raw).expect("a process id");
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM is sent");
-    }
+    // One span per callback: its request id and msgId are on every line it leads to.
+    let spans = |line: &Value| line["spans"].as_array().cloned().unwrap_or_default();
+    let replied = find(&lines, "replied", |line| spans(line).iter().any(|s| s["msg_id"] == good.msg_id.as_str()));
+    let callback_span = spans(replied).into_iter().find(|s| s["name"] == "callback").expect("the callback span");
+    let request_id = callback_span["request_id"].as_str().expect("a request id");
+    assert_eq!(request_id.len(), 16, "{callback_span}");
+    let duplicate = find(&lines, "duplicate delivery acknowledged, not processed again", |_| true);
+    assert_eq!(duplicate["span"]["msg_id"], good.msg_id.as_str());
+    assert_ne!(duplicate["span"]["request_id"], request_id, "each delivery has its own request id");
 
-    /// Waits for the process to exit on its own; then [`BotProcess::output`] is complete.
-    pub(crate) async fn wait_for_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("the child's status") {
-                for reader in self.readers.drain(..) {
-                    let _ = reader.join();
-                }
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "dingmeet did not exit within {DEADLINE:?}:\n{}",
-                self.output().join("\n")
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    // And no secret, signature, token or password, anywhere.
+    let text = output.join("\n");
+    let mut secrets = vec![sim.client_secret().to_owned(), rotated.to_owned(), "redis-pass-5be1".to_owned()];
+    secrets.extend(callbacks.iter().filter_map(sign_of));
+    let tokens = sim.issued_tokens();
+    assert!(!tokens.is_empty(), "the bot fetched a token");
+    secrets.extend(tokens);
+    secrets.extend(callbacks.iter().map(|callback| callback.session_id.clone()));
+    for secret in &secrets {
+        assert!(!text.contains(secret.as_str()), "{secret:?} reached the logs:\n{text}");
     }
 }
 
-impl Drop for BotProcess {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_accepting_delivers_the_reply_in_flight_and_exits_0() {
+    let sim = simulator().await;
+    let held = sim.hold("123456789");
+    let mut bot = BotProcess::start(&env(&sim, &[("DINGMEET_SHUTDOWN_GRACE_SECS", "10")])).await;
+    let delivery = sim.message("/meeting 123456789").post(&format!("{}/dingtalk/callback", bot.address)).await;
+    assert_eq!(delivery.expect("the bot answers").status, 200);
+    sim.wait_for_conference_calls("123456789", 1, WAIT).await.expect("the lookup is in flight");
+
+    bot.terminate();
+    bot.wait_for_line(|line| line.contains("shutting down")).await;
+    let healthz = format!("{}/healthz", bot.address);
+    let deadline = std::time::Instant::now() + WAIT;
+    while reqwest::get(&healthz).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "still accepting connections after SIGTERM");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(sim.records().webhook_posts.is_empty(), "the reply waits for the lookup");
+
+    held.release();
+    let posts = sim.wait_for_webhook_posts(1, WAIT).await.expect("the reply in flight is delivered");
+    assert!(posts[0].text().is_some_and(|text| text.contains("产品周会")), "{:?}", posts[0].body);
+    let status = bot.wait_for_exit().await;
+    assert_eq!(status.code(), Some(0), "{}", bot.output().join("\n"));
+    assert!(bot.output().iter().any(|line| line.contains("every reply in flight delivered")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_stale_suite_ticket_gets_the_waiting_reply_and_a_warning_for_the_operator() {
+    for (seed, code) in [(None, "noSuiteTicket"), (Some("stale-seed-ticket-0b7e"), "invalidSuiteTicket")] {
+        let sim = simulator().await;
+        let mut settings = vec![("DINGMEET_APP_TYPE", "third_party"), ("DINGMEET_CORP_TOKEN_ROUTE", "classic")];
+        settings.extend(seed.map(|seed| ("DINGMEET_SUITE_TICKET", seed)));
+        let mut bot = BotProcess::start(&env(&sim, &settings)).await;
+
+        let delivery = sim.message("/meeting 123456789").post(&format!("{}/dingtalk/callback", bot.address)).await;
+        assert_eq!(delivery.expect("the bot answers").status, 200);
+
+        let posts = sim.wait_for_webhook_posts(1, WAIT).await.expect("a reply");
+        let reply = posts[0].text().unwrap_or_default();
+        assert!(reply.contains("等待钉钉推送本应用的授权信息"), "{code}: {reply}");
+        let line = bot.wait_for_line(|line| line.contains("no usable suite ticket")).await;
+        let line: Value = serde_json::from_str(&line).expect("a JSON log line");
+        assert_eq!(line["level"], "WARN", "{line}");
+        assert_eq!(line["code"], code, "{line}");
+        assert_eq!(line["corp"], sim.home_corp(), "{line}");
+        assert!(line["message"].as_str().is_some_and(|m| m.contains("DINGMEET_SUITE_TICKET")), "{line}");
+
+        bot.terminate();
+        assert!(bot.wait_for_exit().await.success());
+        let text = bot.output().join("\n");
+        for secret in [Some(sim.client_secret()), seed].into_iter().flatten() {
+            assert!(!text.contains(secret), "{secret:?} reached the logs:\n{text}");
         }
     }
 }

@@ -10,8 +10,8 @@ use dingmeet::state::{Backend, StateError, StateOptions, StateStore};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::bots::{self, WAIT};
-use crate::process::BotProcess;
+use crate::helpers::process::BotProcess;
+use crate::helpers::{WAIT, test_settings};
 use crate::redis_server::{RedisServer, TestCa};
 use crate::replicas::{simulator, two_ready_replicas_answer_once};
 
@@ -151,7 +151,7 @@ async fn tls_settings_that_can_never_work_stop_the_bot_at_start_naming_the_setti
     for (url, ca_file, setting, problem) in cases {
         let mut settings = vec![("DINGMEET_REDIS_URL", url.as_str())];
         settings.extend(ca_file.map(|path| ("DINGMEET_REDIS_CA_FILE", path.as_str())));
-        let settings = bots::settings(&sim, &settings);
+        let settings = test_settings(&sim, &settings);
         let err = dingmeet::app::open_state(&settings, &Readiness::new()).await.expect_err("refused at start");
         assert!(matches!(err, StateError::BadRedisCa { .. } | StateError::BadRedisUrl(_)), "{err:?}");
         let text = err.to_string();

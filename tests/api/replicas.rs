@@ -4,7 +4,7 @@
 use dingtalk_sim::sender::post_callback;
 use dingtalk_sim::{Scenario, Simulator};
 
-use crate::bots::{self, WAIT};
+use crate::helpers::{TestBot, WAIT, spawn_bot};
 use crate::redis_server::RedisServer;
 
 pub(crate) async fn simulator() -> Simulator {
@@ -13,9 +13,9 @@ pub(crate) async fn simulator() -> Simulator {
 
 /// Delivers one signed callback to every bot at once; returns how many replies arrived once all
 /// of them have stopped (and so finished every reply in flight).
-pub(crate) async fn deliver_to_all(sim: &Simulator, bots: Vec<bots::Bot>) -> usize {
+pub(crate) async fn deliver_to_all(sim: &Simulator, bots: Vec<TestBot>) -> usize {
     let callback = sim.message("/meeting 123456789").build();
-    let urls: Vec<String> = bots.iter().map(bots::Bot::callback_url).collect();
+    let urls: Vec<String> = bots.iter().map(TestBot::callback_url).collect();
     let posts = urls.iter().map(|url| post_callback(sim, url, callback.clone()));
     for delivery in futures_util::future::join_all(posts).await {
         let delivery = delivery.expect("the bot answers");
@@ -32,8 +32,8 @@ pub(crate) async fn deliver_to_all(sim: &Simulator, bots: Vec<bots::Bot>) -> usi
 /// message to both and checks it was answered, and looked up, once.
 pub(crate) async fn two_ready_replicas_answer_once(settings: &[(&str, &str)]) {
     let sim = simulator().await;
-    let a = bots::start(&sim, settings).await;
-    let b = bots::start(&sim, settings).await;
+    let a = spawn_bot(&sim, settings).await;
+    let b = spawn_bot(&sim, settings).await;
     for bot in [&a, &b] {
         let (status, body) = bot.get("/readyz").await;
         assert!(status == 200 && body.contains(r#""redis":{"ok":true}"#), "{status} {body}");
@@ -51,8 +51,8 @@ async fn two_replicas_sharing_redis_answer_a_message_delivered_to_both_exactly_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_shared_state_each_replica_would_answer() {
     let sim = simulator().await;
-    let a = bots::start(&sim, &[]).await;
-    let b = bots::start(&sim, &[]).await;
+    let a = spawn_bot(&sim, &[]).await;
+    let b = spawn_bot(&sim, &[]).await;
     assert_eq!(deliver_to_all(&sim, vec![a, b]).await, 2, "the case Redis is for");
 }
 
@@ -66,8 +66,8 @@ async fn the_rate_limit_counts_replies_from_every_replica_and_drops_the_excess_p
         ("DINGMEET_RATE_LIMIT_PER_MINUTE", "2"),
         ("DINGMEET_RATE_LIMIT_WAIT_SECS", "0"),
     ];
-    let a = bots::start(&sim, &limit).await;
-    let b = bots::start(&sim, &limit).await;
+    let a = spawn_bot(&sim, &limit).await;
+    let b = spawn_bot(&sim, &limit).await;
 
     for (sent, bot) in [&a, &b].into_iter().enumerate() {
         let delivery = sim.message("/help").post(&bot.callback_url()).await.expect("the bot answers");

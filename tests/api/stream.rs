@@ -11,7 +11,7 @@ use dingtalk_sim::records::WebhookPost;
 use dingtalk_sim::{MessageBuilder, Scenario, Simulator};
 use serde_json::{Value, json};
 
-use crate::bots;
+use crate::helpers::spawn_bot;
 use crate::helpers::{TestApp, WAIT, spawn_app_against, text_of};
 use crate::redis_server::RedisServer;
 
@@ -390,7 +390,7 @@ async fn two_replicas_sharing_redis_answer_each_message_once_whichever_socket_it
     let sim = simulator().await;
     let url = redis.url();
     let settings = [STREAM, &[("DINGMEET_REDIS_URL", url.as_str())]].concat();
-    let replicas = [bots::start(&sim, &settings).await, bots::start(&sim, &settings).await];
+    let replicas = [spawn_bot(&sim, &settings).await, spawn_bot(&sim, &settings).await];
     sim.wait_for_connections(2, WAIT).await.expect("both replicas connect");
 
     let pushed: Vec<Pushed> = (0..200)

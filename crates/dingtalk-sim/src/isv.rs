@@ -4,7 +4,7 @@
 //! (`org_suite_change`) or removing it (`org_suite_relieve`; its tokens stop working at once).
 //! Each changes the simulated world first, then pushes the `EVENT` frame, as DingTalk would.
 //!
-//! The `data` of the organisation events is UNCERTAIN (dingtalk-isv.md §6 has their names only):
+//! The `data` of the organisation events is UNCERTAIN (docs/dingtalk-protocol.md §7 has their names only):
 //! the simulator sends `{"authCorpId": …}` (plus `authCorpInfo` for `org_suite_auth`, as the
 //! SyncHTTP payloads carry it), with the organisation in the `eventCorpId` header too.
 

@@ -1,5 +1,5 @@
 //! The DingTalk simulator: a loopback HTTP server that behaves like DingTalk on every endpoint
-//! the bot touches, following `dingtalk-protocol.md` to the byte. One server stands in for
+//! the bot touches, following `docs/dingtalk-protocol.md` to the byte. One server stands in for
 //! both `api.dingtalk.com` (tokens, conference infos, robot OpenAPI) and `oapi.dingtalk.com`
 //! (session webhooks), so the bot's `DINGMEET_API_BASE` and `DINGMEET_WEBHOOK_HOSTS=127.0.0.1`
 //! point at it. It also plays DingTalk's part towards the bot: [`Simulator::message`] builds,

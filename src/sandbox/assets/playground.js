@@ -1,6 +1,7 @@
 // dingmeet playground: sends what you type through the sandbox (signed callback → bot) and shows
 // what the bot posted to the simulated DingTalk, rendered as DingTalk renders its markdown subset.
-// Every piece of text reaches the page through textContent or text nodes, never as HTML.
+// Every piece of text reaches the page through textContent or text nodes, never as HTML. One file
+// (over 400 lines) because it is served as one asset, with no build step.
 'use strict';
 
 (() => {

@@ -1,4 +1,4 @@
-//! The Stream gateway (protocol §5): `POST /v1.0/gateway/connections/open` checks the app's
+//! The Stream gateway (docs/dingtalk-protocol.md §5): `POST /v1.0/gateway/connections/open` checks the app's
 //! credentials and subscriptions and hands out `{"endpoint":"ws://127.0.0.1:PORT/connect",
 //! "ticket":"…"}` (single use, 90 s of simulator time); `GET /connect?ticket=…` upgrades to the
 //! WebSocket on which the simulator pushes `CALLBACK`, `EVENT` and `SYSTEM` frames and records
@@ -75,7 +75,7 @@ struct OpenAnswer {
     ticket: String,
 }
 
-/// The answer to bad or missing credentials, as reported (dingtalk-isv.md §7).
+/// The answer to bad or missing credentials, as reported (docs/dingtalk-protocol.md §5).
 #[derive(Serialize)]
 struct AuthFailed {
     code: &'static str,

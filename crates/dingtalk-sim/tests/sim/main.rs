@@ -1,4 +1,4 @@
-//! The simulator's own tests: its wire format pinned to the protocol reference, driven by plain
+//! The simulator's own tests: its wire format pinned to docs/dingtalk-protocol.md, driven by plain
 //! HTTP and WebSocket clients (no bot). One binary, as the bot's `tests/api` is.
 
 mod orgs;

@@ -1,5 +1,5 @@
 //! The simulator's signer against the known answers the bot's own signer is checked with
-//! (`src/dingtalk/sign.rs`): the protocol reference's example and a third-party app's.
+//! (`src/dingtalk/sign.rs`): docs/dingtalk-protocol.md's example and a third-party app's.
 
 use dingtalk_sim::sign::sign;
 

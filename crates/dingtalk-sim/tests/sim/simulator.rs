@@ -1,4 +1,4 @@
-//! The simulator's own wire format, pinned to the protocol reference: field names, JSON types,
+//! The simulator's own wire format, pinned to docs/dingtalk-protocol.md: field names, JSON types,
 //! error envelopes, status codes, and the robot messages its callback sender builds.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The simulator's Stream gateway on the wire, pinned to protocol §5: the open call, tickets,
+//! The simulator's Stream gateway on the wire, pinned to docs/dingtalk-protocol.md §5: the open call, tickets,
 //! the frames it pushes and what it makes of the acks, driven by a bare WebSocket client.
 
 use std::time::Duration;
@@ -22,7 +22,7 @@ async fn live() -> Simulator {
     Simulator::start(Scenario::builtin().expect("valid")).await.expect("starts")
 }
 
-/// The body the official SDKs send (protocol §5).
+/// The body the official SDKs send (docs/dingtalk-protocol.md §5).
 fn open_body(sim: &Simulator) -> Value {
     json!({
         "clientId": sim.client_id(),
@@ -99,7 +99,7 @@ async fn send(ws: &mut Ws, value: &Value) {
     ws.send(Message::Text(value.to_string().into())).await.expect("sent");
 }
 
-/// The ack of protocol §5.
+/// The ack of docs/dingtalk-protocol.md §5.
 fn ack(message_id: &str, data: &str) -> Value {
     json!({
         "code": 200,

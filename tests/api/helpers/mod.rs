@@ -1,5 +1,13 @@
-//! The harness: the DingTalk simulator and the real bot on 127.0.0.1, wired together through
-//! `Settings::load_from(None, vars)` exactly as a deployment would be through its environment.
+//! The harness, the one way a test starts a bot (as zero-to-production's `spawn_app`): the real
+//! bot on 127.0.0.1, wired to the DingTalk simulator through `Settings::load_from(None, vars)`
+//! exactly as a deployment is through its environment.
+//!
+//! [`spawn_app`] starts a simulator and a bot that owns it (most tests); [`spawn_bot`] starts
+//! any number of bots against one simulator (replicas, readiness), each stopped on demand;
+//! [`process::BotProcess`] runs the real binary as a child process, for what only a process
+//! shows (its logs, its signals).
+
+pub(crate) mod process;
 
 use std::time::Duration;
 
@@ -18,14 +26,20 @@ pub(crate) const WAIT: Duration = Duration::from_secs(10);
 /// The bot's callback path.
 pub(crate) const CALLBACK_PATH: &str = "/dingtalk/callback";
 
+/// A bot serving on 127.0.0.1; dropping it stops it.
+pub(crate) struct TestBot {
+    /// `http://127.0.0.1:port`
+    pub(crate) address: String,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
 /// The bot and its simulated DingTalk.
 pub(crate) struct TestApp {
     /// `http://127.0.0.1:port` of the bot.
     pub(crate) address: String,
     pub(crate) sim: Simulator,
-    /// Dropping it (with the `TestApp`) stops the bot too.
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
+    bot: TestBot,
 }
 
 fn init_logging() {
@@ -47,20 +61,62 @@ pub(crate) async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
     spawn_app_against(sim, settings).await
 }
 
-/// The bot, wired to an already running simulator.
+/// The bot, wired to an already running simulator that it then owns.
 pub(crate) async fn spawn_app_against(sim: Simulator, settings: &[(&str, &str)]) -> TestApp {
-    init_logging();
+    let bot = spawn_bot(&sim, settings).await;
+    TestApp { address: bot.address.clone(), sim, bot }
+}
+
+/// The settings a bot talking to `sim` runs with, plus `extra` `DINGMEET_*` pairs.
+pub(crate) fn test_settings(sim: &Simulator, extra: &[(&str, &str)]) -> Settings {
     let mut vars = sim.bot_env();
     vars.push(("DINGMEET_LISTEN".to_owned(), "127.0.0.1:0".to_owned()));
-    vars.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let settings = Settings::load_from(None, vars).expect("the test settings load");
-    let app = Application::build(&settings).await.expect("the bot builds");
+    vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    Settings::load_from(None, vars).expect("the test settings load")
+}
+
+/// A bot against `sim` with `extra` settings; `sim` stays the caller's.
+pub(crate) async fn spawn_bot(sim: &Simulator, extra: &[(&str, &str)]) -> TestBot {
+    init_logging();
+    let app = Application::build(&test_settings(sim, extra)).await.expect("the bot builds");
     let address = format!("http://{}", app.local_addr());
-    let (shutdown, stop) = oneshot::channel::<()>();
+    let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
-        let _ = stop.await;
+        let _ = stopped.await;
     }));
-    TestApp { address, sim, shutdown: Some(shutdown), server: Some(server) }
+    TestBot { address, stop: Some(stop), server: Some(server) }
+}
+
+impl TestBot {
+    pub(crate) fn callback_url(&self) -> String {
+        format!("{}{CALLBACK_PATH}", self.address)
+    }
+
+    /// `GET path`: the status and the body.
+    pub(crate) async fn get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(format!("{}{path}", self.address)).await.expect("the bot answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("a body"))
+    }
+
+    /// Stops the bot and waits until every reply in flight is sent.
+    pub(crate) async fn finish(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let stopped = tokio::time::timeout(WAIT, server).await.expect("the bot stops in time");
+            stopped.expect("the bot task ends").expect("the bot stops cleanly");
+        }
+    }
+}
+
+impl Drop for TestBot {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
 }
 
 impl TestApp {
@@ -103,15 +159,9 @@ impl TestApp {
 
     /// Stops the bot and waits until every reply in flight is sent, so what the simulator
     /// recorded is final. Returns the simulator for the last assertions.
-    pub(crate) async fn finish(mut self) -> Simulator {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let stopped = tokio::time::timeout(WAIT, server).await.expect("the bot stops in time");
-            stopped.expect("the bot task ends").expect("the bot stops cleanly");
-        }
-        let TestApp { sim, .. } = self;
+    pub(crate) async fn finish(self) -> Simulator {
+        let TestApp { sim, bot, .. } = self;
+        bot.finish().await;
         sim
     }
 }
@@ -127,14 +177,6 @@ pub(crate) fn assert_refused(delivery: &Delivery, status: u16) {
     assert_eq!(delivery.status, status, "status; body: {}", delivery.body);
     let body = delivery.json().unwrap_or_else(|| panic!("a JSON error body, got {:?}", delivery.body));
     assert!(body.get("error").and_then(|e| e.as_str()).is_some(), "an error label in {body}");
-}
-
-/// Nothing reached DingTalk at all: no lookup, no post, no send.
-pub(crate) fn assert_nothing_sent(sim: &Simulator) {
-    let records = sim.records();
-    assert!(records.webhook_posts.is_empty(), "webhook posts: {:?}", records.webhook_posts);
-    assert!(records.openapi_sends.is_empty(), "OpenAPI sends: {:?}", records.openapi_sends);
-    assert!(records.conference_calls.is_empty(), "conference calls: {:?}", records.conference_calls);
 }
 
 /// The reply's markdown text.

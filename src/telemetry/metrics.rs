@@ -1,11 +1,7 @@
-//! Logs (tracing, text or JSON) and the Prometheus metrics every part of the bot reports to.
+//! The Prometheus metrics every part of the bot reports to, and their label values.
 
-use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::OnceLock;
 use std::time::Duration;
-
-mod json;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -14,160 +10,57 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-/// How long an info line may wait in the buffer before it is written (when stdout is not a
-/// terminal); warnings and errors are written at once.
-pub const LOG_FLUSH_INTERVAL: Duration = Duration::from_millis(50);
-
-/// Installs the global tracing subscriber. `json` selects one JSON object per line.
-/// `RUST_LOG` overrides the default filter (`info`).
-///
-/// When stdout is not a terminal (a container, a service, a file), lines are written in batches:
-/// one `write` per batch instead of one per line, which under load is a system call and a lock
-/// per message saved. A line waits at most [`LOG_FLUSH_INTERVAL`]; warnings and errors, and
-/// everything still buffered when the returned guard drops, are written at once. Keep the
-/// guard until the process ends.
-#[must_use = "dropping the guard flushes the log"]
-pub fn init_logging(json: bool) -> LogGuard {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let output = LogOutput::stdout();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(output.clone());
-    // Err means a subscriber is already installed (tests), which is fine.
-    let _ = if json {
-        // The span list carries the callback's request id down to the reply's lines.
-        builder.fmt_fields(json::JsonSpanFields).event_format(json::JsonLines).try_init()
-    } else {
-        builder.try_init()
-    };
-    LogGuard(output)
-}
-
-/// Flushes the log when dropped (batching goes on: this is for the end of `main`).
-pub struct LogGuard(LogOutput);
-
-impl Drop for LogGuard {
-    fn drop(&mut self) {
-        self.0.flush();
-    }
-}
-
-/// Where log lines go: stdout, line by line to a terminal, else through a buffer that a
-/// background thread flushes every [`LOG_FLUSH_INTERVAL`].
-#[derive(Clone)]
-struct LogOutput(Option<Arc<Mutex<BufWriter<File>>>>);
-
-impl LogOutput {
-    fn stdout() -> Self {
-        let stdout = std::io::stdout();
-        if stdout.is_terminal() {
-            return Self(None);
-        }
-        let Some(file) = stdout_file() else { return Self(None) };
-        let buffer = Arc::new(Mutex::new(BufWriter::with_capacity(64 * 1024, file)));
-        let flusher = Arc::downgrade(&buffer);
-        let spawned = std::thread::Builder::new().name("log-flush".into()).spawn(move || {
-            while let Some(buffer) = flusher.upgrade() {
-                Self::flush_buffer(&buffer);
-                drop(buffer);
-                std::thread::sleep(LOG_FLUSH_INTERVAL);
-            }
-        });
-        // Without the flusher thread, lines go out one by one as before.
-        if spawned.is_err() { Self(None) } else { Self(Some(buffer)) }
-    }
-
-    fn flush_buffer(buffer: &Mutex<BufWriter<File>>) {
-        let _ = buffer.lock().unwrap_or_else(PoisonError::into_inner).flush();
-    }
-
-    fn flush(&self) {
-        match &self.0 {
-            Some(buffer) => Self::flush_buffer(buffer),
-            None => {
-                let _ = std::io::stdout().flush();
-            }
-        }
-    }
-}
-
-/// Stdout as a file of its own (a duplicate descriptor), so writes skip stdout's line buffer.
-#[cfg(unix)]
-fn stdout_file() -> Option<File> {
-    use std::os::fd::AsFd;
-    std::io::stdout().as_fd().try_clone_to_owned().ok().map(File::from)
-}
-
-#[cfg(not(unix))]
-fn stdout_file() -> Option<File> {
-    None
-}
-
-/// One log line's writer: the buffer (flushed after the line when `urgent`), or stdout.
-enum LineWriter<'a> {
-    Buffered { buffer: MutexGuard<'a, BufWriter<File>>, urgent: bool },
-    Direct(std::io::Stdout),
-}
-
-impl Write for LineWriter<'_> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Self::Buffered { buffer, .. } => buffer.write(bytes),
-            Self::Direct(stdout) => stdout.write(bytes),
-        }
-    }
-
-    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match self {
-            Self::Buffered { buffer, .. } => buffer.write_all(bytes),
-            Self::Direct(stdout) => stdout.write_all(bytes),
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Self::Buffered { buffer, .. } => buffer.flush(),
-            Self::Direct(stdout) => stdout.flush(),
-        }
-    }
-}
-
-impl Drop for LineWriter<'_> {
-    fn drop(&mut self) {
-        if let Self::Buffered { buffer, urgent: true } = self {
-            let _ = buffer.flush();
-        }
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogOutput {
-    type Writer = LineWriter<'a>;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.writer(false)
-    }
-
-    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
-        self.writer(*meta.level() <= tracing::Level::WARN)
-    }
-}
-
-impl LogOutput {
-    fn writer(&self, urgent: bool) -> LineWriter<'_> {
-        match &self.0 {
-            Some(buffer) => {
-                LineWriter::Buffered { buffer: buffer.lock().unwrap_or_else(PoisonError::into_inner), urgent }
-            }
-            None => LineWriter::Direct(std::io::stdout()),
-        }
-    }
-}
-
 /// Label sets as arrays: building one for a lookup allocates nothing.
 type Labels<const N: usize> = [(&'static str, &'static str); N];
 
-/// The outcomes of a callback that are exported from the start.
-const CALLBACK_OUTCOMES: &[&str] =
-    &["accepted", "duplicate", "bad_signature", "stale", "bad_headers", "bad_body", "too_large"];
+/// What became of a message delivered by either transport: the `outcome` label of
+/// `dingmeet_callbacks_total`, and the `error` an HTTP refusal answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// New work, answered in the background.
+    Accepted,
+    /// A redelivery (the same `msgId`, or the same Stream frame), acknowledged and dropped.
+    Duplicate,
+    /// The `sign` header does not match.
+    BadSignature,
+    /// The `timestamp` header is outside the window.
+    Stale,
+    /// `timestamp` or `sign` missing or unreadable.
+    BadHeaders,
+    /// Not a DingTalk robot message (or not readable at all).
+    BadBody,
+    /// Over the size limit.
+    TooLarge,
+    /// The `sessionWebhook` host is not on `DINGMEET_WEBHOOK_HOSTS`.
+    WebhookHostNotAllowed,
+}
+
+impl Outcome {
+    /// The outcomes exported (at 0) from the start, so an alert's rate is defined before the
+    /// first bad callback.
+    const EXPORTED_AT_START: [Self; 7] = [
+        Self::Accepted,
+        Self::Duplicate,
+        Self::BadSignature,
+        Self::Stale,
+        Self::BadHeaders,
+        Self::BadBody,
+        Self::TooLarge,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Duplicate => "duplicate",
+            Self::BadSignature => "bad_signature",
+            Self::Stale => "stale",
+            Self::BadHeaders => "bad_headers",
+            Self::BadBody => "bad_body",
+            Self::TooLarge => "too_large",
+            Self::WebhookHostNotAllowed => "webhook_host_not_allowed",
+        }
+    }
+}
 
 /// Every metric the bot exports, registered in one registry per application instance.
 pub struct Metrics {
@@ -264,8 +157,8 @@ impl Metrics {
         );
         // Series an alert watches exist from the start (at 0), so a rate is defined before the
         // first bad callback or dropped reply.
-        for outcome in CALLBACK_OUTCOMES {
-            drop(callbacks.get_or_create(&[("outcome", *outcome)]));
+        for outcome in Outcome::EXPORTED_AT_START {
+            drop(callbacks.get_or_create(&[("outcome", outcome.label())]));
         }
         drop(refused.get_or_create(&[("reason", "rate_limited")]));
         Self {
@@ -286,10 +179,10 @@ impl Metrics {
         }
     }
 
-    pub fn callback(&self, outcome: &'static str) {
+    pub fn callback(&self, outcome: Outcome) {
         match outcome {
-            "accepted" => kept(&self.hot.accepted, &self.callbacks, [("outcome", outcome)]).inc(),
-            _ => self.callbacks.get_or_create(&[("outcome", outcome)]).inc(),
+            Outcome::Accepted => kept(&self.hot.accepted, &self.callbacks, [("outcome", outcome.label())]).inc(),
+            _ => self.callbacks.get_or_create(&[("outcome", outcome.label())]).inc(),
         };
     }
 
@@ -385,7 +278,7 @@ mod tests {
     #[test]
     fn counters_appear_in_the_exposition_with_their_labels() {
         let metrics = Metrics::new();
-        metrics.callback("accepted");
+        metrics.callback(Outcome::Accepted);
         metrics.upstream("conference", "ok", Duration::from_millis(12));
         let text = metrics.render();
         assert!(text.contains(r#"dingmeet_callbacks_total{outcome="accepted"} 1"#), "{text}");
@@ -398,7 +291,7 @@ mod tests {
         let metrics = Metrics::new();
         assert!(!metrics.render().contains("commands_total{kind=\"meeting\"}"), "not before its first use");
         for _ in 0..2 {
-            metrics.callback("accepted");
+            metrics.callback(Outcome::Accepted);
             metrics.command("meeting");
             metrics.cache("conference", true);
             metrics.upstream("session_webhook", "ok", Duration::from_millis(3));

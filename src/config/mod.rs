@@ -1,0 +1,238 @@
+//! Settings: an optional TOML file, then `DINGMEET_*` environment variables, which win.
+//! Loaded once at start, into typed sections (durations as `Duration`s, choices as enums);
+//! the flat names and their defaults are in [`raw`], the only place they are converted.
+//! Secrets are `SecretString`s, whose `Debug` prints no secret.
+
+mod raw;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::dingtalk::breaker::Policy;
+use crate::dingtalk::token::CorpTokenRoute;
+use crate::lang::Lang;
+
+/// The environment variable prefix of every setting.
+pub const ENV_PREFIX: &str = "DINGMEET_";
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("unknown log format {other:?}: use text or json")),
+        }
+    }
+}
+
+/// How messages arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Signed HTTP callbacks on `POST /dingtalk/callback`.
+    #[default]
+    Http,
+    /// DingTalk's Stream WebSocket; no callback route is served.
+    Stream,
+    /// Both at once.
+    Both,
+}
+
+impl Mode {
+    pub fn http(self) -> bool {
+        matches!(self, Self::Http | Self::Both)
+    }
+
+    pub fn stream(self) -> bool {
+        matches!(self, Self::Stream | Self::Both)
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "http" => Ok(Self::Http),
+            "stream" => Ok(Self::Stream),
+            "both" => Ok(Self::Both),
+            other => Err(format!("unknown mode {other:?}: use http, stream or both")),
+        }
+    }
+}
+
+/// The kind of DingTalk app the bot runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AppType {
+    #[default]
+    Internal,
+    ThirdParty,
+}
+
+impl FromStr for AppType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "internal" => Ok(Self::Internal),
+            "third_party" | "isv" => Ok(Self::ThirdParty),
+            other => Err(format!("unknown app type {other:?}: use internal or third_party")),
+        }
+    }
+}
+
+/// Every setting, by concern.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub app: AppSettings,
+    pub server: ServerSettings,
+    pub dingtalk: DingTalkSettings,
+    pub answers: AnswerSettings,
+    pub state: StateSettings,
+    pub stream: StreamSettings,
+}
+
+/// Which DingTalk app the bot is.
+#[derive(Debug, Clone)]
+pub struct AppSettings {
+    /// The app's AppKey (Client ID); a third-party app's SuiteKey.
+    pub client_id: Option<String>,
+    /// The app's AppSecret (Client Secret); also verifies callbacks.
+    pub client_secret: Option<SecretString>,
+    /// An organisation's own app, or a third-party app serving many.
+    pub app_type: AppType,
+    /// How a third-party app gets organisation tokens.
+    pub corp_token_route: CorpTokenRoute,
+    /// Third-party apps on the classic route: a suite ticket to start with, until DingTalk pushes one.
+    pub suite_ticket: Option<SecretString>,
+}
+
+/// How messages arrive, and the process around them.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub mode: Mode,
+    /// More secrets accepted on callbacks while rotating.
+    pub callback_secrets: Vec<SecretString>,
+    /// How far a callback's `timestamp` may be from now.
+    pub sign_window: Duration,
+    /// How long shutdown waits for replies in flight.
+    pub shutdown_grace: Duration,
+    pub log_format: LogFormat,
+}
+
+/// Calls to DingTalk.
+#[derive(Debug, Clone)]
+pub struct DingTalkSettings {
+    pub api_base: String,
+    /// Hosts a `sessionWebhook` may point at (any port).
+    pub webhook_hosts: Vec<String>,
+    /// Every upstream call's timeout (at least 1 ms); also the Stream handshake's.
+    pub timeout: Duration,
+    /// How long a conference lookup is reused (zero turns the cache off).
+    pub cache_ttl: Duration,
+    pub circuit_breaker: Policy,
+}
+
+/// What answers look like, and to whom.
+#[derive(Debug, Clone)]
+pub struct AnswerSettings {
+    pub lang: Lang,
+    pub timezone: chrono_tz::Tz,
+    /// When not empty, only these conversation ids are answered.
+    pub allow_conversations: Vec<String>,
+    /// When not empty, only these staff ids are answered.
+    pub allow_users: Vec<String>,
+}
+
+/// The state store: dedupe, rate limits, per-conversation settings.
+#[derive(Debug, Clone)]
+pub struct StateSettings {
+    /// Redis for state shared by several replicas; `None` keeps state in memory.
+    pub redis_url: Option<SecretString>,
+    /// With `rediss://`: the CA certificate(s) to trust instead of the system roots.
+    pub redis_ca_file: Option<PathBuf>,
+    pub redis_key_prefix: String,
+    /// How long a `msgId` is remembered (at least a second).
+    pub dedupe_ttl: Duration,
+    /// Replies per minute to one conversation; 0 turns the limit off.
+    pub rate_limit_per_minute: u32,
+    /// How long a reply may wait for a slot under the rate limit before it is dropped.
+    pub rate_limit_wait: Duration,
+}
+
+/// The Stream client's pacing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSettings {
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Ping after this much silence (at least 10 ms).
+    pub ping_interval: Duration,
+    /// Give up this long after a ping (at least 10 ms).
+    pub pong_timeout: Duration,
+}
+
+/// Why settings could not be loaded; each names the file or variable to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+    #[error("{0} is not set: it must hold the DingTalk app's {1}")]
+    Missing(&'static str, &'static str),
+}
+
+impl Settings {
+    /// Reads the optional file, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Reads the optional file, then `vars` (the environment, or a test's), which win.
+    pub fn load_from(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+                toml::from_str::<toml::Table>(&text)
+                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        for (key, value) in raw::env_settings(vars) {
+            table.insert(key, toml::Value::String(value));
+        }
+        raw::Raw::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid(e.to_string()))?.typed()
+    }
+
+    /// The client id and secret, or an error naming the missing variable.
+    pub fn credentials(&self) -> Result<(String, SecretString), ConfigError> {
+        let id = self.app.client_id.clone().ok_or(ConfigError::Missing("DINGMEET_CLIENT_ID", "AppKey (Client ID)"))?;
+        let secret = self.app.client_secret.clone();
+        let secret = secret.ok_or(ConfigError::Missing("DINGMEET_CLIENT_SECRET", "AppSecret (Client Secret)"))?;
+        Ok((id, secret))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,259 @@
+//! Settings as they are written: one flat table of `snake_case` names, from the optional TOML
+//! file and the `DINGMEET_*` environment (which wins), each with its default. [`Raw::typed`] is
+//! the one place they are converted, clamped and checked into [`Settings`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer};
+
+use super::{
+    AnswerSettings, AppSettings, AppType, ConfigError, DingTalkSettings, ENV_PREFIX, LogFormat, Mode, ServerSettings,
+    Settings, StateSettings, StreamSettings,
+};
+use crate::dingtalk::breaker::Policy;
+use crate::dingtalk::token::CorpTokenRoute;
+use crate::lang::Lang;
+
+/// Every setting as it is written, flat, with its default. A field named `x` is set by `x = …`
+/// in the file or by `DINGMEET_X` in the environment.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct Raw {
+    /// The app's AppKey (Client ID); a third-party app's SuiteKey.
+    client_id: Option<String>,
+    /// The app's AppSecret (Client Secret); also verifies callbacks.
+    client_secret: Option<SecretString>,
+    /// More secrets accepted on callbacks while rotating (comma-separated).
+    #[serde(deserialize_with = "secret_list")]
+    callback_secrets: Vec<SecretString>,
+    #[serde(deserialize_with = "from_str_or_native")]
+    listen: SocketAddr,
+    api_base: String,
+    /// Hosts a `sessionWebhook` may point at (any port).
+    #[serde(deserialize_with = "string_list")]
+    webhook_hosts: Vec<String>,
+    #[serde(deserialize_with = "from_str_or_native")]
+    timezone: chrono_tz::Tz,
+    #[serde(deserialize_with = "from_str_or_native")]
+    lang: Lang,
+    #[serde(deserialize_with = "from_str_or_native")]
+    sign_window_secs: u64,
+    #[serde(deserialize_with = "from_str_or_native")]
+    upstream_timeout_ms: u64,
+    /// How long a conference lookup is reused (0 turns the cache off).
+    #[serde(deserialize_with = "from_str_or_native")]
+    cache_ttl_secs: u64,
+    /// Consecutive failed conference lookups (network, timeout, 5xx, unreadable) of one
+    /// organisation after which its lookups pause; 0 turns the circuit breaker off.
+    #[serde(deserialize_with = "from_str_or_native")]
+    circuit_failures: u32,
+    /// How long lookups pause before one trial lookup is let through.
+    #[serde(deserialize_with = "from_str_or_native")]
+    circuit_cooldown_ms: u64,
+    /// How long a `msgId` is remembered for duplicate detection.
+    #[serde(deserialize_with = "from_str_or_native")]
+    dedupe_ttl_secs: u64,
+    #[serde(deserialize_with = "from_str_or_native")]
+    log_format: LogFormat,
+    /// `http`, `stream` or `both`.
+    #[serde(deserialize_with = "from_str_or_native")]
+    mode: Mode,
+    /// Stream reconnect backoff: first delay and cap.
+    #[serde(deserialize_with = "from_str_or_native")]
+    stream_backoff_initial_ms: u64,
+    #[serde(deserialize_with = "from_str_or_native")]
+    stream_backoff_max_ms: u64,
+    /// Stream liveness: ping after this much silence; give up this long after a ping.
+    #[serde(deserialize_with = "from_str_or_native")]
+    stream_ping_interval_ms: u64,
+    #[serde(deserialize_with = "from_str_or_native")]
+    stream_pong_timeout_ms: u64,
+    /// `internal` (an organisation's own app) or `third_party` (one deployment, many organisations).
+    #[serde(deserialize_with = "from_str_or_native")]
+    app_type: AppType,
+    /// Third-party apps: `unified` (`/v1.0/oauth2/{corpId}/token`) or `classic` (suite ticket).
+    corp_token_route: String,
+    /// Third-party apps on the classic route: a suite ticket to start with, until DingTalk pushes one.
+    suite_ticket: Option<SecretString>,
+    /// When set, only these conversation ids are answered (comma-separated).
+    #[serde(deserialize_with = "string_list")]
+    allow_conversations: Vec<String>,
+    /// When set, only these staff ids are answered (comma-separated).
+    #[serde(deserialize_with = "string_list")]
+    allow_users: Vec<String>,
+    /// Redis for state shared by several replicas (`redis://[[user]:password@]host[:port][/db]`,
+    /// or `rediss://…` for TLS); unset or empty keeps state in memory.
+    redis_url: Option<SecretString>,
+    /// With `rediss://`: a PEM file of the CA certificate(s) the Redis server's certificate must
+    /// chain to, instead of the system roots (a private CA, as Memorystore's). Unset: system roots.
+    redis_ca_file: Option<PathBuf>,
+    /// Prepended to every Redis key, so several bots can share one Redis.
+    redis_key_prefix: String,
+    /// Replies per minute to one conversation (DingTalk throttles beyond 20); 0 turns the limit off.
+    #[serde(deserialize_with = "from_str_or_native")]
+    rate_limit_per_minute: u32,
+    /// How long a reply may wait for a free slot under the rate limit before it is dropped.
+    #[serde(deserialize_with = "from_str_or_native")]
+    rate_limit_wait_secs: u64,
+    /// How long shutdown waits for replies in flight.
+    #[serde(deserialize_with = "from_str_or_native")]
+    shutdown_grace_secs: u64,
+}
+
+impl Default for Raw {
+    fn default() -> Self {
+        Self {
+            client_id: None,
+            client_secret: None,
+            callback_secrets: Vec::new(),
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            api_base: "https://api.dingtalk.com".to_owned(),
+            webhook_hosts: vec!["oapi.dingtalk.com".to_owned(), "api.dingtalk.com".to_owned()],
+            timezone: chrono_tz::Asia::Shanghai,
+            lang: Lang::Zh,
+            sign_window_secs: 3600,
+            upstream_timeout_ms: 5000,
+            cache_ttl_secs: 30,
+            circuit_failures: 5,
+            circuit_cooldown_ms: 30_000,
+            dedupe_ttl_secs: 600,
+            log_format: LogFormat::Text,
+            allow_conversations: Vec::new(),
+            allow_users: Vec::new(),
+            mode: Mode::Http,
+            app_type: AppType::Internal,
+            corp_token_route: "unified".to_owned(),
+            suite_ticket: None,
+            stream_backoff_initial_ms: 1000,
+            stream_backoff_max_ms: 60_000,
+            stream_ping_interval_ms: 30_000,
+            stream_pong_timeout_ms: 10_000,
+            redis_url: None,
+            redis_ca_file: None,
+            redis_key_prefix: "dingmeet:".to_owned(),
+            rate_limit_per_minute: 18,
+            rate_limit_wait_secs: 30,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Raw {
+    /// The settings, typed: durations from their units, the documented floors applied, blank
+    /// values read as unset, and the corp token route checked.
+    pub(super) fn typed(self) -> Result<Settings, ConfigError> {
+        let blank_secret = |s: &SecretString| s.expose_secret().trim().is_empty();
+        Ok(Settings {
+            app: AppSettings {
+                client_id: self.client_id.filter(|id| !id.trim().is_empty()),
+                client_secret: self.client_secret.filter(|s| !blank_secret(s)),
+                app_type: self.app_type,
+                corp_token_route: corp_token_route(&self.corp_token_route)?,
+                suite_ticket: self.suite_ticket,
+            },
+            server: ServerSettings {
+                listen: self.listen,
+                mode: self.mode,
+                callback_secrets: self.callback_secrets,
+                sign_window: Duration::from_secs(self.sign_window_secs),
+                shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+                log_format: self.log_format,
+            },
+            dingtalk: DingTalkSettings {
+                api_base: self.api_base,
+                webhook_hosts: self.webhook_hosts,
+                timeout: Duration::from_millis(self.upstream_timeout_ms.max(1)),
+                cache_ttl: Duration::from_secs(self.cache_ttl_secs),
+                circuit_breaker: Policy {
+                    failures: self.circuit_failures,
+                    cool_down: Duration::from_millis(self.circuit_cooldown_ms),
+                },
+            },
+            answers: AnswerSettings {
+                lang: self.lang,
+                timezone: self.timezone,
+                allow_conversations: self.allow_conversations,
+                allow_users: self.allow_users,
+            },
+            state: StateSettings {
+                redis_url: self.redis_url.filter(|url| !blank_secret(url)),
+                redis_ca_file: self.redis_ca_file.filter(|path| !path.to_string_lossy().trim().is_empty()),
+                redis_key_prefix: self.redis_key_prefix,
+                dedupe_ttl: Duration::from_secs(self.dedupe_ttl_secs.max(1)),
+                rate_limit_per_minute: self.rate_limit_per_minute,
+                rate_limit_wait: Duration::from_secs(self.rate_limit_wait_secs),
+            },
+            stream: StreamSettings {
+                backoff_initial: Duration::from_millis(self.stream_backoff_initial_ms.max(1)),
+                backoff_max: Duration::from_millis(self.stream_backoff_max_ms.max(1)),
+                ping_interval: Duration::from_millis(self.stream_ping_interval_ms.max(10)),
+                pong_timeout: Duration::from_millis(self.stream_pong_timeout_ms.max(10)),
+            },
+        })
+    }
+}
+
+fn corp_token_route(text: &str) -> Result<CorpTokenRoute, ConfigError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "unified" => Ok(CorpTokenRoute::Unified),
+        "classic" => Ok(CorpTokenRoute::Classic),
+        other => Err(ConfigError::Invalid(format!("corp_token_route {other:?}: use unified or classic"))),
+    }
+}
+
+/// `DINGMEET_FOO_BAR=x` → `("foo_bar", "x")`; an unknown name fails loading, so typos show.
+/// The variables Kubernetes and Docker links set for a service named `dingmeet`
+/// (`DINGMEET_SERVICE_HOST`, `DINGMEET_PORT_8080_TCP`, …) are not settings and are skipped.
+pub(super) fn env_settings(vars: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
+    vars.into_iter()
+        .filter_map(|(key, value)| Some((key.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase(), value)))
+        .filter(|(key, _)| !is_service_link(key))
+        .collect()
+}
+
+fn is_service_link(key: &str) -> bool {
+    key == "service_host" || key.starts_with("service_port") || key == "port" || key.starts_with("port_")
+}
+
+/// Parses a string (environment variables are strings) or a native TOML number or bool.
+fn from_str_or_native<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text = match toml::Value::deserialize(d)? {
+        toml::Value::String(s) => s,
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::Float(n) => n.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        other => {
+            return Err(serde::de::Error::custom(format!("expected a string or a number, found {}", other.type_str())));
+        }
+    };
+    text.trim().parse().map_err(|e| serde::de::Error::custom(format!("{text:?}: {e}")))
+}
+
+/// Accepts `"a, b"` or `["a", "b"]`.
+fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match List::deserialize(d)? {
+        List::One(s) => s.split(',').map(str::to_owned).collect(),
+        List::Many(v) => v,
+    };
+    Ok(items.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+}
+
+fn secret_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::Error> {
+    Ok(string_list(d)?.into_iter().map(SecretString::from).collect())
+}

@@ -1,0 +1,185 @@
+//! Loading settings: defaults, the environment over the file, typed values, and what never prints.
+
+use super::*;
+use secrecy::ExposeSecret;
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+#[test]
+fn defaults_match_the_documented_contract() {
+    let s = Settings::load_from(None, env(&[])).expect("loads");
+    assert_eq!(s.server.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(s.dingtalk.api_base, "https://api.dingtalk.com");
+    assert_eq!(s.dingtalk.webhook_hosts, ["oapi.dingtalk.com", "api.dingtalk.com"]);
+    assert_eq!(s.answers.timezone, chrono_tz::Asia::Shanghai);
+    assert_eq!((s.answers.lang, s.server.sign_window, s.dingtalk.timeout), (Lang::Zh, secs(3600), ms(5000)));
+    assert!(s.state.redis_url.is_none() && s.state.redis_ca_file.is_none());
+    assert_eq!(s.state.redis_key_prefix, "dingmeet:");
+    assert_eq!(
+        (s.state.rate_limit_per_minute, s.state.rate_limit_wait, s.server.shutdown_grace),
+        (18, secs(30), secs(10))
+    );
+    assert_eq!(s.dingtalk.circuit_breaker, Policy::default());
+    assert_eq!((s.dingtalk.circuit_breaker.failures, s.dingtalk.circuit_breaker.cool_down), (5, ms(30_000)));
+    assert_eq!((s.dingtalk.cache_ttl, s.state.dedupe_ttl), (secs(30), secs(600)));
+    assert_eq!((s.server.mode, s.server.log_format, s.app.app_type), (Mode::Http, LogFormat::Text, AppType::Internal));
+    assert_eq!(s.app.corp_token_route, CorpTokenRoute::Unified);
+    assert_eq!(
+        s.stream,
+        StreamSettings {
+            backoff_initial: secs(1),
+            backoff_max: secs(60),
+            ping_interval: secs(30),
+            pong_timeout: secs(10)
+        }
+    );
+}
+
+#[test]
+fn circuit_breaker_settings_are_read_from_the_environment() {
+    let vars = env(&[("DINGMEET_CIRCUIT_FAILURES", "0"), ("DINGMEET_CIRCUIT_COOLDOWN_MS", "250")]);
+    let s = Settings::load_from(None, vars).expect("loads");
+    let policy = s.dingtalk.circuit_breaker;
+    assert_eq!((policy.failures, policy.cool_down), (0, Duration::from_millis(250)));
+}
+
+#[test]
+fn redis_rate_limit_and_shutdown_settings_are_read_from_the_environment() {
+    let s = Settings::load_from(
+        None,
+        env(&[
+            ("DINGMEET_REDIS_URL", "redis://:pw@127.0.0.1:6390/2"),
+            ("DINGMEET_REDIS_KEY_PREFIX", "bot2:"),
+            ("DINGMEET_REDIS_CA_FILE", "/etc/dingmeet/redis-ca.pem"),
+            ("DINGMEET_RATE_LIMIT_PER_MINUTE", "10"),
+            ("DINGMEET_RATE_LIMIT_WAIT_SECS", "5"),
+            ("DINGMEET_SHUTDOWN_GRACE_SECS", "3"),
+        ]),
+    )
+    .expect("loads");
+    assert_eq!(s.state.redis_url.as_ref().map(|u| u.expose_secret()), Some("redis://:pw@127.0.0.1:6390/2"));
+    assert_eq!(s.state.redis_key_prefix, "bot2:");
+    assert_eq!(s.state.redis_ca_file.as_deref(), Some(Path::new("/etc/dingmeet/redis-ca.pem")));
+    assert_eq!((s.state.rate_limit_per_minute, s.state.rate_limit_wait), (10, secs(5)));
+    assert_eq!(s.server.shutdown_grace, secs(3));
+    let blank =
+        Settings::load_from(None, env(&[("DINGMEET_REDIS_URL", " "), ("DINGMEET_REDIS_CA_FILE", " ")])).expect("loads");
+    assert!(blank.state.redis_url.is_none(), "a blank URL means no Redis");
+    assert!(blank.state.redis_ca_file.is_none(), "a blank CA file means the system roots");
+}
+
+#[test]
+fn environment_variables_are_read_as_text_whatever_they_look_like() {
+    let s = Settings::load_from(
+        None,
+        env(&[
+            ("DINGMEET_CLIENT_ID", "12345"),
+            ("DINGMEET_CLIENT_SECRET", "1e5"),
+            ("DINGMEET_WEBHOOK_HOSTS", "a.example, 127.0.0.1"),
+            ("DINGMEET_LANG", "en"),
+            ("DINGMEET_TIMEZONE", "Europe/Berlin"),
+            ("DINGMEET_SIGN_WINDOW_SECS", "300"),
+            ("DINGMEET_LISTEN", "127.0.0.1:0"),
+            ("OTHER", "ignored"),
+        ]),
+    )
+    .expect("loads");
+    let (id, secret) = s.credentials().expect("credentials");
+    assert_eq!((id.as_str(), secret.expose_secret()), ("12345", "1e5"));
+    assert_eq!(s.dingtalk.webhook_hosts, ["a.example", "127.0.0.1"]);
+    assert_eq!(
+        (s.answers.lang, s.answers.timezone, s.server.sign_window),
+        (Lang::En, chrono_tz::Europe::Berlin, secs(300))
+    );
+}
+
+#[test]
+fn the_environment_wins_over_the_file() {
+    let dir = std::env::temp_dir().join(format!("dingmeet-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("c.toml");
+    std::fs::write(&path, "lang = \"en\"\nsign_window_secs = 60\nwebhook_hosts = [\"x.example\"]\n").expect("write");
+    let s = Settings::load_from(Some(&path), env(&[("DINGMEET_LANG", "zh")])).expect("loads");
+    assert_eq!((s.answers.lang, s.server.sign_window), (Lang::Zh, secs(60)));
+    assert_eq!(s.dingtalk.webhook_hosts, ["x.example"]);
+}
+
+#[test]
+fn bad_values_name_the_setting() {
+    let err = Settings::load_from(None, env(&[("DINGMEET_TIMEZONE", "Mars/Base")])).expect_err("fails");
+    assert!(err.to_string().contains("Mars/Base"), "{err}");
+    let err = Settings::load_from(None, env(&[("DINGMEET_LISTN", "x")])).expect_err("fails");
+    assert!(err.to_string().contains("listn"), "{err}");
+}
+
+#[test]
+fn the_corp_token_route_is_checked_at_load_and_floors_apply() {
+    let err = Settings::load_from(None, env(&[("DINGMEET_CORP_TOKEN_ROUTE", "fast")])).expect_err("fails");
+    assert!(err.to_string().contains("corp_token_route \"fast\": use unified or classic"), "{err}");
+    let s = Settings::load_from(
+        None,
+        env(&[
+            ("DINGMEET_CORP_TOKEN_ROUTE", " Classic "),
+            ("DINGMEET_UPSTREAM_TIMEOUT_MS", "0"),
+            ("DINGMEET_DEDUPE_TTL_SECS", "0"),
+            ("DINGMEET_STREAM_PING_INTERVAL_MS", "1"),
+            ("DINGMEET_STREAM_BACKOFF_INITIAL_MS", "0"),
+        ]),
+    )
+    .expect("loads");
+    assert_eq!(s.app.corp_token_route, CorpTokenRoute::Classic);
+    assert_eq!((s.dingtalk.timeout, s.state.dedupe_ttl), (ms(1), secs(1)));
+    assert_eq!((s.stream.ping_interval, s.stream.backoff_initial), (ms(10), ms(1)));
+}
+
+#[test]
+fn kubernetes_service_link_variables_are_not_settings() {
+    let s = Settings::load_from(
+        None,
+        env(&[
+            ("DINGMEET_SERVICE_HOST", "10.0.0.1"),
+            ("DINGMEET_SERVICE_PORT", "80"),
+            ("DINGMEET_SERVICE_PORT_HTTP", "80"),
+            ("DINGMEET_PORT", "tcp://10.0.0.1:80"),
+            ("DINGMEET_PORT_80_TCP_ADDR", "10.0.0.1"),
+        ]),
+    );
+    assert!(s.is_ok(), "{:?}", s.err());
+}
+
+#[test]
+fn missing_credentials_name_the_variable() {
+    let s = Settings::load_from(None, env(&[("DINGMEET_CLIENT_ID", "ding1")])).expect("loads");
+    assert!(s.credentials().expect_err("missing").to_string().starts_with("DINGMEET_CLIENT_SECRET is not set"));
+    let s = Settings::load_from(None, env(&[])).expect("loads");
+    assert!(s.credentials().expect_err("missing").to_string().starts_with("DINGMEET_CLIENT_ID is not set"));
+}
+
+#[test]
+fn debug_output_hides_secrets() {
+    let s = Settings::load_from(
+        None,
+        env(&[
+            ("DINGMEET_CLIENT_SECRET", "very-secret"),
+            ("DINGMEET_CALLBACK_SECRETS", "old-secret"),
+            ("DINGMEET_REDIS_URL", "redis://:redis-pass@cache:6379"),
+            ("DINGMEET_SUITE_TICKET", "ticket-secret"),
+        ]),
+    )
+    .expect("loads");
+    let text = format!("{s:?}");
+    for secret in ["very-secret", "old-secret", "redis-pass", "ticket-secret"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert!(text.contains("callback_secrets") && text.contains("REDACTED"), "the fields are there: {text}");
+}

@@ -1,0 +1,8 @@
+//! Telemetry: logs ([`logging`]) and the Prometheus metrics ([`metrics`]).
+
+mod json;
+pub mod logging;
+pub mod metrics;
+
+pub use logging::{LOG_FLUSH_INTERVAL, LogGuard, init_logging};
+pub use metrics::{InFlight, Metrics, Outcome};
