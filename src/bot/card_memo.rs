@@ -101,8 +101,8 @@ fn with_mention(title: String, base: &str, mention: Option<&str>) -> OutgoingMes
 mod tests {
     use super::*;
     use crate::bot::command::RoomCode;
-    use crate::bot::i18n::Lang;
     use crate::dingtalk::conference::ConferenceInfo;
+    use crate::lang::Lang;
 
     fn answer(titles: &[&str]) -> Arc<Conferences> {
         let list = titles
