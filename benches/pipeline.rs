@@ -92,7 +92,7 @@ fn benches(c: &mut Criterion) {
             let body = callback_body(next_id.fetch_add(1, Ordering::Relaxed));
             verifier.verify_at(Some(&timestamp), Some(&signature), NOW_MS).expect("verifies");
             let message = CallbackBody::parse(body.as_bytes()).expect("parses").into_inbound();
-            let message = bot.admit(message).await.expect("a new message");
+            let (message, _ticket) = bot.admit(message).await.expect("a new message");
             let reply = bot.answer(&message).await;
             black_box(serde_json::to_string(&reply.webhook_payload()).expect("serialises"))
         })

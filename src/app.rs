@@ -2,7 +2,6 @@
 //! serves (and runs the Stream client) until told to stop, then drains the replies in flight
 //! within the grace period.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +19,7 @@ use crate::dingtalk::sign::Verifier;
 use crate::dingtalk::token::{AppKind, CorpTokenRoute, Credentials, TokenProvider};
 use crate::dingtalk::webhook::WebhookHosts;
 use crate::readiness::Readiness;
+use crate::server::limits::{HttpLimits, raise_open_files_limit};
 use crate::server::{self, AppState};
 use crate::state::{RateLimit, StateError, StateOptions, StateStore, SuiteTickets};
 use crate::stream::{StreamClient, StreamOptions};
@@ -40,6 +40,7 @@ pub struct Application {
     mode: Mode,
     stream: Option<Arc<StreamClient>>,
     grace: Duration,
+    limits: HttpLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,15 +61,18 @@ pub fn state_options(settings: &Settings) -> StateOptions {
         rate_limit: RateLimit::per_minute(state.rate_limit_per_minute, state.rate_limit_wait),
         key_prefix: state.redis_key_prefix.clone(),
         redis_ca_file: state.redis_ca_file.clone(),
+        journal: state.journal,
+        journal_claim: state.journal_claim,
     }
 }
 
-/// Opens the state store: Redis when `DINGMEET_REDIS_URL` is set (reporting to `readiness`),
-/// else memory.
+/// Opens the state store: the store of record in the data directory, shared through Redis when
+/// `DINGMEET_REDIS_URL` is set (reporting to `readiness`).
 pub async fn open_state(settings: &Settings, readiness: &Readiness) -> Result<StateStore, StateError> {
+    let store = StateStore::open(&settings.state.data_dir, state_options(settings)).await?;
     match &settings.state.redis_url {
-        Some(url) => StateStore::redis(url, state_options(settings), readiness.clone()).await,
-        None => Ok(StateStore::memory_with(state_options(settings))),
+        Some(url) => store.with_redis(url, readiness.clone()).await,
+        None => Ok(store),
     }
 }
 
@@ -191,7 +195,8 @@ impl Application {
         let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
         register_checks(&readiness, &components.bot, stream.as_deref());
         let state = AppState { bot: components.bot, verifier: components.verifier, readiness };
-        Ok(Self { listener, state, mode: settings.server.mode, stream, grace: settings.server.shutdown_grace })
+        let limits = HttpLimits::new(&settings.server, raise_open_files_limit());
+        Ok(Self { listener, state, mode: settings.server.mode, stream, grace: settings.server.shutdown_grace, limits })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -214,15 +219,20 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let Self { listener, state, mode, stream, grace } = self;
+        let Self { listener, state, mode, stream, grace, limits } = self;
         let bot = Arc::clone(&state.bot);
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         tracing::info!(%addr, ?mode, "listening");
         let stream_task = stream.map(|client| tokio::spawn(client.run(stop.clone())));
-        let serve = axum::serve(listener, server::router(state, mode.http()))
-            .with_graceful_shutdown(stop.clone().cancelled_owned());
-        let mut serve = std::pin::pin!(serve.into_future());
+        // What was accepted before a crash (or taken over from a stopped replica) is finished
+        // alongside new messages.
+        bot.resume().await;
+        let take_over = tokio::spawn(Arc::clone(&bot).take_over(stop.clone()));
+        let connections = state.bot.metrics().connections().clone();
+        let serve =
+            server::listener::serve(listener, server::router(state, mode.http()), limits, connections, stop.clone());
+        let mut serve = std::pin::pin!(serve);
         tokio::select! {
             result = &mut serve => {
                 stop.cancel();
@@ -243,6 +253,7 @@ impl Application {
         {
             tracing::warn!("the Stream connection did not close within the grace period");
         }
+        take_over.abort();
         if tokio::time::timeout_at(deadline, bot.drain()).await.is_err() {
             tracing::warn!(
                 grace_secs = grace.as_secs(),

@@ -63,6 +63,9 @@ enum Command {
         /// gateway) or both. The playground posts HTTP callbacks.
         #[arg(long, default_value = "http")]
         mode: Mode,
+        /// Keep the bot's store in this directory [default: a fresh temporary one, removed on exit].
+        #[arg(long, value_name = "PATH")]
+        data_dir: Option<PathBuf>,
     },
     /// Sign a robot message and post it to a callback URL exactly as DingTalk would; print the
     /// HTTP answer and, against the sandbox, the bot's reply.
@@ -182,9 +185,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
              `send`; build it with the default features (`cargo build --release`) to try the bot without DingTalk"
         ),
         #[cfg(feature = "sandbox")]
-        Command::Sandbox { port, scenario, lang, mode } => {
+        Command::Sandbox { port, scenario, lang, mode, data_dir } => {
             let _log = dingmeet::telemetry::init_logging(false);
-            let sandbox = Sandbox::start(SandboxOptions { port, scenario, lang, mode }).await?;
+            let sandbox = Sandbox::start(SandboxOptions { port, scenario, lang, mode, data_dir }).await?;
             println!("{}", sandbox.banner());
             sandbox.run_until(shutdown_signal()).await?;
             Ok(())

@@ -1,7 +1,9 @@
 //! Readiness: named checks, each registered by the part of the bot it is about, that
 //! `GET /readyz` reports one by one. A check is either pushed (the part reports each change:
 //! Redis) or probed (asked at each request: the access token, the Stream socket). A check never
-//! registered does not count.
+//! registered does not count. A degraded check is reported but keeps the replica ready: only what
+//! stops this replica from answering at all takes it out of the load balancer, so an outage of
+//! something every replica shares (Redis) does not take all of them out at once.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -12,8 +14,36 @@ use futures_util::future::BoxFuture;
 /// The check the shared state store reports (only when `DINGMEET_REDIS_URL` is set).
 pub const REDIS: &str = "redis";
 
-/// One check's state: passing, or failing for a reason an admin can act on.
-pub type CheckState = Result<(), String>;
+/// One check's state, with the reason an admin can act on when it is not passing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckState {
+    Pass,
+    /// The replica answers without it, with less (Redis: from its local store).
+    Degraded(String),
+    /// The replica cannot answer.
+    Fail(String),
+}
+
+impl CheckState {
+    /// Whether the replica can answer (passing or degraded).
+    pub fn ready(&self) -> bool {
+        !matches!(self, Self::Fail(_))
+    }
+
+    /// Why it is degraded or failing; `None` while passing.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Pass => None,
+            Self::Degraded(reason) | Self::Fail(reason) => Some(reason),
+        }
+    }
+}
+
+impl From<Result<(), String>> for CheckState {
+    fn from(result: Result<(), String>) -> Self {
+        result.map_or_else(Self::Fail, |()| Self::Pass)
+    }
+}
 
 /// A check asked at each `/readyz`.
 type Probe = Arc<dyn Fn() -> BoxFuture<'static, CheckState> + Send + Sync>;
@@ -56,12 +86,17 @@ impl Readiness {
 
     /// Marks `check` as passing (registering it if needed).
     pub fn pass(&self, check: &'static str) {
-        self.set(check, Ok(()));
+        self.set(check, CheckState::Pass);
     }
 
     /// Marks `check` as failing because of `reason` (registering it if needed).
     pub fn fail(&self, check: &'static str, reason: impl Into<String>) {
-        self.set(check, Err(reason.into()));
+        self.set(check, CheckState::Fail(reason.into()));
+    }
+
+    /// Marks `check` as degraded because of `reason`: reported, still ready.
+    pub fn degrade(&self, check: &'static str, reason: impl Into<String>) {
+        self.set(check, CheckState::Degraded(reason.into()));
     }
 
     /// Forgets `check` (a part that no longer runs).
@@ -73,9 +108,12 @@ impl Readiness {
     pub fn probe<F, Fut>(&self, check: &'static str, probe: F)
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = CheckState> + Send + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        let probe: Probe = Arc::new(move || Box::pin(probe()));
+        let probe: Probe = Arc::new(move || {
+            let asked = probe();
+            Box::pin(async move { CheckState::from(asked.await) })
+        });
         self.checks.write().unwrap_or_else(PoisonError::into_inner).insert(check, Check::Probed(probe));
     }
 
@@ -124,13 +162,15 @@ mod tests {
         let clone = readiness.clone();
         clone.pass(REDIS);
         let snapshot = readiness.snapshot();
-        assert_eq!(snapshot.get(REDIS), Some(&Ok(())));
-        assert_eq!(snapshot.get("other"), Some(&Ok(())));
+        assert_eq!(snapshot.get(REDIS), Some(&CheckState::Pass));
+        assert_eq!(snapshot.get("other"), Some(&CheckState::Pass));
         readiness.fail("other", "closed by DingTalk");
+        readiness.degrade(REDIS, "unreachable");
+        assert!(readiness.snapshot()[REDIS].ready(), "degraded is still ready");
         readiness.remove(REDIS);
         assert_eq!(
             readiness.snapshot().into_iter().collect::<Vec<_>>(),
-            vec![("other", Err("closed by DingTalk".to_owned()))]
+            vec![("other", CheckState::Fail("closed by DingTalk".to_owned()))]
         );
     }
 
@@ -141,7 +181,7 @@ mod tests {
         readiness.probe("socket", || async { Err("down".to_owned()) });
         assert_eq!(readiness.snapshot().len(), 1, "a snapshot has pushed checks only");
         let report = readiness.report().await;
-        assert_eq!(report.get("config"), Some(&Ok(())));
-        assert_eq!(report.get("socket"), Some(&Err("down".to_owned())));
+        assert_eq!(report.get("config"), Some(&CheckState::Pass));
+        assert_eq!(report.get("socket"), Some(&CheckState::Fail("down".to_owned())));
     }
 }

@@ -1,10 +1,13 @@
 //! The bot: [`Bot::receive`] is the one way in for a message from either transport (it checks
-//! where the reply would go, dedupes and counts); then, in the background, it parses the
-//! message, asks DingTalk, renders the card and replies.
+//! where the reply would go, records it in the journal, which is also the dedupe, and counts);
+//! then, in the background, it parses the message, asks DingTalk, renders the card, replies and
+//! marks it done. Journaled messages left unfinished by a crash, or by a stopped replica on
+//! Redis, take the same path ([`Bot::resume`], [`Bot::take_over`]).
 
 use std::sync::Arc;
 
 use chrono_tz::Tz;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
@@ -19,7 +22,7 @@ use crate::dingtalk::reply::{self, OutgoingMessage, Replier};
 use crate::dingtalk::token::TokenProvider;
 use crate::dingtalk::webhook::{HostNotAllowed, WebhookHosts};
 use crate::lang::Lang;
-use crate::state::{SendSlot, StateStore};
+use crate::state::{Recorded, SendSlot, StateStore, Ticket};
 use crate::telemetry::{Metrics, Outcome};
 
 /// What became of a message handed to [`Bot::receive`]: the transport acknowledges it unless
@@ -33,12 +36,15 @@ pub enum Admission {
     Duplicate,
     /// Its session webhook points at a host off the allow-list: nothing is done with it.
     Refused(HostNotAllowed),
+    /// It could not be recorded in the journal (the store failed): not acknowledged, so
+    /// DingTalk sends it again.
+    NotRecorded,
 }
 
 impl Admission {
     /// Whether the transport should acknowledge the delivery.
     pub fn acknowledged(&self) -> bool {
-        !matches!(self, Self::Refused(_))
+        !matches!(self, Self::Refused(_) | Self::NotRecorded)
     }
 
     pub fn outcome(&self) -> Outcome {
@@ -46,6 +52,7 @@ impl Admission {
             Self::Accepted => Outcome::Accepted,
             Self::Duplicate => Outcome::Duplicate,
             Self::Refused(_) => Outcome::WebhookHostNotAllowed,
+            Self::NotRecorded => Outcome::NotRecorded,
         }
     }
 }
@@ -116,18 +123,17 @@ impl Bot {
     /// the current span, which the transport opened to name the message.
     pub async fn receive(self: &Arc<Self>, message: InboundMessage) -> Admission {
         match self.admit(message).await {
-            Ok(message) => {
-                let bot = Arc::clone(self);
-                self.tasks.spawn(async move { bot.process(message).await }.in_current_span());
+            Ok((message, ticket)) => {
+                self.spawn(message, ticket, tracing::Span::current());
                 Admission::Accepted
             }
             Err(admission) => admission,
         }
     }
 
-    /// [`Bot::receive`] without the answering: the message checked and new, or why not (counted
-    /// either way).
-    pub async fn admit(&self, message: InboundMessage) -> Result<Message, Admission> {
+    /// [`Bot::receive`] without the answering: the message checked, new and recorded (the
+    /// transport acknowledges it only now), or why not (counted either way).
+    pub async fn admit(&self, message: InboundMessage) -> Result<(Message, Ticket), Admission> {
         let admitted = match message.check_webhook(&self.hosts) {
             Err(refused) => {
                 tracing::warn!(
@@ -136,14 +142,94 @@ impl Bot {
                 );
                 Err(Admission::Refused(refused))
             }
-            Ok(message) if self.state.first_seen(&format!("msg:{}", message.id)).await => Ok(message),
-            Ok(_) => {
-                tracing::info!("duplicate delivery acknowledged, not processed again");
-                Err(Admission::Duplicate)
+            Ok(message) => {
+                let payload = || serde_json::to_string(&message).unwrap_or_default();
+                match self.state.record(&message.id, payload).await {
+                    Ok(Recorded::New(ticket)) => Ok((message, ticket)),
+                    Ok(Recorded::Duplicate) => {
+                        tracing::info!("duplicate delivery acknowledged, not processed again");
+                        Err(Admission::Duplicate)
+                    }
+                    Err(err) => {
+                        tracing::error!(
+                            %err,
+                            "message not acknowledged: it could not be recorded (DingTalk sends it again)"
+                        );
+                        Err(Admission::NotRecorded)
+                    }
+                }
             }
         };
         self.metrics.callback(admitted.as_ref().map_or_else(Admission::outcome, |_| Outcome::Accepted));
         admitted
+    }
+
+    /// Answers `message` in the background, its lines in `span`, then marks it done;
+    /// [`Bot::drain`] waits for every such task.
+    fn spawn(self: &Arc<Self>, message: Message, ticket: Ticket, span: tracing::Span) {
+        let bot = Arc::clone(self);
+        self.tasks.spawn(
+            async move {
+                bot.process(&message, &ticket).await;
+                bot.state.finish(&ticket).await;
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Finishes the messages this replica's journal holds undone (it was killed, or stopped
+    /// before their replies went out), each once, alongside new ones.
+    pub async fn resume(self: &Arc<Self>) {
+        let unfinished = self.state.unfinished().await;
+        if !unfinished.is_empty() {
+            tracing::info!(messages = unfinished.len(), "finishing the messages accepted before the restart");
+        }
+        for (ticket, payload) in unfinished {
+            self.resume_one(ticket, &payload).await;
+        }
+    }
+
+    /// With Redis: until `stop`, takes over the journaled messages of replicas that stopped
+    /// acknowledging them, and keeps this replica's own claims fresh.
+    pub async fn take_over(self: Arc<Self>, stop: CancellationToken) {
+        let Some(every) = self.state.take_over_every() else { return };
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let taken = self.state.take_over().await;
+            if !taken.is_empty() {
+                tracing::info!(messages = taken.len(), "taking over messages another replica accepted and left");
+            }
+            for (ticket, payload) in taken {
+                self.resume_one(ticket, &payload).await;
+            }
+        }
+    }
+
+    async fn resume_one(self: &Arc<Self>, ticket: Ticket, payload: &str) {
+        let message = match serde_json::from_str::<InboundMessage>(payload) {
+            Ok(message) => message,
+            Err(err) => {
+                tracing::warn!(%err, "a journaled message that no longer reads is dropped");
+                self.state.finish(&ticket).await;
+                return;
+            }
+        };
+        let span = tracing::info_span!("message", msg_id = %message.id);
+        // The allow-list may have changed since: an unlisted webhook is not posted to.
+        match message.check_webhook(&self.hosts) {
+            Ok(message) => self.spawn(message, ticket, span),
+            Err(refused) => {
+                span.in_scope(
+                    || tracing::warn!(host = %refused.host, "a journaled message's webhook host is no longer allowed"),
+                );
+                self.state.finish(&ticket).await;
+            }
+        }
     }
 
     /// Whether a transport's own delivery id (a Stream frame's) is seen for the first time; a
@@ -163,14 +249,16 @@ impl Bot {
         chosen.and_then(|code| code.parse().ok()).unwrap_or(self.lang)
     }
 
-    /// Stops taking background work and waits for what is in flight.
+    /// Stops taking background work and waits for what is in flight, then for the store to
+    /// commit what it was told.
     pub async fn drain(&self) {
         self.tasks.close();
         self.tasks.wait().await;
+        self.state.flush().await;
     }
 
     /// Parses, answers and replies; every failure ends in a log line, never a panic.
-    async fn process(&self, message: Message) {
+    async fn process(&self, message: &Message, ticket: &Ticket) {
         let _in_flight = self.metrics.in_flight();
         let conversation = &message.reply_to.conversation_id;
         match self.state.wait_for_send_slot(conversation).await {
@@ -189,7 +277,11 @@ impl Bot {
                 return;
             }
         }
-        let answer = self.answer(&message).await;
+        let answer = self.answer(message).await;
+        if !self.state.claim_reply(&message.id, ticket).await {
+            tracing::info!("already answered by another replica; not sent again");
+            return;
+        }
         match self.replier.send(&message.reply_to, &answer, reply::now_ms()).await {
             Ok(channel) => {
                 let latency_us = u64::try_from(message.received.elapsed().as_micros()).unwrap_or(u64::MAX);

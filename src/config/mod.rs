@@ -135,6 +135,15 @@ pub struct ServerSettings {
     /// How long shutdown waits for replies in flight.
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
+    /// How long a client may take to send a request's headers (a new connection's first
+    /// request, or the next one on a keep-alive connection once it has begun).
+    pub http_header_timeout: Duration,
+    /// How long a request's body may take to arrive, from the end of its headers (then 408).
+    pub http_body_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request.
+    pub http_idle_timeout: Duration,
+    /// Open HTTP connections at most; 0 derives it from the open-files limit.
+    pub http_max_connections: u64,
 }
 
 /// Calls to DingTalk.
@@ -175,6 +184,13 @@ pub struct StateSettings {
     pub rate_limit_per_minute: u32,
     /// How long a reply may wait for a slot under the rate limit before it is dropped.
     pub rate_limit_wait: Duration,
+    /// The store of record's directory (`DINGMEET_DATA_DIR`, else `$STATE_DIRECTORY`, else
+    /// `./dingmeet-data`).
+    pub data_dir: PathBuf,
+    /// Whether accepted messages are journaled before they are acknowledged.
+    pub journal: bool,
+    /// With Redis: how long before another replica takes over a stopped one's messages.
+    pub journal_claim: Duration,
 }
 
 /// The Stream client's pacing.

@@ -103,6 +103,29 @@ pub(super) struct Raw {
     /// How long shutdown waits for replies in flight.
     #[serde(deserialize_with = "from_str_or_native")]
     shutdown_grace_secs: u64,
+    /// How long a client may take to send a request's headers.
+    #[serde(deserialize_with = "from_str_or_native")]
+    http_header_timeout_secs: u64,
+    /// How long a request's body may take to arrive after its headers (then 408).
+    #[serde(deserialize_with = "from_str_or_native")]
+    http_body_timeout_secs: u64,
+    /// How long a keep-alive connection may wait for its next request.
+    #[serde(deserialize_with = "from_str_or_native")]
+    http_idle_timeout_secs: u64,
+    /// Open HTTP connections at most; 0 derives it from the open-files limit.
+    #[serde(deserialize_with = "from_str_or_native")]
+    http_max_connections: u64,
+    /// Where the store of record lives (created if missing, mode 0700). Unset: `$STATE_DIRECTORY`
+    /// when systemd sets it, else `./dingmeet-data`.
+    data_dir: Option<PathBuf>,
+    /// Whether accepted messages are journaled before they are acknowledged (off only to measure
+    /// what the journal costs: a crash then loses what was acknowledged and not yet answered).
+    #[serde(deserialize_with = "from_str_or_native")]
+    journal: bool,
+    /// With Redis: how long a journaled message may stay unacknowledged by the replica that
+    /// took it before another replica takes it over.
+    #[serde(deserialize_with = "from_str_or_native")]
+    journal_claim_secs: u64,
 }
 
 impl Default for Raw {
@@ -139,6 +162,13 @@ impl Default for Raw {
             rate_limit_per_minute: 18,
             rate_limit_wait_secs: 30,
             shutdown_grace_secs: 10,
+            http_header_timeout_secs: 5,
+            http_body_timeout_secs: 10,
+            http_idle_timeout_secs: 60,
+            http_max_connections: 0,
+            data_dir: None,
+            journal: true,
+            journal_claim_secs: 30,
         }
     }
 }
@@ -163,6 +193,10 @@ impl Raw {
                 sign_window: Duration::from_secs(self.sign_window_secs),
                 shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
                 log_format: self.log_format,
+                http_header_timeout: Duration::from_secs(self.http_header_timeout_secs.max(1)),
+                http_body_timeout: Duration::from_secs(self.http_body_timeout_secs.max(1)),
+                http_idle_timeout: Duration::from_secs(self.http_idle_timeout_secs.max(1)),
+                http_max_connections: self.http_max_connections,
             },
             dingtalk: DingTalkSettings {
                 api_base: self.api_base,
@@ -187,6 +221,9 @@ impl Raw {
                 dedupe_ttl: Duration::from_secs(self.dedupe_ttl_secs.max(1)),
                 rate_limit_per_minute: self.rate_limit_per_minute,
                 rate_limit_wait: Duration::from_secs(self.rate_limit_wait_secs),
+                data_dir: data_dir(self.data_dir, std::env::var_os("STATE_DIRECTORY")),
+                journal: self.journal,
+                journal_claim: Duration::from_secs(self.journal_claim_secs.max(1)),
             },
             stream: StreamSettings {
                 backoff_initial: Duration::from_millis(self.stream_backoff_initial_ms.max(1)),
@@ -256,4 +293,14 @@ fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
 
 fn secret_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::Error> {
     Ok(string_list(d)?.into_iter().map(SecretString::from).collect())
+}
+
+/// The store's directory: `DINGMEET_DATA_DIR`, else the first of systemd's `$STATE_DIRECTORY`
+/// (`StateDirectory=`), else `./dingmeet-data`.
+pub(super) fn data_dir(set: Option<PathBuf>, state_directory: Option<std::ffi::OsString>) -> PathBuf {
+    if let Some(dir) = set.filter(|path| !path.to_string_lossy().trim().is_empty()) {
+        return dir;
+    }
+    let systemd = state_directory.and_then(|dirs| std::env::split_paths(&dirs).find(|d| !d.as_os_str().is_empty()));
+    systemd.unwrap_or_else(|| PathBuf::from("dingmeet-data"))
 }

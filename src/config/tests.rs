@@ -183,3 +183,17 @@ fn debug_output_hides_secrets() {
     }
     assert!(text.contains("callback_secrets") && text.contains("REDACTED"), "the fields are there: {text}");
 }
+
+#[test]
+fn the_data_dir_is_the_setting_else_systemds_state_directory_else_beside_the_process() {
+    use std::path::PathBuf;
+    assert_eq!(raw::data_dir(None, None), PathBuf::from("dingmeet-data"));
+    assert_eq!(raw::data_dir(Some(PathBuf::from(" ")), None), PathBuf::from("dingmeet-data"));
+    let systemd = Some("/var/lib/dingmeet:/var/lib/other".into());
+    assert_eq!(raw::data_dir(None, systemd.clone()), PathBuf::from("/var/lib/dingmeet"));
+    assert_eq!(raw::data_dir(Some(PathBuf::from("/srv/dm")), systemd), PathBuf::from("/srv/dm"));
+    let s = Settings::load_from(None, env(&[("DINGMEET_JOURNAL", "false"), ("DINGMEET_JOURNAL_CLAIM_SECS", "5")]))
+        .expect("loads");
+    assert!(!s.state.journal && s.state.journal_claim == Duration::from_secs(5));
+    assert!(Settings::load_from(None, env(&[])).expect("loads").state.journal);
+}

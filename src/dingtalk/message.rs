@@ -1,7 +1,7 @@
 //! Inbound robot messages: the wire shape DingTalk posts (HTTP body or Stream `data`) and the
 //! domain [`InboundMessage`] the bot works with.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::lenient;
 use super::webhook::{HostNotAllowed, SessionWebhook, UncheckedWebhook, WebhookHosts};
@@ -44,14 +44,14 @@ pub struct TextContent {
 }
 
 /// Whether a message came from a group or a 1:1 chat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConversationKind {
     Single,
     Group,
 }
 
 /// What the person sent, reduced to what the bot can read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
     /// Text from a `text` message, or the joined text segments of a `richText` one.
     Text(String),
@@ -64,7 +64,7 @@ pub enum Body {
 /// `W` is the session webhook's state: [`UncheckedWebhook`] as a transport delivers it,
 /// [`SessionWebhook`] once [`InboundMessage::check_webhook`] found its host allowed. Only the
 /// checked kind can be replied to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyTarget<W = SessionWebhook> {
     pub session_webhook: Option<W>,
     pub conversation_id: String,
@@ -76,11 +76,14 @@ pub struct ReplyTarget<W = SessionWebhook> {
     pub corp_id: Option<String>,
 }
 
-/// A message as the bot sees it, whichever way it arrived; `W` as in [`ReplyTarget`].
-#[derive(Debug, Clone)]
+/// A message as the bot sees it, whichever way it arrived; `W` as in [`ReplyTarget`]. The
+/// journal keeps it as JSON (written checked, read back unchecked).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Message<W = SessionWebhook> {
     pub id: String,
-    /// When the message arrived (its body was parsed): the `replied` log line's latency.
+    /// When the message arrived (its body was parsed): the `replied` log line's latency. A
+    /// journaled message finished after a restart counts from when it was read back.
+    #[serde(skip, default = "std::time::Instant::now")]
     pub received: std::time::Instant,
     pub body: Body,
     pub sender_nick: Option<String>,

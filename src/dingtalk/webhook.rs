@@ -3,8 +3,9 @@
 //! allow-list. [`WebhookHosts::check`] is the only way to make a [`SessionWebhook`], so a reply
 //! cannot go to a URL nobody checked.
 
-/// The session webhook a message names, as it arrived: not to be called.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The session webhook a message names, as it arrived: not to be called. (The journal keeps a
+/// message's webhook in this shape and checks it again when the message is finished.)
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UncheckedWebhook {
     pub url: String,
     /// When DingTalk stops accepting posts to it (`sessionWebhookExpiredTime`, ms since epoch).
@@ -16,6 +17,13 @@ pub struct UncheckedWebhook {
 pub struct SessionWebhook {
     url: reqwest::Url,
     expires_ms: Option<i64>,
+}
+
+/// Written as the [`UncheckedWebhook`] it came from: read back, it is checked again.
+impl serde::Serialize for SessionWebhook {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        UncheckedWebhook { url: self.url.to_string(), expires_ms: self.expires_ms }.serialize(serializer)
+    }
 }
 
 impl SessionWebhook {

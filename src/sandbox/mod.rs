@@ -11,7 +11,7 @@ pub mod playground;
 pub mod send;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -38,11 +38,35 @@ pub struct SandboxOptions {
     pub lang: Lang,
     /// How messages reach the bot (`DINGMEET_MODE`).
     pub mode: Mode,
+    /// The bot's store (`DINGMEET_DATA_DIR`); `None`: a fresh temporary directory, removed when
+    /// the sandbox stops, so every sandbox starts empty.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for SandboxOptions {
     fn default() -> Self {
-        Self { port: None, scenario: None, lang: Lang::Zh, mode: Mode::Http }
+        Self { port: None, scenario: None, lang: Lang::Zh, mode: Mode::Http, data_dir: None }
+    }
+}
+
+/// A temporary directory of the sandbox's own, removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> Result<Self, SandboxError> {
+        let name = format!("dingmeet-sandbox-{}-{:016x}", std::process::id(), fastrand::u64(..));
+        let dir = std::env::temp_dir().join(name);
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir).map_err(|source| SandboxError::DataDir { path: dir.display().to_string(), source })?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -59,6 +83,8 @@ pub enum SandboxError {
     Bot(#[from] StartError),
     #[error("the playground cannot listen on 127.0.0.1:{port}: {source} (try --port 0 for any free port)")]
     Playground { port: u16, source: std::io::Error },
+    #[error("the sandbox's temporary store {path} cannot be made: {source} (or pass --data-dir)")]
+    DataDir { path: String, source: std::io::Error },
 }
 
 /// A started sandbox: everything is bound; [`Sandbox::run_until`] serves it.
@@ -71,6 +97,9 @@ pub struct Sandbox {
     /// The default port was taken, so another one was used.
     port_fallback: bool,
     stop: CancellationToken,
+    data_dir: PathBuf,
+    /// Set when the store is a temporary directory: removed with the sandbox.
+    _scratch: Option<ScratchDir>,
 }
 
 impl Sandbox {
@@ -82,7 +111,12 @@ impl Sandbox {
             None => Scenario::builtin()?,
         };
         let sim = Simulator::start_with(scenario, SimClock::real()).await.map_err(SandboxError::Simulator)?;
-        let settings = bot_settings(&sim, &options)?;
+        let scratch = match &options.data_dir {
+            Some(_) => None,
+            None => Some(ScratchDir::new()?),
+        };
+        let data_dir = options.data_dir.clone().or_else(|| scratch.as_ref().map(|s| s.0.clone())).unwrap_or_default();
+        let settings = bot_settings(&sim, &options, &data_dir)?;
         let app = Application::build(&settings).await?;
         let (listener, port_fallback) = bind_playground(options.port).await?;
         let callback_url = format!("http://{}/dingtalk/callback", app.local_addr());
@@ -94,7 +128,17 @@ impl Sandbox {
             options.mode,
             stop.clone(),
         ));
-        Ok(Self { sim, app, listener, playground, scenario_path: options.scenario, port_fallback, stop })
+        Ok(Self {
+            sim,
+            app,
+            listener,
+            playground,
+            scenario_path: options.scenario,
+            port_fallback,
+            stop,
+            data_dir,
+            _scratch: scratch,
+        })
     }
 
     /// `http://127.0.0.1:port/`: the page to open.
@@ -147,6 +191,8 @@ impl Sandbox {
             None => "built in (crates/dingtalk-sim/scenario.toml; copy it and pass --scenario to edit)".to_owned(),
         };
         line(format!("  Scenario    {source}"));
+        let store = if self._scratch.is_some() { "   (temporary; --data-dir keeps it)" } else { "" };
+        line(format!("  Store       {}{store}", self.data_dir.display()));
         line(String::new());
         line(format!("Seeded meeting codes (type `@{bot} /meeting <code>` in the playground):"));
         for entry in &scenario.codes {
@@ -170,7 +216,7 @@ impl Sandbox {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let Self { sim, app, listener, playground, stop, .. } = self;
+        let Self { sim, app, listener, playground, stop, _scratch, .. } = self;
         let bot_stop = stop.clone();
         let mut bot = tokio::spawn(app.run_until(async move { bot_stop.cancelled().await }));
         let page_stop = stop.clone();
@@ -194,8 +240,9 @@ impl Sandbox {
 }
 
 /// The bot's settings, built here rather than read from the environment.
-fn bot_settings(sim: &Simulator, options: &SandboxOptions) -> Result<Settings, ConfigError> {
+fn bot_settings(sim: &Simulator, options: &SandboxOptions, data_dir: &Path) -> Result<Settings, ConfigError> {
     let mut vars = sim.bot_env();
+    vars.push(("DINGMEET_DATA_DIR".to_owned(), data_dir.display().to_string()));
     vars.push(("DINGMEET_LISTEN".to_owned(), "127.0.0.1:0".to_owned()));
     vars.push(("DINGMEET_LANG".to_owned(), options.lang.code().to_owned()));
     let mode = match options.mode {

@@ -113,12 +113,18 @@ async fn read_message(state: &AppState, headers: &HeaderMap, body: Body) -> Resu
     CallbackBody::parse(&bytes).map(CallbackBody::into_inbound).map_err(Refusal::NotRobotMessage)
 }
 
-/// Hands the message to the bot; acknowledges unless the bot refused it.
+/// Hands the message to the bot, which records it before this acknowledges it; acknowledges
+/// unless the bot refused it or could not record it.
 async fn accept(state: AppState, message: InboundMessage) -> Response {
     match state.bot.receive(message).await {
         Admission::Refused(_) => {
             reject(StatusCode::BAD_REQUEST, Outcome::WebhookHostNotAllowed, "the sessionWebhook host is not allowed")
         }
+        Admission::NotRecorded => reject(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Outcome::NotRecorded,
+            "the message could not be recorded; send it again",
+        ),
         Admission::Accepted | Admission::Duplicate => acknowledge(),
     }
 }

@@ -14,27 +14,39 @@ pub async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
-/// Ready when every registered check passes (`app` registers them: the configuration loaded,
-/// an access token can be had, the Stream socket is up in stream mode, Redis when configured).
-/// Each failing check says why:
+/// Ready when no registered check fails (`app` registers them: the configuration loaded, an
+/// access token can be had, the Stream socket is up in stream mode, Redis when configured). A
+/// degraded check (Redis unreachable: answers come from the local store) is reported and leaves
+/// the replica ready. Each check that is not passing says why:
 ///
-/// `{"ready": false, "checks": {"config": {"ok": true}, "access_token": {"ok": false, "reason": "…"}, "redis": …}}`
+/// `{"ready": true, "status": "degraded", "checks": {"config": {"ok": true}, "access_token": {"ok": true},
+///   "redis": {"ok": true, "degraded": true, "reason": "…"}}}`
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let report = state.readiness.report().await;
-    let ready = report.values().all(Result::is_ok);
+    let ready = report.values().all(CheckState::ready);
+    let degraded = report.values().any(|check| matches!(check, CheckState::Degraded(_)));
     let checks: Map<String, Value> = report.iter().map(|(name, state)| ((*name).to_owned(), check(state))).collect();
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({ "ready": ready, "checks": checks }))).into_response()
+    let (status, word) = match (ready, degraded) {
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+        (true, true) => (StatusCode::OK, "degraded"),
+        (true, false) => (StatusCode::OK, "ready"),
+    };
+    (status, Json(json!({ "ready": ready, "status": word, "checks": checks }))).into_response()
 }
 
 fn check(state: &CheckState) -> Value {
     match state {
-        Ok(()) => json!({ "ok": true }),
-        Err(reason) => json!({ "ok": false, "reason": reason }),
+        CheckState::Pass => json!({ "ok": true }),
+        CheckState::Degraded(reason) => json!({ "ok": true, "degraded": true, "reason": reason }),
+        CheckState::Fail(reason) => json!({ "ok": false, "reason": reason }),
     }
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    // Degraded checks as gauges, read when scraped so they always match /readyz.
+    for (name, check) in state.readiness.snapshot() {
+        state.bot.metrics().degraded(name, matches!(check, CheckState::Degraded(_)));
+    }
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
         state.bot.metrics().render(),

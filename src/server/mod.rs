@@ -1,7 +1,11 @@
 //! The HTTP server: the DingTalk callback, health, readiness and metrics.
 
 pub mod callback;
+mod connections;
+mod deadline;
 pub mod health;
+pub mod limits;
+pub mod listener;
 
 use std::sync::Arc;
 

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::RateLimit;
 
 /// The most conversations whose settings or send log are kept (least recently used go first).
-const MAX_CONVERSATIONS: usize = 100_000;
+pub(super) const MAX_CONVERSATIONS: usize = 100_000;
 /// The most message ids remembered at once.
 const MAX_SEEN: usize = 1_000_000;
 
@@ -106,15 +106,16 @@ impl Len for SendLogs {
 
 impl SendLogs {
     /// Drops the conversation's sends older than `window` before `now`, then adds `now` if
-    /// fewer than `max` are left; otherwise says when the oldest leaves the window.
-    fn try_push(&mut self, hash: u64, now: u64, window: u64, max: usize) -> Result<(), u64> {
+    /// fewer than `max` are left, and says how many are in the window with it; otherwise says
+    /// when the oldest leaves the window.
+    fn try_push(&mut self, hash: u64, now: u64, window: u64, max: usize) -> Result<usize, u64> {
         if let Some(times) = self.more.get_mut(&hash) {
             while times.front().is_some_and(|&sent| now.saturating_sub(sent) >= window) {
                 times.pop_front();
             }
             if times.len() < max {
                 times.push_back(now);
-                return Ok(());
+                return Ok(times.len());
             }
             let oldest = times.front().copied().unwrap_or(now);
             return Err(window.saturating_sub(now.saturating_sub(oldest)));
@@ -124,18 +125,18 @@ impl SendLogs {
                 return Err(window);
             }
             self.once.insert(hash, now);
-            return Ok(());
+            return Ok(1);
         };
         let age = now.saturating_sub(at);
         if age >= window {
             self.once.insert(hash, now);
-            Ok(())
+            Ok(1)
         } else if max < 2 {
             Err(window - age)
         } else {
             self.once.remove(&hash);
             self.more.insert(hash, VecDeque::from([at, now]));
-            Ok(())
+            Ok(2)
         }
     }
 
@@ -200,9 +201,11 @@ fn nanos(duration: Duration) -> u64 {
 impl MemoryStore {
     pub(super) fn new(dedupe_ttl: Duration, limit: RateLimit) -> Self {
         let settings = moka::future::Cache::builder().max_capacity(MAX_CONVERSATIONS as u64).build();
+        let now = Instant::now();
         Self {
             keys: RandomState::new(),
-            epoch: Instant::now(),
+            // An hour back, so sends loaded from the durable store at start keep their times.
+            epoch: now.checked_sub(Duration::from_secs(3600)).unwrap_or(now),
             dedupe_ttl,
             seen: Mutex::new(Generations::new()),
             sends: Mutex::new(Generations::new()),
@@ -221,10 +224,17 @@ impl MemoryStore {
     }
 
     /// Takes a send slot for `conversation` now, or says how long until one frees up.
+    #[cfg(test)]
+    pub(super) async fn try_send(&self, conversation: &str) -> Result<(), Duration> {
+        self.try_send_counted(conversation).await.map(drop)
+    }
+
+    /// Takes a send slot for `conversation` now and says how many sends the window holds with
+    /// this one, or says how long until a slot frees up.
     ///
     /// A sliding window log rather than a token bucket: DingTalk counts messages per minute, and a
     /// bucket that refills steadily would let a burst plus the refill exceed that count.
-    pub(super) async fn try_send(&self, conversation: &str) -> Result<(), Duration> {
+    pub(super) async fn try_send_counted(&self, conversation: &str) -> Result<usize, Duration> {
         let (window, max) = (nanos(self.limit.window), self.limit.max_per_window as usize);
         let hash = self.keys.hash_one(conversation);
         let now = Instant::now();
@@ -238,10 +248,15 @@ impl MemoryStore {
     /// Counts a send that the shared store allowed, so a later fallback starts from what this
     /// replica really sent.
     pub(super) async fn record_send(&self, conversation: &str) {
+        self.record_send_at(conversation, Instant::now());
+    }
+
+    /// Counts a send made at `sent` (a send from before a restart, loaded from the store).
+    pub(super) fn record_send_at(&self, conversation: &str, sent: Instant) {
         let max = self.limit.max_per_window as usize;
         let hash = self.keys.hash_one(conversation);
         let now = Instant::now();
-        let at = nanos(now.saturating_duration_since(self.epoch));
+        let at = nanos(sent.saturating_duration_since(self.epoch));
         let mut sends = self.send_logs(now);
         sends.promote(hash);
         sends.current.push(hash, at, max);
@@ -341,16 +356,16 @@ mod tests {
     #[test]
     fn a_send_log_keeps_one_send_inline_and_slides_when_it_grows() {
         let mut logs = SendLogs::default();
-        assert_eq!(logs.try_push(7, 0, 100, 1), Ok(()));
+        assert_eq!(logs.try_push(7, 0, 100, 1), Ok(1));
         assert_eq!(logs.try_push(7, 10, 100, 1), Err(90));
-        assert_eq!(logs.try_push(7, 100, 100, 1), Ok(()));
+        assert_eq!(logs.try_push(7, 100, 100, 1), Ok(1));
         assert_eq!(
             (logs.once.get(&7), logs.more.len()),
             (Some(&100), 0),
             "an expired single send is replaced in place"
         );
-        assert_eq!(logs.try_push(7, 150, 100, 3), Ok(()));
-        assert_eq!(logs.try_push(7, 160, 100, 3), Ok(()));
+        assert_eq!(logs.try_push(7, 150, 100, 3), Ok(2));
+        assert_eq!(logs.try_push(7, 160, 100, 3), Ok(3));
         assert_eq!(logs.try_push(7, 170, 100, 3), Err(30));
         assert_eq!(logs.len(), 1);
         logs.push(7, 180, 2);

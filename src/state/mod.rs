@@ -1,19 +1,28 @@
-//! Shared state: duplicate detection, the per-conversation send rate limit and per-conversation
-//! settings. In memory by default; in Redis, shared by every replica, when `DINGMEET_REDIS_URL` is
-//! set, with the in-memory store answering while Redis is unreachable.
+//! State: duplicate detection, the per-conversation send rate limit, per-conversation settings,
+//! the journal of accepted messages and kept jobs. Kept in SQLite under `DINGMEET_DATA_DIR` (the
+//! store of record on this machine), with what every message reads mirrored in memory; in Redis,
+//! shared by every replica, when `DINGMEET_REDIS_URL` is set, with the local store answering
+//! while Redis is unreachable.
 
+mod journal;
 mod memory;
 mod redis;
+mod registry;
+mod sqlite;
 mod suite_ticket;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
 
 use secrecy::SecretString;
 
+pub use self::journal::{Recorded, Ticket};
 use self::memory::MemoryStore;
 use self::redis::RedisStore;
+pub use self::registry::{Kept, Registry};
+pub use self::sqlite::{DATABASE_FILE, Retention, SqliteStore, StoreError, StoreFailure};
 pub use self::suite_ticket::{SUITE_TICKET_NAME, SUITE_TICKET_SCOPE, SuiteTickets};
 use crate::readiness::Readiness;
 
@@ -45,6 +54,11 @@ pub struct StateOptions {
     /// For `rediss://`: a PEM file of the CA certificates the server's certificate must chain to,
     /// instead of the system roots.
     pub redis_ca_file: Option<PathBuf>,
+    /// Whether accepted messages are journaled before they are acknowledged.
+    pub journal: bool,
+    /// With Redis: how long a journaled message may sit unacknowledged by its replica before
+    /// another takes it over.
+    pub journal_claim: Duration,
 }
 
 impl Default for StateOptions {
@@ -54,6 +68,8 @@ impl Default for StateOptions {
             rate_limit: RateLimit::per_minute(18, Duration::from_secs(30)),
             key_prefix: "dingmeet:".to_owned(),
             redis_ca_file: None,
+            journal: true,
+            journal_claim: Duration::from_secs(30),
         }
     }
 }
@@ -70,11 +86,12 @@ pub enum SendSlot {
 /// Where the state lives right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// In this process only (no Redis configured).
+    /// On this machine only (no Redis configured): the local store, durable when it has a
+    /// data directory.
     Memory,
     /// In Redis, shared by every replica.
     Redis,
-    /// Redis is configured but unreachable: in this process until it is back.
+    /// Redis is configured but unreachable: in the local store until it is back.
     LocalFallback,
 }
 
@@ -90,6 +107,8 @@ pub enum StateError {
     BadRedisCa { path: String, problem: String },
     #[error("the Redis store must be opened inside a Tokio runtime")]
     NoRuntime,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// The bot's state store. Cheap to clone; clones share the state.
@@ -99,16 +118,26 @@ pub enum StateError {
 #[derive(Clone)]
 pub struct StateStore {
     local: Arc<MemoryStore>,
+    durable: Option<SqliteStore>,
     shared: Option<Arc<RedisStore>>,
     options: Arc<StateOptions>,
+    /// Whether every durable setting is also in memory, so a miss there is a miss: true until
+    /// more settings exist than the memory side keeps.
+    mirrored: Arc<AtomicBool>,
+    settings_written: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for StateStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.shared {
-            Some(shared) => f.debug_tuple("StateStore").field(shared).finish(),
-            None => f.write_str("StateStore(memory)"),
+        let mut out = f.debug_tuple("StateStore");
+        match &self.durable {
+            Some(durable) => out.field(durable),
+            None => out.field(&"memory"),
+        };
+        if let Some(shared) = &self.shared {
+            out.field(shared);
         }
+        out.finish()
     }
 }
 
@@ -118,19 +147,76 @@ impl StateStore {
         Self::memory_with(StateOptions { dedupe_ttl, ..StateOptions::default() })
     }
 
-    /// An in-process store.
+    /// An in-process store that forgets everything when the process ends (the `query` command,
+    /// tests).
     pub fn memory_with(options: StateOptions) -> Self {
         let local = Arc::new(MemoryStore::new(options.dedupe_ttl, options.rate_limit));
-        Self { local, shared: None, options: Arc::new(options) }
+        Self {
+            local,
+            durable: None,
+            shared: None,
+            options: Arc::new(options),
+            mirrored: Arc::new(AtomicBool::new(true)),
+            settings_written: Arc::default(),
+        }
     }
 
-    /// A store in Redis at `url`, shared by every replica that uses the same Redis and key prefix.
-    /// Reports its health as the [`crate::readiness::REDIS`] check. An unreachable Redis is not an
-    /// error: the store answers from memory and reconnects in the background.
+    /// The store of record in `data_dir` (created if missing, mode 0700): what it holds is loaded,
+    /// the unfinished journal is left for [`StateStore::unfinished`]. Fails, naming the path and
+    /// what to do, on a directory that cannot be made, a damaged or newer store, or one in use.
+    pub async fn open(data_dir: &Path, options: StateOptions) -> Result<Self, StateError> {
+        let retention = Retention { dedupe: options.dedupe_ttl, sends: options.rate_limit.window };
+        let dir = data_dir.to_path_buf();
+        let opened = tokio::task::spawn_blocking(move || SqliteStore::open(&dir, retention)).await.map_err(|err| {
+            StoreError::Open { path: data_dir.display().to_string(), problem: format!("the opening failed: {err}") }
+        })?;
+        let (durable, loaded) = opened?;
+        let mut store = Self::memory_with(options);
+        let count = loaded.settings.len();
+        for (scope, name, value) in loaded.settings {
+            store.local.set_setting(&scope, &name, Some(&value)).await;
+        }
+        store.settings_written.store(count, Ordering::Relaxed);
+        store.mirrored.store(count < memory::MAX_CONVERSATIONS / 2, Ordering::Relaxed);
+        let now_wall = SystemTime::now();
+        let now = tokio::time::Instant::now();
+        for (conversation, at_ms) in &loaded.sends {
+            let age = sqlite::wall_ms(now_wall).saturating_sub(*at_ms);
+            let age = Duration::from_millis(u64::try_from(age).unwrap_or(0));
+            store.local.record_send_at(conversation, now.checked_sub(age).unwrap_or(now));
+        }
+        tracing::info!(
+            store = durable.path(),
+            settings = count,
+            recent_sends = loaded.sends.len(),
+            "store of record opened"
+        );
+        store.durable = Some(durable);
+        Ok(store)
+    }
+
+    /// A store in Redis at `url` alone (no durable local store), shared by every replica that
+    /// uses the same Redis and key prefix; see [`StateStore::with_redis`].
     pub async fn redis(url: &SecretString, options: StateOptions, readiness: Readiness) -> Result<Self, StateError> {
-        let shared = RedisStore::connect(url, options.redis_ca_file.as_deref(), &options.key_prefix, readiness).await?;
-        let local = Arc::new(MemoryStore::new(options.dedupe_ttl, options.rate_limit));
-        Ok(Self { local, shared: Some(shared), options: Arc::new(options) })
+        Self::memory_with(options).with_redis(url, readiness).await
+    }
+
+    /// Shares this store's state through Redis at `url`, with every replica on the same Redis
+    /// and key prefix; the local store answers while Redis is unreachable. Reports its health as
+    /// the [`crate::readiness::REDIS`] check. An unreachable Redis is not an error: it is
+    /// reconnected in the background.
+    pub async fn with_redis(mut self, url: &SecretString, readiness: Readiness) -> Result<Self, StateError> {
+        let options = &self.options;
+        let shared = RedisStore::connect(
+            url,
+            options.redis_ca_file.as_deref(),
+            &options.key_prefix,
+            options.journal_claim,
+            readiness,
+        )
+        .await?;
+        self.shared = Some(shared);
+        Ok(self)
     }
 
     /// Where the state lives right now.
@@ -139,6 +225,20 @@ impl StateStore {
             None => Backend::Memory,
             Some(shared) if shared.is_up() => Backend::Redis,
             Some(_) => Backend::LocalFallback,
+        }
+    }
+
+    /// The store of record on this machine, if there is one (not in memory-only stores).
+    pub fn durable(&self) -> Option<&SqliteStore> {
+        self.durable.as_ref()
+    }
+
+    /// Waits until every write made so far is committed to the durable store.
+    pub async fn flush(&self) {
+        if let Some(durable) = &self.durable
+            && let Err(err) = durable.flush().await
+        {
+            tracing::error!(%err, "the store could not commit its last writes");
         }
     }
 
@@ -173,7 +273,16 @@ impl StateStore {
             }
             return result;
         }
-        self.local.try_send(conversation).await
+        let sent = self.local.try_send_counted(conversation).await?;
+        if sent >= 2
+            && let Some(durable) = &self.durable
+        {
+            // So a restart does not start the window over (DingTalk's count does not). A
+            // window's first send is not written: most conversations send once, and the one send
+            // a restart forgets stays within the two the default limit keeps below DingTalk's 20.
+            durable.record_send(conversation);
+        }
+        Ok(())
     }
 
     /// Waits for a send slot for `conversation`, at most the configured `max_wait`; refuses at
@@ -203,7 +312,21 @@ impl StateStore {
             self.local.set_setting(conversation, key, value.as_deref()).await;
             return value;
         }
-        self.local.setting(conversation, key).await
+        let value = self.local.setting(conversation, key).await;
+        if value.is_some() || self.mirrored.load(Ordering::Relaxed) {
+            return value;
+        }
+        let durable = self.durable.as_ref()?;
+        match Box::pin(durable.setting(conversation, key)).await {
+            Ok(value) => {
+                self.local.set_setting(conversation, key, value.as_deref()).await;
+                value
+            }
+            Err(err) => {
+                tracing::error!(%err, "a setting could not be read: using the default");
+                None
+            }
+        }
     }
 
     /// Sets a conversation's setting. While Redis is unreachable the value is kept in this
@@ -219,6 +342,15 @@ impl StateStore {
 
     async fn store_setting(&self, conversation: &str, key: &str, value: Option<&str>) {
         self.local.set_setting(conversation, key, value).await;
+        if let Some(durable) = &self.durable {
+            let written = self.settings_written.fetch_add(1, Ordering::Relaxed) + 1;
+            if written >= memory::MAX_CONVERSATIONS / 2 {
+                self.mirrored.store(false, Ordering::Relaxed);
+            }
+            if let Err(err) = Box::pin(durable.set_setting(conversation, key, value)).await {
+                tracing::error!(%err, "a setting could not be stored: it holds until this process stops");
+            }
+        }
         if let Some(shared) = &self.shared {
             Box::pin(shared.set_setting(conversation, key, value)).await;
         }
@@ -291,6 +423,34 @@ mod tests {
     fn the_default_stays_under_dingtalks_twenty_a_minute() {
         let limit = StateOptions::default().rate_limit;
         assert!(limit.max_per_window < 20 && limit.window == Duration::from_secs(60));
+    }
+
+    #[tokio::test]
+    async fn settings_the_rate_limits_window_and_answered_ids_outlive_the_process() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let options = StateOptions {
+            rate_limit: RateLimit::per_minute(3, Duration::ZERO),
+            dedupe_ttl: Duration::from_secs(600),
+            ..StateOptions::default()
+        };
+        let store = StateStore::open(dir.path(), options.clone()).await.expect("opens");
+        store.set_setting("cid", "lang", "en").await;
+        for _ in 0..3 {
+            assert_eq!(store.try_send_slot("cid").await, Ok(()));
+        }
+        let Ok(Recorded::New(ticket)) = store.record("m1", || "{}".to_owned()).await else { panic!("new") };
+        store.finish(&ticket).await;
+        store.flush().await;
+        drop(store);
+
+        let store = StateStore::open(dir.path(), options).await.expect("reopens");
+        assert_eq!(store.get_setting("cid", "lang").await.as_deref(), Some("en"));
+        // The window's first send is not kept: one slot frees, then the limit holds.
+        assert_eq!(store.try_send_slot("cid").await, Ok(()));
+        assert!(store.try_send_slot("cid").await.is_err(), "the sends before the restart still count");
+        assert_eq!(store.try_send_slot("other").await, Ok(()));
+        assert_eq!(store.record("m1", String::new).await.expect("recorded"), Recorded::Duplicate);
+        assert!(store.unfinished().await.is_empty(), "m1 was done");
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 //! `rediss://` connects over TLS (rustls with ring), verifying the server against the system
 //! roots or the CA file given.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
@@ -46,6 +47,28 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(oldest[2]) + window - now)
 ";
 
+/// The journal's consumer group: every replica is a consumer of it.
+const GROUP: &str = "dingmeet";
+/// The most entries one take-over claims.
+const CLAIM_BATCH: usize = 100;
+
+/// Records an accepted message: the duplicate check and the journal entry in one step, so a
+/// message is never marked seen without being journaled. The entry goes straight into this
+/// replica's pending list (XCLAIM FORCE), where it stays until done or taken over.
+/// KEYS[1] the seen key; KEYS[2] the journal stream; ARGV[1] the dedupe TTL in ms; ARGV[2] the
+/// group; ARGV[3] this replica's consumer name; ARGV[4] the msgId; ARGV[5] the payload.
+/// Returns the entry id, or nil for a duplicate.
+const RECORD_SCRIPT: &str = r"
+if not redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then return false end
+local id = redis.call('XADD', KEYS[2], '*', 'msg', ARGV[4], 'body', ARGV[5])
+local claimed = redis.pcall('XCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, id, 'FORCE', 'JUSTID')
+if type(claimed) == 'table' and claimed.err then
+  redis.call('XGROUP', 'CREATE', KEYS[2], ARGV[2], '0', 'MKSTREAM')
+  redis.call('XCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, id, 'FORCE', 'JUSTID')
+end
+return id
+";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Health {
     Up,
@@ -67,11 +90,20 @@ pub(super) struct RedisStore {
     wake: Arc<Notify>,
     readiness: Readiness,
     send_slot: redis::Script,
+    record: redis::Script,
+    /// This replica's name in the journal's consumer group: unique per process.
+    consumer: String,
+    /// The journal entries this replica is working on, whose claims it keeps fresh.
+    in_flight: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore").field("target", &self.target).field("prefix", &self.prefix).finish()
+        f.debug_struct("RedisStore")
+            .field("target", &self.target)
+            .field("prefix", &self.prefix)
+            .field("consumer", &self.consumer)
+            .finish()
     }
 }
 
@@ -90,9 +122,13 @@ impl RedisStore {
         url: &SecretString,
         ca_file: Option<&Path>,
         prefix: &str,
+        claim: Duration,
         readiness: Readiness,
     ) -> Result<Arc<Self>, StateError> {
         let (client, tls) = client(url, ca_file)?;
+        let host = std::env::var("HOSTNAME").ok().filter(|h| !h.trim().is_empty());
+        let consumer =
+            format!("{}-{}-{:08x}", host.as_deref().unwrap_or("dingmeet"), std::process::id(), fastrand::u32(..));
         let info = client.get_connection_info();
         let target = format!("{}/{}", info.addr, info.redis.db);
         let store = Arc::new(Self {
@@ -105,8 +141,12 @@ impl RedisStore {
             wake: Arc::new(Notify::new()),
             readiness,
             send_slot: redis::Script::new(SEND_SLOT_SCRIPT),
+            record: redis::Script::new(RECORD_SCRIPT),
+            consumer,
+            in_flight: Mutex::new(HashSet::new()),
         });
-        store.readiness.fail(readiness::REDIS, format!("connecting to Redis at {}", store.target));
+        tracing::debug!(consumer = %store.consumer, claim_secs = claim.as_secs_f64(), "journal consumer");
+        store.readiness.degrade(readiness::REDIS, format!("connecting to Redis at {}", store.target));
         match store.reconnect().await {
             Ok(()) => {
                 tracing::info!(redis = %store.target, tls = store.tls, "shared state in Redis");
@@ -180,6 +220,150 @@ impl RedisStore {
         self.run(|mut conn| async move { command.exec_async(&mut conn).await }).await.is_some()
     }
 
+    fn journal_key(&self) -> String {
+        format!("{}journal", self.prefix)
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.in_flight.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records an accepted message in the journal, claimed by this replica: `Some(Some(id))` if
+    /// new, `Some(None)` for a duplicate, `None` if Redis could not answer.
+    pub(super) async fn record(
+        &self,
+        seen_key: &str,
+        ttl: Duration,
+        msg_id: &str,
+        payload: &str,
+    ) -> Option<Option<String>> {
+        let seen = format!("{}seen:{seen_key}", self.prefix);
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let (journal, script, consumer) = (self.journal_key(), &self.record, &self.consumer);
+        let id = self
+            .run(|mut conn| async move {
+                script
+                    .key(seen)
+                    .key(journal)
+                    .arg(ttl_ms)
+                    .arg(GROUP)
+                    .arg(consumer)
+                    .arg(msg_id)
+                    .arg(payload)
+                    .invoke_async::<Option<String>>(&mut conn)
+                    .await
+            })
+            .await?;
+        if let Some(id) = &id {
+            self.in_flight().insert(id.clone());
+        }
+        Some(id)
+    }
+
+    /// `SET replied:<msgId> NX`: true if this replica is the one to send the reply.
+    pub(super) async fn claim_reply(&self, msg_id: &str, ttl: Duration) -> Option<bool> {
+        let key = format!("{}replied:{msg_id}", self.prefix);
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let consumer = &self.consumer;
+        self.run(|mut conn| async move {
+            let set: Option<String> =
+                redis::cmd("SET").arg(key).arg(consumer).arg("NX").arg("PX").arg(ttl_ms).query_async(&mut conn).await?;
+            Ok(set.is_some())
+        })
+        .await
+    }
+
+    /// Acknowledges and deletes a journal entry.
+    pub(super) async fn finish(&self, id: &str) {
+        self.in_flight().remove(id);
+        let journal = self.journal_key();
+        let done = self
+            .run(|mut conn| async move {
+                redis::pipe()
+                    .cmd("XACK")
+                    .arg(&journal)
+                    .arg(GROUP)
+                    .arg(id)
+                    .ignore()
+                    .cmd("XDEL")
+                    .arg(&journal)
+                    .arg(id)
+                    .ignore()
+                    .exec_async(&mut conn)
+                    .await
+            })
+            .await;
+        if done.is_none() {
+            tracing::warn!(
+                entry = id,
+                "a finished message could not be marked done in Redis: another replica may look at it again"
+            );
+        }
+    }
+
+    /// Resets the idle time of this replica's in-flight entries, so a slow answer (a held
+    /// lookup, a rate-limit wait) is not mistaken for a stopped replica.
+    pub(super) async fn keep_claims(&self) {
+        let ids: Vec<String> = self.in_flight().iter().cloned().collect();
+        if ids.is_empty() {
+            return;
+        }
+        let (journal, consumer) = (self.journal_key(), &self.consumer);
+        self.run(|mut conn| async move {
+            redis::cmd("XCLAIM")
+                .arg(journal)
+                .arg(GROUP)
+                .arg(consumer)
+                .arg(0)
+                .arg(&ids)
+                .arg("JUSTID")
+                .exec_async(&mut conn)
+                .await
+        })
+        .await;
+    }
+
+    /// Claims the journal entries idle longer than `claim` (their replica stopped):
+    /// `(entry id, payload)`.
+    pub(super) async fn take_over(&self, claim: Duration) -> Vec<(String, String)> {
+        let min_idle = u64::try_from(claim.as_millis()).unwrap_or(u64::MAX);
+        let (journal, consumer) = (self.journal_key(), &self.consumer);
+        let reply = self
+            .run(|mut conn| async move {
+                redis::cmd("XAUTOCLAIM")
+                    .arg(&journal)
+                    .arg(GROUP)
+                    .arg(consumer)
+                    .arg(min_idle)
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(CLAIM_BATCH)
+                    .query_async::<redis::Value>(&mut conn)
+                    .await
+            })
+            .await;
+        let Some(reply) = reply else { return Vec::new() };
+        let (claimed, deleted) = claimed_entries(&reply);
+        for id in &deleted {
+            // Deleted while pending: nothing left to finish.
+            self.finish(id).await;
+        }
+        let mut taken = Vec::with_capacity(claimed.len());
+        for (id, payload) in claimed {
+            match payload {
+                Some(payload) => {
+                    self.in_flight().insert(id.clone());
+                    taken.push((id, payload));
+                }
+                None => {
+                    tracing::warn!(entry = %id, "a journal entry without a message is dropped");
+                    self.finish(&id).await;
+                }
+            }
+        }
+        taken
+    }
+
     /// Runs one operation if Redis is up; any failure or timeout marks it down, and `None` tells
     /// the caller to use local state.
     async fn run<T, F, Fut>(&self, operation: F) -> Option<T>
@@ -227,7 +411,7 @@ impl RedisStore {
         let changed = (*current == Health::Up) != (health == Health::Up);
         match &health {
             Health::Up => self.readiness.pass(readiness::REDIS),
-            Health::Down(reason) => self.readiness.fail(
+            Health::Down(reason) => self.readiness.degrade(
                 readiness::REDIS,
                 format!("Redis at {} unavailable ({reason}): answering from local state", self.target),
             ),
@@ -253,6 +437,20 @@ impl RedisStore {
                 .arg(10_000)
                 .exec_async(&mut conn)
                 .await?;
+            // The journal's group, so take-overs find it (BUSYGROUP: it exists).
+            let created = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(format!("{}journal", self.prefix))
+                .arg(GROUP)
+                .arg("0")
+                .arg("MKSTREAM")
+                .exec_async(&mut conn)
+                .await;
+            if let Err(err) = created
+                && err.code() != Some("BUSYGROUP")
+            {
+                return Err(err);
+            }
             Ok::<_, redis::RedisError>(conn)
         };
         let conn = match tokio::time::timeout(CONNECT_TIMEOUT * 3, attempt).await {
@@ -268,6 +466,43 @@ impl RedisStore {
         *slot = Some((generation, conn));
         Ok(())
     }
+}
+
+/// The entries of an `XAUTOCLAIM` reply, `(id, payload)` (no payload: not one of ours), and the
+/// ids of entries deleted while pending.
+fn claimed_entries(reply: &redis::Value) -> (Vec<(String, Option<String>)>, Vec<String>) {
+    use redis::Value;
+    fn text(value: &Value) -> Option<String> {
+        match value {
+            Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+            Value::SimpleString(text) => Some(text.clone()),
+            _ => None,
+        }
+    }
+    let Value::Array(parts) = reply else { return (Vec::new(), Vec::new()) };
+    let entries = match parts.get(1) {
+        Some(Value::Array(entries)) => entries
+            .iter()
+            .filter_map(|entry| {
+                let Value::Array(entry) = entry else { return None };
+                let id = text(entry.first()?)?;
+                let payload = match entry.get(1) {
+                    Some(Value::Array(fields)) => fields
+                        .chunks(2)
+                        .find(|pair| pair.first().and_then(text).as_deref() == Some("body"))
+                        .and_then(|pair| pair.get(1).and_then(text)),
+                    _ => None,
+                };
+                Some((id, payload))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let deleted = match parts.get(2) {
+        Some(Value::Array(ids)) => ids.iter().filter_map(text).collect(),
+        _ => Vec::new(),
+    };
+    (entries, deleted)
 }
 
 /// The client for `url`: plain, or TLS for `rediss://`, trusting `ca_file` if given, else the

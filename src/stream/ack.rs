@@ -27,7 +27,8 @@ pub(super) fn acknowledge(frame: &Frame, kind: FrameKind) -> (Option<Ack>, Work)
             tracing::debug!(%topic, "system frame");
             (None, Work::Nothing)
         }
-        FrameKind::BotMessage => (Some(Ack::callback(id())), Work::Message(frame.data_text())),
+        // Acknowledged by its task once the bot recorded it.
+        FrameKind::BotMessage => (None, Work::Message(frame.data_text())),
         FrameKind::Event(_) => (Some(Ack::event(id(), true)), Work::Nothing),
         FrameKind::OtherCallback(topic) => {
             tracing::info!(%topic, "callback on an unexpected topic acknowledged");
@@ -45,13 +46,12 @@ mod tests {
     }
 
     #[test]
-    fn robot_messages_are_acked_then_handed_over_and_disconnect_is_a_handoff_without_ack() {
+    fn robot_messages_are_handed_over_unacked_and_disconnect_is_a_handoff_without_ack() {
         let message = frame(
             r#"{"type":"CALLBACK","headers":{"topic":"/v1.0/im/bot/messages/get","messageId":"m1"},"data":"{}"}"#,
         );
-        let (ack, work) = acknowledge(&message, message.classify());
-        assert_eq!(ack.map(|a| a.headers.message_id), Some("m1".to_owned()));
-        assert_eq!(work, Work::Message("{}".to_owned()));
+        // Its task acks it once the bot recorded it.
+        assert_eq!(acknowledge(&message, message.classify()), (None, Work::Message("{}".to_owned())));
         let disconnect = frame(r#"{"type":"SYSTEM","headers":{"topic":"disconnect"}}"#);
         assert_eq!(acknowledge(&disconnect, disconnect.classify()), (None, Work::Handoff));
         let other = frame(r#"{"type":"CALLBACK","headers":{"topic":"/v1.0/card/instances/callback","messageId":"c"}}"#);

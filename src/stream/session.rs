@@ -1,4 +1,5 @@
-//! One socket's life: reads frames, acks each before any work, hands robot messages to the
+//! One socket's life: reads frames, acks each before any work (a robot message once the bot has
+//! recorded it), hands robot messages to the
 //! bot's intake off the read loop, pings a silent server, and drains after a `disconnect`.
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use tracing::Instrument;
 
 use super::ack::{self, Work};
 use super::{StreamClient, StreamError, StreamStatus};
+use crate::bot::handle::Admission;
 use crate::dingtalk::event::Event;
 use crate::dingtalk::message::CallbackBody;
 use crate::dingtalk::stream::{Ack, Frame, FrameKind};
@@ -47,7 +49,8 @@ impl Drop for LiveGuard {
 }
 
 impl StreamClient {
-    /// Reads one socket until it ends; acks every frame before any work.
+    /// Reads one socket until it ends; acks every frame before any work (a robot message once
+    /// recorded).
     pub(super) async fn session(
         self: Arc<Self>,
         socket: Socket,
@@ -60,6 +63,8 @@ impl StreamClient {
         let mut last_heard = Instant::now();
         let mut pinged_at: Option<Instant> = None;
         let mut drain_deadline: Option<tokio::time::Instant> = None;
+        // Acks of robot messages, sent by their tasks once the bot recorded the message.
+        let (acks, mut recorded) = tokio::sync::mpsc::unbounded_channel::<Ack>();
         let mut ticker = tokio::time::interval(
             self.options.ping_interval.min(self.options.pong_timeout).max(Duration::from_millis(10)),
         );
@@ -77,6 +82,11 @@ impl StreamClient {
                     return SessionEnd::Shutdown;
                 }
                 () = drain => return SessionEnd::Handoff,
+                Some(ack) = recorded.recv() => {
+                    if let Err(err) = self.send(&mut sink, Message::Text(ack.to_json().into())).await {
+                        return SessionEnd::Lost(StreamError::Write { what: "ack", source: Box::new(err) });
+                    }
+                }
                 _ = ticker.tick() => {
                     if let Some(sent) = pinged_at
                         && sent.elapsed() >= self.options.pong_timeout
@@ -127,9 +137,16 @@ impl StreamClient {
                     match work {
                         Work::Message(body) => {
                             // Off the read loop, so the next frame's ack never waits for this one.
-                            let client = Arc::clone(&self);
+                            let (client, acks) = (Arc::clone(&self), acks.clone());
                             let id = frame.message_id();
-                            self.tasks.spawn(async move { client.dispatch(id, body).await }.in_current_span());
+                            self.tasks.spawn(
+                                async move {
+                                    if client.dispatch(id.clone(), body).await {
+                                        let _ = acks.send(Ack::callback(id.unwrap_or_default()));
+                                    }
+                                }
+                                .in_current_span(),
+                            );
                         }
                         Work::Handoff => {
                             if let Some(handoff) = handoff.take() {
@@ -160,24 +177,26 @@ impl StreamClient {
         Ack::event(frame.message_id().unwrap_or_default(), kept)
     }
 
-    /// Hands a robot message to the bot's intake, once per frame id.
-    async fn dispatch(&self, frame_id: Option<String>, body: String) {
+    /// Hands a robot message to the bot's intake, once per frame id; true if the frame is to be
+    /// acknowledged (false: the bot could not record it, so DingTalk redelivers it).
+    async fn dispatch(&self, frame_id: Option<String>, body: String) -> bool {
         if let Some(id) = frame_id.filter(|id| !id.is_empty())
             && !self.bot.first_delivery(&id).await
         {
-            return;
+            return true;
         }
         let message = match CallbackBody::parse(body.as_bytes()) {
             Ok(parsed) => parsed.into_inbound(),
             Err(err) => {
                 self.bot.metrics().callback(Outcome::BadBody);
                 tracing::warn!(%err, "stream robot message is not a DingTalk robot message");
-                return;
+                return true;
             }
         };
         let span = tracing::info_span!("message", msg_id = %message.id);
-        // Acknowledged already (acks come first): a refusal ends in the bot's log line.
-        let _admission = self.bot.receive(message).instrument(span).await;
+        // A refusal (webhook host) ends in the bot's log line and is acknowledged: sending it
+        // again would not change it. One that could not be recorded is not.
+        !matches!(self.bot.receive(message).instrument(span).await, Admission::NotRecorded)
     }
 }
 

@@ -3,6 +3,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use super::connections;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
@@ -33,6 +34,9 @@ pub enum Outcome {
     TooLarge,
     /// The `sessionWebhook` host is not on `DINGMEET_WEBHOOK_HOSTS`.
     WebhookHostNotAllowed,
+    /// The journal could not record it (the store failed): not acknowledged, so DingTalk sends
+    /// it again.
+    NotRecorded,
 }
 
 impl Outcome {
@@ -58,6 +62,7 @@ impl Outcome {
             Self::BadBody => "bad_body",
             Self::TooLarge => "too_large",
             Self::WebhookHostNotAllowed => "webhook_host_not_allowed",
+            Self::NotRecorded => "not_recorded",
         }
     }
 }
@@ -77,7 +82,9 @@ pub struct Metrics {
     in_flight: Gauge,
     circuits_open: Gauge,
     short_circuited: Counter,
+    degraded: Family<Labels<1>, Gauge>,
     hot: HotSeries,
+    connections: connections::ConnectionMetrics,
 }
 
 /// The series every answered message counts under, looked up in their family once (a lookup
@@ -155,12 +162,19 @@ impl Metrics {
             "Conference lookups answered at once, without a call, because the circuit is open",
             short_circuited.clone(),
         );
+        let degraded = Family::default();
+        registry.register(
+            "degraded",
+            "1 while a part this replica can answer without is unavailable (redis), by check",
+            degraded.clone(),
+        );
         // Series an alert watches exist from the start (at 0), so a rate is defined before the
         // first bad callback or dropped reply.
         for outcome in Outcome::EXPORTED_AT_START {
             drop(callbacks.get_or_create(&[("outcome", outcome.label())]));
         }
         drop(refused.get_or_create(&[("reason", "rate_limited")]));
+        let connections = connections::ConnectionMetrics::register(&mut registry);
         Self {
             registry,
             callbacks,
@@ -175,7 +189,9 @@ impl Metrics {
             in_flight,
             circuits_open,
             short_circuited,
+            degraded,
             hot: HotSeries::default(),
+            connections,
         }
     }
 
@@ -246,10 +262,20 @@ impl Metrics {
         self.short_circuited.inc();
     }
 
+    /// Whether the readiness check `check` is degraded now.
+    pub fn degraded(&self, check: &'static str, degraded: bool) {
+        self.degraded.get_or_create(&[("check", check)]).set(i64::from(degraded));
+    }
+
     /// Counts a message as in flight until the guard drops.
     pub fn in_flight(&self) -> InFlight {
         self.in_flight.inc();
         InFlight(self.in_flight.clone())
+    }
+
+    /// The HTTP intake's connection metrics.
+    pub fn connections(&self) -> &connections::ConnectionMetrics {
+        &self.connections
     }
 
     /// The Prometheus text exposition of every metric.

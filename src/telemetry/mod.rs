@@ -1,5 +1,6 @@
 //! Telemetry: logs ([`logging`]) and the Prometheus metrics ([`metrics`]).
 
+pub mod connections;
 mod json;
 pub mod logging;
 pub mod metrics;

@@ -9,11 +9,12 @@ use crate::helpers::WAIT;
 use crate::helpers::process::BotProcess;
 use crate::redis_server::RedisServer;
 
-async fn simulator() -> Simulator {
+pub(crate) async fn simulator() -> Simulator {
     Simulator::start(Scenario::builtin().expect("the builtin scenario")).await.expect("the simulator starts")
 }
 
-fn env(sim: &Simulator, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+/// The binary's environment for `sim`, plus `extra`.
+pub(crate) fn env(sim: &Simulator, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut vars = sim.bot_env();
     vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     vars

@@ -32,6 +32,13 @@ pub(crate) struct TestBot {
     pub(crate) address: String,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
+    /// Its own store, unless the test gave one (`DINGMEET_DATA_DIR`); removed with it.
+    _data_dir: Option<tempfile::TempDir>,
+}
+
+/// A fresh directory for one bot's store: no two tests share one.
+pub(crate) fn data_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("dingmeet-test-").tempdir().expect("a temporary data directory")
 }
 
 /// The bot and its simulated DingTalk.
@@ -75,16 +82,23 @@ pub(crate) fn test_settings(sim: &Simulator, extra: &[(&str, &str)]) -> Settings
     Settings::load_from(None, vars).expect("the test settings load")
 }
 
-/// A bot against `sim` with `extra` settings; `sim` stays the caller's.
+/// A bot against `sim` with `extra` settings; `sim` stays the caller's. Its store is a fresh
+/// directory unless `extra` sets `DINGMEET_DATA_DIR`.
 pub(crate) async fn spawn_bot(sim: &Simulator, extra: &[(&str, &str)]) -> TestBot {
     init_logging();
-    let app = Application::build(&test_settings(sim, extra)).await.expect("the bot builds");
+    let data_dir = (!extra.iter().any(|(k, _)| *k == "DINGMEET_DATA_DIR")).then(data_dir);
+    let path = data_dir.as_ref().map(|dir| dir.path().display().to_string());
+    let mut extra = extra.to_vec();
+    if let Some(path) = &path {
+        extra.push(("DINGMEET_DATA_DIR", path));
+    }
+    let app = Application::build(&test_settings(sim, &extra)).await.expect("the bot builds");
     let address = format!("http://{}", app.local_addr());
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    TestBot { address, stop: Some(stop), server: Some(server) }
+    TestBot { address, stop: Some(stop), server: Some(server), _data_dir: data_dir }
 }
 
 impl TestBot {

@@ -1,0 +1,117 @@
+//! The journal of accepted messages: a message is recorded before it is acknowledged and marked
+//! done once answered (or finally refused), so one accepted and then lost to a crash is finished
+//! at the next start, or, on Redis, by another replica. Recording is also the duplicate check.
+
+use std::time::Duration;
+
+use super::{StateStore, StoreFailure};
+
+/// Where an accepted message was recorded, to mark it done there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ticket {
+    /// A row of the local store's journal.
+    Local(i64),
+    /// An entry of the Redis journal (a stream entry id).
+    Shared(String),
+    /// Not journaled (the journal is off, or the store is in memory only).
+    Unrecorded,
+}
+
+/// What recording a message found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// A new message, now recorded.
+    New(Ticket),
+    /// A redelivery of one recorded within the dedupe window.
+    Duplicate,
+}
+
+impl StateStore {
+    /// Records an accepted message (`payload` is what finishing it takes) and says whether it is
+    /// new. With Redis up it goes to Redis, for any replica to finish; else to the local store.
+    /// Atomic: of any number of concurrent deliveries of one id, exactly one is new.
+    pub async fn record(&self, msg_id: &str, payload: impl FnOnce() -> String) -> Result<Recorded, StoreFailure> {
+        let key = format!("msg:{msg_id}");
+        if !self.options.journal {
+            return Ok(if self.first_seen(&key).await {
+                Recorded::New(Ticket::Unrecorded)
+            } else {
+                Recorded::Duplicate
+            });
+        }
+        if self.shared.is_none() && self.durable.is_none() {
+            let fresh = self.local.first_seen(&key).await;
+            return Ok(if fresh { Recorded::New(Ticket::Unrecorded) } else { Recorded::Duplicate });
+        }
+        let payload = payload();
+        if let Some(shared) = &self.shared
+            && let Some(entry) = Box::pin(shared.record(&key, self.options.dedupe_ttl, msg_id, &payload)).await
+        {
+            self.local.first_seen(&key).await;
+            return Ok(entry.map_or(Recorded::Duplicate, |id| Recorded::New(Ticket::Shared(id))));
+        }
+        let Some(durable) = &self.durable else {
+            // Redis is down and nothing is kept locally: memory is all there is.
+            let fresh = self.local.first_seen(&key).await;
+            return Ok(if fresh { Recorded::New(Ticket::Unrecorded) } else { Recorded::Duplicate });
+        };
+        let row = Box::pin(durable.record(msg_id, payload)).await?;
+        Ok(row.map_or(Recorded::Duplicate, |row| Recorded::New(Ticket::Local(row))))
+    }
+
+    /// Right before a reply goes out: false if another replica already sent (or is sending) the
+    /// reply to this message, which must then not be sent again.
+    pub async fn claim_reply(&self, msg_id: &str, ticket: &Ticket) -> bool {
+        match (ticket, &self.shared) {
+            (Ticket::Shared(_), Some(shared)) => {
+                Box::pin(shared.claim_reply(msg_id, self.options.dedupe_ttl)).await.unwrap_or(true)
+            }
+            _ => true,
+        }
+    }
+
+    /// Marks a recorded message done: answered, or finally refused.
+    pub async fn finish(&self, ticket: &Ticket) {
+        match ticket {
+            Ticket::Local(row) => {
+                if let Some(durable) = &self.durable {
+                    durable.done(*row);
+                }
+            }
+            Ticket::Shared(id) => {
+                if let Some(shared) = &self.shared {
+                    Box::pin(shared.finish(id)).await;
+                }
+            }
+            Ticket::Unrecorded => {}
+        }
+    }
+
+    /// The messages recorded in the local store and not done (a crash, or a stop whose grace
+    /// period ran out), oldest first.
+    pub async fn unfinished(&self) -> Vec<(Ticket, String)> {
+        let Some(durable) = &self.durable else { return Vec::new() };
+        match durable.unfinished().await {
+            Ok(rows) => rows.into_iter().map(|(row, payload)| (Ticket::Local(row), payload)).collect(),
+            Err(err) => {
+                tracing::error!(%err, "the journal could not be read: unfinished messages stay unanswered");
+                Vec::new()
+            }
+        }
+    }
+
+    /// With Redis: takes over the messages another replica recorded and left unacknowledged
+    /// longer than the claim time (it stopped), and keeps this replica's own in-flight messages
+    /// from looking abandoned.
+    pub async fn take_over(&self) -> Vec<(Ticket, String)> {
+        let Some(shared) = &self.shared else { return Vec::new() };
+        Box::pin(shared.keep_claims()).await;
+        let claimed = Box::pin(shared.take_over(self.options.journal_claim)).await;
+        claimed.into_iter().map(|(id, payload)| (Ticket::Shared(id), payload)).collect()
+    }
+
+    /// How often [`StateStore::take_over`] should run: `None` without Redis.
+    pub fn take_over_every(&self) -> Option<Duration> {
+        self.shared.as_ref().map(|_| (self.options.journal_claim / 3).max(Duration::from_millis(100)))
+    }
+}
