@@ -147,6 +147,8 @@ impl Target {
             for (name, value) in sim.bot_env() {
                 command.env(name, value);
             }
+            // The durable default: a fresh store for every run, as bench/load.sh gives each.
+            command.env("DINGMEET_DATA_DIR", log.with_extension("data"));
             command
                 .env("DINGMEET_MODE", "stream")
                 .env("DINGMEET_LISTEN", "127.0.0.1:0")
