@@ -23,6 +23,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import shlex
 import socket
@@ -123,8 +124,23 @@ def cmd_record(out, kind, round_, wrk_output, baseline, before, after, start_kb,
     }
     hz, target_before, sim_before, target_after, sim_after = (int(x) for x in cpu.split())
     run["cpu_s"] = {"target": (target_after - target_before) / hz, "sim": (sim_after - sim_before) / hz}
+    run["perf"] = perf_counts(os.environ.get("PERF_CSV", ""))
     with open(out, "a", encoding="utf-8") as f:
         f.write(json.dumps(run) + "\n")
+
+
+def perf_counts(path):
+    """`perf stat -x,` output: {event: count}; empty without it."""
+    counts = {}
+    if path and os.path.exists(path):
+        for line in open(path, encoding="utf-8"):
+            fields = line.strip().split(",")
+            if len(fields) > 2 and not line.startswith("#"):
+                try:
+                    counts[fields[2]] = float(fields[0])
+                except ValueError:
+                    pass  # "<not counted>" / "<not supported>"
+    return counts
 
 
 def cmd_settle(playground, kind, counter_url, prefix, before_file, timeout):
@@ -184,6 +200,7 @@ def cmd_report(path):
             # CPU time per callback (acknowledged and answered) during the load, in µs.
             "cpu_us": run["cpu_s"]["target"] * 1e6 / max(accepted, 1),
             "sim_cpu_us": run["cpu_s"]["sim"] * 1e6 / max(accepted, 1),
+            "perf_per_msg": {k: v / max(accepted, 1) for k, v in run.get("perf", {}).items()},
         }
         label = f"{kind} round {run['round']}"
         if errors:
@@ -215,6 +232,8 @@ def cmd_report(path):
                 f"  {r['p99_ms']:6.2f}  {r['accepted']:8d}  {r['delivered']:9d}  {r['errors']:6d}  {r['drain_ms']:8.0f}"
                 f"  {r['cpu_us']:10.1f}  {r['sim_cpu_us']:14.1f}"
             )
+            if r["perf_per_msg"]:
+                print("    perf stat per message: " + ", ".join(f"{k} {v:.3g}" for k, v in r["perf_per_msg"].items()))
 
     for kind in ("ceiling", "bot", "bot-nojournal"):
         if rows[kind]:

@@ -14,9 +14,11 @@
 # of every run; default a temporary file), BOT_ENV (extra settings for the bot, e.g.
 # "RUST_LOG=warn"; default none: the bot's defaults), JOURNAL_COST (1: each round also runs the
 # bot with its journal off, DINGMEET_JOURNAL=false, to show what the journal costs; 0 skips it;
-# default 1, 0 with --smoke). Every bot run has a fresh DINGMEET_DATA_DIR under the work
-# directory (the durable default: SQLite, journal on). BOT_BIN, CEILING_BIN and COLDSTART_BIN
-# use prebuilt binaries instead of building them.
+# default 1, 0 with --smoke), PERF_STAT (perf events counted on the target during each load,
+# e.g. "task-clock,context-switches,cpu-migrations,page-faults"; shown per message). Every bot
+# run has a fresh DINGMEET_DATA_DIR under the work directory (the durable default: SQLite,
+# journal on). BOT_BIN, CEILING_BIN and COLDSTART_BIN use prebuilt binaries instead of building
+# them.
 #
 # Needs: cargo, wrk (apt-get install -y wrk), curl and python3. Exits non-zero when any callback
 # is not answered 2xx, a socket error occurs, or a reply is missing, refused or duplicated.
@@ -27,7 +29,7 @@ SMOKE=0
 case "${1:-}" in
   --smoke) SMOKE=1 ;;
   "") ;;
-  *) sed -n '2,20p' "$0"; exit 2 ;;
+  *) sed -n '2,24p' "$0"; exit 2 ;;
 esac
 if ((SMOKE)); then
   DURATION=${DURATION:-2} ROUNDS=${ROUNDS:-1} CONNECTIONS=${CONNECTIONS:-4} COLD_RUNS=0 JOURNAL_COST=0
@@ -155,12 +157,22 @@ run() {
   helper snapshot "$PLAYGROUND" "$kind" "$counter_url" >"$WORK/before.json"
   log "round $round: $kind, ${DURATION}s, $CONNECTIONS connections, $THREADS wrk thread(s)"
   cpu_before="$(cpu_ticks "$pid") $(cpu_ticks "$SANDBOX_PID")"
+  local perf_pid=""
+  rm -f "$WORK/perf.csv"
+  if [[ -n "${PERF_STAT:-}" ]]; then # software counters of the target during the load
+    perf stat -x, -e "$PERF_STAT" -p "$pid" -o "$WORK/perf.csv" &
+    perf_pid=$!
+  fi
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s bench/callback.lua "$url/dingtalk/callback" \
     -- "$WORK/plan" "$prefix" >"$WORK/wrk.out"
   cpu_after="$(cpu_ticks "$pid") $(cpu_ticks "$SANDBOX_PID")"
+  if [[ -n "$perf_pid" ]]; then
+    kill -INT "$perf_pid"
+    wait "$perf_pid" || true
+  fi
   helper settle "$PLAYGROUND" "$kind" "$counter_url" "$prefix-" "$WORK/before.json" "$SETTLE_TIMEOUT" >"$WORK/after.json"
   peak_kb=$(rss_kb "$pid" VmHWM)
-  helper record "$OUT" "$kind" "$round" "$WORK/wrk.out" "$WORK/baseline.json" "$WORK/before.json" \
+  PERF_CSV="$WORK/perf.csv" helper record "$OUT" "$kind" "$round" "$WORK/wrk.out" "$WORK/baseline.json" "$WORK/before.json" \
     "$WORK/after.json" "$start_kb" "$idle_kb $idle_anon_kb" "$peak_kb" "$(getconf CLK_TCK) $cpu_before $cpu_after"
 
   if [[ $kind == bot && $round == 0 ]]; then

@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::access::Access;
+use super::card_memo::CardMemo;
 use super::command::{self, Command};
 use super::remind::Reminders;
 use super::render::{self, CodeResult};
@@ -68,6 +69,7 @@ pub struct Bot {
     metrics: Arc<Metrics>,
     access: Access,
     reminders: Option<Arc<Reminders>>,
+    cards: CardMemo,
     tasks: TaskTracker,
 }
 
@@ -100,6 +102,7 @@ impl Bot {
             metrics,
             access,
             reminders,
+            cards: CardMemo::default(),
             tasks: TaskTracker::new(),
         }
     }
@@ -342,7 +345,7 @@ impl Bot {
                     (code, result)
                 });
                 let results: Vec<CodeResult> = futures_util::future::join_all(lookups).await;
-                render::meeting_card(t, self.timezone, &results, skipped, mention)
+                self.cards.meeting_card(t, self.timezone, &results, skipped, mention)
             }
             Command::Share(code) => {
                 let result = self.lookup(message.reply_to.corp_id.as_deref(), &code).await;

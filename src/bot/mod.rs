@@ -2,6 +2,7 @@
 //! HTTP servers or sockets; talks to DingTalk only through `dingtalk`.
 
 pub mod access;
+pub mod card_memo;
 pub mod command;
 pub mod events;
 pub mod handle;

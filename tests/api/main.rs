@@ -38,4 +38,5 @@ mod sandbox;
 mod sim_parity;
 mod state;
 mod stream;
+mod stream_script;
 mod tokens;
