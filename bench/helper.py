@@ -171,7 +171,7 @@ def median(values):
 def cmd_report(path):
     runs = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
     failures = []
-    rows = {"bot": [], "ceiling": [], "bot-nojournal": []}
+    rows = {"ceiling": [], "bot": [], "bot-nojournal": [], "bot-baseline": []}
     for run in runs:
         kind, wrk = run["kind"], run["wrk"]
         before, after = run["before"]["tally"], run["after"]["tally"]
@@ -235,11 +235,11 @@ def cmd_report(path):
             if r["perf_per_msg"]:
                 print("    perf stat per message: " + ", ".join(f"{k} {v:.3g}" for k, v in r["perf_per_msg"].items()))
 
-    for kind in ("ceiling", "bot", "bot-nojournal"):
+    for kind in rows:
         if rows[kind]:
             show(kind)
     summary = {}
-    for kind in ("ceiling", "bot", "bot-nojournal"):
+    for kind in rows:
         if rows[kind]:
             summary[kind] = {key: median([r[key] for r in rows[kind]]) for key in
                              ("req_s", "replies_s", "p50_ms", "p90_ms", "p99_ms", "cpu_us", "sim_cpu_us")}
@@ -266,6 +266,13 @@ def cmd_report(path):
         if "bot" in summary:
             summary["journal_cost_replies_s"] = summary["bot"]["replies_s"] / nojournal["replies_s"]
             summary["journal_cost_cpu_us"] = summary["bot"]["cpu_us"] - nojournal["cpu_us"]
+    if "bot-baseline" in summary and "ceiling" in summary:
+        # An earlier build (BASELINE_BIN), journal off, in the same rounds: before and after.
+        baseline = summary["bot-baseline"]
+        summary["ratio_replies_s_baseline"] = baseline["replies_s"] / summary["ceiling"]["replies_s"]
+        if "bot-nojournal" in summary:
+            summary["nojournal_vs_baseline_replies_s"] = summary["bot-nojournal"]["replies_s"] / baseline["replies_s"]
+            summary["nojournal_vs_baseline_cpu_us"] = summary["bot-nojournal"]["cpu_us"] - baseline["cpu_us"]
     print("\nsummary (medians over rounds) " + json.dumps(summary, indent=1))
     if failures:
         print("\nFAILED:\n  " + "\n  ".join(failures))

@@ -18,7 +18,8 @@
 # e.g. "task-clock,context-switches,cpu-migrations,page-faults"; shown per message). Every bot
 # run has a fresh DINGMEET_DATA_DIR under the work directory (the durable default: SQLite,
 # journal on). BOT_BIN, CEILING_BIN and COLDSTART_BIN use prebuilt binaries instead of building
-# them.
+# them. BASELINE_BIN (another build of the bot, e.g. an earlier commit's): each round also runs
+# it with its own defaults (beside the bot-nojournal run), so before and after are in the same run.
 #
 # Needs: cargo, wrk (apt-get install -y wrk), curl and python3. Exits non-zero when any callback
 # is not answered 2xx, a socket error occurs, or a reply is missing, refused or duplicated.
@@ -29,7 +30,7 @@ SMOKE=0
 case "${1:-}" in
   --smoke) SMOKE=1 ;;
   "") ;;
-  *) sed -n '2,24p' "$0"; exit 2 ;;
+  *) sed -n '2,26p' "$0"; exit 2 ;;
 esac
 if ((SMOKE)); then
   DURATION=${DURATION:-2} ROUNDS=${ROUNDS:-1} CONNECTIONS=${CONNECTIONS:-4} COLD_RUNS=0 JOURNAL_COST=0
@@ -127,11 +128,14 @@ run() {
   helper tally "$PLAYGROUND" | python3 -c 'import json,sys; print(json.dumps({"accepted":0,"tally":json.load(sys.stdin)}))' >"$WORK/baseline.json"
   helper plan "$PLAYGROUND" "$CLIENT_SECRET" "$CLIENT_ID" "$SESSIONS" "$WORK/plan"
   if [[ $kind == bot* ]]; then
-    local journal=true
-    [[ $kind == bot-nojournal ]] && journal=false
+    local store=(DINGMEET_DATA_DIR="$WORK/data-$kind-$round" DINGMEET_JOURNAL=true) binary=$BOT_BIN
+    [[ $kind == bot-nojournal ]] && store[1]=DINGMEET_JOURNAL=false
+    if [[ $kind == bot-baseline ]]; then
+      binary=$BASELINE_BIN
+      store=() # an earlier build may know neither setting, and refuses what it does not know
+    fi
     # shellcheck disable=SC2086 # BOT_ENV is a list of NAME=value words
-    env DINGMEET_DATA_DIR="$WORK/data-$kind-$round" DINGMEET_JOURNAL="$journal" ${BOT_ENV:-} \
-      DINGMEET_LISTEN="127.0.0.1:$port" "$BOT_BIN" serve >"$WORK/$kind.log" 2>&1 &
+    env "${store[@]}" ${BOT_ENV:-} DINGMEET_LISTEN="127.0.0.1:$port" "$binary" serve >"$WORK/$kind.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
     wait_http "$url/readyz" "$kind" "$pid"
@@ -193,6 +197,7 @@ else
   for round in $(seq 1 "$ROUNDS"); do
     if ((round % 2)); then run ceiling "$round"; run bot "$round"; else run bot "$round"; run ceiling "$round"; fi
     if ((JOURNAL_COST)); then run bot-nojournal "$round"; fi
+    if [[ -n "${BASELINE_BIN:-}" ]]; then run bot-baseline "$round"; fi
   done
 fi
 
