@@ -12,9 +12,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::bot::access::Access;
+use crate::bot::budget::Budget;
+use crate::bot::clock;
 use crate::bot::handle::Bot;
 use crate::config::{AppType, ConfigError, Mode, Settings};
 use crate::dingtalk::api::http_client;
+use crate::dingtalk::calls::Calls;
 use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::reply::{Replier, WebhookHosts};
 use crate::dingtalk::sign::Verifier;
@@ -91,7 +94,10 @@ pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Compon
     let mut secrets = vec![credentials.client_secret.clone()];
     secrets.extend(settings.callback_secrets.iter().cloned());
     let verifier = Arc::new(Verifier::new(secrets, Duration::from_secs(settings.sign_window_secs)));
-    let mut tokens = TokenProvider::new(http.clone(), &settings.api_base, credentials.clone(), Arc::clone(&metrics));
+    let budget =
+        Arc::new(Budget::new(settings.monthly_call_budget, clock::system(), state.registry(), Arc::clone(&metrics)));
+    let mut tokens = TokenProvider::new(http.clone(), &settings.api_base, credentials.clone(), Arc::clone(&metrics))
+        .with_calls(Calls::new(budget.clone()));
     if settings.app_type == AppType::ThirdParty {
         let tickets = SuiteTickets::new(state.clone(), settings.suite_ticket.clone());
         tokens = tokens.third_party(settings.corp_token_route()?, Arc::new(tickets));
@@ -108,7 +114,9 @@ pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Compon
     let hosts = WebhookHosts::new(&settings.webhook_hosts);
     let replier = Replier::new(http.clone(), &settings.api_base, hosts, tokens, Arc::clone(&metrics));
     let access = Access::new(settings.allow_conversations.clone(), settings.allow_users.clone());
-    let bot = Bot::new(settings.lang, settings.timezone, conferences, replier, state, metrics).with_access(access);
+    let bot = Bot::new(settings.lang, settings.timezone, conferences, replier, state, metrics)
+        .with_access(access)
+        .with_budget(budget);
     Ok(Components { bot: Arc::new(bot), verifier, http, credentials })
 }
 
@@ -198,6 +206,7 @@ impl Application {
         let stream_task = stream.map(|client| tokio::spawn(client.run(stop.clone())));
         // What was accepted before a crash (or taken over from a stopped replica) is finished
         // alongside new messages.
+        bot.budget().load().await;
         bot.resume().await;
         let take_over = tokio::spawn(Arc::clone(&bot).take_over(stop.clone()));
         let serve = axum::serve(listener, server::router(state, mode.http()))

@@ -187,7 +187,49 @@ pub struct Settings {
     /// took it before another replica takes it over.
     #[serde(deserialize_with = "from_str_or_native")]
     pub journal_claim_secs: u64,
+    /// `interactive`: meeting answers that can still change are interactive cards that update
+    /// themselves; `markdown`: every answer is a markdown reply on the session webhook.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub cards: CardsMode,
+    /// The card template of interactive answers: markdown with buttons (`markdown`, `sys_full_json_obj`).
+    pub card_template_id: String,
+    /// How often a live card of a meeting in progress is refreshed.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub card_refresh_secs: u64,
+    /// How long a card stays live: meetings starting within this many hours make it interactive.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub card_live_hours: u64,
+    /// OpenAPI calls per organisation in a rolling 30 days; background work is paced within it.
+    #[serde(deserialize_with = "from_str_or_native")]
+    pub monthly_call_budget: u64,
+    /// The bot's public base URL (HTTP mode): card button presses are called back at
+    /// `{public_url}/dingtalk/card-callback`. Unset: HTTP-mode cards have no Refresh button.
+    pub public_url: Option<String>,
 }
+
+/// Whether meeting answers may be interactive cards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CardsMode {
+    #[default]
+    Interactive,
+    Markdown,
+}
+
+impl FromStr for CardsMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "interactive" => Ok(Self::Interactive),
+            "markdown" => Ok(Self::Markdown),
+            other => Err(format!("unknown card mode {other:?}: use interactive or markdown")),
+        }
+    }
+}
+
+/// The standard markdown-with-buttons card template.
+pub const DEFAULT_CARD_TEMPLATE: &str = "1366a1eb-bc54-4859-ac88-517c56a9acb1.schema";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -226,6 +268,12 @@ impl Default for Settings {
             data_dir: None,
             journal: true,
             journal_claim_secs: 30,
+            cards: CardsMode::Interactive,
+            card_template_id: DEFAULT_CARD_TEMPLATE.to_owned(),
+            card_refresh_secs: 600,
+            card_live_hours: 24,
+            monthly_call_budget: 10_000,
+            public_url: None,
         }
     }
 }
@@ -267,6 +315,12 @@ impl std::fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("journal", &self.journal)
             .field("journal_claim_secs", &self.journal_claim_secs)
+            .field("cards", &self.cards)
+            .field("card_template_id", &self.card_template_id)
+            .field("card_refresh_secs", &self.card_refresh_secs)
+            .field("card_live_hours", &self.card_live_hours)
+            .field("monthly_call_budget", &self.monthly_call_budget)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }

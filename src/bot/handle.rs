@@ -10,6 +10,8 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::access::Access;
+use super::budget::Budget;
+use super::clock;
 use super::command::{self, Command};
 use super::i18n::Lang;
 use super::render::{self, CodeResult};
@@ -38,6 +40,7 @@ pub struct Bot {
     pub state: StateStore,
     pub metrics: Arc<Metrics>,
     pub access: Access,
+    budget: Arc<Budget>,
     tasks: TaskTracker,
 }
 
@@ -61,8 +64,21 @@ impl Bot {
             state,
             metrics,
             access: Access::default(),
+            budget: Arc::new(Budget::new(u64::MAX, clock::system(), None, Arc::new(Metrics::new()))),
             tasks: TaskTracker::new(),
         }
+    }
+
+    /// Counts OpenAPI calls against `budget` and paces background work by it (the clients'
+    /// token provider must count into the same budget).
+    #[must_use]
+    pub fn with_budget(mut self, budget: Arc<Budget>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    pub fn budget(&self) -> &Arc<Budget> {
+        &self.budget
     }
 
     /// Restricts who is answered.
@@ -167,6 +183,7 @@ impl Bot {
     pub async fn drain(&self) {
         self.tasks.close();
         self.tasks.wait().await;
+        self.budget.persist().await;
         self.state.flush().await;
     }
 

@@ -2,6 +2,8 @@
 //! HTTP servers or sockets; talks to DingTalk only through `dingtalk`.
 
 pub mod access;
+pub mod budget;
+pub mod clock;
 pub mod command;
 pub mod handle;
 pub mod i18n;

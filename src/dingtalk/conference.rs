@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::api::{self, ApiError};
 use super::breaker::{self, Circuits, Outcome, Transition};
+use super::calls::Purpose;
 use super::lenient;
 use super::token::TokenProvider;
 use crate::telemetry::Metrics;
@@ -276,6 +277,7 @@ impl ConferenceClient {
             query.push(("nextToken", cursor.to_owned()));
         }
         let request = self.http.get(url).header("x-acs-dingtalk-access-token", token.expose()).query(&query);
+        self.tokens.calls().record(corp, "conference_infos", Purpose::Query);
         let result = api::send_json::<InfosPage>(request).await;
         let outcome = result.as_ref().map_or_else(ApiError::kind, |_| "ok");
         self.metrics.upstream("conference_infos", outcome, started.elapsed());

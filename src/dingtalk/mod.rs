@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod breaker;
+pub mod calls;
 pub mod conference;
 pub mod lenient;
 pub mod message;
