@@ -13,11 +13,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bot::access::Access;
 use crate::bot::budget::Budget;
-use crate::bot::clock;
+use crate::bot::clock::{self, Clock};
 use crate::bot::handle::Bot;
-use crate::config::{AppType, ConfigError, Mode, Settings};
+use crate::bot::live::{CardOptions, LiveCards};
+use crate::config::{AppType, CardsMode, ConfigError, Mode, Settings};
 use crate::dingtalk::api::http_client;
 use crate::dingtalk::calls::Calls;
+use crate::dingtalk::card::{Callback, CardClient};
 use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::reply::{Replier, WebhookHosts};
 use crate::dingtalk::sign::Verifier;
@@ -87,6 +89,38 @@ pub fn build(settings: &Settings) -> Result<Components, ConfigError> {
 
 /// Builds the bot (clients, caches) from settings around a state store.
 pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Components, ConfigError> {
+    build_with_clock(settings, state, clock::system())
+}
+
+/// How interactive cards are made, from settings (`None`: answers are markdown only).
+fn card_options(settings: &Settings) -> Option<CardOptions> {
+    if settings.cards == CardsMode::Markdown {
+        return None;
+    }
+    let public_url = settings.public_url.as_deref().map(str::trim).filter(|url| !url.is_empty());
+    let callback = if settings.mode.stream() {
+        Some(Callback::Stream)
+    } else {
+        public_url.map(|_| Callback::Http { route_key: CARD_ROUTE_KEY.to_owned() })
+    };
+    Some(CardOptions {
+        template_id: settings.card_template_id.clone(),
+        refresh: Duration::from_secs(settings.card_refresh_secs.max(1)),
+        live: Duration::from_secs(settings.card_live_hours.saturating_mul(3600)),
+        callback,
+    })
+}
+
+/// The route key HTTP card callbacks are registered under.
+pub const CARD_ROUTE_KEY: &str = "dingmeet";
+
+/// Builds the bot around a state store, its scheduled work on `clock` (the wall clock in
+/// service; a test's or benchmark's simulated clock).
+pub fn build_with_clock(
+    settings: &Settings,
+    state: StateStore,
+    clock: Arc<dyn Clock>,
+) -> Result<Components, ConfigError> {
     let (client_id, client_secret) = settings.credentials()?;
     let credentials = Credentials { client_id, client_secret };
     let metrics = Arc::new(Metrics::new());
@@ -112,11 +146,28 @@ pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Compon
         Arc::clone(&metrics),
     );
     let hosts = WebhookHosts::new(&settings.webhook_hosts);
+    let cards = card_options(settings).map(|options| {
+        let client = CardClient::new(http.clone(), &settings.api_base, tokens.clone(), Arc::clone(&metrics));
+        Arc::new(LiveCards::new(
+            client,
+            conferences.clone(),
+            options,
+            state.registry(),
+            Arc::clone(&budget),
+            Arc::clone(&clock),
+            settings.timezone,
+            Arc::clone(&metrics),
+        ))
+    });
     let replier = Replier::new(http.clone(), &settings.api_base, hosts, tokens, Arc::clone(&metrics));
     let access = Access::new(settings.allow_conversations.clone(), settings.allow_users.clone());
     let bot = Bot::new(settings.lang, settings.timezone, conferences, replier, state, metrics)
         .with_access(access)
         .with_budget(budget);
+    let bot = match cards {
+        Some(cards) => bot.with_cards(cards),
+        None => bot,
+    };
     Ok(Components { bot: Arc::new(bot), verifier, http, credentials })
 }
 
@@ -151,10 +202,15 @@ fn stream_options(settings: &Settings) -> StreamOptions {
 impl Application {
     /// Builds everything and binds the listener (port 0 picks a free port).
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
+        Self::build_on(settings, clock::system()).await
+    }
+
+    /// Like [`Self::build`], with scheduled work (live cards, the budget's window) on `clock`.
+    pub async fn build_on(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         settings.credentials()?;
         let readiness = Readiness::new();
         let store = open_state(settings, &readiness).await?;
-        let components = build_with_state(settings, store)?;
+        let components = build_with_clock(settings, store, clock)?;
         warn_about_suite_tickets(settings)?;
         let stream = settings.mode.stream().then(|| {
             Arc::new(StreamClient::new(
@@ -209,6 +265,7 @@ impl Application {
         bot.budget().load().await;
         bot.resume().await;
         let take_over = tokio::spawn(Arc::clone(&bot).take_over(stop.clone()));
+        let live = bot.cards().map(|cards| tokio::spawn(Arc::clone(cards).run(stop.clone())));
         let serve = axum::serve(listener, server::router(state, mode.http()))
             .with_graceful_shutdown(stop.clone().cancelled_owned());
         let mut serve = std::pin::pin!(serve.into_future());
@@ -233,6 +290,9 @@ impl Application {
             tracing::warn!("the Stream connection did not close within the grace period");
         }
         take_over.abort();
+        if let Some(live) = live {
+            live.abort();
+        }
         if tokio::time::timeout_at(deadline, bot.drain()).await.is_err() {
             tracing::warn!(
                 grace_secs = grace.as_secs(),

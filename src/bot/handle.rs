@@ -2,6 +2,7 @@
 //! DingTalk, renders the card, replies and marks it done. One path for HTTP callbacks, the
 //! Stream, and journaled messages finished after a restart or taken over from another replica.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono_tz::Tz;
@@ -12,8 +13,9 @@ use tracing::Instrument;
 use super::access::Access;
 use super::budget::Budget;
 use super::clock;
-use super::command::{self, Command};
+use super::command::{self, Command, CommandKind};
 use super::i18n::Lang;
+use super::live::{CardAnswer, CardView, LiveCards, render_view};
 use super::render::{self, CodeResult};
 use crate::dingtalk::api::ApiError;
 use crate::dingtalk::conference::{ConferenceClient, Conferences};
@@ -41,7 +43,14 @@ pub struct Bot {
     pub metrics: Arc<Metrics>,
     pub access: Access,
     budget: Arc<Budget>,
+    cards: Option<Arc<LiveCards>>,
     tasks: TaskTracker,
+}
+
+/// An answer, and what it was made from when it could be an interactive card.
+pub struct Composed {
+    pub message: OutgoingMessage,
+    pub card: Option<CardAnswer>,
 }
 
 /// The state-store setting that holds a conversation's language.
@@ -65,6 +74,7 @@ impl Bot {
             metrics,
             access: Access::default(),
             budget: Arc::new(Budget::new(u64::MAX, clock::system(), None, Arc::new(Metrics::new()))),
+            cards: None,
             tasks: TaskTracker::new(),
         }
     }
@@ -75,6 +85,17 @@ impl Bot {
     pub fn with_budget(mut self, budget: Arc<Budget>) -> Self {
         self.budget = budget;
         self
+    }
+
+    /// Answers meeting questions that can still change with interactive cards kept live.
+    #[must_use]
+    pub fn with_cards(mut self, cards: Arc<LiveCards>) -> Self {
+        self.cards = Some(cards);
+        self
+    }
+
+    pub fn cards(&self) -> Option<&Arc<LiveCards>> {
+        self.cards.as_ref()
     }
 
     pub fn budget(&self) -> &Arc<Budget> {
@@ -207,10 +228,28 @@ impl Bot {
                 return;
             }
         }
-        let answer = self.answer(message).await;
+        let Composed { message: answer, card } = self.compose(message).await;
         if !self.state.claim_reply(&message.id, ticket).await {
             tracing::info!("already answered by another replica; not sent again");
             return;
+        }
+        if let (Some(cards), Some(card)) = (&self.cards, card) {
+            let at = match (&answer, message.reply_to.sender_staff_id.as_deref()) {
+                (OutgoingMessage::Markdown { at_user_ids, .. }, Some(staff))
+                    if at_user_ids.iter().any(|id| id == staff) =>
+                {
+                    BTreeMap::from([(staff.to_owned(), message.sender_nick.clone().unwrap_or_default())])
+                }
+                _ => BTreeMap::new(),
+            };
+            match cards.deliver(&message.reply_to, &answer, &card, &at).await {
+                Ok(()) => {
+                    let latency_us = u64::try_from(message.received.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    tracing::info!(channel = "card", latency_us, "replied");
+                    return;
+                }
+                Err(why) => tracing::debug!(?why, "answering in markdown"),
+            }
         }
         match self.replier.send(&message.reply_to, &answer, reply::now_ms()).await {
             Ok(channel) => {
@@ -239,6 +278,56 @@ impl Bot {
 
     /// The reply to `message`: a meeting card, help, or a friendly explanation.
     pub async fn answer(&self, message: &InboundMessage) -> OutgoingMessage {
+        self.compose(message).await.message
+    }
+
+    /// The reply to `message`, with what a meeting answer was made from.
+    pub async fn compose(&self, message: &InboundMessage) -> Composed {
+        let lang = self.language(&message.reply_to.conversation_id).await;
+        let mention = match message.reply_to.kind {
+            ConversationKind::Group => render::mention_for(message.reply_to.sender_staff_id.as_deref()),
+            ConversationKind::Single => None,
+        };
+        let view = |codes: &[command::RoomCode], skipped: usize, share: bool| CardView {
+            codes: codes.iter().map(|code| code.as_str().to_owned()).collect(),
+            skipped,
+            share,
+            mention: if share { None } else { mention.map(str::to_owned) },
+            lang: lang.code().to_owned(),
+        };
+        let command = match (self.access.check(message), &message.body) {
+            (Ok(()), Body::Text(text)) => command::parse(text).ok(),
+            _ => None,
+        };
+        let corp = message.reply_to.corp_id.as_deref();
+        let (view, results) = match command {
+            Some(Command::Share(code)) => {
+                self.metrics.command(CommandKind::Share.label());
+                let result = self.lookup(corp, &code).await;
+                (view(std::slice::from_ref(&code), 0, true), vec![(code, result)])
+            }
+            Some(Command::Meeting { codes, skipped }) => {
+                self.metrics.command(CommandKind::Meeting.label());
+                let lookups = codes.into_iter().map(|code| async move {
+                    let result = self.lookup(corp, &code).await;
+                    (code, result)
+                });
+                let results: Vec<CodeResult> = futures_util::future::join_all(lookups).await;
+                let codes: Vec<_> = results.iter().map(|(code, _)| code.clone()).collect();
+                (view(&codes, skipped, false), results)
+            }
+            _ => return self.composed_other(message).await,
+        };
+        let message = render_view(&view, self.timezone, &results);
+        Composed { message, card: Some(CardAnswer { view, results }) }
+    }
+
+    async fn composed_other(&self, message: &InboundMessage) -> Composed {
+        Composed { message: self.answer_other(message).await, card: None }
+    }
+
+    /// The reply to anything but a meeting question.
+    async fn answer_other(&self, message: &InboundMessage) -> OutgoingMessage {
         let t = self.language(&message.reply_to.conversation_id).await.text();
         let mention = match message.reply_to.kind {
             ConversationKind::Group => render::mention_for(message.reply_to.sender_staff_id.as_deref()),

@@ -7,5 +7,6 @@ pub mod clock;
 pub mod command;
 pub mod handle;
 pub mod i18n;
+pub mod live;
 pub mod meeting;
 pub mod render;

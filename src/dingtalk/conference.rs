@@ -129,6 +129,12 @@ impl ConferenceClient {
         }
     }
 
+    /// Like [`Self::infos`], but never from the cache: someone asked for fresh data.
+    pub async fn refetch(&self, corp: Option<&str>, room_code: &str) -> Result<Arc<Conferences>, ApiError> {
+        self.cache.invalidate(&cache_key(corp, room_code)).await;
+        self.infos(corp, room_code).await
+    }
+
     /// Every instance behind `room_code` in organisation `corp` (up to [`ENOUGH_INSTANCES`] or
     /// so). Errors are not cached; concurrent callers for one code share one upstream call. The
     /// cache is keyed by organisation too, so one organisation never sees another's meetings.

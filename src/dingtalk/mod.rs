@@ -4,6 +4,7 @@
 pub mod api;
 pub mod breaker;
 pub mod calls;
+pub mod card;
 pub mod conference;
 pub mod lenient;
 pub mod message;

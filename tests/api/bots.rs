@@ -20,6 +20,8 @@ pub(crate) struct Bot {
 /// The settings a bot talking to `sim` runs with, plus `extra` `DINGMEET_*` pairs.
 pub(crate) fn settings(sim: &Simulator, extra: &[(&str, &str)]) -> Settings {
     let mut vars = sim.bot_env();
+    // Interactive cards are tested on their own (cards.rs); elsewhere answers are markdown.
+    vars.push(("DINGMEET_CARDS".to_owned(), "markdown".to_owned()));
     vars.push(("DINGMEET_LISTEN".to_owned(), "127.0.0.1:0".to_owned()));
     vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     Settings::load_from(None, vars).expect("the test settings load")

@@ -57,6 +57,8 @@ pub(crate) async fn spawn_app_against(sim: Simulator, settings: &[(&str, &str)])
     init_logging();
     let data_dir = data_dir();
     let mut vars = sim.bot_env();
+    // Interactive cards are tested on their own (cards.rs); elsewhere answers are markdown.
+    vars.push(("DINGMEET_CARDS".to_owned(), "markdown".to_owned()));
     vars.push(("DINGMEET_LISTEN".to_owned(), "127.0.0.1:0".to_owned()));
     vars.push(("DINGMEET_DATA_DIR".to_owned(), data_dir.path().display().to_string()));
     vars.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));

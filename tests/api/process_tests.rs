@@ -14,6 +14,8 @@ async fn simulator() -> Simulator {
 
 fn env(sim: &Simulator, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut vars = sim.bot_env();
+    // Interactive cards are tested on their own (cards.rs); elsewhere answers are markdown.
+    vars.push(("DINGMEET_CARDS".to_owned(), "markdown".to_owned()));
     vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     vars
 }
