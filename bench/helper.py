@@ -142,7 +142,7 @@ def cmd_settle(playground, kind, counter_url, prefix, before_file, timeout):
             # One more look a moment later: a reply arriving twice would show up now.
             time.sleep(0.2)
             accepted = counter(kind, counter_url) - before["accepted"]
-            now = tally(playground, prefix if kind == "bot" else "")
+            now = tally(playground, prefix if kind.startswith("bot") else "")
             print(json.dumps({"accepted": accepted, "drain_ms": round(drain_ms, 1), "tally": now}))
             return
         time.sleep(0.01)
@@ -155,7 +155,7 @@ def median(values):
 def cmd_report(path):
     runs = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
     failures = []
-    rows = {"bot": [], "ceiling": []}
+    rows = {"bot": [], "ceiling": [], "bot-nojournal": []}
     for run in runs:
         kind, wrk = run["kind"], run["wrk"]
         before, after = run["before"]["tally"], run["after"]["tally"]
@@ -194,7 +194,7 @@ def cmd_report(path):
             failures.append(f"{label}: {accepted} callbacks accepted but {delivered} replies delivered")
         if accepted < wrk["requests"]:
             failures.append(f"{label}: wrk saw {wrk['requests']} answers but only {accepted} were accepted")
-        if kind == "bot":
+        if kind.startswith("bot"):
             mentioned = after["mentioned"]
             row["distinct"] = mentioned["distinct"]
             row["upstream_conference"] = after["conference_calls"] - run["baseline"]["conference_calls"]
@@ -216,11 +216,11 @@ def cmd_report(path):
                 f"  {r['cpu_us']:10.1f}  {r['sim_cpu_us']:14.1f}"
             )
 
-    for kind in ("ceiling", "bot"):
+    for kind in ("ceiling", "bot", "bot-nojournal"):
         if rows[kind]:
             show(kind)
     summary = {}
-    for kind in ("ceiling", "bot"):
+    for kind in ("ceiling", "bot", "bot-nojournal"):
         if rows[kind]:
             summary[kind] = {key: median([r[key] for r in rows[kind]]) for key in
                              ("req_s", "replies_s", "p50_ms", "p90_ms", "p99_ms", "cpu_us", "sim_cpu_us")}
@@ -240,6 +240,13 @@ def cmd_report(path):
     if "bot" in summary and "ceiling" in summary:
         summary["ratio_replies_s"] = summary["bot"]["replies_s"] / summary["ceiling"]["replies_s"]
         summary["ratio_req_s"] = summary["bot"]["req_s"] / summary["ceiling"]["req_s"]
+    if "bot-nojournal" in summary and "ceiling" in summary:
+        # The same bot with the journal off (DINGMEET_JOURNAL=false), in the same rounds.
+        nojournal = summary["bot-nojournal"]
+        summary["ratio_replies_s_without_journal"] = nojournal["replies_s"] / summary["ceiling"]["replies_s"]
+        if "bot" in summary:
+            summary["journal_cost_replies_s"] = summary["bot"]["replies_s"] / nojournal["replies_s"]
+            summary["journal_cost_cpu_us"] = summary["bot"]["cpu_us"] - nojournal["cpu_us"]
     print("\nsummary (medians over rounds) " + json.dumps(summary, indent=1))
     if failures:
         print("\nFAILED:\n  " + "\n  ".join(failures))

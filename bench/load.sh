@@ -12,7 +12,10 @@
 # Settings (environment): DURATION (s per run, 10), ROUNDS (5), CONNECTIONS (16), THREADS (wrk
 # threads, 1), SESSIONS (session webhooks used in turn, 64), COLD_RUNS (20), OUT (the JSON lines
 # of every run; default a temporary file), BOT_ENV (extra settings for the bot, e.g.
-# "RUST_LOG=warn"; default none: the bot's defaults). BOT_BIN, CEILING_BIN and COLDSTART_BIN
+# "RUST_LOG=warn"; default none: the bot's defaults), JOURNAL_COST (1: each round also runs the
+# bot with its journal off, DINGMEET_JOURNAL=false, to show what the journal costs; 0 skips it;
+# default 1, 0 with --smoke). Every bot run has a fresh DINGMEET_DATA_DIR under the work
+# directory (the durable default: SQLite, journal on). BOT_BIN, CEILING_BIN and COLDSTART_BIN
 # use prebuilt binaries instead of building them.
 #
 # Needs: cargo, wrk (apt-get install -y wrk), curl and python3. Exits non-zero when any callback
@@ -27,8 +30,9 @@ case "${1:-}" in
   *) sed -n '2,20p' "$0"; exit 2 ;;
 esac
 if ((SMOKE)); then
-  DURATION=${DURATION:-2} ROUNDS=${ROUNDS:-1} CONNECTIONS=${CONNECTIONS:-4} COLD_RUNS=0
+  DURATION=${DURATION:-2} ROUNDS=${ROUNDS:-1} CONNECTIONS=${CONNECTIONS:-4} COLD_RUNS=0 JOURNAL_COST=0
 fi
+JOURNAL_COST=${JOURNAL_COST:-1}
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-5}
 CONNECTIONS=${CONNECTIONS:-16}
@@ -119,9 +123,12 @@ run() {
   url="http://127.0.0.1:$port"
   helper tally "$PLAYGROUND" | python3 -c 'import json,sys; print(json.dumps({"accepted":0,"tally":json.load(sys.stdin)}))' >"$WORK/baseline.json"
   helper plan "$PLAYGROUND" "$CLIENT_SECRET" "$CLIENT_ID" "$SESSIONS" "$WORK/plan"
-  if [[ $kind == bot ]]; then
+  if [[ $kind == bot* ]]; then
+    local journal=true
+    [[ $kind == bot-nojournal ]] && journal=false
     # shellcheck disable=SC2086 # BOT_ENV is a list of NAME=value words
-    env ${BOT_ENV:-} DINGMEET_LISTEN="127.0.0.1:$port" "$BOT_BIN" serve >"$WORK/$kind.log" 2>&1 &
+    env DINGMEET_DATA_DIR="$WORK/data-$kind-$round" DINGMEET_JOURNAL="$journal" ${BOT_ENV:-} \
+      DINGMEET_LISTEN="127.0.0.1:$port" "$BOT_BIN" serve >"$WORK/$kind.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
     wait_http "$url/readyz" "$kind" "$pid"
@@ -172,6 +179,7 @@ else
   OUT=$saved_out
   for round in $(seq 1 "$ROUNDS"); do
     if ((round % 2)); then run ceiling "$round"; run bot "$round"; else run bot "$round"; run ceiling "$round"; fi
+    if ((JOURNAL_COST)); then run bot-nojournal "$round"; fi
   done
 fi
 

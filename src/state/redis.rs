@@ -439,6 +439,7 @@ impl RedisStore {
                 .await?;
             // The journal's group, so take-overs find it (BUSYGROUP: it exists).
             let created = redis::cmd("XGROUP")
+                .arg("CREATE")
                 .arg(format!("{}journal", self.prefix))
                 .arg(GROUP)
                 .arg("0")

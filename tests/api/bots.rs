@@ -15,6 +15,8 @@ pub(crate) struct Bot {
     pub(crate) address: String,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
+    /// Its own store, unless the test gave one (`DINGMEET_DATA_DIR`).
+    _data_dir: Option<tempfile::TempDir>,
 }
 
 /// The settings a bot talking to `sim` runs with, plus `extra` `DINGMEET_*` pairs.
@@ -27,15 +29,22 @@ pub(crate) fn settings(sim: &Simulator, extra: &[(&str, &str)]) -> Settings {
     Settings::load_from(None, vars).expect("the test settings load")
 }
 
-/// Starts a bot against `sim` with `extra` settings.
+/// Starts a bot against `sim` with `extra` settings; its store is a fresh directory unless
+/// `extra` sets `DINGMEET_DATA_DIR`.
 pub(crate) async fn start(sim: &Simulator, extra: &[(&str, &str)]) -> Bot {
-    let app = Application::build(&settings(sim, extra)).await.expect("the bot builds");
+    let data_dir = (!extra.iter().any(|(k, _)| *k == "DINGMEET_DATA_DIR")).then(crate::helpers::data_dir);
+    let path = data_dir.as_ref().map(|dir| dir.path().display().to_string());
+    let mut extra = extra.to_vec();
+    if let Some(path) = &path {
+        extra.push(("DINGMEET_DATA_DIR", path));
+    }
+    let app = Application::build(&settings(sim, &extra)).await.expect("the bot builds");
     let address = format!("http://{}", app.local_addr());
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    Bot { address, stop: Some(stop), server: Some(server) }
+    Bot { address, stop: Some(stop), server: Some(server), _data_dir: data_dir }
 }
 
 impl Bot {

@@ -30,7 +30,7 @@ async fn readyz_is_ready_with_each_check_named_when_dingtalk_answers() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         parse(&body),
-        json!({ "ready": true, "checks": { "config": { "ok": true }, "access_token": { "ok": true } } })
+        json!({ "ready": true, "status": "ready", "checks": { "config": { "ok": true }, "access_token": { "ok": true } } })
     );
 }
 
@@ -50,17 +50,23 @@ async fn readyz_says_why_no_access_token_can_be_had() {
 }
 
 #[tokio::test]
-async fn readyz_reports_redis_while_it_is_down_and_the_bot_still_answers() {
+async fn readyz_reports_redis_as_degraded_while_it_is_down_and_the_bot_still_answers() {
     let sim = simulator().await;
     let port = RedisServer::unused_port();
     let url = format!("redis://:redis-pass-9d1@127.0.0.1:{port}/0");
     let bot = bots::start(&sim, &[("DINGMEET_REDIS_URL", &url)]).await;
 
+    // Still ready: every replica can answer from its local store, so a Redis outage must not
+    // take all of them out of the Service at once.
     let (status, body) = bot.get("/readyz").await;
-    assert_eq!(status, 503, "{body}");
+    assert_eq!(status, 200, "{body}");
     let parsed = parse(&body);
+    assert_eq!((&parsed["ready"], &parsed["status"]), (&json!(true), &json!("degraded")), "{body}");
     assert_eq!(parsed["checks"]["access_token"], json!({ "ok": true }));
-    assert_eq!(parsed["checks"]["redis"]["ok"], json!(false));
+    assert_eq!(
+        (&parsed["checks"]["redis"]["ok"], &parsed["checks"]["redis"]["degraded"]),
+        (&json!(true), &json!(true))
+    );
     let reason = parsed["checks"]["redis"]["reason"].as_str().expect("a reason");
     assert!(reason.contains(&format!("Redis at 127.0.0.1:{port}/0 unavailable")), "{reason}");
     assert!(reason.contains("answering from local state"), "{reason}");
@@ -70,15 +76,20 @@ async fn readyz_reports_redis_while_it_is_down_and_the_bot_still_answers() {
     assert_eq!(delivery.status, 200, "{}", delivery.body);
     sim.wait_for_webhook_posts(1, WAIT).await.expect("the bot still replies without Redis");
 
+    let (_, metrics) = bot.get("/metrics").await;
+    assert!(metrics.contains("dingmeet_degraded{check=\"redis\"} 1"), "{metrics}");
+
     let _redis = RedisServer::start_on_with_password(port, "redis-pass-9d1");
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         let (status, body) = bot.get("/readyz").await;
-        if status == 200 {
-            assert_eq!(parse(&body)["checks"]["redis"], json!({ "ok": true }));
+        if parse(&body)["checks"]["redis"] == json!({ "ok": true }) {
+            assert_eq!((status, &parse(&body)["status"]), (200, &json!("ready")), "{body}");
+            let (_, metrics) = bot.get("/metrics").await;
+            assert!(metrics.contains("dingmeet_degraded{check=\"redis\"} 0"), "{metrics}");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "never ready after Redis came up: {body}");
+        assert!(std::time::Instant::now() < deadline, "Redis never passed after it came up: {body}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

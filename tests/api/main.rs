@@ -7,6 +7,7 @@ mod breaker;
 mod browser;
 mod callback;
 mod conversation;
+mod durable;
 mod economy;
 mod endpoints;
 mod errors;

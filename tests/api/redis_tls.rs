@@ -1,6 +1,6 @@
 //! Shared state in a Redis that speaks TLS only (`rediss://`, as managed Redis services require):
 //! replicas share it as they share a plain one; a certificate the bot does not trust, or a Redis
-//! without TLS, leaves the bot answering from local state, not ready, and saying what to check;
+//! without TLS, leaves the bot answering from local state, degraded (still ready), and saying what to check;
 //! TLS settings that can never work stop it at start.
 
 use std::path::PathBuf;
@@ -66,7 +66,7 @@ async fn the_real_binary_trusts_a_tls_redis_through_the_system_roots() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_certificate_the_bot_does_not_trust_leaves_it_answering_not_ready_and_saying_why() {
+async fn a_server_certificate_the_bot_does_not_trust_leaves_it_answering_degraded_and_saying_why() {
     let redis = RedisServer::start_tls_with_password("redis-tls-pass-8e4c");
     let stranger = TestCa::new();
     let sim = simulator().await;
@@ -82,7 +82,7 @@ async fn a_server_certificate_the_bot_does_not_trust_leaves_it_answering_not_rea
     sim.wait_for_webhook_posts(1, WAIT).await.expect("a reply from local state");
 
     let (status, body) = get(&bot, "/readyz").await;
-    assert_eq!(status, 503, "{body}");
+    assert_eq!((status, &parse(&body)["status"]), (200, &json!("degraded")), "{body}");
     let reason = parse(&body)["checks"]["redis"]["reason"].as_str().map(str::to_owned).expect("a reason");
     assert!(reason.starts_with(&format!("Redis at 127.0.0.1:{}/0 unavailable", redis.port())), "{reason}");
     assert!(reason.contains("invalid peer certificate: UnknownIssuer"), "{reason}");
@@ -150,8 +150,10 @@ async fn tls_settings_that_can_never_work_stop_the_bot_at_start_naming_the_setti
         (tls.url(), Some(&not_pem_path), "DINGMEET_REDIS_CA_FILE", "holds no PEM certificate"),
         (insecure, None, "DINGMEET_REDIS_URL is not a usable Redis URL", "#insecure is not supported"),
     ];
+    let data_dir = crate::helpers::data_dir();
+    let data_dir = data_dir.path().display().to_string();
     for (url, ca_file, setting, problem) in cases {
-        let mut settings = vec![("DINGMEET_REDIS_URL", url.as_str())];
+        let mut settings = vec![("DINGMEET_REDIS_URL", url.as_str()), ("DINGMEET_DATA_DIR", data_dir.as_str())];
         settings.extend(ca_file.map(|path| ("DINGMEET_REDIS_CA_FILE", path.as_str())));
         let settings = bots::settings(&sim, &settings);
         let err = dingmeet::app::open_state(&settings, &Readiness::new()).await.expect_err("refused at start");
