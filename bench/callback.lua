@@ -76,7 +76,7 @@ function init(args)
    local robot = plan.robot or "dingsimulatedapp0001"
    local corp = plan.corp or "dingc5344d64bd47d252"
    local text = plan.text or "/meeting 123456789"
-   -- DingTalk's field order and shapes (see src/sim/sender.rs); %s slots: conversation id twice,
+   -- DingTalk's field order and shapes (see crates/dingtalk-sim/src/sender/build.rs); %s slots: conversation id twice,
    -- msgId, sender staff id, sender id, session webhook.
    template = '{"senderPlatform":"Win","conversationId":%s,'
       .. '"atUsers":[{"dingtalkId":"$:LWCP_v1:$benchbot"}],'

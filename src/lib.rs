@@ -10,9 +10,9 @@ pub mod bot;
 pub mod config;
 pub mod dingtalk;
 pub mod readiness;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod server;
-pub mod sim;
 pub mod state;
 pub mod stream;
 pub mod telemetry;

@@ -2,15 +2,25 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+#[cfg(feature = "sandbox")]
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+#[cfg(feature = "sandbox")]
+use clap::ValueEnum;
+use clap::{Parser, Subcommand};
 use dingmeet::app::{Application, shutdown_signal};
+#[cfg(feature = "sandbox")]
 use dingmeet::bot::i18n::Lang;
-use dingmeet::config::{LogFormat, Mode, Settings};
+#[cfg(feature = "sandbox")]
+use dingmeet::config::Mode;
+use dingmeet::config::{LogFormat, Settings};
+#[cfg(feature = "sandbox")]
 use dingmeet::sandbox::playground::Chat;
+#[cfg(feature = "sandbox")]
 use dingmeet::sandbox::send::{MessageFormat, SendOptions};
+#[cfg(feature = "sandbox")]
 use dingmeet::sandbox::{Sandbox, SandboxOptions};
+#[cfg(feature = "sandbox")]
 use secrecy::SecretString;
 
 #[derive(Parser)]
@@ -38,11 +48,12 @@ enum Command {
     },
     /// Try the bot with no DingTalk account: a simulated DingTalk, the bot wired to it, and a
     /// playground page that looks like a DingTalk chat, all on 127.0.0.1.
+    #[cfg(feature = "sandbox")]
     Sandbox {
         /// The playground's port (default 8600, or any free port if 8600 is taken; 0 = any).
         #[arg(long)]
         port: Option<u16>,
-        /// A scenario file (meetings, errors, chat); default: the built-in sim/scenario.toml.
+        /// A scenario file (meetings, errors, chat); default: the built-in crates/dingtalk-sim/scenario.toml.
         #[arg(long, value_name = "PATH")]
         scenario: Option<PathBuf>,
         /// The bot's reply language (and the page's): zh or en.
@@ -58,6 +69,7 @@ enum Command {
     },
     /// Sign a robot message and post it to a callback URL exactly as DingTalk would; print the
     /// HTTP answer and, against the sandbox, the bot's reply.
+    #[cfg(feature = "sandbox")]
     Send {
         /// The message, as the person types it (without the @-mention of the robot).
         #[arg(required = true)]
@@ -100,14 +112,30 @@ enum Command {
         #[arg(long, default_value_t = 15)]
         wait: u64,
     },
+    /// Left out of this build (no `sandbox` feature): says so.
+    #[cfg(not(feature = "sandbox"))]
+    #[command(name = "sandbox", hide = true)]
+    NoSandbox {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Left out of this build (no `sandbox` feature): says so.
+    #[cfg(not(feature = "sandbox"))]
+    #[command(name = "send", hide = true)]
+    NoSend {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
+#[cfg(feature = "sandbox")]
 #[derive(Clone, Copy, ValueEnum)]
 enum SendChat {
     Group,
     Single,
 }
 
+#[cfg(feature = "sandbox")]
 #[derive(Clone, Copy, ValueEnum)]
 enum SendFormat {
     Text,
@@ -151,6 +179,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&reply.webhook_body())?);
             Ok(())
         }
+        #[cfg(not(feature = "sandbox"))]
+        Command::NoSandbox { .. } | Command::NoSend { .. } => anyhow::bail!(
+            "this dingmeet was built without the simulator (the `sandbox` feature), so it has no `sandbox` or \
+             `send`; build it with the default features (`cargo build --release`) to try the bot without DingTalk"
+        ),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox { port, scenario, lang, mode, data_dir } => {
             let _log = dingmeet::telemetry::init_logging(false);
             let sandbox = Sandbox::start(SandboxOptions { port, scenario, lang, mode, data_dir }).await?;
@@ -158,6 +192,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             sandbox.run_until(shutdown_signal()).await?;
             Ok(())
         }
+        #[cfg(feature = "sandbox")]
         Command::Send {
             text,
             url,

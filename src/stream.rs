@@ -3,9 +3,9 @@
 //! recorded it (off the read loop, so frames do not wait for each other), work happens after;
 //! dead sockets are noticed by ping and replaced with exponential backoff and jitter, forever.
 //!
-//! Against the simulator (`dingmeet::sim`, whose gateway is always on), `DINGMEET_MODE=stream`
-//! with the simulator's `bot_env()` is all it takes: the open call goes to `DINGMEET_API_BASE`
-//! and answers with the simulator's own `ws://` endpoint.
+//! Against the simulator (the `dingtalk-sim` crate, whose gateway is always on),
+//! `DINGMEET_MODE=stream` with the simulator's `bot_env()` is all it takes: the open call goes to
+//! `DINGMEET_API_BASE` and answers with the simulator's own `ws://` endpoint.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

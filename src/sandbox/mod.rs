@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 use crate::app::{Application, StartError};
 use crate::bot::i18n::Lang;
 use crate::config::{ConfigError, Mode, Settings};
-use crate::sim::{CodeAnswer, Scenario, ScenarioError, SimClock, Simulator};
+use dingtalk_sim::scenario::CodeAnswer;
+use dingtalk_sim::{Scenario, ScenarioError, SimClock, Simulator};
 
 /// The playground's port when none is given (another free port is used if it is taken).
 pub const DEFAULT_PORT: u16 = 8600;
@@ -31,7 +32,7 @@ pub struct SandboxOptions {
     /// The playground's port: `None` tries [`DEFAULT_PORT`] and falls back to a free one;
     /// `Some(0)` takes any free port; `Some(p)` insists on `p`.
     pub port: Option<u16>,
-    /// The scenario file; `None` uses the built-in `sim/scenario.toml`.
+    /// The scenario file; `None` uses the built-in `crates/dingtalk-sim/scenario.toml`.
     pub scenario: Option<PathBuf>,
     /// The bot's default reply language (and the page's).
     pub lang: Lang,
@@ -187,7 +188,7 @@ impl Sandbox {
         line(format!("  Simulator   {}   (tokens, meetings, session webhooks)", self.simulator_url()));
         let source = match &self.scenario_path {
             Some(path) => path.display().to_string(),
-            None => "built in (sim/scenario.toml; copy it and pass --scenario to edit)".to_owned(),
+            None => "built in (crates/dingtalk-sim/scenario.toml; copy it and pass --scenario to edit)".to_owned(),
         };
         line(format!("  Scenario    {source}"));
         let store = if self._scratch.is_some() { "   (temporary; --data-dir keeps it)" } else { "" };

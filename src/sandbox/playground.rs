@@ -22,7 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bot::i18n::Lang;
 use crate::config::Mode;
-use crate::sim::{MessageBuilder, OpenApiSend, Records, SendKind, SimState, Tally, WebhookPost};
+use dingtalk_sim::records::{OpenApiSend, Records, SendKind, Tally, WebhookPost};
+use dingtalk_sim::{MessageBuilder, SimState};
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const PLAYGROUND_CSS: &str = include_str!("assets/playground.css");

@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 use super::DEFAULT_PORT;
 use super::playground::{Chat, Reply};
-use crate::sim::{Format, MessageBuilder, Scenario, ScenarioError, SimClock, SimState};
+use dingtalk_sim::sender::Format;
+use dingtalk_sim::{MessageBuilder, Scenario, ScenarioError, SimClock, SimState};
 
 /// Where `send` posts when neither `--url` nor a sandbox says otherwise.
 pub const DEFAULT_CALLBACK_URL: &str = "http://127.0.0.1:8080/dingtalk/callback";
@@ -266,7 +267,7 @@ pub async fn send(options: SendOptions) -> Result<SendOutcome, SendError> {
     };
 
     let callback = message.build();
-    let delivery = crate::sim::sender::post_callback(&state, &url, callback)
+    let delivery = dingtalk_sim::sender::post_callback(&state, &url, callback)
         .await
         .map_err(|err| SendError::Post { url: url.clone(), reason: error_chain(&err) })?;
     let callback = &delivery.callback;

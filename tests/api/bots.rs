@@ -3,7 +3,7 @@
 
 use dingmeet::app::Application;
 use dingmeet::config::Settings;
-use dingmeet::sim::Simulator;
+use dingtalk_sim::Simulator;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use dingmeet::sim::{CodeAnswer, ErrorAnswer};
+use dingtalk_sim::scenario::{CodeAnswer, ErrorAnswer};
 use tokio::time::Instant;
 
 use crate::helpers::*;

@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 
-use dingmeet::sim::{Delivery, MessageBuilder, Scenario, Simulator};
+use dingtalk_sim::sender::Delivery;
+use dingtalk_sim::{MessageBuilder, Scenario, Simulator};
 
 use crate::bots::WAIT;
 use crate::helpers::{assert_acknowledged, data_dir, text_of};

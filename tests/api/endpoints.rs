@@ -1,6 +1,6 @@
 //! `/healthz`, `/readyz` and `/metrics`, as an orchestrator and a dashboard see them.
 
-use dingmeet::sim::{Scenario, Simulator};
+use dingtalk_sim::{Scenario, Simulator};
 use serde_json::{Value, json};
 
 use crate::bots::{self, WAIT};
@@ -99,7 +99,7 @@ async fn metrics_cover_callbacks_commands_upstream_tokens_replies_cache_and_stre
     let sim = simulator().await;
     let bot = bots::start(&sim, &[]).await;
     let url = bot.callback_url();
-    let post = |message: dingmeet::sim::MessageBuilder| {
+    let post = |message: dingtalk_sim::MessageBuilder| {
         let url = url.clone();
         async move { message.post(&url).await.expect("the bot answers").status }
     };

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use dingmeet::sim::{CodeAnswer, ErrorAnswer};
+use dingtalk_sim::scenario::{CodeAnswer, ErrorAnswer};
 
 use crate::helpers::*;
 

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use dingmeet::app::Application;
 use dingmeet::config::Settings;
-use dingmeet::sim::{Delivery, MessageBuilder, Scenario, SimClock, Simulator, WebhookPost};
+use dingtalk_sim::records::WebhookPost;
+use dingtalk_sim::sender::Delivery;
+use dingtalk_sim::{MessageBuilder, Scenario, SimClock, Simulator};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

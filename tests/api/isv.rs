@@ -1,9 +1,10 @@
-//! Issue 8: one deployment serving many organisations as a third-party app. Each organisation's
+//! One deployment serving many organisations as a third-party app. Each organisation's
 //! messages are answered with its own meetings through its own token (the simulator records which
 //! token, and whose, every lookup presented); organisations that have not installed the app, lack
 //! the scope, or removed it get told so; the classic route waits for a suite ticket.
 
-use dingmeet::sim::{Scenario, TokenRoute};
+use dingtalk_sim::Scenario;
+use dingtalk_sim::records::TokenRoute;
 use serde_json::Value;
 
 use crate::helpers::*;

@@ -1,8 +1,10 @@
-//! Issue 8 over the Stream: the suite ticket DingTalk pushes (kept in Redis across a restart),
+//! Third-party apps on the Stream: the suite ticket DingTalk pushes (kept in Redis across a restart),
 //! and the organisation events (`org_suite_relieve`, `org_suite_auth`, `org_suite_change`) with
 //! the change each stands for in the simulated world.
 
-use dingmeet::sim::{MessageBuilder, Pushed, Scenario, Simulator, TokenRoute};
+use dingtalk_sim::gateway::Pushed;
+use dingtalk_sim::records::TokenRoute;
+use dingtalk_sim::{MessageBuilder, Scenario, Simulator};
 
 use crate::helpers::{TestApp, WAIT, spawn_app_against, text_of};
 use crate::isv::{
@@ -94,7 +96,8 @@ async fn a_newer_ticket_replaces_the_stored_one_and_an_empty_push_is_asked_for_a
     assert_eq!(ack_status(&app, &first).await, "SUCCESS");
     let second = app.sim.push_suite_ticket("ticket-2");
     assert_eq!(ack_status(&app, &second).await, "SUCCESS");
-    let empty = app.sim.push_event(dingmeet::sim::StreamEvent::new("suite_ticket", &home, serde_json::json!({})));
+    let empty =
+        app.sim.push_event(dingtalk_sim::gateway::StreamEvent::new("suite_ticket", &home, serde_json::json!({})));
     assert_eq!(ack_status(&app, &empty).await, "LATER", "no ticket in it: push it again");
 
     assert!(ask_from(&app, &home, SHARED_CODE).await.contains(HOME_MEETING));
@@ -155,7 +158,8 @@ async fn when_dingtalk_refuses_the_pushed_ticket_the_seed_is_tried_next() {
     let app = spawn(&[THIRD_PARTY, CLASSIC, STREAM, ("DINGMEET_SUITE_TICKET", &seed)]).await;
     let home = app.sim.home_corp().to_owned();
     // A ticket the bot keeps but DingTalk does not take (pushed without changing the simulator's).
-    let bogus = app.sim.push_event(dingmeet::sim::StreamEvent::suite_ticket(&home, "not-a-ticket-dingtalk-takes"));
+    let bogus =
+        app.sim.push_event(dingtalk_sim::gateway::StreamEvent::suite_ticket(&home, "not-a-ticket-dingtalk-takes"));
     assert_eq!(ack_status(&app, &bogus).await, "SUCCESS");
 
     let reply = ask_from(&app, &home, SHARED_CODE).await;

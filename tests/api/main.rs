@@ -1,6 +1,7 @@
 //! Integration tests: the real bot on 127.0.0.1, against the DingTalk simulator (and a throwaway
-//! `redis-server`), through every rule of issues 2, 3, 4 (stream mode), 5 and 8, and the sandbox
-//! (the playground in headless Chromium). One binary, as zero-to-production keeps it.
+//! `redis-server`), in HTTP and Stream mode, and the sandbox (the playground in headless
+//! Chromium). One binary, as zero-to-production keeps it. The simulator's own tests are in its
+//! crate (`crates/dingtalk-sim/tests`).
 
 mod bots;
 mod breaker;
@@ -24,9 +25,7 @@ mod redis_tls;
 mod replicas;
 mod replies;
 mod sandbox;
-mod sim_orgs;
-mod simulator;
+mod sim_parity;
 mod state;
 mod stream;
-mod stream_gateway;
 mod tokens;

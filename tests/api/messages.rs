@@ -1,7 +1,7 @@
 //! What people send: text with DingTalk's @-mention leftovers, richText (and the HarmonyOS
 //! client's repeated mention), pictures, help.
 
-use dingmeet::sim::Format;
+use dingtalk_sim::sender::Format;
 use serde_json::json;
 
 use crate::helpers::*;

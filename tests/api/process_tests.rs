@@ -1,7 +1,8 @@
 //! The real `dingmeet serve` binary: what its JSON logs say (and never say), and how it stops.
 
-use dingmeet::sim::sender::post_callback;
-use dingmeet::sim::{Callback, Scenario, SessionMode, Simulator};
+use dingtalk_sim::sender::post_callback;
+use dingtalk_sim::sender::{Callback, SessionMode};
+use dingtalk_sim::{Scenario, Simulator};
 use serde_json::Value;
 
 use crate::bots::WAIT;

@@ -1,8 +1,8 @@
 //! Several replicas behind one load balancer: with one Redis, a message delivered to all of them
 //! is answered once, and the per-conversation rate limit counts every replica's replies.
 
-use dingmeet::sim::sender::post_callback;
-use dingmeet::sim::{Scenario, Simulator};
+use dingtalk_sim::sender::post_callback;
+use dingtalk_sim::{Scenario, Simulator};
 
 use crate::bots::{self, WAIT};
 use crate::redis_server::RedisServer;

@@ -1,7 +1,8 @@
 //! Where replies go: the session webhook while it lives; the robot OpenAPI (`sampleMarkdown`)
 //! once it has expired or DingTalk answers `300001`.
 
-use dingmeet::sim::{SendKind, SessionMode};
+use dingtalk_sim::records::SendKind;
+use dingtalk_sim::sender::SessionMode;
 
 use crate::helpers::*;
 

@@ -135,7 +135,7 @@ async fn an_edited_scenario_file_changes_the_world_the_sandbox_simulates() {
     let dir = std::env::temp_dir().join(format!("dingmeet-sandbox-scenario-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
     let path = dir.join("mine.toml");
-    let scenario = dingmeet::sim::scenario::BUILTIN_TOML.to_owned()
+    let scenario = dingtalk_sim::scenario::BUILTIN_TOML.to_owned()
         + "\n[[codes]]\ncode = \"777000777\"\nabout = \"Mine\"\n\n[[codes.meetings]]\ntitle = \"我的会\"\nstatus = 2\nstart = \"-5m\"\n";
     std::fs::write(&path, scenario).expect("the scenario is written");
     let sandbox =

@@ -1,4 +1,4 @@
-//! Stream mode end to end (issue 4): the real bot with `DINGMEET_MODE=stream` against the
+//! Stream mode end to end: the real bot with `DINGMEET_MODE=stream` against the
 //! simulator's gateway. Small backoff and ping settings keep every reconnect under a second.
 
 use std::sync::Arc;
@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use dingmeet::config::Mode;
 use dingmeet::sandbox::{Sandbox, SandboxOptions};
-use dingmeet::sim::{Closed, ConnectionRecord, MessageBuilder, Pushed, Scenario, Simulator, StreamEvent, WebhookPost};
+use dingtalk_sim::gateway::{Closed, ConnectionRecord, Pushed, StreamEvent};
+use dingtalk_sim::records::WebhookPost;
+use dingtalk_sim::{MessageBuilder, Scenario, Simulator};
 use serde_json::{Value, json};
 
 use crate::bots;

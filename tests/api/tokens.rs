@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use dingmeet::sim::{Scenario, SimClock, Simulator};
+use dingtalk_sim::{Scenario, SimClock, Simulator};
 
 use crate::helpers::*;
 

@@ -1,23 +1,25 @@
-//! What the simulator's answers look like on the wire: DingTalk's JSON content type, the
-//! new-style error envelope, and ids shaped like DingTalk's (request ids, tokens, msgIds).
+//! What the simulator's requests and answers look like on the wire: the JSON bodies DingTalk
+//! takes, DingTalk's JSON content type, the new-style error envelope, and ids shaped like
+//! DingTalk's (request ids, tokens, msgIds).
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
+use serde_json::Value;
 
 /// The content type DingTalk's gateways answer with (captured: no space after `;`).
-pub const JSON_CONTENT_TYPE: &str = "application/json;charset=utf-8";
+pub(crate) const JSON_CONTENT_TYPE: &str = "application/json;charset=utf-8";
 
 /// A JSON answer with DingTalk's content type.
-pub fn json(status: StatusCode, body: &impl Serialize) -> Response {
+pub(crate) fn json(status: StatusCode, body: &impl Serialize) -> Response {
     let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
     raw(status, JSON_CONTENT_TYPE, text)
 }
 
 /// Any answer, byte for byte.
-pub fn raw(status: StatusCode, content_type: &str, body: String) -> Response {
+pub(crate) fn raw(status: StatusCode, content_type: &str, body: String) -> Response {
     let content_type =
         HeaderValue::from_str(content_type).unwrap_or_else(|_| HeaderValue::from_static(JSON_CONTENT_TYPE));
     (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
@@ -26,28 +28,28 @@ pub fn raw(status: StatusCode, content_type: &str, body: String) -> Response {
 /// The new-style error envelope, in the key order of live captures
 /// (`{"code":"InvalidAuthentication","requestid":"…","message":"不合法的access_token"}`).
 #[derive(Debug, Serialize)]
-pub struct Envelope<'a> {
-    pub code: &'a str,
-    pub requestid: String,
-    pub message: &'a str,
+pub(crate) struct Envelope<'a> {
+    pub(crate) code: &'a str,
+    pub(crate) requestid: String,
+    pub(crate) message: &'a str,
 }
 
 /// A refusal in the new-style envelope: status, code and message (the request id is fresh).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub status: StatusCode,
-    pub code: String,
-    pub message: String,
+pub(crate) struct Refusal {
+    pub(crate) status: StatusCode,
+    pub(crate) code: String,
+    pub(crate) message: String,
 }
 
 impl Refusal {
-    pub fn new(status: StatusCode, code: &str, message: &str) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &str, message: &str) -> Self {
         Self { status, code: code.to_owned(), message: message.to_owned() }
     }
 
     /// `400 AuthenticationFailed.MissingParameter`: no `x-acs-dingtalk-access-token` header
     /// (also what a token in `?access_token=` or `Authorization: Bearer` gets).
-    pub fn missing_token() -> Self {
+    pub(crate) fn missing_token() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "AuthenticationFailed.MissingParameter",
@@ -56,18 +58,18 @@ impl Refusal {
     }
 
     /// `400 InvalidAuthentication`: an unknown, expired or revoked token (400, not 401).
-    pub fn invalid_token() -> Self {
+    pub(crate) fn invalid_token() -> Self {
         Self::new(StatusCode::BAD_REQUEST, "InvalidAuthentication", "不合法的access_token")
     }
 
     /// The gateway's answer to a body it cannot use (captured for a form-encoded token request:
     /// `[Missingbody] body is mandatory for this action.`).
-    pub fn missing_body() -> Self {
+    pub(crate) fn missing_body() -> Self {
         Self::new(StatusCode::BAD_REQUEST, "Missingbody", "body is mandatory for this action.")
     }
 
     /// The gateway's answer to a missing required field, in the same pattern as `Missingbody`.
-    pub fn missing_field(field: &str) -> Self {
+    pub(crate) fn missing_field(field: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             &format!("Missing{field}"),
@@ -76,7 +78,7 @@ impl Refusal {
     }
 
     /// `400 invalidParameter.<field>.invalid`, as the robot OpenAPI names bad fields.
-    pub fn invalid_parameter(field: &str) -> Self {
+    pub(crate) fn invalid_parameter(field: &str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, &format!("invalidParameter.{field}.invalid"), &format!("{field} is invalid"))
     }
 }
@@ -88,12 +90,41 @@ impl IntoResponse for Refusal {
 }
 
 /// An error answer in the envelope, with a fresh request id.
-pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
     Refusal::new(status, code, message).into_response()
 }
 
+/// True for `application/json`, with or without parameters.
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The JSON object of a request body, or `Missingbody`: DingTalk takes JSON only (a
+/// form-encoded body is "Missingbody", aliyun/alibabacloud-php-sdk#36).
+pub(crate) fn json_fields(headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Map<String, Value>, Refusal> {
+    let parsed = if is_json(headers) { serde_json::from_slice::<Value>(body).ok() } else { None };
+    match parsed {
+        Some(Value::Object(fields)) => Ok(fields),
+        _ => Err(Refusal::missing_body()),
+    }
+}
+
+pub(crate) fn secret_matches(given: &str, expected: &str) -> bool {
+    // The simulator's secret is not a real one, but compare it like one anyway.
+    bool::from(subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()))
+}
+
+/// The `x-acs-dingtalk-access-token` header, if present and not blank.
+pub(crate) fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-acs-dingtalk-access-token").and_then(|v| v.to_str().ok()).map(str::trim).filter(|t| !t.is_empty())
+}
+
 /// A request id like `01A08FE7-CDD1-7818-964E-AF384B54BB19`.
-pub fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     format!(
         "{:08X}-{:04X}-{:04X}-{:04X}-{:012X}",
         fastrand::u32(..),
@@ -105,18 +136,18 @@ pub fn request_id() -> String {
 }
 
 /// `len` random lower-case hex digits (access tokens, session ids).
-pub fn hex(len: usize) -> String {
+pub(crate) fn hex(len: usize) -> String {
     (0..len).map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)])).collect()
 }
 
 /// Standard base64 of `bytes` random bytes (`msgId`, `processQueryKey`, `cid…`).
-pub fn random_base64(bytes: usize) -> String {
+pub(crate) fn random_base64(bytes: usize) -> String {
     let raw: Vec<u8> = (0..bytes).map(|_| fastrand::u8(..)).collect();
     STANDARD.encode(raw)
 }
 
 /// Standard base64 of a stable hash of `seed`, for ids that must not change between runs.
-pub fn stable_base64(seed: &str, bytes: usize) -> String {
+pub(crate) fn stable_base64(seed: &str, bytes: usize) -> String {
     let mut out = Vec::with_capacity(bytes);
     let mut state = fnv1a(seed.as_bytes());
     while out.len() < bytes {
@@ -128,7 +159,7 @@ pub fn stable_base64(seed: &str, bytes: usize) -> String {
 }
 
 /// Lower-case hex of a stable hash of `seed`, `len` digits (conference ids).
-pub fn stable_hex(seed: &str, len: usize) -> String {
+pub(crate) fn stable_hex(seed: &str, len: usize) -> String {
     let mut out = String::with_capacity(len + 16);
     let mut state = fnv1a(seed.as_bytes());
     while out.len() < len {

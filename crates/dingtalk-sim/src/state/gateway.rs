@@ -1,4 +1,4 @@
-//! The gateway's moving parts, kept in `SimState` under its lock: tickets, live connections
+//! The Stream gateway's moving parts, kept in `SimState` under its lock: tickets, live connections
 //! and their command channels, frames waiting for a connection or for their ack, and the
 //! refusals in force. Every change that records something takes the shared `seq`.
 
@@ -9,13 +9,23 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::records::{ConnectionId, FrameKind, SentFrame, StreamRecords, Subscription};
-use super::{DEFAULT_DISCONNECT_GRACE, DEFAULT_REDELIVERY, EVENT_TOPIC, MAX_REDELIVERIES};
-use crate::sim::wire;
+use crate::records::stream::{ConnectionId, FrameKind, SentFrame, StreamRecords, Subscription};
+use crate::wire;
+
+/// The robot message topic.
+pub const BOT_MESSAGE_TOPIC: &str = "/v1.0/im/bot/messages/get";
+/// The only topic an `EVENT` subscription may name.
+pub const EVENT_TOPIC: &str = "*";
+/// DingTalk re-pushes an unacknowledged callback after about a minute.
+pub const DEFAULT_REDELIVERY: Duration = Duration::from_secs(60);
+/// DingTalk closes a socket about ten seconds after its `disconnect` frame.
+pub const DEFAULT_DISCONNECT_GRACE: Duration = Duration::from_secs(10);
+/// A frame is redelivered at most this many times.
+pub const MAX_REDELIVERIES: u32 = 5;
 
 /// What is sent to a connection's task.
 #[derive(Debug)]
-pub(super) enum Command {
+pub(crate) enum Command {
     Text(String),
     Binary(Vec<u8>),
     /// A close frame, then the end.
@@ -29,20 +39,20 @@ pub(super) enum Command {
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct Ticket {
-    pub(super) expires_ms: i64,
-    pub(super) subscriptions: Vec<Subscription>,
-    pub(super) ua: Option<String>,
-    pub(super) local_ip: Option<String>,
+pub(crate) struct Ticket {
+    pub(crate) expires_ms: i64,
+    pub(crate) subscriptions: Vec<Subscription>,
+    pub(crate) ua: Option<String>,
+    pub(crate) local_ip: Option<String>,
 }
 
 #[derive(Debug)]
-pub(super) struct Conn {
-    pub(super) tx: mpsc::UnboundedSender<Command>,
-    pub(super) connection_id: String,
-    pub(super) subscriptions: Vec<Subscription>,
-    pub(super) draining: bool,
-    pub(super) silent: bool,
+pub(crate) struct Conn {
+    pub(crate) tx: mpsc::UnboundedSender<Command>,
+    pub(crate) connection_id: String,
+    pub(crate) subscriptions: Vec<Subscription>,
+    pub(crate) draining: bool,
+    pub(crate) silent: bool,
 }
 
 impl Conn {
@@ -64,20 +74,20 @@ impl Conn {
 
 /// A frame before it is addressed to a connection.
 #[derive(Debug, Clone)]
-pub(super) struct Outgoing {
-    pub(super) kind: FrameKind,
-    pub(super) message_id: String,
-    pub(super) topic: String,
+pub(crate) struct Outgoing {
+    pub(crate) kind: FrameKind,
+    pub(crate) message_id: String,
+    pub(crate) topic: String,
     /// Headers besides the common ones (events).
-    pub(super) headers: Vec<(String, String)>,
-    pub(super) data: String,
-    pub(super) attempt: u32,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) data: String,
+    pub(crate) attempt: u32,
 }
 
 #[derive(Debug)]
-pub(super) struct Unacked {
-    pub(super) frame: Outgoing,
-    pub(super) due: Instant,
+pub(crate) struct Unacked {
+    pub(crate) frame: Outgoing,
+    pub(crate) due: Instant,
 }
 
 /// The wire shape of a pushed frame, keys in the captured order (headers sorted, as captured).
@@ -92,32 +102,32 @@ struct FrameOut<'a> {
 }
 
 /// Shared facts every frame needs.
-pub(super) struct Context {
-    pub(super) now_ms: i64,
-    pub(super) app_id: String,
+pub(crate) struct Context {
+    pub(crate) now_ms: i64,
+    pub(crate) app_id: String,
 }
 
-/// The gateway's moving parts, kept in [`SimState`] under its lock.
+/// The gateway's moving parts, kept in [`crate::SimState`] under its lock.
 #[derive(Debug)]
 pub(crate) struct Gateway {
-    pub(super) tickets: HashMap<String, Ticket>,
-    pub(super) conns: BTreeMap<ConnectionId, Conn>,
-    pub(super) next_id: u64,
-    pub(super) counter: u64,
-    pub(super) refuse_opens_until: Option<Instant>,
-    pub(super) refuse_upgrades_until: Option<Instant>,
-    pub(super) stall_upgrades_until: Option<Instant>,
-    pub(super) redelivery: Option<Duration>,
-    pub(super) disconnect_grace: Duration,
-    pub(super) lose_acks: usize,
+    pub(crate) tickets: HashMap<String, Ticket>,
+    pub(crate) conns: BTreeMap<ConnectionId, Conn>,
+    pub(crate) next_id: u64,
+    pub(crate) counter: u64,
+    pub(crate) refuse_opens_until: Option<Instant>,
+    pub(crate) refuse_upgrades_until: Option<Instant>,
+    pub(crate) stall_upgrades_until: Option<Instant>,
+    pub(crate) redelivery: Option<Duration>,
+    pub(crate) disconnect_grace: Duration,
+    pub(crate) lose_acks: usize,
     /// Frames waiting for a connection.
-    pub(super) pending: VecDeque<Outgoing>,
+    pub(crate) pending: VecDeque<Outgoing>,
     /// Frames sent and not yet acknowledged, by `messageId`.
-    pub(super) unacked: HashMap<String, Unacked>,
+    pub(crate) unacked: HashMap<String, Unacked>,
     /// The newest version of every frame sent, by `messageId`.
-    pub(super) frames: HashMap<String, Outgoing>,
+    pub(crate) frames: HashMap<String, Outgoing>,
     /// Wakes the connection tasks when a redelivery is scheduled.
-    pub(super) wake: watch::Sender<u64>,
+    pub(crate) wake: watch::Sender<u64>,
 }
 
 impl Default for Gateway {
@@ -141,21 +151,21 @@ impl Default for Gateway {
     }
 }
 
-pub(super) fn next_seq(seq: &mut u64) -> u64 {
+pub(crate) fn next_seq(seq: &mut u64) -> u64 {
     *seq += 1;
     *seq
 }
 
-pub(super) fn refusing(until: Option<Instant>) -> bool {
+pub(crate) fn refusing(until: Option<Instant>) -> bool {
     until.is_some_and(|until| Instant::now() < until)
 }
 
 /// A UUID-shaped random id (tickets, connection ids).
-pub(super) fn uuid() -> String {
+pub(crate) fn uuid() -> String {
     uuid_from(&wire::hex(32))
 }
 
-pub(super) fn uuid_from(hex: &str) -> String {
+pub(crate) fn uuid_from(hex: &str) -> String {
     let part = |from: usize, to: usize| hex.get(from..to).unwrap_or_default();
     format!("{}-{}-{}-{}-{}", part(0, 8), part(8, 12), part(12, 16), part(16, 20), part(20, 32))
 }
@@ -163,23 +173,23 @@ pub(super) fn uuid_from(hex: &str) -> String {
 impl Gateway {
     /// A `messageId` shaped like DingTalk's (`bbb43a7_fc9_19ce26ebc01_2925aa2`: random, random,
     /// the time in hex, a counter).
-    pub(super) fn message_id(&mut self, now_ms: i64) -> String {
+    pub(crate) fn message_id(&mut self, now_ms: i64) -> String {
         self.counter += 1;
         format!("{}_{}_{:x}_{:07x}", wire::hex(7), wire::hex(3), now_ms.max(0), self.counter)
     }
 
-    pub(super) fn wake(&self) {
+    pub(crate) fn wake(&self) {
         self.wake.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// When the next redelivery is due.
-    pub(super) fn next_due(&self) -> Option<Instant> {
+    pub(crate) fn next_due(&self) -> Option<Instant> {
         self.unacked.values().map(|u| u.due).min()
     }
 
     /// Sends `frame` to `to`, or to a random connection that takes it; with none, keeps it for
     /// the next connection.
-    pub(super) fn deliver(
+    pub(crate) fn deliver(
         &mut self,
         records: &mut StreamRecords,
         seq: &mut u64,
@@ -203,7 +213,7 @@ impl Gateway {
     }
 
     /// Writes `frame` to connection `id`; false when the connection is gone.
-    pub(super) fn send_to(
+    pub(crate) fn send_to(
         &mut self,
         records: &mut StreamRecords,
         seq: &mut u64,
@@ -253,7 +263,7 @@ impl Gateway {
     }
 
     /// Sends again every frame whose ack is overdue.
-    pub(super) fn redeliver_due(&mut self, records: &mut StreamRecords, seq: &mut u64, ctx: &Context) {
+    pub(crate) fn redeliver_due(&mut self, records: &mut StreamRecords, seq: &mut u64, ctx: &Context) {
         let now = Instant::now();
         let due: Vec<String> = self.unacked.iter().filter(|(_, u)| u.due <= now).map(|(id, _)| id.clone()).collect();
         for id in due {
@@ -268,7 +278,7 @@ impl Gateway {
     }
 
     /// Sends the waiting frames a new connection takes.
-    pub(super) fn flush_pending(
+    pub(crate) fn flush_pending(
         &mut self,
         records: &mut StreamRecords,
         seq: &mut u64,
@@ -285,7 +295,7 @@ impl Gateway {
     }
 
     /// Tells connection `id` to do something; false when it is gone.
-    pub(super) fn command(&self, id: ConnectionId, command: Command) -> bool {
+    pub(crate) fn command(&self, id: ConnectionId, command: Command) -> bool {
         self.conns.get(&id).is_some_and(|c| c.tx.send(command).is_ok())
     }
 }

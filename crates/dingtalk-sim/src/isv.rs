@@ -10,8 +10,8 @@
 
 use serde_json::json;
 
-use super::state::SimState;
-use super::stream::{Pushed, StreamEvent};
+use crate::gateway::{Pushed, StreamEvent};
+use crate::state::SimState;
 
 impl SimState {
     /// DingTalk pushes a new suite ticket (every five hours, live): the old one goes stale.

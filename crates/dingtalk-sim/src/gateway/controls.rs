@@ -1,5 +1,6 @@
-//! The gateway's controls on [`SimState`]: what tests push, send, refuse and read back, and the
-//! hooks the connection tasks call.
+//! The gateway's controls on [`SimState`]: what tests send on a connection, refuse, drop and
+//! read back, and the hooks the connection tasks call. (What is pushed to any connection is in
+//! `push.rs`.)
 
 use std::time::Duration;
 
@@ -7,23 +8,21 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::gateway::{Command, Conn, Context, Outgoing, Ticket, next_seq, uuid, uuid_from};
-use super::records::{
-    Closed, ConnectionId, ConnectionRecord, FrameKind, Pushed, ReceivedFrame, SentFrame, StreamEvent, StreamRecords,
+use crate::records::stream::{
+    Closed, ConnectionId, ConnectionRecord, FrameKind, ReceivedFrame, SentFrame, StreamRecords,
 };
-use super::{BOT_MESSAGE_TOPIC, EVENT_TOPIC};
-use crate::sim::sender::Callback;
-use crate::sim::state::{SimState, WaitTimeout};
-use crate::sim::wire;
+use crate::state::gateway::{Command, Conn, Context, Outgoing, Ticket, next_seq, uuid, uuid_from};
+use crate::state::{SimState, WaitTimeout};
+use crate::wire;
 
 impl SimState {
-    fn stream_context(&self) -> Context {
+    pub(super) fn stream_context(&self) -> Context {
         let seed = format!("appId/{}", self.client_id());
         Context { now_ms: self.clock().now_ms(), app_id: uuid_from(&wire::stable_hex(&seed, 32)) }
     }
 
     /// Redeliver unacknowledged `CALLBACK` and `EVENT` frames after `delay` (`None`: never).
-    /// Defaults to [`super::DEFAULT_REDELIVERY`].
+    /// Defaults to [`crate::gateway::DEFAULT_REDELIVERY`].
     pub fn set_redelivery(&self, delay: Option<Duration>) {
         self.with_gateway(|g, _, _| {
             g.redelivery = delay;
@@ -76,51 +75,6 @@ impl SimState {
         self.with_gateway(|g, _, _| g.lose_acks = count);
     }
 
-    fn push(
-        &self,
-        kind: FrameKind,
-        topic: &str,
-        headers: Vec<(String, String)>,
-        data: String,
-    ) -> (String, Option<ConnectionId>) {
-        let ctx = self.stream_context();
-        self.with_gateway(|g, records, seq| {
-            let message_id = g.message_id(ctx.now_ms);
-            let frame =
-                Outgoing { kind, message_id: message_id.clone(), topic: topic.to_owned(), headers, data, attempt: 0 };
-            let connection = g.deliver(records, seq, &ctx, frame, None);
-            (message_id, connection)
-        })
-    }
-
-    /// Pushes a built robot message as a `CALLBACK` frame on the bot topic.
-    pub fn push_callback(&self, callback: Callback) -> Pushed {
-        let data = String::from_utf8_lossy(&callback.body).into_owned();
-        let (message_id, connection) = self.push(FrameKind::Callback, BOT_MESSAGE_TOPIC, Vec::new(), data);
-        Pushed { message_id, connection, callback: Some(callback) }
-    }
-
-    /// Pushes a `CALLBACK` frame on the bot topic whose `data` is exactly `data`.
-    pub fn push_bot_data(&self, data: &str) -> Pushed {
-        let (message_id, connection) = self.push(FrameKind::Callback, BOT_MESSAGE_TOPIC, Vec::new(), data.to_owned());
-        Pushed { message_id, connection, callback: None }
-    }
-
-    /// Pushes an `EVENT` frame (topic `*`, with the `event*` headers).
-    pub fn push_event(&self, event: StreamEvent) -> Pushed {
-        let now = self.clock().now_ms();
-        let app_id = self.stream_context().app_id;
-        let headers = vec![
-            ("eventBornTime".to_owned(), now.to_string()),
-            ("eventCorpId".to_owned(), event.corp_id),
-            ("eventId".to_owned(), event.event_id.unwrap_or_else(|| wire::hex(32))),
-            ("eventType".to_owned(), event.event_type),
-            ("eventUnifiedAppId".to_owned(), app_id),
-        ];
-        let (message_id, connection) = self.push(FrameKind::Event, EVENT_TOPIC, headers, event.data.to_string());
-        Pushed { message_id, connection, callback: None }
-    }
-
     fn system(&self, to: ConnectionId, kind: FrameKind, topic: &str, data: String) -> Option<String> {
         let ctx = self.stream_context();
         self.with_gateway(|g, records, seq| {
@@ -145,7 +99,7 @@ impl SimState {
     }
 
     /// Sends a `disconnect` system frame: nothing more is delivered on that connection, and it
-    /// is closed after the grace period ([`crate::sim::SimState::set_disconnect_grace`]).
+    /// is closed after the grace period ([`SimState::set_disconnect_grace`]).
     pub fn send_disconnect(&self, to: ConnectionId) -> Option<String> {
         let data = serde_json::json!({ "reason": "connection is expired" }).to_string();
         let message_id = self.system(to, FrameKind::Disconnect, "disconnect", data)?;
@@ -219,18 +173,6 @@ impl SimState {
                 record.silent = true;
             }
             g.command(to, Command::Silence)
-        })
-    }
-
-    /// Sends a frame again now, as DingTalk does when it believes the ack was lost; returns
-    /// where it went.
-    pub fn redeliver(&self, message_id: &str) -> Option<ConnectionId> {
-        let ctx = self.stream_context();
-        self.with_gateway(|g, records, seq| {
-            let mut frame = g.frames.get(message_id)?.clone();
-            frame.attempt += 1;
-            g.unacked.remove(message_id);
-            g.deliver(records, seq, &ctx, frame, None)
         })
     }
 

@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use dingmeet::sim::{Scenario, Simulator};
+//! use dingtalk_sim::{Scenario, Simulator};
 //! let sim = Simulator::start(Scenario::builtin()?).await?;
 //! // Start the bot with `sim.bot_env()`, then:
 //! let delivery = sim.message("/meeting 123456789").post("http://127.0.0.1:8080/dingtalk/callback").await?;
@@ -17,27 +17,40 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layout: [`state::SimState`] is the one shared state; each endpoint group is a module with a
-//! `routes()` of `Router<Arc<SimState>>`, merged by [`router`]. The Stream gateway
-//! ([`stream`]) plugs in the same way and is always on: the bot in `DINGMEET_MODE=stream` with
-//! `sim.bot_env()` opens its connection here.
+//! Layout, by concern, dependencies pointing one way (endpoints → state → records and scenario):
+//! - [`scenario`]: the world to simulate, read from TOML (`scenario.toml` is built in);
+//! - [`SimState`] (`state/`): the one shared state, one sub-state per concern under one lock, and
+//!   the waits; it knows no endpoint;
+//! - one module per concern, each with its endpoints (`routes()`, merged by [`router`]) and its
+//!   controls for tests (`impl SimState`): [`tokens`] (access tokens), [`meetings`] (the
+//!   conference lookup), [`sessions`] (session webhooks), `openapi` (the robot OpenAPI),
+//!   `orgs` and `isv` (organisations installing the app), [`gateway`] (the Stream gateway,
+//!   always on: the bot in `DINGMEET_MODE=stream` with `sim.bot_env()` connects here);
+//! - [`records`]: what was recorded, numbered from one sequence;
+//! - [`sender`]: DingTalk's side towards the bot, building and signing callbacks ([`sign`]).
 //!
 //! Organisations: the scenario's app belongs to one (`app.corp_id`), and `[[orgs]]` adds others,
 //! each with its own chats, tokens and meetings, for a third-party app serving many. A token
 //! speaks for the organisation it was issued to; [`SimState::uninstall_org`] and friends change who
-//! has installed the app, and [`isv`] does the same while pushing the Stream event DingTalk sends
+//! has installed the app, and `isv` does the same while pushing the Stream event DingTalk sends
 //! (`suite_ticket`, `org_suite_auth`, `org_suite_change`, `org_suite_relieve`).
 
-pub mod clock;
-pub mod conference;
-pub mod isv;
-pub mod oauth;
-pub mod robot;
+mod callback;
+mod clock;
+pub mod gateway;
+pub mod http;
+mod isv;
+pub mod meetings;
+pub mod openapi;
+mod orgs;
+pub mod records;
 pub mod scenario;
 pub mod sender;
-pub mod state;
-pub mod stream;
-pub mod wire;
+pub mod sessions;
+pub mod sign;
+mod state;
+pub mod tokens;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,23 +61,18 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub use clock::SimClock;
-pub use scenario::{CodeAnswer, ErrorAnswer, MeetingSpec, Moment, Org, RawAnswer, Scenario, ScenarioError};
-pub use sender::{Callback, Chat, Delivery, Format, MessageBuilder, SessionMode};
-pub use state::{
-    Hold, Lookup, Mentioned, OpenApiSend, Records, SendKind, Session, SimState, Tally, TokenCall, TokenRoute,
-    WaitTimeout, WebhookPost,
-};
-pub use stream::{
-    Closed, ConnectionId, ConnectionRecord, FrameKind, Pushed, ReceivedFrame, SentFrame, StreamEvent, StreamRecords,
-};
+pub use scenario::{Scenario, ScenarioError};
+pub use sender::MessageBuilder;
+pub use state::{SimState, WaitTimeout};
 
 /// Every simulated endpoint, sharing `state`. Unknown paths answer 404 in the envelope.
 pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
-        .merge(oauth::routes())
-        .merge(conference::routes())
-        .merge(robot::routes())
-        .merge(stream::routes())
+        .merge(tokens::routes())
+        .merge(meetings::routes())
+        .merge(sessions::routes())
+        .merge(openapi::routes())
+        .merge(gateway::routes())
         .fallback(|| async {
             wire::error(
                 StatusCode::NOT_FOUND,

@@ -3,9 +3,13 @@
 //! The request names no organisation: the token does. A lookup sees the meetings of the
 //! organisation its token was issued to, and nothing of any other (as DingTalk scopes a token to
 //! one organisation); an organisation without the conference scope is refused.
+//!
+//! Tests change how a code answers through [`SimState`] (another answer, a delay, a hold) and
+//! count the lookups.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -13,11 +17,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
+use tokio::sync::watch;
 
-use super::oauth::{authorize, presented_token};
-use super::scenario::{CodeAnswer, MeetingSpec};
-use super::state::{Lookup, SimState};
-use super::wire;
+pub use crate::state::meetings::CodeBehaviour;
+
+use crate::records::Lookup;
+use crate::scenario::{CodeAnswer, MeetingSpec};
+use crate::state::SimState;
+use crate::tokens::authorize;
+use crate::wire::{self, presented_token};
 
 /// Page size when `maxResults` is absent (undocumented; what other clients use).
 pub const DEFAULT_PAGE_SIZE: usize = 20;
@@ -201,10 +209,87 @@ fn page(all: &[WireConference], offset: usize, size: usize) -> Response {
     wire::json(StatusCode::OK, &answer)
 }
 
+/// Holds a code's answer until released (or dropped): lets a test observe what happens
+/// while DingTalk is still thinking, without timing anything.
+#[derive(Debug)]
+pub struct Hold {
+    release: watch::Sender<bool>,
+}
+
+impl Hold {
+    /// Lets the held requests answer.
+    pub fn release(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.release.send_replace(true);
+    }
+}
+
+// Without `_in`, these are about the app's own organisation.
+impl SimState {
+    /// How `code` answers now in the app's own organisation, if the scenario (or an injection)
+    /// knows it.
+    pub fn code_behaviour(&self, code: &str) -> Option<CodeBehaviour> {
+        self.code_behaviour_in(self.home_corp(), code)
+    }
+
+    /// How `code` answers now in organisation `corp`.
+    pub fn code_behaviour_in(&self, corp: &str, code: &str) -> Option<CodeBehaviour> {
+        self.lock().codes.get(corp, code).cloned()
+    }
+
+    /// Changes (or adds) the answer for `code`.
+    pub fn set_answer(&self, code: &str, answer: CodeAnswer) {
+        self.set_answer_in(self.home_corp(), code, answer);
+    }
+
+    /// Changes (or adds) the answer for `code` in organisation `corp`.
+    pub fn set_answer_in(&self, corp: &str, code: &str, answer: CodeAnswer) {
+        self.lock().codes.entry(corp, code).answer = answer;
+    }
+
+    /// Makes `code` answer after `delay` (zero: at once).
+    pub fn set_delay(&self, code: &str, delay: Duration) {
+        self.lock().codes.entry(self.home_corp(), code).delay = delay;
+    }
+
+    /// Holds every answer for `code` until the returned guard is released or dropped.
+    pub fn hold(&self, code: &str) -> Hold {
+        let (release, held) = watch::channel(false);
+        self.lock().codes.entry(self.home_corp(), code).hold = Some(held);
+        Hold { release }
+    }
+
+    fn count_conference_call(&self, code: &str) {
+        self.update(|world| *world.journal.records.conference_calls.entry(code.to_owned()).or_default() += 1);
+    }
+
+    fn record_lookup(&self, mut lookup: Lookup) {
+        self.update(|world| {
+            lookup.seq = world.journal.next_seq();
+            world.journal.records.lookups.push(lookup);
+        });
+    }
+
+    /// Requests to the conference infos endpoint for `code` (every page, every outcome).
+    pub fn conference_calls(&self, code: &str) -> usize {
+        self.lock().journal.records.conference_calls(code)
+    }
+
+    /// Every conference lookup so far: the token presented and whose it was.
+    pub fn lookups(&self) -> Vec<Lookup> {
+        self.lock().journal.records.lookups.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::scenario::Scenario;
+    use crate::scenario::Scenario;
 
     /// The builtin scenario's instances for `code`, at a fixed moment.
     fn builtin_instances(code: &str) -> Vec<WireConference> {

@@ -1,10 +1,7 @@
-//! What the gateway records and hands back to tests: connections, frames sent and received,
-//! events to push, and where a push went.
+//! What the Stream gateway records: connections, frames sent and frames received.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-use crate::sim::sender::Callback;
 
 /// One WebSocket connection the simulator accepted, numbered 1, 2, … in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30,7 +27,7 @@ pub struct Subscription {
 pub enum Closed {
     /// The client closed it, or it failed on the client's side.
     ByClient,
-    /// The simulator sent a close frame ([`crate::sim::SimState::close_connection`]).
+    /// The simulator sent a close frame ([`crate::SimState::close_connection`]).
     ByServer,
     /// The simulator dropped the TCP connection without a close frame.
     Dropped,
@@ -55,7 +52,7 @@ pub struct ConnectionRecord {
     pub closed: Option<Closed>,
     /// A `disconnect` frame was sent: nothing more is delivered to it.
     pub draining: bool,
-    /// It stopped reading and answering ([`crate::sim::SimState::silence_connection`]).
+    /// It stopped reading and answering ([`crate::SimState::silence_connection`]).
     pub silent: bool,
     /// WebSocket-level pings received from the client.
     pub ws_pings: usize,
@@ -78,7 +75,7 @@ pub enum FrameKind {
     Ping,
     /// `SYSTEM` `disconnect`.
     Disconnect,
-    /// Any text or binary, as given ([`crate::sim::SimState::send_raw`]).
+    /// Any text or binary, as given ([`crate::SimState::send_raw`]).
     Raw,
 }
 
@@ -115,7 +112,7 @@ pub struct ReceivedFrame {
     pub json: Option<Value>,
     /// What its `headers.messageId` names: the kind of frame it answers, if the simulator sent it.
     pub answers: Option<FrameKind>,
-    /// Dropped on purpose ([`crate::sim::SimState::lose_acks`]): recorded, but the gateway acts as if it
+    /// Dropped on purpose ([`crate::SimState::lose_acks`]): recorded, but the gateway acts as if it
     /// never arrived.
     pub lost: bool,
 }
@@ -208,39 +205,4 @@ impl StreamRecords {
             self.received.len()
         )
     }
-}
-
-/// An `EVENT` frame to push (third-party app events such as `suite_ticket`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StreamEvent {
-    /// `eventType`, e.g. `suite_ticket`, `org_suite_auth`.
-    pub event_type: String,
-    /// `eventCorpId`.
-    pub corp_id: String,
-    /// The frame's `data` (sent as a JSON string).
-    pub data: Value,
-    /// `eventId`; fresh when not given.
-    pub event_id: Option<String>,
-}
-
-impl StreamEvent {
-    pub fn new(event_type: &str, corp_id: &str, data: Value) -> Self {
-        Self { event_type: event_type.to_owned(), corp_id: corp_id.to_owned(), data, event_id: None }
-    }
-
-    /// `suite_ticket` with `data` `{"suiteTicket": ticket}` (what the SDKs pass through).
-    pub fn suite_ticket(corp_id: &str, ticket: &str) -> Self {
-        Self::new("suite_ticket", corp_id, serde_json::json!({ "suiteTicket": ticket }))
-    }
-}
-
-/// A frame handed to the gateway.
-#[derive(Debug, Clone)]
-pub struct Pushed {
-    /// Its `headers.messageId`.
-    pub message_id: String,
-    /// The connection it went to; `None` when none was open (it goes to the next one).
-    pub connection: Option<ConnectionId>,
-    /// The robot message it carries, for pushes of built messages.
-    pub callback: Option<Callback>,
 }

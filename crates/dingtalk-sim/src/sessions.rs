@@ -1,6 +1,6 @@
-//! Where the robot's replies land: the session webhook (`POST /robot/sendBySession`, always
-//! HTTP 200 with `{"errcode","errmsg"}`) and the robot OpenAPI (`groupMessages/send`,
-//! `oToMessages/batchSend`, the new-style envelope). Every request is recorded.
+//! Session webhooks, where the robot's replies land first: `POST /robot/sendBySession`, always
+//! HTTP 200 with `{"errcode","errmsg"}`; a session lives 90 minutes and takes 20 posts a minute.
+//! Every post is recorded. (The robot OpenAPI, for when a session is gone, is `openapi.rs`.)
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,19 +9,16 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::oauth::{authorize, is_json};
-use super::state::{OpenApiSend, SendKind, SimState, WebhookPost};
-use super::wire::{self, Refusal};
+pub use crate::state::sessions::Session;
 
-/// The largest `msgParam` the OpenAPI takes, in bytes.
-pub const MAX_MSG_PARAM_BYTES: usize = 15_000;
-/// The most `userIds` in one `batchSend`.
-pub const MAX_USER_IDS: usize = 20;
+use crate::records::WebhookPost;
+use crate::state::SimState;
+use crate::wire::{self, is_json};
 
 /// `errcode`s the session webhook answers.
 pub mod errcode {
@@ -40,10 +37,7 @@ pub mod errcode {
 }
 
 pub(crate) fn routes() -> Router<Arc<SimState>> {
-    Router::new()
-        .route("/robot/sendBySession", post(send_by_session))
-        .route("/v1.0/robot/groupMessages/send", post(group_send))
-        .route("/v1.0/robot/oToMessages/batchSend", post(batch_send))
+    Router::new().route("/robot/sendBySession", post(send_by_session))
 }
 
 #[derive(Serialize)]
@@ -158,131 +152,55 @@ fn validate_at(at: &Value) -> Result<(), (i64, String)> {
     Ok(())
 }
 
-// --- The robot OpenAPI ---------------------------------------------------------------------------
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct GroupAnswer {
-    process_query_key: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BatchAnswer {
-    process_query_key: String,
-    invalid_staff_id_list: Vec<String>,
-    flow_controlled_staff_id_list: Vec<String>,
-}
-
-/// The `msgParam` fields each `msgKey` needs (DOC-MT; the `sampleActionCard2..6` button fields
-/// are not documented, so only their title and text are checked).
-fn required_params(msg_key: &str) -> Option<&'static [&'static str]> {
-    Some(match msg_key {
-        "sampleText" => &["content"],
-        "sampleMarkdown" => &["title", "text"],
-        "sampleImageMsg" => &["photoURL"],
-        "sampleLink" => &["text", "title", "picUrl", "messageUrl"],
-        "sampleActionCard" => &["title", "text", "singleTitle", "singleURL"],
-        "sampleActionCard2" | "sampleActionCard3" | "sampleActionCard4" | "sampleActionCard5" | "sampleActionCard6" => {
-            &["title", "text"]
-        }
-        "sampleAudio" => &["mediaId", "duration"],
-        "sampleFile" => &["mediaId", "fileName", "fileType"],
-        "sampleVideo" => &["duration", "videoMediaId", "videoType", "picMediaId"],
-        _ => return None,
-    })
-}
-
-/// The checks both send endpoints share: token, JSON body, robotCode, msgKey and msgParam.
-/// Returns the body's fields and the organisation of the token.
-fn check_send(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<(Map<String, Value>, String), Refusal> {
-    let corp = authorize(state, headers)?;
-    let parsed = if is_json(headers) { serde_json::from_slice::<Value>(body).ok() } else { None };
-    let Some(Value::Object(fields)) = parsed else { return Err(Refusal::missing_body()) };
-    let text = |name: &str| fields.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
-    let robot_code = text("robotCode").ok_or_else(|| Refusal::missing_field("robotCode"))?;
-    if robot_code != state.scenario().app.robot_code() {
-        return Err(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "invalidParameter.robotCode.auth",
-            "robotCode is not a robot of this app",
-        ));
-    }
-    let msg_key = text("msgKey").ok_or_else(|| Refusal::missing_field("msgKey"))?;
-    let Some(required) = required_params(msg_key) else { return Err(Refusal::invalid_parameter("msgKey")) };
-    let msg_param = text("msgParam").ok_or_else(|| Refusal::missing_field("msgParam"))?;
-    if msg_param.len() > MAX_MSG_PARAM_BYTES {
-        return Err(Refusal::invalid_parameter("msgParam"));
-    }
-    let param_ok = match serde_json::from_str::<Value>(msg_param) {
-        Ok(Value::Object(param)) => required.iter().all(|f| param.get(*f).is_some_and(|v| !v.is_null())),
-        _ => false,
-    };
-    if !param_ok {
-        return Err(Refusal::invalid_parameter("msgParam"));
-    }
-    Ok((fields, corp))
-}
-
-/// Records a send and answers it.
-fn answer(state: &SimState, kind: SendKind, body: &[u8], outcome: Result<Response, Refusal>) -> Response {
-    let (response, error_code) = match outcome {
-        Ok(response) => (response, None),
-        Err(refusal) => {
-            let code = refusal.code.clone();
-            (refusal.into_response(), Some(code))
-        }
-    };
-    state.record_openapi_send(OpenApiSend {
-        seq: 0,
-        kind,
-        at_ms: state.clock().now_ms(),
-        body: serde_json::from_slice(body).ok(),
-        status: response.status().as_u16(),
-        error_code,
-    });
-    response
-}
-
-async fn group_send(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let outcome = check_send(&state, &headers, &body).and_then(|(fields, corp)| {
-        let conversation = fields.get("openConversationId").and_then(Value::as_str).filter(|s| !s.is_empty());
-        let Some(conversation) = conversation else { return Err(Refusal::missing_field("openConversationId")) };
-        // A token speaks for one organisation; another's group is not a conversation it can
-        // reach. (DingTalk's exact answer is undocumented; this is the robot API's bad-parameter
-        // shape.)
-        if state.conversation_corp(conversation).is_some_and(|owner| owner != corp) {
-            return Err(Refusal::invalid_parameter("openConversationId"));
-        }
-        Ok(wire::json(StatusCode::OK, &GroupAnswer { process_query_key: wire::random_base64(32) }))
-    });
-    answer(&state, SendKind::Group, &body, outcome)
-}
-
-async fn batch_send(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let outcome = check_send(&state, &headers, &body).and_then(|(fields, _)| {
-        match fields.get("userIds").and_then(Value::as_array) {
-            None => return Err(Refusal::missing_field("userIds")),
-            Some(users) if users.len() > MAX_USER_IDS => {
-                return Err(Refusal::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalidParameter.userIds.overMax",
-                    "userIds exceeds the maximum of 20",
-                ));
-            }
-            Some(users) if users.is_empty() || !users.iter().all(|u| u.as_str().is_some_and(|s| !s.is_empty())) => {
-                return Err(Refusal::invalid_parameter("userIds"));
-            }
-            Some(_) => {}
-        }
-        let answer = BatchAnswer {
-            process_query_key: wire::random_base64(32),
-            invalid_staff_id_list: Vec::new(),
-            flow_controlled_staff_id_list: Vec::new(),
+impl SimState {
+    /// Opens a session for a conversation; it expires at `expires_ms` (simulator time).
+    pub fn open_session(&self, conversation_id: &str, conversation_type: &str, expires_ms: i64) -> Session {
+        let session = Session {
+            id: wire::hex(32),
+            conversation_id: conversation_id.to_owned(),
+            conversation_type: conversation_type.to_owned(),
+            created_ms: self.clock().now_ms(),
+            expires_ms,
         };
-        Ok(wire::json(StatusCode::OK, &answer))
-    });
-    answer(&state, SendKind::OneToOne, &body, outcome)
+        self.lock().sessions.insert(session.clone());
+        session
+    }
+
+    /// The session webhook URL for a session id.
+    pub fn session_url(&self, session_id: &str) -> String {
+        format!("{}/robot/sendBySession?session={session_id}", self.base_url())
+    }
+
+    /// The session, if it exists and has not expired by the simulator clock.
+    pub fn live_session(&self, session_id: &str) -> Option<Session> {
+        let now = self.clock().now_ms();
+        self.lock().sessions.live(session_id, now).cloned()
+    }
+
+    /// Ends every session now: the next post to any answers `300001`.
+    pub fn expire_sessions(&self) {
+        let now = self.clock().now_ms();
+        self.lock().sessions.expire_all(now);
+    }
+
+    /// Takes one of the conversation's posts for the current minute, if any is left.
+    fn take_post_slot(&self, conversation_id: &str) -> bool {
+        let now = self.clock().now_ms();
+        let limit = self.scenario().sessions.posts_per_minute;
+        self.lock().sessions.take_post_slot(conversation_id, now, limit)
+    }
+
+    fn record_webhook_post(&self, mut post: WebhookPost) {
+        self.update(|world| {
+            post.seq = world.journal.next_seq();
+            world.journal.records.webhook_posts.push(post);
+        });
+    }
+
+    /// Every session-webhook post so far, answered or refused.
+    pub fn webhook_posts(&self) -> Vec<WebhookPost> {
+        self.lock().journal.records.webhook_posts.clone()
+    }
 }
 
 #[cfg(test)]

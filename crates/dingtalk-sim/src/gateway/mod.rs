@@ -4,7 +4,7 @@
 //! WebSocket on which the simulator pushes `CALLBACK`, `EVENT` and `SYSTEM` frames and records
 //! every frame the client sends back.
 //!
-//! Tests drive it through [`SimState`]: push robot messages ([`super::MessageBuilder::push`]) and events,
+//! Tests drive it through [`SimState`]: push robot messages ([`crate::MessageBuilder::push`]) and events,
 //! send `ping` and `disconnect`, drop or silence a connection, refuse (or stall) connections for
 //! a while, lose acks, and redeliver unacknowledged frames after a configurable delay (DingTalk:
 //! ~60 s).
@@ -12,7 +12,7 @@
 //! DingTalk does; with none, it waits for the next connection. What was sent and received is in
 //! [`StreamRecords`], numbered from the same `seq` as webhook posts.
 //!
-//! The gateway is always part of [`super::router`], so running the bot in stream mode against
+//! The gateway is always part of [`crate::router`], so running the bot in stream mode against
 //! the simulator (the sandbox, or by hand) needs only the simulator's `bot_env()` plus
 //! `DINGMEET_MODE=stream`: `DINGMEET_API_BASE` already points at the simulator, whose open call
 //! answers with its own `ws://` endpoint.
@@ -21,12 +21,10 @@
 //! so: a refused upgrade is an HTTP error in the new-style envelope, a gateway outage is `503`.
 
 mod controls;
-mod gateway;
-mod records;
+mod push;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -41,33 +39,24 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-pub(crate) use gateway::Gateway;
-use gateway::{Command, Ticket, refusing, uuid};
-pub use records::{
-    Closed, ConnectionId, ConnectionRecord, FrameKind, Pushed, ReceivedFrame, SentFrame, StreamEvent, StreamRecords,
-    Subscription,
+pub use crate::records::stream::{
+    Closed, ConnectionId, ConnectionRecord, FrameKind, ReceivedFrame, SentFrame, StreamRecords, Subscription,
 };
+pub use crate::state::gateway::{
+    BOT_MESSAGE_TOPIC, DEFAULT_DISCONNECT_GRACE, DEFAULT_REDELIVERY, EVENT_TOPIC, MAX_REDELIVERIES,
+};
+pub use push::{Pushed, StreamEvent};
 
-use super::oauth::{json_fields, secret_matches};
-use super::state::SimState;
-use super::wire::{self, Refusal};
+use crate::state::SimState;
+use crate::state::gateway::{Command, Ticket, refusing, uuid};
+use crate::wire::{self, Refusal, json_fields, secret_matches};
 
 /// The open-connection call.
 pub const OPEN_PATH: &str = "/v1.0/gateway/connections/open";
 /// Where the WebSocket is.
 pub const CONNECT_PATH: &str = "/connect";
-/// The robot message topic.
-pub const BOT_MESSAGE_TOPIC: &str = "/v1.0/im/bot/messages/get";
-/// The only topic an `EVENT` subscription may name.
-pub const EVENT_TOPIC: &str = "*";
 /// How long a ticket stays usable, in simulator milliseconds.
 pub const TICKET_LIFETIME_MS: i64 = 90_000;
-/// DingTalk re-pushes an unacknowledged callback after about a minute.
-pub const DEFAULT_REDELIVERY: Duration = Duration::from_secs(60);
-/// DingTalk closes a socket about ten seconds after its `disconnect` frame.
-pub const DEFAULT_DISCONNECT_GRACE: Duration = Duration::from_secs(10);
-/// A frame is redelivered at most this many times.
-pub const MAX_REDELIVERIES: u32 = 5;
 
 pub(crate) fn routes() -> Router<Arc<SimState>> {
     Router::new().route(OPEN_PATH, post(open)).route(CONNECT_PATH, get(connect))
@@ -262,7 +251,7 @@ mod tests {
 
     #[test]
     fn message_ids_look_like_dingtalks() {
-        let mut gateway = Gateway::default();
+        let mut gateway = crate::state::gateway::Gateway::default();
         let id = gateway.message_id(1_774_098_949_543);
         let parts: Vec<&str> = id.split('_').collect();
         assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [7, 3, 11, 7], "{id}");

@@ -2,17 +2,14 @@
 //! and sees only that organisation's meetings; an organisation that removed the app loses its
 //! tokens; one without the conference scope is refused; a newer suite ticket makes the old stale.
 
-use std::time::Duration;
-
-use dingmeet::sim::{Scenario, Simulator, TokenRoute};
+use dingtalk_sim::records::TokenRoute;
+use dingtalk_sim::{Scenario, Simulator};
 use serde_json::{Value, json};
+
+use crate::http;
 
 async fn sim() -> Simulator {
     Simulator::start(Scenario::builtin().expect("valid")).await.expect("starts")
-}
-
-fn http() -> reqwest::Client {
-    dingmeet::dingtalk::api::http_client(Duration::from_secs(10))
 }
 
 fn corp_named(sim: &Simulator, name: &str) -> String {

@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use dingmeet::dingtalk::message::CallbackBody;
-use dingmeet::dingtalk::sign::sign;
-use dingmeet::sim::{Scenario, SimClock, Simulator};
+use dingtalk_sim::sign::sign;
+use dingtalk_sim::{Scenario, SimClock, Simulator};
 use serde_json::{Value, json};
+
+use crate::http;
 
 /// A simulator on a frozen clock (2026-11-26 14:30 Shanghai), for tests that move time.
 async fn frozen() -> Simulator {
@@ -16,10 +17,6 @@ async fn frozen() -> Simulator {
 
 async fn live() -> Simulator {
     Simulator::start(Scenario::builtin().expect("valid")).await.expect("starts")
-}
-
-fn http() -> reqwest::Client {
-    dingmeet::dingtalk::api::http_client(Duration::from_secs(10))
 }
 
 /// Status, content type and body text of an answer.
@@ -643,9 +640,6 @@ async fn the_sender_builds_a_group_message_like_dingtalks_capture() {
     let timestamp = header("timestamp").expect("a timestamp header");
     assert_eq!(timestamp, create_at.to_string());
     assert_eq!(header("sign"), Some(sign(&timestamp, sim.client_secret())));
-    // And the bot reads it.
-    let parsed = CallbackBody::parse(&callback.body).expect("the bot's parser takes it").into_inbound();
-    assert_eq!(parsed.id, msg_id);
 }
 
 #[tokio::test]
@@ -688,14 +682,15 @@ async fn sender_options_break_the_message_on_purpose() {
     let stale = sim.message("x").skew_ms(-7_200_000).build();
     assert_eq!(stale.timestamp_ms, now - 7_200_000);
     let wrong = sim.message("x").secret("other").build();
-    let sign_of = |c: &dingmeet::sim::Callback| c.headers.iter().find(|(k, _)| k == "sign").map(|(_, v)| v.clone());
+    let sign_of =
+        |c: &dingtalk_sim::sender::Callback| c.headers.iter().find(|(k, _)| k == "sign").map(|(_, v)| v.clone());
     assert_eq!(sign_of(&wrong), Some(sign(&wrong.timestamp_ms.to_string(), "other")));
     assert_eq!(sim.message("x").without_sign().without_timestamp().build().headers, []);
 
-    let expired = sim.message("x").session(dingmeet::sim::SessionMode::Expired).build();
+    let expired = sim.message("x").session(dingtalk_sim::sender::SessionMode::Expired).build();
     assert!(expired.json().expect("JSON")["sessionWebhookExpiredTime"].as_i64() < Some(now));
     assert!(sim.live_session(&expired.session_id).is_none());
-    let unknown = sim.message("x").session(dingmeet::sim::SessionMode::Unknown).build();
+    let unknown = sim.message("x").session(dingtalk_sim::sender::SessionMode::Unknown).build();
     assert!(sim.live_session(&unknown.session_id).is_none());
     let foreign = sim.message("x").webhook_host("evil.example").build();
     assert!(foreign.session_webhook.starts_with("https://evil.example/robot/sendBySession?session="));

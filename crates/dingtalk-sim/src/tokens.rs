@@ -5,6 +5,8 @@
 //! ticket). All take JSON only. A token belongs to the organisation it was issued for: an
 //! internal app's to the app's own, a third-party app's to `{corpId}` / `authCorpId`, and only an
 //! organisation that has installed the app gets one.
+//!
+//! Tests read and change the tokens through [`SimState`]: who asked, what was issued, revoking.
 
 use std::sync::Arc;
 
@@ -17,8 +19,9 @@ use axum::routing::post;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::state::{SimState, TokenCall, TokenRoute};
-use super::wire::{self, Refusal};
+use crate::records::{TokenCall, TokenRoute};
+use crate::state::SimState;
+use crate::wire::{self, Refusal, json_fields, presented_token, secret_matches};
 
 pub(crate) fn routes() -> Router<Arc<SimState>> {
     Router::new()
@@ -47,30 +50,6 @@ struct BadCredentials {
     requestid: String,
     code: &'static str,
     message: &'static str,
-}
-
-/// True for `application/json`, with or without parameters.
-pub(crate) fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
-}
-
-/// The JSON object of a request body, or `Missingbody`: DingTalk takes JSON only (a
-/// form-encoded body is "Missingbody", aliyun/alibabacloud-php-sdk#36).
-pub(crate) fn json_fields(headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Map<String, Value>, Refusal> {
-    let parsed = if is_json(headers) { serde_json::from_slice::<Value>(body).ok() } else { None };
-    match parsed {
-        Some(Value::Object(fields)) => Ok(fields),
-        _ => Err(Refusal::missing_body()),
-    }
-}
-
-pub(crate) fn secret_matches(given: &str, expected: &str) -> bool {
-    // The simulator's secret is not a real one, but compare it like one anyway.
-    bool::from(subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()))
 }
 
 /// A token request's outcome: the token and its lifetime, or why it is refused.
@@ -198,15 +177,89 @@ async fn corp_access_token(State(state): State<Arc<SimState>>, headers: HeaderMa
     })
 }
 
-/// The `x-acs-dingtalk-access-token` header, if present and not blank.
-pub(crate) fn presented_token(headers: &HeaderMap) -> Option<&str> {
-    headers.get("x-acs-dingtalk-access-token").and_then(|v| v.to_str().ok()).map(str::trim).filter(|t| !t.is_empty())
-}
-
 /// The new-style APIs' token check: only the `x-acs-dingtalk-access-token` header counts
 /// (a `?access_token=` query or `Authorization: Bearer` is "missing", as DingTalk answers).
 /// Returns the organisation the token was issued to: a token speaks for that organisation only.
 pub(crate) fn authorize(state: &SimState, headers: &HeaderMap) -> Result<String, Refusal> {
     let token = presented_token(headers).ok_or_else(Refusal::missing_token)?;
     state.token_corp(token).ok_or_else(Refusal::invalid_token)
+}
+
+/// What a token check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenCheck {
+    Valid,
+    /// Never issued, expired by the simulator clock, or revoked.
+    Invalid,
+}
+
+impl SimState {
+    /// The suite ticket the classic `corpAccessToken` route accepts now.
+    pub fn suite_ticket(&self) -> String {
+        self.lock().tokens.suite_ticket().to_owned()
+    }
+
+    /// Makes `ticket` the only suite ticket the classic route accepts (the previous one is stale).
+    pub fn set_suite_ticket(&self, ticket: &str) {
+        self.lock().tokens.set_suite_ticket(ticket);
+    }
+
+    /// Issues a token for organisation `corp`, valid for the scenario's lifetime; returns it and
+    /// `expireIn`.
+    pub fn issue_token(&self, corp: &str) -> (String, u64) {
+        let lifetime = self.scenario().app.token_lifetime_secs;
+        let token = wire::hex(32);
+        let expires_ms =
+            self.clock().now_ms().saturating_add(i64::try_from(lifetime.saturating_mul(1000)).unwrap_or(i64::MAX));
+        self.update(|world| {
+            world.tokens.insert(token.clone(), corp, expires_ms);
+            world.journal.records.tokens_issued += 1;
+        });
+        (token, lifetime)
+    }
+
+    /// Records a token request and its answer.
+    fn record_token_call(&self, mut call: TokenCall) {
+        self.update(|world| {
+            call.seq = world.journal.next_seq();
+            world.journal.records.token_requests += 1;
+            world.journal.records.token_calls.push(call);
+        });
+    }
+
+    pub fn check_token(&self, token: &str) -> TokenCheck {
+        if self.token_corp(token).is_some() { TokenCheck::Valid } else { TokenCheck::Invalid }
+    }
+
+    /// The organisation a valid token was issued to; `None` for a token never issued, expired by
+    /// the simulator clock, or revoked.
+    pub fn token_corp(&self, token: &str) -> Option<String> {
+        let now = self.clock().now_ms();
+        self.lock().tokens.corp_of(token, now)
+    }
+
+    /// Makes every issued token invalid: the next call with one answers `InvalidAuthentication`.
+    pub fn revoke_tokens(&self) {
+        self.lock().tokens.revoke_all();
+    }
+
+    /// Requests to any token endpoint, successful or not.
+    pub fn token_requests(&self) -> usize {
+        self.lock().journal.records.token_requests
+    }
+
+    /// Every token request so far, in order.
+    pub fn token_calls(&self) -> Vec<TokenCall> {
+        self.lock().journal.records.token_calls.clone()
+    }
+
+    /// Tokens handed out.
+    pub fn tokens_issued(&self) -> usize {
+        self.lock().journal.records.tokens_issued
+    }
+
+    /// The text of every token handed out and not revoked (to prove none reaches a log).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.lock().tokens.texts()
+    }
 }

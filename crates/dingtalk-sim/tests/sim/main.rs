@@ -1,0 +1,17 @@
+//! The simulator's own tests: its wire format pinned to the protocol reference, driven by plain
+//! HTTP and WebSocket clients (no bot). One binary, as the bot's `tests/api` is.
+
+mod orgs;
+mod scenario;
+mod sign;
+mod simulator;
+mod stream_gateway;
+
+use std::time::Duration;
+
+/// How long any wait for the simulator may take before a test fails.
+const WAIT: Duration = Duration::from_secs(10);
+
+fn http() -> reqwest::Client {
+    dingtalk_sim::http::client(Duration::from_secs(10))
+}
