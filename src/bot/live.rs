@@ -467,7 +467,7 @@ impl LiveCards {
             }
             self.refresh_due().await;
             ticks = ticks.wrapping_add(1);
-            if ticks % 60 == 0 {
+            if ticks.is_multiple_of(60) {
                 self.budget.persist().await;
             }
         }

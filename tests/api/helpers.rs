@@ -56,8 +56,18 @@ pub(crate) async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
 
 /// The bot, wired to an already running simulator.
 pub(crate) async fn spawn_app_against(sim: Simulator, settings: &[(&str, &str)]) -> TestApp {
+    spawn_app_in(sim, settings, data_dir(), false).await
+}
+
+/// The bot, wired to a running simulator, keeping its store in `data_dir`; with `sim_clock`,
+/// its scheduled work (live cards, the budget) runs on the simulator's clock.
+pub(crate) async fn spawn_app_in(
+    sim: Simulator,
+    settings: &[(&str, &str)],
+    data_dir: tempfile::TempDir,
+    sim_clock: bool,
+) -> TestApp {
     init_logging();
-    let data_dir = data_dir();
     let mut vars = sim.bot_env();
     // Interactive cards are tested on their own (cards.rs); elsewhere answers are markdown.
     vars.push(("DINGMEET_CARDS".to_owned(), "markdown".to_owned()));
@@ -65,7 +75,13 @@ pub(crate) async fn spawn_app_against(sim: Simulator, settings: &[(&str, &str)])
     vars.push(("DINGMEET_DATA_DIR".to_owned(), data_dir.path().display().to_string()));
     vars.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let settings = Settings::load_from(None, vars).expect("the test settings load");
-    let app = Application::build(&settings).await.expect("the bot builds");
+    let app = if sim_clock {
+        let clock = sim.clock().clone();
+        let clock: std::sync::Arc<dyn dingmeet::bot::clock::Clock> = std::sync::Arc::new(move || clock.now_ms());
+        Application::build_on(&settings, clock).await.expect("the bot builds")
+    } else {
+        Application::build(&settings).await.expect("the bot builds")
+    };
     let address = format!("http://{}", app.local_addr());
     let (shutdown, stop) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
@@ -124,6 +140,19 @@ impl TestApp {
         }
         let TestApp { sim, .. } = self;
         sim
+    }
+
+    /// Like [`Self::finish`], keeping the bot's store for the next bot.
+    pub(crate) async fn finish_keeping_store(mut self) -> (Simulator, tempfile::TempDir) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let stopped = tokio::time::timeout(WAIT, server).await.expect("the bot stops in time");
+            stopped.expect("the bot task ends").expect("the bot stops cleanly");
+        }
+        let TestApp { sim, _data_dir, .. } = self;
+        (sim, _data_dir)
     }
 }
 

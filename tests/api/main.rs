@@ -15,6 +15,7 @@ mod errors;
 mod helpers;
 mod isv;
 mod isv_stream;
+mod live_cards;
 mod load_script;
 mod meetings;
 mod messages;
