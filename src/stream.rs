@@ -293,6 +293,10 @@ impl StreamClient {
                                 .in_current_span(),
                             );
                         }
+                        Work::CardPress(body) => {
+                            let bot = Arc::clone(&self.bot);
+                            self.tasks.spawn(async move { bot.card_pressed(body.as_bytes()).await }.in_current_span());
+                        }
                         Work::Handoff => {
                             if let Some(handoff) = handoff.take() {
                                 let _ = handoff.send(());
@@ -331,6 +335,8 @@ impl StreamClient {
             // Acknowledged by its task once recorded.
             FrameKind::BotMessage => (None, Work::Message(frame.data_text())),
             FrameKind::Event(_) => (Some(Ack::event(id, true)), Work::Nothing),
+            // Acknowledged at once; the card is updated right after.
+            FrameKind::CardCallback => (Some(Ack::callback(id)), Work::CardPress(frame.data_text())),
             FrameKind::OtherCallback(topic) => {
                 tracing::info!(%topic, "callback on an unexpected topic acknowledged");
                 (Some(Ack::callback(id)), Work::Nothing)
@@ -421,6 +427,8 @@ impl StreamClient {
 
 enum Work {
     Message(String),
+    /// A card button press, to act on after the ack.
+    CardPress(String),
     Handoff,
     Nothing,
 }

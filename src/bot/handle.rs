@@ -15,9 +15,10 @@ use super::budget::Budget;
 use super::clock;
 use super::command::{self, Command, CommandKind};
 use super::i18n::Lang;
-use super::live::{CardAnswer, CardView, LiveCards, render_view};
+use super::live::{CardAnswer, CardView, LiveCards, REFRESH_ACTION, render_view};
 use super::render::{self, CodeResult};
 use crate::dingtalk::api::ApiError;
+use crate::dingtalk::card::CardPress;
 use crate::dingtalk::conference::{ConferenceClient, Conferences};
 use crate::dingtalk::message::{Body, ConversationKind, InboundMessage};
 use crate::dingtalk::reply::{self, OutgoingMessage, Replier};
@@ -258,6 +259,27 @@ impl Bot {
             }
             Err(err) => tracing::warn!(%err, "could not deliver the reply"),
         }
+    }
+
+    /// A press of a live card's button (its callback body): Refresh shows fresh data on the
+    /// card; anything else, a card the bot does not keep, or another organisation's, changes nothing.
+    pub async fn card_pressed(&self, body: &[u8]) {
+        let press = match CardPress::parse(body) {
+            Ok(press) => press,
+            Err(err) => {
+                tracing::warn!(%err, "a card callback that does not read; ignored");
+                return;
+            }
+        };
+        let (Some(cards), Some(out_track_id)) = (&self.cards, press.out_track_id.as_deref()) else {
+            tracing::info!("a card callback without a card this bot can refresh; ignored");
+            return;
+        };
+        if !press.action_ids().iter().any(|id| id == REFRESH_ACTION) {
+            tracing::info!(actions = ?press.action_ids(), "a card press that is not Refresh; nothing to do");
+            return;
+        }
+        cards.pressed(press.corp_id.as_deref(), out_track_id).await;
     }
 
     /// Keeps a third-party app's newest suite ticket, pushed by DingTalk (in the state store, so

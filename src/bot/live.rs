@@ -393,16 +393,13 @@ impl LiveCards {
             self.keep(out_track_id, now.saturating_add(ms(self.options.refresh)), &card).await;
             return;
         };
-        let fresh = pressed && now.saturating_sub(card.looked_up_ms) >= ms(FRESH_ENOUGH);
-        let reuse = pressed && !fresh;
-        let results = if reuse {
-            // The answer is under FRESH_ENOUGH old: the cache still holds it.
-            self.look_up(card.corp.as_deref(), &card.view, false).await
-        } else {
-            let results = self.look_up(card.corp.as_deref(), &card.view, fresh).await;
-            card.looked_up_ms = now;
-            results
-        };
+        if pressed && now.saturating_sub(card.looked_up_ms) < ms(FRESH_ENOUGH) {
+            // The card shows a lookup under FRESH_ENOUGH old: that is the fresh data.
+            self.metrics.card("press", "fresh_enough");
+            return;
+        }
+        let results = self.look_up(card.corp.as_deref(), &card.view, pressed).await;
+        card.looked_up_ms = now;
         let message = render_view(&card.view, self.timezone, &results);
         let t = card.view.lang.parse::<Lang>().unwrap_or_default().text();
         let params = card_params(t, &message, &results, self.options.callback.is_some());
@@ -438,6 +435,7 @@ impl LiveCards {
         let card = match registry.get(out_track_id).await {
             Ok(Some(card)) => card,
             Ok(None) => {
+                self.metrics.card("press", "unknown_card");
                 tracing::info!(out_track_id, "a press on a card this bot does not keep; ignored");
                 return false;
             }
@@ -447,11 +445,13 @@ impl LiveCards {
             }
         };
         if card.corp.as_deref().unwrap_or_default() != corp.unwrap_or_default() {
+            self.metrics.card("press", "other_organisation");
             tracing::warn!(out_track_id, "a press from another organisation than the card's; ignored");
             return false;
         }
         let now = self.clock.now_ms();
         calls::with_purpose(Purpose::Refresh, self.refresh(out_track_id, card, now, true)).await;
+        self.metrics.card("press", "refreshed");
         true
     }
 

@@ -191,6 +191,42 @@ struct DeliverResult {
     error_msg: Option<String>,
 }
 
+/// A press of a card's callback button, as DingTalk sends it (over the Stream, or to the
+/// registered HTTP route). Every field is optional on the wire; what is missing is refused.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CardPress {
+    #[serde(default, deserialize_with = "super::lenient::opt_string")]
+    pub out_track_id: Option<String>,
+    #[serde(default, deserialize_with = "super::lenient::opt_string")]
+    pub corp_id: Option<String>,
+    #[serde(default, deserialize_with = "super::lenient::opt_string")]
+    pub user_id: Option<String>,
+    /// A JSON string holding `{"cardPrivateData":{"actionIds":[…],"params":{…}}}`.
+    #[serde(default, deserialize_with = "super::lenient::opt_string")]
+    pub content: Option<String>,
+    #[serde(default, deserialize_with = "super::lenient::opt_string")]
+    pub value: Option<String>,
+}
+
+impl CardPress {
+    pub fn parse(body: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
+
+    /// The ids of the pressed buttons (`content.cardPrivateData.actionIds`), else `value`.
+    pub fn action_ids(&self) -> Vec<String> {
+        let content = self.content.as_deref().and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok());
+        let ids = content
+            .as_ref()
+            .and_then(|c| c.pointer("/cardPrivateData/actionIds"))
+            .and_then(serde_json::Value::as_array)
+            .map(|ids| ids.iter().filter_map(|id| id.as_str().map(str::to_owned)).collect::<Vec<_>>())
+            .unwrap_or_default();
+        if ids.is_empty() { self.value.iter().cloned().collect() } else { ids }
+    }
+}
+
 /// Creates, delivers and updates interactive cards.
 #[derive(Clone)]
 pub struct CardClient {
@@ -324,6 +360,16 @@ impl CardClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_press_names_its_actions_in_a_json_string() {
+        let body = br#"{"outTrackId":"t1","corpId":"c","userId":"u","type":"actionCallback",
+            "content":"{\"cardPrivateData\":{\"actionIds\":[\"refresh\"],\"params\":{}}}"}"#;
+        let press = CardPress::parse(body).expect("parses");
+        assert_eq!(press.out_track_id.as_deref(), Some("t1"));
+        assert_eq!(press.action_ids(), ["refresh"]);
+        assert!(CardPress::parse(b"{}").expect("parses").action_ids().is_empty());
+    }
 
     #[test]
     fn open_space_ids_have_dingtalks_two_forms() {

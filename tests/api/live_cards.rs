@@ -230,3 +230,90 @@ async fn a_restarted_bot_keeps_its_live_cards_live() {
     let card = updated(&app.sim, &card.out_track_id, 1).await;
     assert!(card.markdown().contains("进行中"), "{}", card.markdown());
 }
+
+/// Waits until the bot's metrics show `count` card presses with `outcome`.
+async fn presses(app: &TestApp, outcome: &str, count: usize) {
+    let series = format!("dingmeet_cards_total{{action=\"press\",outcome=\"{outcome}\"}} {count}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        ticks.tick().await;
+        let metrics = reqwest::get(format!("{}/metrics", app.address)).await.expect("metrics");
+        let text = metrics.text().await.expect("text");
+        if text.contains(&series) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no {series} in\n{text}");
+    }
+}
+
+/// Stream mode, reconnecting quickly.
+const STREAM: &[(&str, &str)] = &[
+    ("DINGMEET_MODE", "stream"),
+    ("DINGMEET_STREAM_BACKOFF_INITIAL_MS", "50"),
+    ("DINGMEET_STREAM_BACKOFF_MAX_MS", "400"),
+];
+
+/// A live card over the Stream: asks about `CODE` (one meeting in progress titled `title`).
+async fn stream_card(title: &str) -> (TestApp, SimCard) {
+    let app = spawn_live(STREAM).await;
+    app.sim.wait_for_connections(1, WAIT).await.expect("the bot connects");
+    let now = app.sim.clock().now_ms();
+    set_meeting(&app.sim, meeting(title, 2, now - 5 * MINUTE, None));
+    app.sim.message(format!("/meeting {CODE}")).push();
+    let card = cards(&app.sim, 1).await.remove(0);
+    assert_eq!(card.callback_type.as_deref(), Some("STREAM"));
+    assert!(card.buttons().iter().any(|b| b["id"] == "refresh"), "{:?}", card.buttons());
+    (app, card)
+}
+
+#[tokio::test]
+async fn refresh_over_the_stream_is_acked_at_once_and_shows_a_changed_title() {
+    let (app, card) = stream_card("旧标题").await;
+    let now = app.sim.clock().now_ms();
+    set_meeting(&app.sim, meeting("新标题", 2, now - 5 * MINUTE, None));
+    app.sim.clock().advance(Duration::from_secs(11));
+
+    let pushed = app.sim.press_card(&card.out_track_id, "manager807", "refresh").expect("a Stream card");
+
+    let ack = app.sim.wait_for_answer(&pushed.message_id, WAIT).await.expect("an ack");
+    let card = updated(&app.sim, &card.out_track_id, 1).await;
+    assert!(card.markdown().contains("新标题"), "{}", card.markdown());
+    let update = app.sim.card_records().calls_of(CardCallKind::Update)[0].clone();
+    assert!(ack.seq < update.seq, "ack #{} before the update #{}", ack.seq, update.seq);
+}
+
+#[tokio::test]
+async fn refresh_of_an_answer_under_ten_seconds_old_does_not_look_up_again() {
+    let (app, card) = stream_card("站会").await;
+    let looks = app.sim.conference_calls(CODE);
+
+    let pushed = app.sim.press_card(&card.out_track_id, "manager807", "refresh").expect("a Stream card");
+
+    app.sim.wait_for_answer(&pushed.message_id, WAIT).await.expect("an ack");
+    presses(&app, "fresh_enough", 1).await;
+    let sim = app.finish().await;
+    assert_eq!(sim.conference_calls(CODE), looks, "the answer is fresh enough");
+    assert!(sim.card_records().calls_of(CardCallKind::Update).is_empty());
+}
+
+#[tokio::test]
+async fn a_press_on_an_unknown_card_or_from_another_organisation_changes_nothing() {
+    let (app, card) = stream_card("旧标题").await;
+    let now = app.sim.clock().now_ms();
+    set_meeting(&app.sim, meeting("新标题", 2, now - 5 * MINUTE, None));
+    app.sim.clock().advance(Duration::from_secs(11));
+
+    let unknown = app.sim.card_press_body("dingmeet-unknown", app.sim.home_corp(), "manager807", "refresh");
+    let foreign = app.sim.card_press_body(&card.out_track_id, "ding-another-org", "intruder", "refresh");
+    let pushes = [app.sim.push_card_data(&unknown.to_string()), app.sim.push_card_data(&foreign.to_string())];
+
+    for pushed in &pushes {
+        app.sim.wait_for_answer(&pushed.message_id, WAIT).await.expect("acked all the same");
+    }
+    presses(&app, "unknown_card", 1).await;
+    presses(&app, "other_organisation", 1).await;
+    let sim = app.finish().await;
+    assert!(sim.card_records().calls_of(CardCallKind::Update).is_empty());
+    assert!(sim.card(&card.out_track_id).expect("the card").markdown().contains("旧标题"));
+}

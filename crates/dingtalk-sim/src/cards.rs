@@ -33,6 +33,9 @@ pub const MAX_PARAM_KEY_BYTES: usize = 100;
 /// The most people in a meeting in progress, unless a test sets it ([`SimState::set_active_num`]).
 pub const DEFAULT_ACTIVE_NUM: i64 = 3;
 
+/// The Stream topic card button presses come on.
+pub const CARD_CALLBACK_TOPIC: &str = "/v1.0/card/instances/callback";
+
 /// How the card API refuses an organisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CardRefusal {
@@ -96,6 +99,36 @@ impl SimState {
     /// The card delivered as `out_track_id`, as it stands now.
     pub fn card(&self, out_track_id: &str) -> Option<SimCard> {
         self.lock().journal.records.cards.cards.get(out_track_id).cloned()
+    }
+
+    /// The callback body of `user_id` pressing button `action` on card `out_track_id` (the
+    /// Stream SDKs' `CardCallbackMessage`), from organisation `corp`.
+    pub fn card_press_body(&self, out_track_id: &str, corp: &str, user_id: &str, action: &str) -> Value {
+        let card = self.card(out_track_id);
+        let content = json!({"cardPrivateData": {"actionIds": [action], "params": {}}}).to_string();
+        json!({
+            "outTrackId": out_track_id,
+            "corpId": corp,
+            "userId": user_id,
+            "userIdType": 1,
+            "spaceType": card.as_ref().map(|c| c.space_type.clone()),
+            "spaceId": card.as_ref().map(|c| c.space_id.clone()),
+            "type": "actionCallback",
+            "extension": "{}",
+            "value": "",
+            "content": content,
+        })
+    }
+
+    /// `user_id` presses button `action` on card `out_track_id`: pushed over the Stream when the
+    /// card was created with `callbackType` `STREAM` (`None` otherwise: DingTalk would not call back).
+    pub fn press_card(&self, out_track_id: &str, user_id: &str, action: &str) -> Option<crate::gateway::Pushed> {
+        let card = self.card(out_track_id)?;
+        if card.callback_type.as_deref() != Some("STREAM") {
+            return None;
+        }
+        let body = self.card_press_body(out_track_id, &card.corp_id, user_id, action);
+        Some(self.push_card_data(&body.to_string()))
     }
 
     fn record_card_call(&self, call: CardCall, card: Option<CardChange>) {
