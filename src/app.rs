@@ -45,6 +45,8 @@ pub struct Application {
     mode: Mode,
     stream: Option<Arc<StreamClient>>,
     grace: Duration,
+    /// `DINGMEET_PUBLIC_URL`: where card presses are called back in HTTP mode.
+    public_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -230,7 +232,8 @@ impl Application {
             stream: stream.as_ref().map(|s| s.status()),
             readiness,
         };
-        Ok(Self { listener, state, mode: settings.mode, stream, grace: settings.shutdown_grace() })
+        let public_url = settings.public_url.clone().filter(|url| !url.trim().is_empty());
+        Ok(Self { listener, state, mode: settings.mode, stream, grace: settings.shutdown_grace(), public_url })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -254,7 +257,7 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let Self { listener, state, mode, stream, grace } = self;
+        let Self { listener, state, mode, stream, grace, public_url } = self;
         let bot = Arc::clone(&state.bot);
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
@@ -265,6 +268,9 @@ impl Application {
         bot.budget().load().await;
         bot.resume().await;
         let take_over = tokio::spawn(Arc::clone(&bot).take_over(stop.clone()));
+        if let (Some(cards), Some(url)) = (bot.cards(), public_url.as_deref()) {
+            cards.register_callback(url, crate::server::card_callback::PATH).await;
+        }
         let live = bot.cards().map(|cards| tokio::spawn(Arc::clone(cards).run(stop.clone())));
         let serve = axum::serve(listener, server::router(state, mode.http()))
             .with_graceful_shutdown(stop.clone().cancelled_owned());

@@ -455,6 +455,22 @@ impl LiveCards {
         true
     }
 
+    /// HTTP mode with a public URL: registers `{public_url}/dingtalk/card-callback` as where
+    /// presses of this bot's cards are called back (a failure is logged; cards still update on
+    /// schedule).
+    pub async fn register_callback(&self, public_url: &str, path: &str) {
+        let Some(Callback::Http { route_key }) = &self.options.callback else { return };
+        let url = format!("{}{path}", public_url.trim_end_matches('/'));
+        match self.client.register_callback(None, route_key, &url, None).await {
+            Ok(()) => tracing::info!(%url, "card callback route registered"),
+            Err(err) => tracing::warn!(
+                %err,
+                %url,
+                "the card callback route could not be registered: Refresh presses will not arrive (cards still update)"
+            ),
+        }
+    }
+
     /// Until `stop`, refreshes due cards and keeps the budget's counts.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let mut ticker = tokio::time::interval(TICK);

@@ -20,6 +20,7 @@ async fn simulator() -> Simulator {
 
 fn env(sim: &Simulator, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut vars = sim.bot_env();
+    vars.push(("DINGMEET_CARDS".to_owned(), "markdown".to_owned()));
     vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     vars
 }

@@ -317,3 +317,45 @@ async fn a_press_on_an_unknown_card_or_from_another_organisation_changes_nothing
     assert!(sim.card_records().calls_of(CardCallKind::Update).is_empty());
     assert!(sim.card(&card.out_track_id).expect("the card").markdown().contains("旧标题"));
 }
+
+#[tokio::test]
+async fn in_http_mode_with_a_public_url_the_route_is_registered_and_signed_presses_refresh_the_card() {
+    // The bot's own address, chosen before it starts, is its public URL here.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
+    let listen = format!("127.0.0.1:{port}");
+    let public = format!("http://127.0.0.1:{port}");
+    let app = spawn_live(&[("DINGMEET_LISTEN", &listen), ("DINGMEET_PUBLIC_URL", &public)]).await;
+    let route = app
+        .sim
+        .wait_until(WAIT, |records| records.cards.routes.get("dingmeet").cloned())
+        .await
+        .expect("the route is registered at start");
+    assert_eq!(route.0, format!("{public}/dingtalk/card-callback"));
+    let now = app.sim.clock().now_ms();
+    set_meeting(&app.sim, meeting("旧标题", 2, now - 5 * MINUTE, None));
+    app.send(app.message(&format!("/meeting {CODE}"))).await;
+    let card = cards(&app.sim, 1).await.remove(0);
+    assert_eq!((card.callback_type.as_deref(), card.callback_route_key.as_deref()), (Some("HTTP"), Some("dingmeet")));
+    set_meeting(&app.sim, meeting("新标题", 2, now - 5 * MINUTE, None));
+    app.sim.clock().advance(Duration::from_secs(11));
+
+    let unsigned = app.sim.press_card_http(&card.out_track_id, "manager807", "refresh", false).await;
+    let signed = app.sim.press_card_http(&card.out_track_id, "manager807", "refresh", true).await;
+
+    assert_eq!((unsigned, signed), (Some(401), Some(200)));
+    let card = updated(&app.sim, &card.out_track_id, 1).await;
+    assert!(card.markdown().contains("新标题"), "{}", card.markdown());
+    assert_eq!(card.updates(), 1, "the unsigned press changed nothing");
+}
+
+#[tokio::test]
+async fn in_http_mode_without_a_public_url_cards_have_no_refresh_button() {
+    let app = spawn_live(&[]).await;
+
+    app.send(app.message("/meeting 123456789")).await;
+
+    let card = cards(&app.sim, 1).await.remove(0);
+    assert!(card.buttons().iter().all(|b| b["id"] != "refresh"), "{:?}", card.buttons());
+    assert_eq!(card.callback_type, None);
+    assert!(app.sim.card_records().routes.is_empty());
+}

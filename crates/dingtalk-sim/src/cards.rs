@@ -131,6 +131,24 @@ impl SimState {
         Some(self.push_card_data(&body.to_string()))
     }
 
+    /// `user_id` presses button `action` on card `out_track_id`, posted to the HTTP route its
+    /// `callbackRouteKey` was registered for, with the robot callbacks' `timestamp`/`sign`
+    /// headers when `signed`. Returns the HTTP status; `None` when the card has no registered
+    /// route (DingTalk would not call back).
+    pub async fn press_card_http(&self, out_track_id: &str, user_id: &str, action: &str, signed: bool) -> Option<u16> {
+        let card = self.card(out_track_id)?;
+        let key = card.callback_route_key.clone()?;
+        let (url, _) = self.lock().journal.records.cards.routes.get(&key).cloned()?;
+        let body = self.card_press_body(out_track_id, &card.corp_id, user_id, action);
+        let mut request = self.http().post(url).json(&body);
+        if signed {
+            let timestamp = self.clock().now_ms().to_string();
+            let sign = crate::sign::sign(&timestamp, self.client_secret());
+            request = request.header("timestamp", timestamp).header("sign", sign);
+        }
+        Some(request.send().await.map_or(0, |answer| answer.status().as_u16()))
+    }
+
     fn record_card_call(&self, call: CardCall, card: Option<CardChange>) {
         self.update(|world| {
             let seq = world.journal.next_seq();
@@ -412,23 +430,28 @@ async fn conference(
         Some(2) => state.lock().cards.active.get(&conference_id).copied().unwrap_or(DEFAULT_ACTIVE_NUM),
         _ => 0,
     };
-    let answer = json!({
-        "confInfo": {
-            "conferenceId": conference_id,
-            "title": found.title,
-            "status": found.status,
-            "activeNum": active,
-            "attendNum": active,
-            "invitedNum": active,
-            "creatorNick": found.creator_nick,
-            "startTime": found.start_time,
-            "endTime": found.end_time,
-            "confDuration": found.conf_duration,
-            "externalLinkUrl": found.external_link_url,
-            "roomCode": found.room_code,
-            "scheduleConferenceId": found.schedule_conference_id,
-        }
+    let mut info = json!({
+        "conferenceId": conference_id,
+        "title": found.title,
+        "status": found.status,
+        "activeNum": active,
+        "attendNum": active,
+        "invitedNum": active,
+        "creatorId": found.creator_id,
+        "creatorNick": found.creator_nick,
+        "startTime": found.start_time,
+        "endTime": found.end_time,
+        "confDuration": found.conf_duration,
+        "externalLinkUrl": found.external_link_url,
+        "roomCode": found.room_code,
+        "scheduleConferenceId": found.schedule_conference_id,
+        "bizType": found.biz_type,
     });
+    // Absent fields are left out, as DingTalk leaves them out.
+    if let Value::Object(fields) = &mut info {
+        fields.retain(|_, value| !value.is_null());
+    }
+    let answer = json!({ "confInfo": info });
     state.record_card_call(accepted(&state, kind, &corp, &Bytes::new()), None);
     wire::json(StatusCode::OK, &answer)
 }
