@@ -5,7 +5,7 @@
 # the ceiling (examples/ceiling.rs: acknowledge, post one fixed reply, nothing else), rounds
 # alternating so drift hits both alike; then the bot's cold start (examples/coldstart.rs).
 #
-#   bench/load.sh            build release binaries, run, print the figures (about 3 minutes)
+#   bench/load.sh            build the shipped (dist) binaries, run, print the figures (about 3 minutes)
 #   bench/load.sh --smoke    one short round of the bot only: proves the callbacks are accepted
 #                            and every reply arrives exactly once (used by the tests)
 #
@@ -50,13 +50,14 @@ log() { printf '== %s\n' "$*" >&2; }
 
 # --- Binaries -------------------------------------------------------------------------------
 if [[ -z "${BOT_BIN:-}" ]]; then
-  log "building release binaries (dingmeet, examples/ceiling, examples/coldstart)"
-  cargo build --release --quiet --bin dingmeet --example ceiling --example coldstart
+  # The dist profile (fat LTO, one codegen unit) is what we ship, so it is what we measure.
+  log "building dist binaries (dingmeet, examples/ceiling, examples/coldstart)"
+  cargo build --profile dist --quiet --bin dingmeet --example ceiling --example coldstart
   target_dir=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-  BOT_BIN="$target_dir/release/dingmeet"
-  CEILING_BIN="${CEILING_BIN:-$target_dir/release/examples/ceiling}"
-  COLDSTART_BIN="${COLDSTART_BIN:-$target_dir/release/examples/coldstart}"
+  BOT_BIN="$target_dir/dist/dingmeet"
+  CEILING_BIN="${CEILING_BIN:-$target_dir/dist/examples/ceiling}"
+  COLDSTART_BIN="${COLDSTART_BIN:-$target_dir/dist/examples/coldstart}"
 fi
 if ((!SMOKE)) && [[ -z "${CEILING_BIN:-}" || -z "${COLDSTART_BIN:-}" ]]; then
   echo "bench/load.sh: with BOT_BIN, also set CEILING_BIN and COLDSTART_BIN (or use --smoke)" >&2

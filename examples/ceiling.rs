@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! CEILING_WEBHOOK=http://127.0.0.1:PORT/robot/sendBySession?session=… \
-//! CEILING_REPLY_FILE=reply.json cargo run --release --example ceiling
+//! CEILING_REPLY_FILE=reply.json cargo run --profile dist --example ceiling
 //! ```
 //!
 //! `CEILING_WEBHOOK`: where replies go (comma-separated: used in turn). `CEILING_REPLY_FILE`: the

@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! DINGMEET_CLIENT_ID=… DINGMEET_CLIENT_SECRET=… DINGMEET_API_BASE=http://127.0.0.1:PORT \
-//!   cargo run --release --example coldstart -- target/release/dingmeet 20
+//!   cargo run --profile dist --example coldstart -- target/dist/dingmeet 20
 //! ```
 //!
 //! The bot inherits this process's environment; `DINGMEET_LISTEN` is set to a free loopback

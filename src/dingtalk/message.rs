@@ -137,8 +137,8 @@ impl CallbackBody {
     }
 
     /// Joins the `text` segments of `content.richText`; pictures are skipped, and so are leading
-    /// segments that are only an @-mention: the HarmonyOS client repeats `@机器人` as a segment
-    /// of its own, glued to the command after it (`[{"text":"@机器人"},{"text":"/server"}]`).
+    /// segments that are only an @-mention: the HarmonyOS and Mac clients repeat `@机器人` as a
+    /// segment of its own, glued to the command after it (`[{"text":"@机器人"},{"text":"/server"}]`).
     fn rich_text(&self) -> String {
         let segments = self.content.as_ref().and_then(|c| c.get("richText")).and_then(|r| r.as_array());
         segments
@@ -225,6 +225,16 @@ mod tests {
             "content":{"richText":[{"text":"@机器人"},{"text":"/meting 123456789"}]}}"#;
         let msg = CallbackBody::parse(body.as_bytes()).expect("parses");
         assert_eq!(msg.body(), Body::Text("/meting 123456789".into()));
+    }
+
+    #[test]
+    fn the_mac_clients_mention_segments_leave_the_words_and_later_mentions() {
+        // The segments of a live Mac-client capture (2026): the robot first, another person later.
+        let body = r#"{"msgtype":"richText","msgId":"m","conversationId":"c","conversationType":"2",
+            "content":{"richText":[{"text":"@小白"},{"text":"给"},{"text":"@释心"},{"text":"发个消息“"},
+            {"text":"你12好"},{"text":"”"}]}}"#;
+        let msg = CallbackBody::parse(body.as_bytes()).expect("parses");
+        assert_eq!(msg.body(), Body::Text("给@释心发个消息“你12好”".into()));
     }
 
     #[test]

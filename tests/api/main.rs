@@ -21,6 +21,7 @@ mod meetings;
 mod messages;
 mod process;
 mod process_tests;
+mod real_bodies;
 mod redis_server;
 mod redis_tls;
 mod replicas;

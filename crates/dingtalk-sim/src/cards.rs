@@ -446,6 +446,7 @@ async fn conference(
         "roomCode": found.room_code,
         "scheduleConferenceId": found.schedule_conference_id,
         "bizType": found.biz_type,
+        "extensionAppSettings": [],
     });
     // Absent fields are left out, as DingTalk leaves them out.
     if let Value::Object(fields) = &mut info {

@@ -42,6 +42,7 @@ struct BatchAnswer {
     process_query_key: String,
     invalid_staff_id_list: Vec<String>,
     flow_controlled_staff_id_list: Vec<String>,
+    filtered_staff_id_list: Vec<String>,
 }
 
 /// The `msgParam` fields each `msgKey` needs (DOC-MT; the `sampleActionCard2..6` button fields
@@ -116,8 +117,15 @@ fn answer(state: &SimState, kind: SendKind, body: &[u8], outcome: Result<Respons
 
 async fn group_send(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
     let outcome = check_send(&state, &headers, &body).and_then(|(fields, corp)| {
-        let conversation = fields.get("openConversationId").and_then(Value::as_str).filter(|s| !s.is_empty());
-        let Some(conversation) = conversation else { return Err(Refusal::missing_field("openConversationId")) };
+        let text = |name: &str| fields.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
+        // A cool app's group message names its app instead of a conversation (the SDK's request
+        // model has both optional); one of the two is needed.
+        let Some(conversation) = text("openConversationId") else {
+            return match text("coolAppCode") {
+                Some(_) => Ok(wire::json(StatusCode::OK, &GroupAnswer { process_query_key: wire::random_base64(32) })),
+                None => Err(Refusal::missing_field("openConversationId")),
+            };
+        };
         // A token speaks for one organisation; another's group is not a conversation it can
         // reach. (DingTalk's exact answer is undocumented; this is the robot API's bad-parameter
         // shape.)
@@ -149,6 +157,7 @@ async fn batch_send(State(state): State<Arc<SimState>>, headers: HeaderMap, body
             process_query_key: wire::random_base64(32),
             invalid_staff_id_list: Vec::new(),
             flow_controlled_staff_id_list: Vec::new(),
+            filtered_staff_id_list: Vec::new(),
         };
         Ok(wire::json(StatusCode::OK, &answer))
     });

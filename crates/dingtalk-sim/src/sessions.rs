@@ -140,7 +140,9 @@ fn validate_at(at: &Value) -> Result<(), (i64, String)> {
     let Some(at) = at.as_object() else { return Err(missing("at")) };
     for list in ["atUserIds", "atMobiles"] {
         if let Some(value) = at.get(list) {
-            let ok = value.as_array().is_some_and(|items| items.iter().all(Value::is_string));
+            // A null entry (an SDK passing a sender without a staff id) mentions no one; nothing
+            // documents it as an error, so it is not one.
+            let ok = value.as_array().is_some_and(|items| items.iter().all(|v| v.is_string() || v.is_null()));
             if !ok {
                 return Err(missing(&format!("at.{list}")));
             }
@@ -232,6 +234,12 @@ mod tests {
     }
 
     #[test]
+    fn a_null_in_at_user_ids_mentions_no_one_and_is_accepted() {
+        let at = json!({"atUserIds": [null], "isAtAll": false});
+        assert_eq!(check(json!({"msgtype": "markdown", "markdown": {"title": "t", "text": "x"}, "at": at})), Ok(()));
+    }
+
+    #[test]
     fn malformed_bodies_get_an_errcode_naming_what_is_missing() {
         assert_eq!(check(json!({"msgtype": "markdown", "markdown": {"title": "t"}})), Err(missing("markdown.text")));
         assert_eq!(check(json!({"markdown": {}})), Err(missing("msgtype")));
@@ -243,6 +251,10 @@ mod tests {
         assert_eq!(check(json!({"msgtype": "video"})).map_err(|e| e.0), Err(errcode::UNSUPPORTED_MSGTYPE));
         assert_eq!(
             check(json!({"msgtype": "text", "text": {"content": "x"}, "at": {"atUserIds": "u1"}})),
+            Err(missing("at.atUserIds"))
+        );
+        assert_eq!(
+            check(json!({"msgtype": "text", "text": {"content": "x"}, "at": {"atUserIds": [1]}})),
             Err(missing("at.atUserIds"))
         );
         assert_eq!(validate_webhook_body(false, Some(&json!({"msgtype": "text"}))), Err(missing("json")));

@@ -181,6 +181,14 @@ impl SimState {
         self.read_gateway(|_, records| records.clone())
     }
 
+    /// The `messageId`s of frames sent and not yet settled by an ack (they will be redelivered),
+    /// sorted.
+    pub fn awaiting_ack(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.read_gateway(|g, _| g.unacked.keys().cloned().collect());
+        ids.sort();
+        ids
+    }
+
     /// Connections open now that take pushed frames (not draining, not silent).
     pub fn live_connections(&self) -> Vec<ConnectionId> {
         self.read_gateway(|g, _| g.conns.iter().filter(|(_, c)| !c.draining && !c.silent).map(|(id, _)| *id).collect())
@@ -256,8 +264,8 @@ impl SimState {
         });
     }
 
-    /// Records a frame from the client; an ack settles its frame (an event's only with
-    /// `SUCCESS`).
+    /// Records a frame from the client; an ack with code 200 settles its frame (an event's unless
+    /// its status is other than `SUCCESS`, such as `LATER`).
     pub(super) fn record_received(&self, id: ConnectionId, text: String) {
         let at_ms = self.clock().now_ms();
         self.with_gateway(|g, records, seq| {
@@ -277,7 +285,10 @@ impl SimState {
                     let status = data
                         .and_then(|d| serde_json::from_str::<Value>(d).ok())
                         .and_then(|d| d.get("status")?.as_str().map(str::to_owned));
-                    code == Some(200) && status.as_deref() == Some("SUCCESS")
+                    // `SUCCESS` settles and `LATER` asks for the event again (protocol §5). The
+                    // Python SDK's ack has no status (it echoes the event's data): settled too,
+                    // as `LATER` is the only documented way to ask again.
+                    code == Some(200) && matches!(status.as_deref(), None | Some("SUCCESS"))
                 }
                 _ => false,
             };

@@ -19,6 +19,11 @@
 //!
 //! Where DingTalk's behaviour is not documented the simulator picks something plausible and says
 //! so: a refused upgrade is an HTTP error in the new-style envelope, a gateway outage is `503`.
+//! An event's ack settles it with code 200 and `data.status` `SUCCESS`, and asks for it again
+//! with `LATER`, as the protocol notes say (the Java and Node SDKs send one of the two); with no
+//! status at all, which is what the official Python SDK's `EventHandler` sends (it echoes the
+//! event's data), it is settled too: `LATER` is the only documented way to ask again, and a
+//! Python-SDK app would otherwise have every event pushed again.
 
 mod controls;
 mod push;
@@ -57,6 +62,8 @@ pub const OPEN_PATH: &str = "/v1.0/gateway/connections/open";
 pub const CONNECT_PATH: &str = "/connect";
 /// How long a ticket stays usable, in simulator milliseconds.
 pub const TICKET_LIFETIME_MS: i64 = 90_000;
+/// How long a server-side close waits for the client's answering Close.
+pub const CLOSE_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub(crate) fn routes() -> Router<Arc<SimState>> {
     Router::new().route(OPEN_PATH, post(open)).route(CONNECT_PATH, get(connect))
@@ -202,14 +209,22 @@ async fn run_connection(state: Arc<SimState>, ticket: String, details: Ticket, m
                     }
                 }
                 Some(Command::Close) => {
-                    let _ = socket.send(Message::Close(None)).await;
+                    close(&mut socket).await;
                     break Closed::ByServer;
                 }
                 Some(Command::Silence) => break silent(&mut rx).await,
                 Some(Command::CloseAfter(grace)) => close_at = Some(Instant::now() + grace),
             },
             incoming = socket.recv() => match incoming {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break Closed::ByClient,
+                None | Some(Err(_)) => break Closed::ByClient,
+                Some(Ok(Message::Close(_))) => {
+                    // The answering Close (RFC 6455 §5.5.1): the library has queued the echo of
+                    // the client's code and sends it on the next read, which then ends the
+                    // connection. Without it a client waits out its close timeout and takes the
+                    // failed-connection path (the Python SDK then sleeps 10 s to reconnect).
+                    let _ = socket.recv().await;
+                    break Closed::ByClient;
+                }
                 Some(Ok(Message::Text(text))) => state.record_received(id, text.as_str().to_owned()),
                 Some(Ok(Message::Binary(bytes))) => state.record_received(id, String::from_utf8_lossy(&bytes).into_owned()),
                 // axum answers pings by itself; the count shows the client checks liveness.
@@ -217,7 +232,7 @@ async fn run_connection(state: Arc<SimState>, ticket: String, details: Ticket, m
                 Some(Ok(Message::Pong(_))) => {}
             },
             () = sleep_until(close_at) => {
-                let _ = socket.send(Message::Close(None)).await;
+                close(&mut socket).await;
                 break Closed::AfterDisconnect;
             }
             () = sleep_until(due) => state.redeliver_due(),
@@ -225,6 +240,23 @@ async fn run_connection(state: Arc<SimState>, ticket: String, details: Ticket, m
         }
     };
     state.unregister_connection(id, how);
+}
+
+/// Closes from the server's side: a Close frame, then the client's answering Close (what it
+/// sends in the meantime is dropped), for at most [`CLOSE_ANSWER_WAIT`], before the TCP
+/// connection ends, as RFC 6455 §7.1.1 has the server end it last.
+async fn close(socket: &mut WebSocket) {
+    if socket.send(Message::Close(None)).await.is_err() {
+        return;
+    }
+    let answered = async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_ANSWER_WAIT, answered).await;
 }
 
 /// A silenced connection: reads nothing, writes nothing, until dropped or closed.
@@ -250,13 +282,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn message_ids_look_like_dingtalks() {
-        let mut gateway = crate::state::gateway::Gateway::default();
-        let id = gateway.message_id(1_774_098_949_543);
-        let parts: Vec<&str> = id.split('_').collect();
-        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [7, 3, 11, 7], "{id}");
-        assert_eq!(parts[2], "19d1089a5a7");
-        assert_ne!(gateway.message_id(0), gateway.message_id(0));
+    fn message_ids_look_like_dingtalks_and_vary_in_width() {
+        let mut widths = std::collections::BTreeSet::new();
+        for _ in 0..64 {
+            let mut gateway = crate::state::gateway::Gateway::default();
+            let id = gateway.message_id(1_774_098_949_543);
+            let parts: Vec<&str> = id.split('_').collect();
+            assert_eq!(parts.len(), 4, "{id}");
+            assert!(parts.iter().all(|p| p.chars().all(|c| c.is_ascii_hexdigit())), "{id}");
+            assert!((7..=8).contains(&parts[0].len()) && parts[1].len() == 3, "{id}");
+            assert_eq!(parts[2], "19d1089a5a7");
+            assert!((5..=7).contains(&parts[3].len()), "{id}");
+            widths.insert((parts[0].len(), parts[3].len()));
+            assert_ne!(gateway.message_id(0), gateway.message_id(0));
+        }
+        assert!(widths.len() > 1, "the widths vary: {widths:?}");
     }
 
     #[test]

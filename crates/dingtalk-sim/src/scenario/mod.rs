@@ -15,6 +15,7 @@ mod codes;
 mod time;
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -56,6 +57,8 @@ pub struct Scenario {
     pub app: App,
     #[serde(default)]
     pub sessions: SessionRules,
+    #[serde(default)]
+    pub stream: StreamRules,
     #[serde(default)]
     pub chat: Chat,
     #[serde(default)]
@@ -171,6 +174,28 @@ pub struct SessionRules {
 impl Default for SessionRules {
     fn default() -> Self {
         Self { lifetime_secs: 5400, posts_per_minute: 20, max_body_bytes: 20_000 }
+    }
+}
+
+/// How the Stream gateway behaves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamRules {
+    /// An unacknowledged `CALLBACK` or `EVENT` frame is pushed again this long after it was sent;
+    /// 0 never. DingTalk's SDK notes say about a minute; a public log shows one after 16 s.
+    pub redelivery_secs: u64,
+}
+
+impl Default for StreamRules {
+    fn default() -> Self {
+        Self { redelivery_secs: 60 }
+    }
+}
+
+impl StreamRules {
+    /// The redelivery delay, `None` for never.
+    pub fn redelivery(&self) -> Option<Duration> {
+        (self.redelivery_secs > 0).then(|| Duration::from_secs(self.redelivery_secs))
     }
 }
 

@@ -38,6 +38,7 @@ struct RobotMessage {
     #[serde(skip_serializing_if = "Option::is_none")]
     is_in_at_list: Option<bool>,
     session_webhook: String,
+    sender_union_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     text: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,7 +96,12 @@ impl Draft {
                 _ => chat.sender_platform.clone(),
             },
             conversation_id: conversation_id.clone(),
-            at_users: group.then(|| vec![json!({ "dingtalkId": chatbot_user_id })]),
+            at_users: group.then(|| {
+                let people = self.mentioned.iter().map(
+                    |staff| json!({ "unionId": union_id(staff), "dingtalkId": dingtalk_id(staff), "staffId": staff }),
+                );
+                people.chain([json!({ "dingtalkId": chatbot_user_id })]).collect()
+            }),
             chatbot_corp_id: corp_id.clone(),
             chatbot_user_id: chatbot_user_id.clone(),
             open_thread_id: conversation_id.clone(),
@@ -107,10 +113,11 @@ impl Draft {
             create_at: sent_ms,
             sender_corp_id: corp_id,
             conversation_type,
-            sender_id: format!("$:LWCP_v1:${}", wire::stable_base64(&format!("user/{sender_seed}"), 16)),
+            sender_id: dingtalk_id(&sender_seed),
             conversation_title: group.then(|| chat.group_title.clone()),
             is_in_at_list: group.then_some(true),
             session_webhook: session_webhook.clone(),
+            sender_union_id: union_id(&sender_seed),
             text,
             content,
             robot_code: app.robot_code().to_owned(),
@@ -189,7 +196,15 @@ impl Draft {
                 if let Some(fields) = image.as_object_mut() {
                     fields.insert("type".to_owned(), json!("picture"));
                 }
-                let segments = json!([{ "text": spoken }, image]);
+                let mut segments = Vec::new();
+                if group && !self.mention_at_end {
+                    segments.push(json!({ "text": format!("@{bot_name}") }));
+                }
+                segments.push(json!({ "text": self.text }));
+                if group && self.mention_at_end {
+                    segments.push(json!({ "text": format!("@{bot_name}") }));
+                }
+                segments.push(image);
                 ("richText".to_owned(), None, Some(json!({ "richText": segments })))
             }
             Format::HarmonyRichText => {
@@ -204,4 +219,20 @@ impl Draft {
             Format::Other { msgtype, content } => (msgtype.clone(), None, Some(content.clone())),
         }
     }
+}
+
+/// A person's `senderId` / `atUsers[].dingtalkId`, stable for the same seed.
+fn dingtalk_id(seed: &str) -> String {
+    format!("$:LWCP_v1:${}", wire::stable_base64(&format!("user/{seed}"), 16))
+}
+
+/// A person's `unionId`, stable for the same seed: letters and digits ending `iEiE`, as captured
+/// (`rkq8m6nIlrmaPC3HLyECZAiEiE`).
+fn union_id(seed: &str) -> String {
+    let letters: String = wire::stable_base64(&format!("union/{seed}"), 24)
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(22)
+        .collect();
+    format!("{letters}iEiE")
 }

@@ -16,7 +16,9 @@ pub enum Format {
     /// `msgtype: text`, `text.content`; in groups with the leading space DingTalk leaves where the
     /// @-mention of the robot was removed.
     Text,
-    /// `msgtype: richText`: the words, then a picture.
+    /// `msgtype: richText`: in groups the robot's @-mention as a segment of its own (as a live
+    /// Mac-client capture has it, the words after it without a leading space), the words, then a
+    /// picture.
     RichText,
     /// `msgtype: richText` as the HarmonyOS client sends it: the first segment repeats the
     /// @-mention (`[{"text":"@会议助手"},{"text":"/meeting …"}]`).
@@ -61,6 +63,8 @@ pub(super) struct Draft {
     pub(super) with_sign: bool,
     pub(super) body: Option<Vec<u8>>,
     pub(super) edits: Vec<fn(&mut Value)>,
+    /// Other people the message @-mentions, by staff id (listed in `atUsers` before the robot).
+    pub(super) mentioned: Vec<String>,
 }
 
 impl Draft {
@@ -85,6 +89,7 @@ impl Draft {
             with_sign: true,
             body: None,
             edits: Vec::new(),
+            mentioned: Vec::new(),
         }
     }
 }

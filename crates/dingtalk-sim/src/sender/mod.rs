@@ -82,6 +82,14 @@ impl MessageBuilder {
         self.format(Format::Picture)
     }
 
+    /// Also @-mentions the person with this staff id (in a group): DingTalk lists them in
+    /// `atUsers` with their `staffId` and `unionId`, before the robot. The text is as given, so
+    /// write their `@Nick` into it where they were mentioned.
+    pub fn mentioning(mut self, staff_id: &str) -> Self {
+        self.draft.mentioned.push(staff_id.to_owned());
+        self
+    }
+
     /// The @-mention was typed at the end, so no leading space is left (`帮助@会议助手`).
     pub fn mention_at_end(mut self) -> Self {
         self.draft.mention_at_end = true;

@@ -130,13 +130,21 @@ pub(crate) struct Gateway {
     pub(crate) wake: watch::Sender<u64>,
 }
 
+impl Gateway {
+    /// A gateway that redelivers unacknowledged frames after `delay` (`None`: never).
+    pub(crate) fn with_redelivery(delay: Option<Duration>) -> Self {
+        Self { redelivery: delay, ..Self::default() }
+    }
+}
+
 impl Default for Gateway {
     fn default() -> Self {
         Self {
             tickets: HashMap::new(),
             conns: BTreeMap::new(),
             next_id: 0,
-            counter: 0,
+            // Captured counters are 5 to 7 hex digits long.
+            counter: fastrand::u64(0x1_0000..0x1000_0000),
             refuse_opens_until: None,
             refuse_upgrades_until: None,
             stall_upgrades_until: None,
@@ -171,11 +179,12 @@ pub(crate) fn uuid_from(hex: &str) -> String {
 }
 
 impl Gateway {
-    /// A `messageId` shaped like DingTalk's (`bbb43a7_fc9_19ce26ebc01_2925aa2`: random, random,
-    /// the time in hex, a counter).
+    /// A `messageId` shaped like DingTalk's: random, random, the time in hex, a counter, the
+    /// first and last parts of varying width as captured (`bbb43a7_fc9_19ce26ebc01_2925aa2`,
+    /// `212ca9d7_974_1898c159aa6_1783b`), so a client that assumes fixed widths fails here.
     pub(crate) fn message_id(&mut self, now_ms: i64) -> String {
         self.counter += 1;
-        format!("{}_{}_{:x}_{:07x}", wire::hex(7), wire::hex(3), now_ms.max(0), self.counter)
+        format!("{}_{}_{:x}_{:x}", wire::hex(fastrand::usize(7..=8)), wire::hex(3), now_ms.max(0), self.counter)
     }
 
     pub(crate) fn wake(&self) {

@@ -81,7 +81,7 @@ impl SimState {
             codes: meetings::Codes::new(&scenario),
             sessions: sessions::Sessions::default(),
             journal: Journal::default(),
-            gateway: gateway::Gateway::default(),
+            gateway: gateway::Gateway::with_redelivery(scenario.stream.redelivery()),
             cards: crate::cards::CardBehaviour::default(),
         };
         Self {

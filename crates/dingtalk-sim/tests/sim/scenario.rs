@@ -1,6 +1,8 @@
 //! Scenarios as people write them: relative times, codes answering with meetings, an error or a
 //! raw body, organisations, and every mistake reported with where it is.
 
+use std::time::Duration;
+
 use dingtalk_sim::Scenario;
 use dingtalk_sim::scenario::{BUILTIN_TOML, Moment, parse_offset};
 use proptest::prelude::*;
@@ -44,6 +46,18 @@ fn the_builtin_scenario_loads() {
     let scenario = Scenario::builtin().expect("the shipped scenario is valid");
     assert!(!scenario.codes.is_empty());
     assert_eq!(scenario.sessions.lifetime_secs, 5400);
+    assert_eq!(scenario.stream.redelivery(), Some(Duration::from_secs(60)));
+}
+
+#[test]
+fn the_redelivery_delay_is_a_stream_setting_and_zero_turns_it_off() {
+    let with = |stream: &str| {
+        let text = format!("[app]\nclient_id = \"a\"\nclient_secret = \"s\"\n{stream}");
+        Scenario::from_toml_str(&text).expect("parses").stream.redelivery()
+    };
+    assert_eq!(with("[stream]\nredelivery_secs = 16"), Some(Duration::from_secs(16)));
+    assert_eq!(with("[stream]\nredelivery_secs = 0"), None);
+    assert_eq!(with(""), Some(Duration::from_secs(60)));
 }
 
 #[test]

@@ -547,6 +547,22 @@ async fn the_group_send_refuses_bad_parameters_with_their_codes() {
 }
 
 #[tokio::test]
+async fn a_cool_apps_group_send_names_its_app_instead_of_a_conversation() {
+    let sim = live().await;
+    let token = token(&sim).await;
+    let url = format!("{}/v1.0/robot/groupMessages/send", sim.base_url());
+    let mut body = group_body(&sim, &json!({ "title": "t", "text": "x" }));
+    body.as_object_mut().expect("object").remove("openConversationId");
+    body["coolAppCode"] = json!("COOLAPP-1-10208EE4A1D5F8B7C5BD000W");
+
+    let response = http().post(&url).header("x-acs-dingtalk-access-token", &token).json(&body).send().await;
+    let (status, _, text) = read(response.expect("answers")).await;
+
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(keys(&parse(&text)), ["processQueryKey"]);
+}
+
+#[tokio::test]
 async fn the_batch_send_answers_empty_staff_lists_and_takes_at_most_20_users() {
     let sim = live().await;
     let token = token(&sim).await;
@@ -564,9 +580,14 @@ async fn the_batch_send_answers_empty_staff_lists_and_takes_at_most_20_users() {
     let (status, _, text) = read(ok.send().await.expect("answers")).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.starts_with(r#"{"processQueryKey":""#), "{text}");
-    assert!(text.ends_with(r#"","invalidStaffIdList":[],"flowControlledStaffIdList":[]}"#), "{text}");
+    assert!(
+        text.ends_with(r#"","invalidStaffIdList":[],"flowControlledStaffIdList":[],"filteredStaffIdList":[]}"#),
+        "{text}"
+    );
     let answer = parse(&text);
-    assert_eq!((&answer["invalidStaffIdList"], &answer["flowControlledStaffIdList"]), (&json!([]), &json!([])));
+    for list in ["invalidStaffIdList", "flowControlledStaffIdList", "filteredStaffIdList"] {
+        assert_eq!(answer[list], json!([]), "{list}");
+    }
 
     let many = (0..21).map(|n| format!("user{n}")).collect();
     let too_many = http().post(&url).header("x-acs-dingtalk-access-token", &token).json(&body(many));
@@ -620,7 +641,9 @@ async fn the_sender_builds_a_group_message_like_dingtalks_capture() {
     assert_eq!(body["msgtype"], "text");
     assert_eq!(body["conversationType"], "2");
     assert_eq!(body["text"]["content"], " /meeting 123456789", "the space the removed @-mention leaves");
-    assert_eq!(body["atUsers"][0]["dingtalkId"], body["chatbotUserId"]);
+    assert_eq!(body["atUsers"], json!([{ "dingtalkId": body["chatbotUserId"] }]));
+    let union = body["senderUnionId"].as_str().expect("senderUnionId, as in live captures");
+    assert!(union.len() == 26 && union.ends_with("iEiE") && union.chars().all(|c| c.is_ascii_alphanumeric()));
     assert_eq!(body["openThreadId"], body["conversationId"]);
     assert_eq!(body["robotCode"], sim.client_id());
     let create_at = body["createAt"].as_i64().expect("ms");
@@ -657,14 +680,33 @@ async fn a_one_to_one_message_has_no_group_fields_and_no_leading_space() {
 }
 
 #[tokio::test]
+async fn other_people_mentioned_are_listed_in_at_users_with_their_ids_before_the_robot() {
+    let sim = live().await;
+
+    let body = sim.message("/meeting 123456789 @李四").mentioning("manager808").build().json().expect("JSON");
+
+    let at_users = body["atUsers"].as_array().expect("atUsers");
+    assert_eq!(at_users.len(), 2);
+    assert_eq!(at_users[0]["staffId"], "manager808");
+    assert!(at_users[0]["unionId"].as_str().is_some_and(|u| u.ends_with("iEiE")));
+    assert!(at_users[0]["dingtalkId"].as_str().is_some_and(|d| d.starts_with("$:LWCP_v1:$")));
+    assert_eq!(at_users[1], json!({ "dingtalkId": body["chatbotUserId"] }));
+    assert_eq!(body["text"]["content"], " /meeting 123456789 @李四", "their mention stays in the text");
+}
+
+#[tokio::test]
 async fn rich_text_puts_the_words_in_content_segments() {
     let sim = live().await;
 
     let plain = sim.message("/meeting 123456789").rich_text().build().json().expect("JSON");
     assert_eq!(plain["msgtype"], "richText");
     assert!(plain.get("text").is_none());
-    assert_eq!(plain["content"]["richText"][0], json!({ "text": " /meeting 123456789" }));
-    assert_eq!(plain["content"]["richText"][1]["type"], "picture");
+    // The robot's @-segment first, as the Mac client keeps it, and no leading space after it.
+    assert_eq!(plain["content"]["richText"][0], json!({ "text": "@会议助手" }));
+    assert_eq!(plain["content"]["richText"][1], json!({ "text": "/meeting 123456789" }));
+    assert_eq!(plain["content"]["richText"][2]["type"], "picture");
+    let single = sim.message("/meeting 123456789").single().rich_text().build().json().expect("JSON");
+    assert_eq!(single["content"]["richText"][0], json!({ "text": "/meeting 123456789" }));
 
     let harmony = sim.message("/meeting 123456789").harmony_os().build().json().expect("JSON");
     assert_eq!(harmony["content"]["richText"], json!([{ "text": "@会议助手" }, { "text": "/meeting 123456789" }]));

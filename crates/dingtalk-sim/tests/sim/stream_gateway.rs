@@ -9,6 +9,8 @@ use dingtalk_sim::{Scenario, SimClock, Simulator};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -376,6 +378,40 @@ async fn disconnect_stops_deliveries_there_and_closes_the_socket_after_the_grace
 
     let mut next = connect(&sim).await;
     assert_eq!(message_id(&next_frame(&mut next).await), pushed.message_id, "the waiting push goes to the next one");
+}
+
+#[tokio::test]
+async fn a_close_from_the_client_is_answered_with_a_close() {
+    let sim = live().await;
+    let mut ws = connect(&sim).await;
+    let connection = sim.wait_for_connections(1, WAIT).await.expect("registered");
+
+    let bye = CloseFrame { code: CloseCode::Normal, reason: "bye".into() };
+    ws.send(Message::Close(Some(bye))).await.expect("sent");
+
+    // RFC 6455 §5.5.1: the endpoint that receives a Close answers with one, echoing the code.
+    let answer = tokio::time::timeout(WAIT, ws.next()).await.expect("answered in time");
+    assert!(matches!(&answer, Some(Ok(Message::Close(Some(frame)))) if frame.code == CloseCode::Normal), "{answer:?}");
+    let closed =
+        sim.wait_until(WAIT, |r| r.stream.connection(connection.id).and_then(|c| c.closed)).await.expect("recorded");
+    assert_eq!(closed, Closed::ByClient);
+}
+
+#[tokio::test]
+async fn an_event_ack_without_a_status_settles_it_and_later_does_not() {
+    let sim = live().await;
+    let mut ws = connect(&sim).await;
+    let echoed = sim.push_event(StreamEvent::new("user_add_org", "dingorg1", json!({ "userId": ["u1"] })));
+    let later = sim.push_event(StreamEvent::new("user_add_org", "dingorg1", json!({ "userId": ["u2"] })));
+    let first = next_frame(&mut ws).await;
+    next_frame(&mut ws).await;
+
+    // What the official Python SDK sends: code 200 and the event's own data, no status.
+    send(&mut ws, &ack(&echoed.message_id, first["data"].as_str().expect("data"))).await;
+    send(&mut ws, &ack(&later.message_id, r#"{"status":"LATER","message":"later"}"#)).await;
+    sim.wait_until(WAIT, |r| (r.stream.answers_to(&later.message_id).len() == 1).then_some(())).await.expect("acked");
+
+    assert_eq!(sim.awaiting_ack(), std::slice::from_ref(&later.message_id));
 }
 
 #[tokio::test]
