@@ -364,6 +364,29 @@ impl LiveCards {
         futures_util::future::join_all(lookups).await
     }
 
+    /// Fills in how many people are in each meeting in progress (one call per meeting, made only
+    /// when a live card of it is refreshed; a failure leaves the count out).
+    async fn count_people(&self, corp: Option<&str>, results: &mut [CodeResult]) {
+        for (_, result) in results.iter_mut() {
+            let Ok(found) = result else { continue };
+            let mut counted = (**found).clone();
+            let mut changed = false;
+            for info in counted.list.iter_mut().filter(|info| info.status == Some(2)) {
+                let Some(id) = info.conference_id.as_deref() else { continue };
+                match self.conferences.active_num(corp, id).await {
+                    Ok(active) => {
+                        info.active_num = active;
+                        changed = true;
+                    }
+                    Err(err) => tracing::info!(%err, "how many are in a meeting could not be read; left off the card"),
+                }
+            }
+            if changed {
+                *found = Arc::new(counted);
+            }
+        }
+    }
+
     /// Refreshes every live card that is due; returns how many were looked at.
     pub async fn refresh_due(&self) -> usize {
         let Some(registry) = &self.registry else { return 0 };
@@ -398,8 +421,9 @@ impl LiveCards {
             self.metrics.card("press", "fresh_enough");
             return;
         }
-        let results = self.look_up(card.corp.as_deref(), &card.view, pressed).await;
+        let mut results = self.look_up(card.corp.as_deref(), &card.view, pressed).await;
         card.looked_up_ms = now;
+        self.count_people(card.corp.as_deref(), &mut results).await;
         let message = render_view(&card.view, self.timezone, &results);
         let t = card.view.lang.parse::<Lang>().unwrap_or_default().text();
         let params = card_params(t, &message, &results, self.options.callback.is_some());

@@ -50,6 +50,17 @@ pub struct ConferenceInfo {
     /// `0` instant, `3` booked, `audio_conf` audio.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub biz_type: Option<String>,
+    /// People in the meeting now: not in the code lookup, filled in from the conference's
+    /// details (`GET /v1.0/conference/videoConferences/{conferenceId}`) for live cards.
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub active_num: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConferenceDetail {
+    #[serde(default)]
+    conf_info: Option<ConferenceInfo>,
 }
 
 /// One page of the answer.
@@ -127,6 +138,27 @@ impl ConferenceClient {
             // Only fails when the cache was built without closure support, which it is not.
             tracing::warn!(%err, "could not drop an organisation's cached meetings");
         }
+    }
+
+    /// How many people are in conference `conference_id` now (`confInfo.activeNum`); not cached.
+    pub async fn active_num(&self, corp: Option<&str>, conference_id: &str) -> Result<Option<i64>, ApiError> {
+        if conference_id.is_empty()
+            || !conference_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Ok(None);
+        }
+        let token = self.tokens.token(corp).await?;
+        let started = Instant::now();
+        let url = format!("{}/v1.0/conference/videoConferences/{conference_id}", self.api_base);
+        let request = self.http.get(url).header("x-acs-dingtalk-access-token", token.expose());
+        self.tokens.calls().record(corp, "conference_detail", Purpose::Refresh);
+        let result = api::send_json::<ConferenceDetail>(request).await;
+        self.metrics.upstream(
+            "conference_detail",
+            result.as_ref().map_or_else(ApiError::kind, |_| "ok"),
+            started.elapsed(),
+        );
+        result.map(|detail| detail.conf_info.and_then(|info| info.active_num))
     }
 
     /// Like [`Self::infos`], but never from the cache: someone asked for fresh data.

@@ -197,7 +197,7 @@ async fn a_meeting_that_starts_and_ends_while_its_card_is_live_gets_one_update_f
 }
 
 #[tokio::test]
-async fn a_meeting_in_progress_that_does_not_change_costs_no_update() {
+async fn a_meeting_in_progress_shows_who_is_in_it_and_then_costs_no_update_while_nothing_changes() {
     let app = spawn_live(&[]).await;
     let now = app.sim.clock().now_ms();
     set_meeting(&app.sim, meeting("长会", 2, now - 10 * MINUTE, None));
@@ -207,10 +207,17 @@ async fn a_meeting_in_progress_that_does_not_change_costs_no_update() {
     for _ in 0..3 {
         advance_and_look(&app, Duration::from_secs(601)).await;
     }
+    let counted = |records: &dingtalk_sim::records::Records| {
+        (records.cards.calls_of(CardCallKind::ConferenceDetail).len() >= 3).then_some(())
+    };
+    app.sim.wait_until(WAIT, counted).await.expect("the third refresh reads the count");
 
     let sim = app.finish().await;
-    assert_eq!(sim.card(&card.out_track_id).expect("the card").updates(), 0, "nothing changed, nothing sent");
-    assert!(sim.card_records().calls_of(CardCallKind::Update).is_empty());
+    let card = sim.card(&card.out_track_id).expect("the card");
+    assert!(card.markdown().contains("在会人数：3"), "{}", card.markdown());
+    assert_eq!(card.updates(), 1, "the first refresh adds how many are in it; then nothing changed, nothing sent");
+    let details = sim.card_records().calls_of(CardCallKind::ConferenceDetail).len();
+    assert_eq!(details, 3, "the count is read at each refresh of the live card, never for the answer itself");
 }
 
 #[tokio::test]
