@@ -22,6 +22,7 @@ mod helpers;
 mod intake;
 mod isv;
 mod isv_stream;
+mod live_cards;
 mod load_script;
 mod meetings;
 mod messages;
