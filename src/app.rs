@@ -121,12 +121,8 @@ pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClo
     let mut secrets = vec![credentials.client_secret.clone()];
     secrets.extend(settings.server.callback_secrets.iter().cloned());
     let verifier = Arc::new(Verifier::new(secrets, settings.server.sign_window));
-    let budget = Arc::new(Budget::new(
-        settings.dingtalk.monthly_call_budget,
-        Arc::clone(&clock),
-        &state,
-        Arc::clone(&metrics),
-    ));
+    let budget =
+        Arc::new(Budget::new(settings.dingtalk.monthly_call_budget, Arc::clone(&clock), &state, Arc::clone(&metrics)));
     let mut tokens =
         TokenProvider::new(http.clone(), &settings.dingtalk.api_base, credentials.clone(), Arc::clone(&metrics))
             .with_calls(Calls::new(budget.clone()));

@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::dingtalk::calls::{CallCounter, Purpose};
 use crate::clock::SharedClock;
+use crate::dingtalk::calls::{CallCounter, Purpose};
 use crate::state::{Kept, Registry, StateStore};
 use crate::telemetry::Metrics;
 
@@ -78,6 +78,8 @@ pub struct Budget {
     monthly: u64,
     clock: SharedClock,
     registry: Option<Registry<Ledger>>,
+    /// With replicas on Redis, counts are added up there, so each replica paces by them all.
+    state: StateStore,
     metrics: Arc<Metrics>,
     inner: Mutex<Inner>,
 }
@@ -87,6 +89,8 @@ struct Inner {
     ledgers: HashMap<String, Ledger>,
     /// Ledgers changed since they were last kept.
     dirty: HashSet<String>,
+    /// Calls made here and not yet added to the counts in Redis, by organisation and day.
+    unshared: HashMap<String, BTreeMap<i64, u64>>,
     /// Organisations whose background work is paused (warned once per pause).
     paused: HashSet<String>,
 }
@@ -105,7 +109,14 @@ fn listed() -> Option<SystemTime> {
 impl Budget {
     /// A budget of `monthly` calls per organisation; counts are kept in `registry` when there is one.
     pub fn new(monthly: u64, clock: SharedClock, state: &StateStore, metrics: Arc<Metrics>) -> Self {
-        Self { monthly, clock, registry: state.registry(), metrics, inner: Mutex::new(Inner::default()) }
+        Self {
+            monthly,
+            clock,
+            registry: state.registry(),
+            state: state.clone(),
+            metrics,
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -127,8 +138,11 @@ impl Budget {
         }
     }
 
-    /// Keeps the counts that changed since the last call (the scheduler calls it; so does the drain).
+    /// Keeps the counts that changed since the last call (the scheduler calls it; so does the
+    /// drain). With Redis, this replica's new calls are added to every replica's counts first,
+    /// and the sums read back.
     pub async fn persist(&self) {
+        self.share().await;
         let Some(registry) = &self.registry else { return };
         let changed: Vec<(String, Ledger)> = {
             let mut inner = self.lock();
@@ -139,6 +153,45 @@ impl Budget {
             if let Err(err) = registry.put(&org, listed(), &ledger).await {
                 tracing::warn!(%err, "the budget's counts could not be kept; they are kept again with the next change");
                 self.lock().dirty.insert(org);
+            }
+        }
+    }
+
+    async fn share(&self) {
+        if !self.state.shares() {
+            return;
+        }
+        let unshared = std::mem::take(&mut self.lock().unshared);
+        let ttl = Duration::from_millis(u64::try_from((WINDOW_DAYS + 1) * DAY_MS).unwrap_or(u64::MAX));
+        for (org, days) in unshared {
+            let deltas: Vec<(String, i64)> =
+                days.iter().map(|(day, calls)| (day.to_string(), i64::try_from(*calls).unwrap_or(i64::MAX))).collect();
+            match self.state.add_shared_counts(&format!("{}:{org}", Ledger::KIND), &deltas, ttl).await {
+                Some(counts) => {
+                    let today = self.clock.now_ms().div_euclid(DAY_MS);
+                    let days = counts
+                        .into_iter()
+                        .filter_map(|(day, calls)| Some((day.parse::<i64>().ok()?, u64::try_from(calls).ok()?)))
+                        .filter(|(day, _)| *day > today - WINDOW_DAYS)
+                        .collect();
+                    let mut inner = self.lock();
+                    // Calls counted here since the deltas were taken are added again next time.
+                    let pending = inner.unshared.get(&org).cloned().unwrap_or_default();
+                    let mut ledger = Ledger { days };
+                    for (day, calls) in pending {
+                        *ledger.days.entry(day).or_default() += calls;
+                    }
+                    inner.ledgers.insert(org.clone(), ledger);
+                    inner.dirty.insert(org);
+                }
+                None => {
+                    // Redis did not answer: added with the next share.
+                    let mut inner = self.lock();
+                    let pending = inner.unshared.entry(org).or_default();
+                    for (day, calls) in days {
+                        *pending.entry(day).or_default() += calls;
+                    }
+                }
             }
         }
     }
@@ -213,6 +266,9 @@ impl CallCounter for Budget {
             let mut inner = self.lock();
             inner.ledgers.entry(org.to_owned()).or_default().add(now);
             inner.dirty.insert(org.to_owned());
+            if self.state.shares() {
+                *inner.unshared.entry(org.to_owned()).or_default().entry(now.div_euclid(DAY_MS)).or_default() += 1;
+            }
         }
         self.metrics.api_call(org, endpoint, purpose.label());
     }

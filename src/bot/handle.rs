@@ -107,7 +107,8 @@ const LANG_SETTING: &str = "lang";
 
 impl Bot {
     pub fn new(parts: BotParts) -> Self {
-        let BotParts { lang, timezone, conferences, hosts, replier, state, metrics, access, reminders, budget, live } = parts;
+        let BotParts { lang, timezone, conferences, hosts, replier, state, metrics, access, reminders, budget, live } =
+            parts;
         Self {
             lang,
             timezone,

@@ -18,14 +18,14 @@ use super::command::RoomCode;
 use super::i18n::Text;
 use super::meeting::Status;
 use super::render::{self, CodeResult};
+use crate::clock::SharedClock;
 use crate::dingtalk::calls::{self, Purpose};
 use crate::dingtalk::card::{Callback, CardClient, CardError, NewCard, Space};
 use crate::dingtalk::conference::{ConferenceClient, Conferences};
 use crate::dingtalk::message::{ConversationKind, ReplyTarget};
 use crate::dingtalk::reply::OutgoingMessage;
-use crate::clock::SharedClock;
 use crate::lang::Lang;
-use crate::state::{Kept, Registry, StateStore};
+use crate::state::{Claim, Kept, Registry, StateStore};
 use crate::telemetry::Metrics;
 
 /// A card is looked at this long after a meeting's known start (or end), so DingTalk has
@@ -37,6 +37,9 @@ pub const FRESH_ENOUGH: Duration = Duration::from_secs(10);
 pub const REFUSAL_MEMORY: Duration = Duration::from_secs(3600);
 /// How often the scheduler looks for due cards.
 const TICK: Duration = Duration::from_millis(500);
+/// How long a replica holds a card's look before another may take it (one that died mid-look
+/// lets it go then); once done the look is not taken again.
+const LOOK_LEASE: Duration = Duration::from_secs(60);
 /// The most join buttons on one card.
 const MAX_JOIN_BUTTONS: usize = 3;
 /// The button id of Refresh.
@@ -81,6 +84,9 @@ pub struct LiveCard {
     pub sent: String,
     /// When the codes were last looked up for it.
     pub looked_up_ms: i64,
+    /// When it is next looked at: with replicas on Redis, one replica claims each look.
+    #[serde(default)]
+    pub due_ms: i64,
 }
 
 impl Kept for LiveCard {
@@ -108,6 +114,8 @@ pub struct LiveCards {
     conferences: ConferenceClient,
     options: CardOptions,
     registry: Option<Registry<LiveCard>>,
+    /// Shares live cards with the other replicas through Redis, when it is configured.
+    state: StateStore,
     budget: Arc<Budget>,
     clock: SharedClock,
     timezone: Tz,
@@ -228,6 +236,7 @@ impl LiveCards {
             conferences,
             options,
             registry: state.registry(),
+            state: state.clone(),
             budget,
             clock,
             timezone,
@@ -333,22 +342,68 @@ impl LiveCards {
             until_ms: until,
             sent: digest(&params),
             looked_up_ms: now,
+            due_ms: due,
         };
         self.keep(&out_track_id, due, &card).await;
         Ok(())
     }
 
+    /// Keeps `card` for its look at `due`: in this replica's store, and in Redis for every
+    /// replica when it is shared.
     async fn keep(&self, out_track_id: &str, due: i64, card: &LiveCard) {
+        let card = LiveCard { due_ms: due, ..card.clone() };
+        if self.state.shares() {
+            let payload = serde_json::to_string(&card).unwrap_or_default();
+            if !self.state.put_shared(LiveCard::KIND, out_track_id, Some(due), &payload).await {
+                tracing::warn!(out_track_id, "Redis did not answer: a live card is kept on this replica only");
+            }
+        }
         let Some(registry) = &self.registry else { return };
-        if let Err(err) = registry.put(out_track_id, Some(system_time(due)), card).await {
+        if let Err(err) = registry.put(out_track_id, Some(system_time(due)), &card).await {
             tracing::warn!(%err, out_track_id, "a live card could not be kept; it stays as it is now");
         }
     }
 
     async fn forget(&self, out_track_id: &str) {
+        if self.state.shares() {
+            self.state.remove_shared(LiveCard::KIND, out_track_id).await;
+        }
         let Some(registry) = &self.registry else { return };
         if let Err(err) = registry.remove(out_track_id).await {
             tracing::warn!(%err, out_track_id, "a finished live card could not be forgotten");
+        }
+    }
+
+    /// The live cards due by `now`: every replica's from Redis while it answers, else this one's.
+    async fn due(&self, now: i64) -> Option<Vec<(String, LiveCard)>> {
+        if let Some(rows) = self.state.due_shared(LiveCard::KIND, now).await {
+            let decoded = rows.into_iter().filter_map(|(key, payload)| match serde_json::from_str(&payload) {
+                Ok(card) => Some((key, card)),
+                Err(err) => {
+                    tracing::warn!(%key, %err, "a shared live card that does not read is skipped");
+                    None
+                }
+            });
+            return Some(decoded.collect());
+        }
+        match self.registry.as_ref()?.due(system_time(now)).await {
+            Ok(due) => Some(due),
+            Err(err) => {
+                tracing::warn!(%err, "live cards could not be read; trying again shortly");
+                None
+            }
+        }
+    }
+
+    /// A kept card: from Redis while it answers (another replica may have delivered it), else
+    /// from this replica's store.
+    async fn kept(&self, out_track_id: &str) -> Result<Option<LiveCard>, String> {
+        if let Some(shared) = self.state.shared(LiveCard::KIND, out_track_id).await {
+            return Ok(shared.and_then(|payload| serde_json::from_str(&payload).ok()));
+        }
+        match &self.registry {
+            Some(registry) => registry.get(out_track_id).await.map_err(|err| err.to_string()),
+            None => Ok(None),
         }
     }
 
@@ -388,22 +443,22 @@ impl LiveCards {
         }
     }
 
-    /// Refreshes every live card that is due; returns how many were looked at.
+    /// Refreshes every live card that is due; returns how many were looked at. With replicas on
+    /// Redis each look is claimed, so one replica makes it.
     pub async fn refresh_due(&self) -> usize {
-        let Some(registry) = &self.registry else { return 0 };
         let now = self.clock.now_ms();
-        let due = match registry.due(system_time(now)).await {
-            Ok(due) => due,
-            Err(err) => {
-                tracing::warn!(%err, "live cards could not be read; trying again shortly");
-                return 0;
-            }
-        };
-        let count = due.len();
+        let Some(due) = self.due(now).await else { return 0 };
+        let mut looked = 0;
         for (out_track_id, card) in due {
+            let claim = format!("{}:{out_track_id}:{}", LiveCard::KIND, card.due_ms);
+            if self.state.claim(&claim, LOOK_LEASE).await != Claim::Mine {
+                continue;
+            }
             calls::with_purpose(Purpose::Refresh, self.refresh(&out_track_id, card, now, false)).await;
+            self.state.finish_claim(&claim, LOOK_LEASE).await;
+            looked += 1;
         }
-        count
+        looked
     }
 
     /// Looks `card` up again, updates it if what it shows changed, and keeps it for its next
@@ -456,8 +511,7 @@ impl LiveCards {
     /// A Refresh press on card `out_track_id` by someone of organisation `corp`: shows fresh
     /// data. A card the bot does not know, or of another organisation, is left as it is.
     pub async fn pressed(&self, corp: Option<&str>, out_track_id: &str) -> bool {
-        let Some(registry) = &self.registry else { return false };
-        let card = match registry.get(out_track_id).await {
+        let card = match self.kept(out_track_id).await {
             Ok(Some(card)) => card,
             Ok(None) => {
                 self.metrics.card("press", "unknown_card");

@@ -12,8 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 
 use super::{
-    AnswerSettings, AppSettings, AppType, CardSettings, CardsMode, ConfigError, DEFAULT_CARD_TEMPLATE, DingTalkSettings, ENV_PREFIX, LogFormat, Mode, ServerSettings,
-    Settings, StateSettings, StreamSettings,
+    AnswerSettings, AppSettings, AppType, CardSettings, CardsMode, ConfigError, DEFAULT_CARD_TEMPLATE,
+    DingTalkSettings, ENV_PREFIX, LogFormat, Mode, ServerSettings, Settings, StateSettings, StreamSettings,
 };
 use crate::dingtalk::breaker::Policy;
 use crate::dingtalk::token::CorpTokenRoute;

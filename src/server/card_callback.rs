@@ -26,7 +26,8 @@ pub async fn receive(State(state): State<AppState>, request: Request) -> Respons
         tracing::warn!(reason = %err, "card callback refused: its timestamp/sign headers do not verify with the app's secret");
         state.bot.metrics().card("press", "bad_signature");
         let message = "the timestamp/sign headers do not verify";
-        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": err.outcome().label(), "message": message }))).into_response();
+        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": err.outcome().label(), "message": message })))
+            .into_response();
     }
     let bytes = match axum::body::to_bytes(Body::new(body), MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,

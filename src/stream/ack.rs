@@ -58,7 +58,9 @@ mod tests {
         assert_eq!(acknowledge(&message, message.classify()), (None, Work::Message("{}".to_owned())));
         let disconnect = frame(r#"{"type":"SYSTEM","headers":{"topic":"disconnect"}}"#);
         assert_eq!(acknowledge(&disconnect, disconnect.classify()), (None, Work::Handoff));
-        let press = frame(r#"{"type":"CALLBACK","headers":{"topic":"/v1.0/card/instances/callback","messageId":"c"},"data":"{}"}"#);
+        let press = frame(
+            r#"{"type":"CALLBACK","headers":{"topic":"/v1.0/card/instances/callback","messageId":"c"},"data":"{}"}"#,
+        );
         assert!(matches!(acknowledge(&press, press.classify()), (Some(_), Work::CardPress(data)) if data == "{}"));
         let other = frame(r#"{"type":"CALLBACK","headers":{"topic":"/v1.0/other","messageId":"o"}}"#);
         assert!(matches!(acknowledge(&other, other.classify()), (Some(_), Work::Nothing)));

@@ -366,3 +366,39 @@ async fn in_http_mode_without_a_public_url_cards_have_no_refresh_button() {
     assert_eq!(card.callback_type, None);
     assert!(app.sim.card_records().routes.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_on_one_redis_refresh_a_card_once_and_either_keeps_it_live() {
+    let redis = crate::redis_server::RedisServer::start();
+    let url = redis.url();
+    let scenario = Scenario::builtin().expect("the builtin scenario is valid");
+    let now = SimClock::real().now_ms();
+    let sim = Simulator::start_with(scenario, SimClock::frozen(now)).await.expect("the simulator starts");
+    let settings =
+        [("DINGMEET_CARDS", "interactive"), ("DINGMEET_CACHE_TTL_SECS", "0"), ("DINGMEET_REDIS_URL", url.as_str())];
+    let a = spawn_bot_on(&sim, &settings, None, Some(sim_time(&sim))).await;
+    let b = spawn_bot_on(&sim, &settings, None, Some(sim_time(&sim))).await;
+    let (start, end) = (now + 30 * MINUTE, now + 60 * MINUTE);
+    set_meeting(&sim, meeting("双副本会", 0, start, Some(end)));
+    let delivery = sim.message(&format!("/meeting {CODE}")).post(&a.callback_url()).await.expect("a answers");
+    assert_acknowledged(&delivery);
+    let card = cards(&sim, 1).await.remove(0);
+
+    // It starts: both replicas find the card due; one looks and updates it.
+    set_meeting(&sim, meeting("双副本会", 2, start, Some(end)));
+    let before = sim.conference_calls(CODE);
+    sim.clock().advance(Duration::from_secs(31 * 60));
+    let card = updated(&sim, &card.out_track_id, 1).await;
+    assert!(card.markdown().contains("进行中"), "{}", card.markdown());
+    a.finish().await;
+    assert_eq!(sim.conference_calls(CODE), before + 1, "one replica looked, not both");
+    assert_eq!(sim.card(&card.out_track_id).expect("the card").updates(), 1, "one update, not one per replica");
+
+    // The replica that delivered it is gone: the other keeps the card live to its end.
+    set_meeting(&sim, meeting("双副本会", 1, start, Some(end)));
+    sim.clock().advance(Duration::from_secs(30 * 60));
+    let card = updated(&sim, &card.out_track_id, 2).await;
+    assert!(card.markdown().contains("已结束"), "{}", card.markdown());
+    b.finish().await;
+    assert_eq!(sim.card(&card.out_track_id).expect("the card").updates(), 2);
+}

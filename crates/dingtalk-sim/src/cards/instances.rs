@@ -95,7 +95,11 @@ fn check_create(state: &SimState, fields: &Map<String, Value>, corp: &str) -> Re
     })
 }
 
-pub(super) async fn create_and_deliver(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn create_and_deliver(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let kind = CardCallKind::CreateAndDeliver;
     let corp = match card_corp(&state, &headers) {
         Ok(corp) => corp,
@@ -177,4 +181,3 @@ pub(super) async fn register(State(state): State<Arc<SimState>>, headers: Header
         Err(refusal) => refused(&state, kind, Some(corp), &body, refusal),
     }
 }
-

@@ -53,5 +53,4 @@ impl SimState {
         }
         Some(request.send().await.map_or(0, |answer| answer.status().as_u16()))
     }
-
 }
