@@ -308,6 +308,7 @@ impl Application {
             live.register_callback(url, crate::server::card_callback::PATH).await;
         }
         let live = bot.live_cards().map(|live| tokio::spawn(Arc::clone(live).run(stop.clone())));
+        let budget = tokio::spawn(Arc::clone(bot.budget()).run(stop.clone()));
         let connections = state.bot.metrics().connections().clone();
         let serve =
             server::listener::serve(listener, server::router(state, mode.http()), limits, connections, stop.clone());
@@ -339,6 +340,7 @@ impl Application {
         {
             tracing::warn!("the reminder scheduler did not stop within the grace period");
         }
+        budget.abort();
         if let Some(live) = live {
             live.abort();
         }

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::dingtalk::calls::{CallCounter, Purpose};
@@ -24,6 +25,8 @@ pub const WINDOW_DAYS: i64 = 30;
 const DAY_MS: i64 = 86_400_000;
 /// The share of the budget kept for questions people type (and their replies).
 const RESERVED_SHARE: f64 = 0.2;
+/// How often the counts are kept (and shared with the other replicas).
+pub const KEEP_EVERY: Duration = Duration::from_secs(30);
 /// Background intervals stretch at most this many times before they pause.
 pub const MAX_STRETCH: f64 = 16.0;
 
@@ -161,7 +164,15 @@ impl Budget {
         if !self.state.shares() {
             return;
         }
-        let unshared = std::mem::take(&mut self.lock().unshared);
+        // Every organisation this replica knows is read back, so it sees the others' calls too.
+        let unshared = {
+            let mut inner = self.lock();
+            let mut unshared = std::mem::take(&mut inner.unshared);
+            for org in inner.ledgers.keys() {
+                unshared.entry(org.clone()).or_default();
+            }
+            unshared
+        };
         let ttl = Duration::from_millis(u64::try_from((WINDOW_DAYS + 1) * DAY_MS).unwrap_or(u64::MAX));
         for (org, days) in unshared {
             let deltas: Vec<(String, i64)> =
@@ -193,6 +204,19 @@ impl Budget {
                     }
                 }
             }
+        }
+    }
+
+    /// Until `stop`, keeps the counts (and with Redis shares them) every [`KEEP_EVERY`].
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let mut ticker = tokio::time::interval(KEEP_EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            self.persist().await;
         }
     }
 

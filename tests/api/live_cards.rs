@@ -380,7 +380,7 @@ async fn two_replicas_on_one_redis_refresh_a_card_once_and_either_keeps_it_live(
     let b = spawn_bot_on(&sim, &settings, None, Some(sim_time(&sim))).await;
     let (start, end) = (now + 30 * MINUTE, now + 60 * MINUTE);
     set_meeting(&sim, meeting("双副本会", 0, start, Some(end)));
-    let delivery = sim.message(&format!("/meeting {CODE}")).post(&a.callback_url()).await.expect("a answers");
+    let delivery = sim.message(format!("/meeting {CODE}")).post(&a.callback_url()).await.expect("a answers");
     assert_acknowledged(&delivery);
     let card = cards(&sim, 1).await.remove(0);
 

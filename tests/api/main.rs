@@ -12,6 +12,7 @@
 
 mod breaker;
 mod browser;
+mod budget;
 mod callback;
 mod conversation;
 mod durable;

@@ -4,33 +4,33 @@
 //! while a meeting is in progress, and once more when it ends. Everything else, and every
 //! refusal of the card API, stays today's markdown reply.
 
+mod book;
+mod view;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
+use self::book::Book;
+pub use self::view::{AFTER_CHANGE, CardAnswer, CardView, REFRESH_ACTION, card_params, next_look, render_view};
+use self::view::{digest, ms};
 use super::budget::Budget;
 use super::command::RoomCode;
-use super::i18n::Text;
-use super::meeting::Status;
-use super::render::{self, CodeResult};
+use super::render::CodeResult;
 use crate::clock::SharedClock;
 use crate::dingtalk::calls::{self, Purpose};
 use crate::dingtalk::card::{Callback, CardClient, CardError, NewCard, Space};
-use crate::dingtalk::conference::{ConferenceClient, Conferences};
+use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::message::{ConversationKind, ReplyTarget};
 use crate::dingtalk::reply::OutgoingMessage;
 use crate::lang::Lang;
-use crate::state::{Claim, Kept, Registry, StateStore};
+use crate::state::{Claim, Kept, StateStore};
 use crate::telemetry::Metrics;
 
-/// A card is looked at this long after a meeting's known start (or end), so DingTalk has
-/// changed its status by then.
-pub const AFTER_CHANGE: Duration = Duration::from_secs(20);
 /// A Refresh press within this long of the last lookup shows that lookup instead of another.
 pub const FRESH_ENOUGH: Duration = Duration::from_secs(10);
 /// How long an organisation's refusal of the card API is remembered (no card is tried meanwhile).
@@ -40,11 +40,6 @@ const TICK: Duration = Duration::from_millis(500);
 /// How long a replica holds a card's look before another may take it (one that died mid-look
 /// lets it go then); once done the look is not taken again.
 const LOOK_LEASE: Duration = Duration::from_secs(60);
-/// The most join buttons on one card.
-const MAX_JOIN_BUTTONS: usize = 3;
-/// The button id of Refresh.
-pub const REFRESH_ACTION: &str = "refresh";
-
 /// How interactive answers are made.
 #[derive(Debug, Clone)]
 pub struct CardOptions {
@@ -53,23 +48,6 @@ pub struct CardOptions {
     pub live: Duration,
     /// How Refresh presses come back; `None`: the cards have no Refresh button.
     pub callback: Option<Callback>,
-}
-
-/// What an answer was made from: enough to render it again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CardView {
-    pub codes: Vec<String>,
-    pub skipped: usize,
-    /// A `/share` card (one code, its next meeting) rather than a `/meeting` list.
-    pub share: bool,
-    pub mention: Option<String>,
-    pub lang: String,
-}
-
-/// An answer that could be an interactive card: its view and what was looked up for it.
-pub struct CardAnswer {
-    pub view: CardView,
-    pub results: Vec<CodeResult>,
 }
 
 /// A delivered card that may still change, kept until it cannot.
@@ -108,13 +86,13 @@ pub enum Markdown {
     Failed,
 }
 
-/// Interactive cards: delivery, the registry of live ones and their updates.
+/// Interactive cards: delivery, the book of live ones and their updates.
 pub struct LiveCards {
     client: CardClient,
     conferences: ConferenceClient,
     options: CardOptions,
-    registry: Option<Registry<LiveCard>>,
-    /// Shares live cards with the other replicas through Redis, when it is configured.
+    book: Book,
+    /// Claims each look of a card, with replicas on Redis.
     state: StateStore,
     budget: Arc<Budget>,
     clock: SharedClock,
@@ -122,101 +100,6 @@ pub struct LiveCards {
     metrics: Arc<Metrics>,
     /// Organisation → until when its refusal is remembered.
     refusals: Mutex<HashMap<String, i64>>,
-}
-
-fn ms(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn system_time(at_ms: i64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(at_ms).unwrap_or(0))
-}
-
-/// When a card showing `results` should next be looked at (at or after `now`), or `None` when
-/// nothing on it can change before `until`.
-pub fn next_look(results: &[CodeResult], now: i64, refresh: Duration, until: i64) -> Option<i64> {
-    let after = ms(AFTER_CHANGE);
-    let mut next: Option<i64> = None;
-    let mut consider = |at: i64| next = Some(next.map_or(at, |n| n.min(at)));
-    let infos = results.iter().filter_map(|(_, result)| result.as_ref().ok()).flat_map(|found| &found.list);
-    for info in infos {
-        match Status::from_code(info.status) {
-            Status::InProgress => {
-                consider(now.saturating_add(ms(refresh)));
-                if let Some(end) = info.end_time.filter(|end| end.saturating_add(after) > now) {
-                    consider(end.saturating_add(after));
-                }
-            }
-            Status::Upcoming => match info.start_time {
-                Some(start) if start > until => {}
-                Some(start) if start.saturating_add(after) > now => consider(start.saturating_add(after)),
-                // Past its start and not begun: looked at like one in progress.
-                Some(_) => consider(now.saturating_add(ms(refresh))),
-                None => {}
-            },
-            Status::Ended | Status::Unknown => {}
-        }
-    }
-    next.map(|at| at.min(until))
-}
-
-/// The join buttons (the meeting in progress, else the next one, of each code) and Refresh.
-fn buttons(t: &Text, results: &[CodeResult], refresh: bool) -> String {
-    let mut list = Vec::new();
-    for (index, (_, result)) in results.iter().enumerate() {
-        let Ok(found) = result else { continue };
-        let mut joinable: Vec<_> = found
-            .list
-            .iter()
-            .filter(|info| matches!(Status::from_code(info.status), Status::InProgress | Status::Upcoming))
-            .collect();
-        joinable.sort_by_key(|info| (Status::from_code(info.status), info.start_time.unwrap_or(i64::MAX)));
-        let url =
-            joinable.first().and_then(|info| info.external_link_url.as_deref()).and_then(super::meeting::safe_link);
-        if let Some(url) = url
-            && list.len() < MAX_JOIN_BUTTONS
-        {
-            let text = if results.len() > 1 { format!("{} {}", t.join, index + 1) } else { t.join.to_owned() };
-            list.push(serde_json::json!({"text": text, "color": "blue", "id": format!("join-{index}"), "url": url, "iosUrl": url}));
-        }
-    }
-    if refresh {
-        list.push(serde_json::json!({"text": t.refresh, "color": "gray", "id": REFRESH_ACTION, "request": true}));
-    }
-    serde_json::json!({ "msgButtons": list }).to_string()
-}
-
-/// The card's parameters: the markdown of today's answer and its buttons.
-pub fn card_params(
-    t: &Text,
-    message: &OutgoingMessage,
-    results: &[CodeResult],
-    refresh: bool,
-) -> BTreeMap<String, String> {
-    let text = match message {
-        OutgoingMessage::Markdown { text, .. } | OutgoingMessage::ActionCard { text, .. } => text.clone(),
-    };
-    BTreeMap::from([("markdown".to_owned(), text), ("sys_full_json_obj".to_owned(), buttons(t, results, refresh))])
-}
-
-fn digest(params: &BTreeMap<String, String>) -> String {
-    let mut hash = Sha256::new();
-    for (key, value) in params {
-        hash.update(key.as_bytes());
-        hash.update([0]);
-        hash.update(value.as_bytes());
-        hash.update([0]);
-    }
-    hash.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()
-}
-
-/// Today's answer for `view` from `results`.
-pub fn render_view(view: &CardView, tz: Tz, results: &[CodeResult]) -> OutgoingMessage {
-    let t = view.lang.parse::<Lang>().unwrap_or_default().text();
-    match (view.share, results) {
-        (true, [(code, result)]) => render::share_card(t, tz, code, result),
-        _ => render::meeting_card(t, tz, results, view.skipped, view.mention.as_deref()),
-    }
 }
 
 impl LiveCards {
@@ -235,7 +118,7 @@ impl LiveCards {
             client,
             conferences,
             options,
-            registry: state.registry(),
+            book: Book::open(state),
             state: state.clone(),
             budget,
             clock,
@@ -344,69 +227,9 @@ impl LiveCards {
             looked_up_ms: now,
             due_ms: due,
         };
-        self.keep(&out_track_id, due, &card).await;
+        self.book.keep(&out_track_id, due, &card).await;
         Ok(())
     }
-
-    /// Keeps `card` for its look at `due`: in this replica's store, and in Redis for every
-    /// replica when it is shared.
-    async fn keep(&self, out_track_id: &str, due: i64, card: &LiveCard) {
-        let card = LiveCard { due_ms: due, ..card.clone() };
-        if self.state.shares() {
-            let payload = serde_json::to_string(&card).unwrap_or_default();
-            if !self.state.put_shared(LiveCard::KIND, out_track_id, Some(due), &payload).await {
-                tracing::warn!(out_track_id, "Redis did not answer: a live card is kept on this replica only");
-            }
-        }
-        let Some(registry) = &self.registry else { return };
-        if let Err(err) = registry.put(out_track_id, Some(system_time(due)), &card).await {
-            tracing::warn!(%err, out_track_id, "a live card could not be kept; it stays as it is now");
-        }
-    }
-
-    async fn forget(&self, out_track_id: &str) {
-        if self.state.shares() {
-            self.state.remove_shared(LiveCard::KIND, out_track_id).await;
-        }
-        let Some(registry) = &self.registry else { return };
-        if let Err(err) = registry.remove(out_track_id).await {
-            tracing::warn!(%err, out_track_id, "a finished live card could not be forgotten");
-        }
-    }
-
-    /// The live cards due by `now`: every replica's from Redis while it answers, else this one's.
-    async fn due(&self, now: i64) -> Option<Vec<(String, LiveCard)>> {
-        if let Some(rows) = self.state.due_shared(LiveCard::KIND, now).await {
-            let decoded = rows.into_iter().filter_map(|(key, payload)| match serde_json::from_str(&payload) {
-                Ok(card) => Some((key, card)),
-                Err(err) => {
-                    tracing::warn!(%key, %err, "a shared live card that does not read is skipped");
-                    None
-                }
-            });
-            return Some(decoded.collect());
-        }
-        match self.registry.as_ref()?.due(system_time(now)).await {
-            Ok(due) => Some(due),
-            Err(err) => {
-                tracing::warn!(%err, "live cards could not be read; trying again shortly");
-                None
-            }
-        }
-    }
-
-    /// A kept card: from Redis while it answers (another replica may have delivered it), else
-    /// from this replica's store.
-    async fn kept(&self, out_track_id: &str) -> Result<Option<LiveCard>, String> {
-        if let Some(shared) = self.state.shared(LiveCard::KIND, out_track_id).await {
-            return Ok(shared.and_then(|payload| serde_json::from_str(&payload).ok()));
-        }
-        match &self.registry {
-            Some(registry) => registry.get(out_track_id).await.map_err(|err| err.to_string()),
-            None => Ok(None),
-        }
-    }
-
     /// Looks up every code of `view` (`fresh`: past the cache), for the budget as `purpose`.
     async fn look_up(&self, corp: Option<&str>, view: &CardView, fresh: bool) -> Vec<CodeResult> {
         let lookups = view.codes.iter().filter_map(|code| RoomCode::parse(code).ok()).map(|code| async move {
@@ -447,7 +270,7 @@ impl LiveCards {
     /// Redis each look is claimed, so one replica makes it.
     pub async fn refresh_due(&self) -> usize {
         let now = self.clock.now_ms();
-        let Some(due) = self.due(now).await else { return 0 };
+        let Some(due) = self.book.due(now).await else { return 0 };
         let mut looked = 0;
         for (out_track_id, card) in due {
             let claim = format!("{}:{out_track_id}:{}", LiveCard::KIND, card.due_ms);
@@ -469,7 +292,7 @@ impl LiveCards {
             if pressed { Some(self.options.refresh) } else { self.budget.pace(&org).stretch(self.options.refresh) };
         let Some(refresh) = refresh else {
             // Paused for the budget: looked at again once the window may have rolled on.
-            self.keep(out_track_id, now.saturating_add(ms(self.options.refresh)), &card).await;
+            self.book.keep(out_track_id, now.saturating_add(ms(self.options.refresh)), &card).await;
             return;
         };
         if pressed && now.saturating_sub(card.looked_up_ms) < ms(FRESH_ENOUGH) {
@@ -500,10 +323,10 @@ impl LiveCards {
             self.metrics.card("update", "unchanged");
         }
         match next_look(&results, now, refresh, card.until_ms) {
-            Some(due) if now < card.until_ms => self.keep(out_track_id, due.max(now + 1), &card).await,
+            Some(due) if now < card.until_ms => self.book.keep(out_track_id, due.max(now + 1), &card).await,
             _ => {
                 tracing::info!(out_track_id, "live card final: nothing on it can change any more");
-                self.forget(out_track_id).await;
+                self.book.forget(out_track_id).await;
             }
         }
     }
@@ -511,7 +334,7 @@ impl LiveCards {
     /// A Refresh press on card `out_track_id` by someone of organisation `corp`: shows fresh
     /// data. A card the bot does not know, or of another organisation, is left as it is.
     pub async fn pressed(&self, corp: Option<&str>, out_track_id: &str) -> bool {
-        let card = match self.kept(out_track_id).await {
+        let card = match self.book.kept(out_track_id).await {
             Ok(Some(card)) => card,
             Ok(None) => {
                 self.metrics.card("press", "unknown_card");
@@ -550,83 +373,16 @@ impl LiveCards {
         }
     }
 
-    /// Until `stop`, refreshes due cards and keeps the budget's counts.
+    /// Until `stop`, refreshes due cards.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut ticks: u32 = 0;
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
                 _ = ticker.tick() => {}
             }
             self.refresh_due().await;
-            ticks = ticks.wrapping_add(1);
-            if ticks.is_multiple_of(60) {
-                self.budget.persist().await;
-            }
         }
-    }
-}
-
-/// Whether `found` has anything that can still change (for callers deciding before a lookup).
-pub fn can_change(found: &Conferences) -> bool {
-    found.list.iter().any(|info| matches!(Status::from_code(info.status), Status::InProgress | Status::Upcoming))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::dingtalk::conference::ConferenceInfo;
-
-    const NOW: i64 = 1_795_674_600_000;
-    const MIN: i64 = 60_000;
-
-    fn results(list: Vec<ConferenceInfo>) -> Vec<CodeResult> {
-        let code = RoomCode::parse("123456789").expect("code");
-        vec![(code, Ok(Arc::new(Conferences { total: list.len(), list })))]
-    }
-
-    fn meeting(status: i64, start: i64, end: Option<i64>) -> ConferenceInfo {
-        ConferenceInfo {
-            status: Some(status),
-            start_time: Some(start),
-            end_time: end,
-            external_link_url: Some("https://meeting.dingtalk.com/j/x".into()),
-            ..ConferenceInfo::default()
-        }
-    }
-
-    #[test]
-    fn a_card_is_looked_at_just_after_each_start_and_every_interval_while_in_progress() {
-        let refresh = Duration::from_secs(600);
-        let until = NOW + 24 * 60 * MIN;
-        let upcoming = results(vec![meeting(0, NOW + 30 * MIN, None)]);
-        assert_eq!(next_look(&upcoming, NOW, refresh, until), Some(NOW + 30 * MIN + ms(AFTER_CHANGE)));
-        let running = results(vec![meeting(2, NOW - MIN, Some(NOW + 5 * MIN))]);
-        assert_eq!(next_look(&running, NOW, refresh, until), Some(NOW + 5 * MIN + ms(AFTER_CHANGE)));
-        let open_ended = results(vec![meeting(2, NOW - MIN, None)]);
-        assert_eq!(next_look(&open_ended, NOW, refresh, until), Some(NOW + 10 * MIN));
-    }
-
-    #[test]
-    fn ended_or_far_off_meetings_make_a_final_card() {
-        let refresh = Duration::from_secs(600);
-        let until = NOW + 24 * 60 * MIN;
-        assert_eq!(next_look(&results(vec![meeting(1, NOW - 60 * MIN, Some(NOW - MIN))]), NOW, refresh, until), None);
-        assert_eq!(next_look(&results(vec![meeting(0, NOW + 48 * 60 * MIN, None)]), NOW, refresh, until), None);
-        assert_eq!(next_look(&results(vec![]), NOW, refresh, until), None);
-    }
-
-    #[test]
-    fn buttons_are_a_json_string_of_join_links_and_refresh() {
-        let t = Lang::En.text();
-        let json: serde_json::Value =
-            serde_json::from_str(&buttons(t, &results(vec![meeting(2, NOW, None)]), true)).expect("json");
-        assert_eq!(json["msgButtons"][0]["url"], "https://meeting.dingtalk.com/j/x");
-        assert_eq!(json["msgButtons"][1]["id"], REFRESH_ACTION);
-        let ended: serde_json::Value =
-            serde_json::from_str(&buttons(t, &results(vec![meeting(1, NOW, None)]), false)).expect("json");
-        assert_eq!(ended["msgButtons"].as_array().map(Vec::len), Some(0));
     }
 }
