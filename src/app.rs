@@ -340,10 +340,15 @@ impl Application {
         {
             tracing::warn!("the reminder scheduler did not stop within the grace period");
         }
-        budget.abort();
-        if let Some(live) = live {
-            live.abort();
+        // A look in progress finishes and keeps the card's next look (else, on Redis, the
+        // card waits for its claim to lapse before another replica may look).
+        if let Some(task) = live
+            && tokio::time::timeout_at(deadline, task).await.is_err()
+        {
+            tracing::warn!("the live card scheduler did not stop within the grace period");
         }
+        // The drain keeps the counts once more.
+        budget.abort();
         if tokio::time::timeout_at(deadline, bot.drain()).await.is_err() {
             tracing::warn!(
                 grace_secs = grace.as_secs(),
