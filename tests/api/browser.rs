@@ -142,10 +142,12 @@ struct Playground {
     chromium: Chromium,
     stop: tokio::sync::oneshot::Sender<()>,
     running: tokio::task::JoinHandle<std::io::Result<()>>,
+    _machine: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Playground {
     async fn open() -> Self {
+        let machine = crate::helpers::heavy().await;
         let sandbox = Sandbox::start(SandboxOptions { port: Some(0), ..SandboxOptions::default() })
             .await
             .expect("the sandbox starts");
@@ -158,7 +160,7 @@ impl Playground {
         let page = chromium.browser.new_page(url.as_str()).await.expect("the playground opens");
         let ready = eval(&page, &when("return document.body.dataset.ready === 'true';", DEADLINE.as_millis())).await;
         assert_eq!(ready, json!(true), "the page loaded the sandbox's info");
-        Self { page, chromium, stop, running }
+        Self { page, chromium, stop, running, _machine: machine }
     }
 
     async fn eval(&self, expression: &str) -> Value {
@@ -188,7 +190,7 @@ impl Playground {
     }
 
     async fn close(self) {
-        let Self { page, chromium, stop, running } = self;
+        let Self { page, chromium, stop, running, _machine } = self;
         drop(page);
         chromium.close().await;
         let _ = stop.send(());

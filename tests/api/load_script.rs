@@ -5,6 +5,7 @@
 use std::process::{Command, Output};
 
 fn smoke(bot_env: &str) -> (Output, String) {
+    let _machine = crate::helpers::heavy_blocking();
     let output = Command::new("bash")
         .arg("bench/load.sh")
         .arg("--smoke")

@@ -240,6 +240,7 @@ async fn malformed_frames_are_survived() {
 
 #[tokio::test]
 async fn a_burst_of_1000_messages_gets_exactly_one_reply_each() {
+    let _machine = crate::helpers::heavy().await;
     let (app, _) = spawn_stream_app().await;
     let started = std::time::Instant::now();
     // The lookup is held until every frame is acknowledged: acks never wait for the work.

@@ -27,6 +27,7 @@ fn driver(bot: &Path) -> PathBuf {
 
 #[test]
 fn the_stream_benchmarks_messages_are_each_answered_exactly_once_by_the_bot_and_the_sdk() {
+    let _machine = crate::helpers::heavy_blocking();
     let bot = PathBuf::from(env!("CARGO_BIN_EXE_dingmeet"));
     let output = Command::new("bash")
         .arg("bench/stream.sh")

@@ -24,6 +24,22 @@ use tokio::task::JoinHandle;
 /// polled, never slept).
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
+/// Taken by the tests that load the whole machine (thousands of sockets, a benchmark's burst, a
+/// browser), so that no two of them run at once: each asserts answers within a deadline, and
+/// two of them side by side on a 2-core machine can starve each other past it. A failed test
+/// releases it too (a tokio mutex does not poison).
+static MACHINE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The machine to this test alone among the heavy ones, in an async test.
+pub(crate) async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    MACHINE.lock().await
+}
+
+/// As [`heavy`], in a plain (non-async) test.
+pub(crate) fn heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    MACHINE.blocking_lock()
+}
+
 /// The bot's callback path.
 pub(crate) const CALLBACK_PATH: &str = "/dingtalk/callback";
 
