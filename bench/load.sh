@@ -111,8 +111,10 @@ start_simulator() {
   export DINGMEET_CLIENT_ID="$CLIENT_ID" DINGMEET_CLIENT_SECRET="$CLIENT_SECRET" DINGMEET_API_BASE="$SIM_URL"
 }
 log "the simulator: the sandbox with bench/scenario.toml, a fresh one for every run"
-export DINGMEET_WEBHOOK_HOSTS=127.0.0.1 DINGMEET_LOG_FORMAT=json
-for name in $(env | grep -o '^DINGMEET_[A-Z_]*' | grep -vE '^DINGMEET_(WEBHOOK_HOSTS|LOG_FORMAT)$'); do
+# The markdown path: the throughput of answers on the session webhook (live cards cost OpenAPI
+# calls and are measured by the month benchmark instead).
+export DINGMEET_WEBHOOK_HOSTS=127.0.0.1 DINGMEET_LOG_FORMAT=json DINGMEET_CARDS=markdown
+for name in $(env | grep -o '^DINGMEET_[A-Z_]*' | grep -vE '^DINGMEET_(WEBHOOK_HOSTS|LOG_FORMAT|CARDS)$'); do
   unset "$name" # the bot's defaults, whatever this shell had set
 done
 unset RUST_LOG

@@ -152,7 +152,9 @@ impl Target {
             command
                 .env("DINGMEET_MODE", "stream")
                 .env("DINGMEET_LISTEN", "127.0.0.1:0")
-                .env("DINGMEET_LOG_FORMAT", "json");
+                .env("DINGMEET_LOG_FORMAT", "json")
+                // Webhook replies, as the SDK's bot sends: the measure is the same work on both.
+                .env("DINGMEET_CARDS", "markdown");
             command.envs(o.bot_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         }
         let child = command.stdin(Stdio::null()).stdout(log_file.try_clone()?).stderr(log_file).spawn()?;

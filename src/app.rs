@@ -10,11 +10,15 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::bot::access::Access;
+use crate::bot::budget::Budget;
 use crate::bot::handle::{Bot, BotParts};
+use crate::bot::live::{CardOptions, LiveCards};
 use crate::bot::remind::{RemindSettings, Reminders};
 use crate::clock::{self, SharedClock};
-use crate::config::{AppType, ConfigError, Mode, Settings};
+use crate::config::{AppType, CardsMode, ConfigError, Mode, Settings};
 use crate::dingtalk::api::http_client;
+use crate::dingtalk::calls::Calls;
+use crate::dingtalk::card::{Callback, CardClient};
 use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::reply::Replier;
 use crate::dingtalk::sign::Verifier;
@@ -43,6 +47,8 @@ pub struct Application {
     stream: Option<Arc<StreamClient>>,
     grace: Duration,
     limits: HttpLimits,
+    /// `DINGMEET_PUBLIC_URL`: where card presses are called back in HTTP mode.
+    public_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,8 +94,25 @@ pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Compon
     build_with_clock(settings, state, clock::system())
 }
 
-/// Builds the bot around a state store, its background work reading `clock` (the simulator's
-/// in tests and the sandbox).
+/// How interactive cards are made, from settings (`None`: answers are markdown only).
+fn card_options(settings: &Settings) -> Option<CardOptions> {
+    let cards = &settings.cards;
+    if cards.mode == CardsMode::Markdown {
+        return None;
+    }
+    let callback = if settings.server.mode.stream() {
+        Some(Callback::Stream)
+    } else {
+        cards.public_url.as_ref().map(|_| Callback::Http { route_key: CARD_ROUTE_KEY.to_owned() })
+    };
+    Some(CardOptions { template_id: cards.template_id.clone(), refresh: cards.refresh, live: cards.live, callback })
+}
+
+/// The route key HTTP card callbacks are registered under.
+pub const CARD_ROUTE_KEY: &str = "dingmeet";
+
+/// Builds the bot around a state store, its background work (reminders, live cards, the
+/// budget's window) reading `clock` (the simulator's in tests and the sandbox).
 pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClock) -> Result<Components, ConfigError> {
     let (client_id, client_secret) = settings.credentials()?;
     let credentials = Credentials { client_id, client_secret };
@@ -98,8 +121,11 @@ pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClo
     let mut secrets = vec![credentials.client_secret.clone()];
     secrets.extend(settings.server.callback_secrets.iter().cloned());
     let verifier = Arc::new(Verifier::new(secrets, settings.server.sign_window));
+    let budget =
+        Arc::new(Budget::new(settings.dingtalk.monthly_call_budget, Arc::clone(&clock), &state, Arc::clone(&metrics)));
     let mut tokens =
-        TokenProvider::new(http.clone(), &settings.dingtalk.api_base, credentials.clone(), Arc::clone(&metrics));
+        TokenProvider::new(http.clone(), &settings.dingtalk.api_base, credentials.clone(), Arc::clone(&metrics))
+            .with_calls(Calls::new(budget.clone()));
     if settings.app.app_type == AppType::ThirdParty {
         let tickets = SuiteTickets::new(state.clone(), settings.app.suite_ticket.clone());
         tokens = tokens.third_party(settings.app.corp_token_route, Arc::new(tickets));
@@ -113,8 +139,21 @@ pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClo
         dingtalk.circuit_breaker,
         Arc::clone(&metrics),
     );
-    let replier = Replier::new(http.clone(), &dingtalk.api_base, tokens, Arc::clone(&metrics));
     let answers = &settings.answers;
+    let live = card_options(settings).map(|options| {
+        let client = CardClient::new(http.clone(), &dingtalk.api_base, tokens.clone(), Arc::clone(&metrics));
+        Arc::new(LiveCards::new(
+            client,
+            conferences.clone(),
+            options,
+            &state,
+            Arc::clone(&budget),
+            Arc::clone(&clock),
+            answers.timezone,
+            Arc::clone(&metrics),
+        ))
+    });
+    let replier = Replier::new(http.clone(), &dingtalk.api_base, tokens, Arc::clone(&metrics));
     let reminders = Reminders::new(
         &state,
         conferences.clone(),
@@ -122,7 +161,8 @@ pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClo
         Arc::clone(&metrics),
         clock,
         RemindSettings { days: answers.remind_days.max(1), timezone: answers.timezone },
-    );
+    )
+    .with_budget(Arc::clone(&budget));
     let bot = Bot::new(BotParts {
         lang: answers.lang,
         timezone: answers.timezone,
@@ -133,6 +173,8 @@ pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClo
         metrics,
         access: Access::new(answers.allow_conversations.clone(), answers.allow_users.clone()),
         reminders: Some(Arc::new(reminders)),
+        budget,
+        live,
     });
     Ok(Components { bot: Arc::new(bot), verifier, http, credentials })
 }
@@ -218,7 +260,16 @@ impl Application {
         register_checks(&readiness, &components.bot, stream.as_deref());
         let state = AppState { bot: components.bot, verifier: components.verifier, readiness };
         let limits = HttpLimits::new(&settings.server, raise_open_files_limit());
-        Ok(Self { listener, state, mode: settings.server.mode, stream, grace: settings.server.shutdown_grace, limits })
+        let server = &settings.server;
+        Ok(Self {
+            listener,
+            state,
+            mode: server.mode,
+            stream,
+            grace: server.shutdown_grace,
+            limits,
+            public_url: settings.cards.public_url.clone(),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -241,7 +292,7 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let Self { listener, state, mode, stream, grace, limits } = self;
+        let Self { listener, state, mode, stream, grace, limits, public_url } = self;
         let bot = Arc::clone(&state.bot);
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
@@ -249,9 +300,15 @@ impl Application {
         let stream_task = stream.map(|client| tokio::spawn(client.run(stop.clone())));
         // What was accepted before a crash (or taken over from a stopped replica) is finished
         // alongside new messages.
+        bot.budget().load().await;
         bot.resume().await;
         let take_over = tokio::spawn(Arc::clone(&bot).take_over(stop.clone()));
         let reminders = bot.reminders().map(|reminders| tokio::spawn(Arc::clone(reminders).run(stop.clone())));
+        if let (Some(live), Some(url)) = (bot.live_cards(), public_url.as_deref()) {
+            live.register_callback(url, crate::server::card_callback::PATH).await;
+        }
+        let live = bot.live_cards().map(|live| tokio::spawn(Arc::clone(live).run(stop.clone())));
+        let budget = tokio::spawn(Arc::clone(bot.budget()).run(stop.clone()));
         let connections = state.bot.metrics().connections().clone();
         let serve =
             server::listener::serve(listener, server::router(state, mode.http()), limits, connections, stop.clone());
@@ -283,6 +340,15 @@ impl Application {
         {
             tracing::warn!("the reminder scheduler did not stop within the grace period");
         }
+        // A look in progress finishes and keeps the card's next look (else, on Redis, the
+        // card waits for its claim to lapse before another replica may look).
+        if let Some(task) = live
+            && tokio::time::timeout_at(deadline, task).await.is_err()
+        {
+            tracing::warn!("the live card scheduler did not stop within the grace period");
+        }
+        // The drain keeps the counts once more.
+        budget.abort();
         if tokio::time::timeout_at(deadline, bot.drain()).await.is_err() {
             tracing::warn!(
                 grace_secs = grace.as_secs(),

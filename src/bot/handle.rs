@@ -4,6 +4,7 @@
 //! marks it done. Journaled messages left unfinished by a crash, or by a stopped replica on
 //! Redis, take the same path ([`Bot::resume`], [`Bot::take_over`]).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono_tz::Tz;
@@ -12,8 +13,10 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::access::Access;
+use super::budget::Budget;
 use super::card_memo::CardMemo;
 use super::command::{self, Command};
+use super::live::{CardAnswer, CardView, LiveCards};
 use super::remind::Reminders;
 use super::render::{self, CodeResult};
 use crate::dingtalk::api::ApiError;
@@ -69,6 +72,8 @@ pub struct Bot {
     metrics: Arc<Metrics>,
     access: Access,
     reminders: Option<Arc<Reminders>>,
+    budget: Arc<Budget>,
+    live: Option<Arc<LiveCards>>,
     cards: CardMemo,
     tasks: TaskTracker,
 }
@@ -84,6 +89,17 @@ pub struct BotParts {
     pub metrics: Arc<Metrics>,
     pub access: Access,
     pub reminders: Option<Arc<Reminders>>,
+    /// Counts OpenAPI calls (the clients' token provider counts into the same budget) and
+    /// paces background work by it.
+    pub budget: Arc<Budget>,
+    /// Answers meeting questions that can still change with interactive cards kept live.
+    pub live: Option<Arc<LiveCards>>,
+}
+
+/// An answer, and what it was made from when it could be an interactive card.
+pub struct Composed {
+    pub message: OutgoingMessage,
+    pub card: Option<CardAnswer>,
 }
 
 /// The state-store setting that holds a conversation's language.
@@ -91,7 +107,8 @@ const LANG_SETTING: &str = "lang";
 
 impl Bot {
     pub fn new(parts: BotParts) -> Self {
-        let BotParts { lang, timezone, conferences, hosts, replier, state, metrics, access, reminders } = parts;
+        let BotParts { lang, timezone, conferences, hosts, replier, state, metrics, access, reminders, budget, live } =
+            parts;
         Self {
             lang,
             timezone,
@@ -102,6 +119,8 @@ impl Bot {
             metrics,
             access,
             reminders,
+            budget,
+            live,
             cards: CardMemo::default(),
             tasks: TaskTracker::new(),
         }
@@ -127,6 +146,16 @@ impl Bot {
     /// The `/remind` reminders, when the bot keeps them.
     pub fn reminders(&self) -> Option<&Arc<Reminders>> {
         self.reminders.as_ref()
+    }
+
+    /// The live cards, when answers may be interactive cards.
+    pub fn live_cards(&self) -> Option<&Arc<LiveCards>> {
+        self.live.as_ref()
+    }
+
+    /// The monthly OpenAPI budget every call is counted against.
+    pub fn budget(&self) -> &Arc<Budget> {
+        &self.budget
     }
 
     /// The conference lookups, with their cache.
@@ -270,6 +299,7 @@ impl Bot {
     pub async fn drain(&self) {
         self.tasks.close();
         self.tasks.wait().await;
+        self.budget.persist().await;
         self.state.flush().await;
     }
 
@@ -293,10 +323,28 @@ impl Bot {
                 return;
             }
         }
-        let answer = self.answer(message).await;
+        let Composed { message: answer, card } = self.compose(message).await;
         if !self.state.claim_reply(&message.id, ticket).await {
             tracing::info!("already answered by another replica; not sent again");
             return;
+        }
+        if let (Some(live), Some(card)) = (&self.live, card) {
+            let at = match (&answer, message.reply_to.sender_staff_id.as_deref()) {
+                (OutgoingMessage::Markdown { at_user_ids, .. }, Some(staff))
+                    if at_user_ids.iter().any(|id| id == staff) =>
+                {
+                    BTreeMap::from([(staff.to_owned(), message.sender_nick.clone().unwrap_or_default())])
+                }
+                _ => BTreeMap::new(),
+            };
+            match live.deliver(&message.reply_to, &answer, &card, &at).await {
+                Ok(()) => {
+                    let latency_us = u64::try_from(message.received.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    tracing::info!(channel = "card", latency_us, "replied");
+                    return;
+                }
+                Err(why) => tracing::debug!(?why, "answering in markdown"),
+            }
         }
         match self.replier.send(&message.reply_to, &answer, reply::now_ms()).await {
             Ok(channel) => {
@@ -309,57 +357,75 @@ impl Bot {
 
     /// The reply to `message`: a meeting card, help, or a friendly explanation.
     pub async fn answer(&self, message: &Message) -> OutgoingMessage {
+        self.compose(message).await.message
+    }
+
+    /// The reply to `message`, with what a meeting answer was made from (so it can go out as a
+    /// live card).
+    pub async fn compose(&self, message: &Message) -> Composed {
         let lang = self.language(&message.reply_to.conversation_id).await;
         let t = lang.text();
         let mention = match message.reply_to.kind {
             ConversationKind::Group => render::mention_for(message.reply_to.sender_staff_id.as_deref()),
             ConversationKind::Single => None,
         };
+        let plain = |message| Composed { message, card: None };
         if let Err(refusal) = self.access.check(message) {
             tracing::info!(reason = refusal.label(), "message refused by an allow-list");
             self.metrics.refused(refusal.label());
-            return render::notice_card(t, &[t.not_allowed.to_owned()], mention);
+            return plain(render::notice_card(t, &[t.not_allowed.to_owned()], mention));
         }
         let text = match &message.body {
             Body::Text(text) => text,
             Body::Unsupported(kind) => {
                 tracing::info!(msgtype = %kind, "message type not supported");
                 self.metrics.command("unsupported");
-                return render::notice_card(t, &[t.unsupported_message.to_owned()], mention);
+                return plain(render::notice_card(t, &[t.unsupported_message.to_owned()], mention));
             }
         };
         let command = match command::parse(text) {
             Ok(command) => command,
             Err(err) => {
                 self.metrics.command("invalid");
-                return render::parse_error_card(t, &err, mention);
+                return plain(render::parse_error_card(t, &err, mention));
             }
         };
         self.metrics.command(command.kind().label());
+        let corp = message.reply_to.corp_id.as_deref();
+        let view = |codes: &[command::RoomCode], skipped: usize, share: bool| CardView {
+            codes: codes.iter().map(|code| code.as_str().to_owned()).collect(),
+            skipped,
+            share,
+            mention: if share { None } else { mention.map(str::to_owned) },
+            lang: lang.code().to_owned(),
+        };
         match command {
-            Command::Help => render::help_card(t, None, mention),
+            Command::Help => plain(render::help_card(t, None, mention)),
             Command::Meeting { codes, skipped } => {
-                let corp = message.reply_to.corp_id.as_deref();
                 let lookups = codes.into_iter().map(|code| async move {
                     let result = self.lookup(corp, &code).await;
                     (code, result)
                 });
                 let results: Vec<CodeResult> = futures_util::future::join_all(lookups).await;
-                self.cards.meeting_card(t, self.timezone, &results, skipped, mention)
+                let message = self.cards.meeting_card(t, self.timezone, &results, skipped, mention);
+                let codes: Vec<_> = results.iter().map(|(code, _)| code.clone()).collect();
+                Composed { message, card: Some(CardAnswer { view: view(&codes, skipped, false), results }) }
             }
             Command::Share(code) => {
-                let result = self.lookup(message.reply_to.corp_id.as_deref(), &code).await;
-                render::share_card(t, self.timezone, &code, &result)
+                let result = self.lookup(corp, &code).await;
+                let message = render::share_card(t, self.timezone, &code, &result);
+                let view = view(std::slice::from_ref(&code), 0, true);
+                Composed { message, card: Some(CardAnswer { view, results: vec![(code, result)] }) }
             }
-            Command::Remind(request) => match &self.reminders {
+            Command::Remind(request) => plain(match &self.reminders {
                 Some(reminders) => reminders.answer(message, request, lang, mention).await,
                 None => render::notice_card(t, &[t.misconfigured.to_owned()], mention),
-            },
-            Command::Lang(None) => render::notice_card(t, &[t.lang_current.to_owned()], mention),
+            }),
+            Command::Lang(None) => plain(render::notice_card(t, &[t.lang_current.to_owned()], mention)),
             Command::Lang(Some(lang)) => {
                 self.state.set_setting(&message.reply_to.conversation_id, LANG_SETTING, lang.code()).await;
                 let t = lang.text();
-                render::notice_card(t, &[t.lang_switched.to_owned()], mention)
+                plain(render::notice_card(t, &[t.lang_switched.to_owned()], mention))
             }
         }
     }

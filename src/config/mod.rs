@@ -106,6 +106,7 @@ pub struct Settings {
     pub answers: AnswerSettings,
     pub state: StateSettings,
     pub stream: StreamSettings,
+    pub cards: CardSettings,
 }
 
 /// Which DingTalk app the bot is.
@@ -157,6 +158,8 @@ pub struct DingTalkSettings {
     /// How long a conference lookup is reused (zero turns the cache off).
     pub cache_ttl: Duration,
     pub circuit_breaker: Policy,
+    /// OpenAPI calls per organisation in a rolling 30 days; background work is paced within it.
+    pub monthly_call_budget: u64,
 }
 
 /// What answers look like, and to whom.
@@ -205,6 +208,47 @@ pub struct StreamSettings {
     /// Give up this long after a ping (at least 10 ms).
     pub pong_timeout: Duration,
 }
+
+/// Interactive meeting cards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardSettings {
+    pub mode: CardsMode,
+    /// The template of interactive answers: markdown with buttons (`markdown`, `sys_full_json_obj`).
+    pub template_id: String,
+    /// How often a live card of a meeting in progress is refreshed (at least a second).
+    pub refresh: Duration,
+    /// How long a card stays live: meetings starting within it make an answer interactive.
+    pub live: Duration,
+    /// The bot's public base URL (HTTP mode): presses are called back at
+    /// `{public_url}/dingtalk/card-callback`. Unset: HTTP-mode cards have no Refresh button.
+    pub public_url: Option<String>,
+}
+
+/// Whether meeting answers may be interactive cards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CardsMode {
+    /// Answers that can still change are interactive cards that update themselves.
+    #[default]
+    Interactive,
+    /// Every answer is a markdown reply on the session webhook.
+    Markdown,
+}
+
+impl FromStr for CardsMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "interactive" => Ok(Self::Interactive),
+            "markdown" => Ok(Self::Markdown),
+            other => Err(format!("unknown card mode {other:?}: use interactive or markdown")),
+        }
+    }
+}
+
+/// The standard markdown-with-buttons card template.
+pub const DEFAULT_CARD_TEMPLATE: &str = "1366a1eb-bc54-4859-ac88-517c56a9acb1.schema";
 
 /// Why settings could not be loaded; each names the file or variable to fix.
 #[derive(Debug, thiserror::Error)]

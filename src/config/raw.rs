@@ -12,8 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 
 use super::{
-    AnswerSettings, AppSettings, AppType, ConfigError, DingTalkSettings, ENV_PREFIX, LogFormat, Mode, ServerSettings,
-    Settings, StateSettings, StreamSettings,
+    AnswerSettings, AppSettings, AppType, CardSettings, CardsMode, ConfigError, DEFAULT_CARD_TEMPLATE,
+    DingTalkSettings, ENV_PREFIX, LogFormat, Mode, ServerSettings, Settings, StateSettings, StreamSettings,
 };
 use crate::dingtalk::breaker::Policy;
 use crate::dingtalk::token::CorpTokenRoute;
@@ -129,6 +129,24 @@ pub(super) struct Raw {
     /// took it before another replica takes it over.
     #[serde(deserialize_with = "from_str_or_native")]
     journal_claim_secs: u64,
+    /// `interactive`: meeting answers that can still change are interactive cards that update
+    /// themselves; `markdown`: every answer is a markdown reply on the session webhook.
+    #[serde(deserialize_with = "from_str_or_native")]
+    cards: CardsMode,
+    /// The card template of interactive answers: markdown with buttons (`markdown`, `sys_full_json_obj`).
+    card_template_id: String,
+    /// How often a live card of a meeting in progress is refreshed.
+    #[serde(deserialize_with = "from_str_or_native")]
+    card_refresh_secs: u64,
+    /// How long a card stays live: meetings starting within this many hours make it interactive.
+    #[serde(deserialize_with = "from_str_or_native")]
+    card_live_hours: u64,
+    /// OpenAPI calls per organisation in a rolling 30 days; background work is paced within it.
+    #[serde(deserialize_with = "from_str_or_native")]
+    monthly_call_budget: u64,
+    /// The bot's public base URL (HTTP mode): card button presses are called back at
+    /// `{public_url}/dingtalk/card-callback`. Unset: HTTP-mode cards have no Refresh button.
+    public_url: Option<String>,
 }
 
 impl Default for Raw {
@@ -173,6 +191,12 @@ impl Default for Raw {
             data_dir: None,
             journal: true,
             journal_claim_secs: 30,
+            cards: CardsMode::Interactive,
+            card_template_id: DEFAULT_CARD_TEMPLATE.to_owned(),
+            card_refresh_secs: 600,
+            card_live_hours: 24,
+            monthly_call_budget: 10_000,
+            public_url: None,
         }
     }
 }
@@ -211,6 +235,7 @@ impl Raw {
                     failures: self.circuit_failures,
                     cool_down: Duration::from_millis(self.circuit_cooldown_ms),
                 },
+                monthly_call_budget: self.monthly_call_budget,
             },
             answers: AnswerSettings {
                 lang: self.lang,
@@ -235,6 +260,13 @@ impl Raw {
                 backoff_max: Duration::from_millis(self.stream_backoff_max_ms.max(1)),
                 ping_interval: Duration::from_millis(self.stream_ping_interval_ms.max(10)),
                 pong_timeout: Duration::from_millis(self.stream_pong_timeout_ms.max(10)),
+            },
+            cards: CardSettings {
+                mode: self.cards,
+                template_id: self.card_template_id,
+                refresh: Duration::from_secs(self.card_refresh_secs.max(1)),
+                live: Duration::from_secs(self.card_live_hours.saturating_mul(3600)),
+                public_url: self.public_url.filter(|url| !url.trim().is_empty()),
             },
         })
     }

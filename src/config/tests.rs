@@ -197,3 +197,37 @@ fn the_data_dir_is_the_setting_else_systemds_state_directory_else_beside_the_pro
     assert!(!s.state.journal && s.state.journal_claim == Duration::from_secs(5));
     assert!(Settings::load_from(None, env(&[])).expect("loads").state.journal);
 }
+
+#[test]
+fn card_settings_default_to_live_cards_and_read_their_contract_names() {
+    let s = Settings::load_from(None, env(&[])).expect("loads");
+    let defaults = CardSettings {
+        mode: CardsMode::Interactive,
+        template_id: DEFAULT_CARD_TEMPLATE.to_owned(),
+        refresh: secs(600),
+        live: secs(24 * 3600),
+        public_url: None,
+    };
+    assert_eq!((s.cards, s.dingtalk.monthly_call_budget), (defaults, 10_000));
+    let s = Settings::load_from(
+        None,
+        env(&[
+            ("DINGMEET_CARDS", "Markdown"),
+            ("DINGMEET_CARD_TEMPLATE_ID", "mine.schema"),
+            ("DINGMEET_CARD_REFRESH_SECS", "0"),
+            ("DINGMEET_CARD_LIVE_HOURS", "2"),
+            ("DINGMEET_MONTHLY_CALL_BUDGET", "500"),
+            ("DINGMEET_PUBLIC_URL", " "),
+        ]),
+    )
+    .expect("loads");
+    assert_eq!((s.cards.mode, s.cards.template_id.as_str()), (CardsMode::Markdown, "mine.schema"));
+    assert_eq!(
+        (s.cards.refresh, s.cards.live, s.cards.public_url),
+        (secs(1), secs(7200), None),
+        "floored, blank unset"
+    );
+    assert_eq!(s.dingtalk.monthly_call_budget, 500);
+    let err = Settings::load_from(None, env(&[("DINGMEET_CARDS", "fancy")])).expect_err("refused");
+    assert!(err.to_string().contains("use interactive or markdown"), "{err}");
+}

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::api::{self, ApiError};
 use super::breaker::{self, Circuits, Outcome, Transition};
+use super::calls::Purpose;
 use super::lenient;
 use super::token::TokenProvider;
 use crate::telemetry::Metrics;
@@ -49,6 +50,17 @@ pub struct ConferenceInfo {
     /// `0` instant, `3` booked, `audio_conf` audio.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub biz_type: Option<String>,
+    /// People in the meeting now: not in the code lookup, filled in from the conference's
+    /// details (`GET /v1.0/conference/videoConferences/{conferenceId}`) for live cards.
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub active_num: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConferenceDetail {
+    #[serde(default)]
+    conf_info: Option<ConferenceInfo>,
 }
 
 /// One page of the answer.
@@ -126,6 +138,33 @@ impl ConferenceClient {
             // Only fails when the cache was built without closure support, which it is not.
             tracing::warn!(%err, "could not drop an organisation's cached meetings");
         }
+    }
+
+    /// How many people are in conference `conference_id` now (`confInfo.activeNum`); not cached.
+    pub async fn active_num(&self, corp: Option<&str>, conference_id: &str) -> Result<Option<i64>, ApiError> {
+        if conference_id.is_empty()
+            || !conference_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Ok(None);
+        }
+        let token = self.tokens.token(corp).await?;
+        let started = Instant::now();
+        let url = format!("{}/v1.0/conference/videoConferences/{conference_id}", self.api_base);
+        let request = self.http.get(url).header("x-acs-dingtalk-access-token", token.expose());
+        self.tokens.calls().record(corp, "conference_detail", Purpose::Refresh);
+        let result = api::send_json::<ConferenceDetail>(request).await;
+        self.metrics.upstream(
+            "conference_detail",
+            result.as_ref().map_or_else(ApiError::kind, |_| "ok"),
+            started.elapsed(),
+        );
+        result.map(|detail| detail.conf_info.and_then(|info| info.active_num))
+    }
+
+    /// Like [`Self::infos`], but never from the cache: someone asked for fresh data.
+    pub async fn refetch(&self, corp: Option<&str>, room_code: &str) -> Result<Arc<Conferences>, ApiError> {
+        self.cache.invalidate(&cache_key(corp, room_code)).await;
+        self.infos(corp, room_code).await
     }
 
     /// Every instance behind `room_code` in organisation `corp` (up to [`ENOUGH_INSTANCES`] or
@@ -276,6 +315,7 @@ impl ConferenceClient {
             query.push(("nextToken", cursor.to_owned()));
         }
         let request = self.http.get(url).header("x-acs-dingtalk-access-token", token.expose()).query(&query);
+        self.tokens.calls().record(corp, "conference_infos", Purpose::Query);
         let result = api::send_json::<InfosPage>(request).await;
         let outcome = result.as_ref().map_or_else(ApiError::kind, |_| "ok");
         self.metrics.upstream("conference_infos", outcome, started.elapsed());

@@ -3,6 +3,8 @@
 
 pub mod api;
 pub mod breaker;
+pub mod calls;
+pub mod card;
 pub mod conference;
 pub mod event;
 pub mod lenient;

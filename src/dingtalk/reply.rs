@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::api::{self, ApiError};
+use super::calls::Purpose;
 use super::message::{ConversationKind, ReplyTarget};
 use super::token::TokenProvider;
 use crate::telemetry::Metrics;
@@ -278,6 +279,7 @@ impl Replier {
         let token = self.tokens.token(corp).await?;
         let started = Instant::now();
         let request = self.http.post(url).header("x-acs-dingtalk-access-token", token.expose()).json(body);
+        self.tokens.calls().record(corp, endpoint, Purpose::Reply);
         let result = api::send_json::<serde_json::Value>(request).await.map(drop);
         self.metrics.upstream(endpoint, result.as_ref().map_or_else(ApiError::kind, |()| "ok"), started.elapsed());
         result

@@ -13,6 +13,9 @@ use super::token::Credentials;
 /// The robot message topic.
 pub const BOT_MESSAGE_TOPIC: &str = "/v1.0/im/bot/messages/get";
 
+/// The topic of interactive-card button presses (cards created with `callbackType` `STREAM`).
+pub const CARD_CALLBACK_TOPIC: &str = "/v1.0/card/instances/callback";
+
 /// What `POST /v1.0/gateway/connections/open` answers.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Connection {
@@ -45,6 +48,7 @@ pub fn open_request(credentials: &Credentials) -> Value {
         "clientSecret": credentials.client_secret.expose_secret(),
         "subscriptions": [
             { "type": "CALLBACK", "topic": BOT_MESSAGE_TOPIC },
+            { "type": "CALLBACK", "topic": CARD_CALLBACK_TOPIC },
             { "type": "EVENT", "topic": "*" },
         ],
         "ua": concat!("dingmeet/", env!("CARGO_PKG_VERSION")),
@@ -83,6 +87,8 @@ pub struct Frame {
 pub enum FrameKind {
     /// A robot message; `data` is the callback body of docs/dingtalk-protocol.md §1.3.
     BotMessage,
+    /// A press of an interactive card's button; `data` is the card callback body.
+    CardCallback,
     /// `SYSTEM` `ping`: echo it.
     Ping,
     /// `SYSTEM` `disconnect`: the server will close this socket soon.
@@ -132,6 +138,7 @@ impl Frame {
             },
             "EVENT" => FrameKind::Event(self.header("eventType").unwrap_or_default()),
             _ if topic == BOT_MESSAGE_TOPIC => FrameKind::BotMessage,
+            _ if topic == CARD_CALLBACK_TOPIC => FrameKind::CardCallback,
             _ => FrameKind::OtherCallback(topic),
         }
     }

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::api::{self, ApiError};
+use super::calls::{Calls, Purpose};
 use crate::telemetry::Metrics;
 
 /// DingTalk's documented lifetime, used when an answer carries none (`expireIn` 0 or missing).
@@ -106,6 +107,7 @@ pub struct TokenProvider {
     tickets: Option<Arc<dyn SuiteTicketSource>>,
     cache: moka::future::Cache<String, AccessToken>,
     metrics: Arc<Metrics>,
+    calls: Calls,
 }
 
 impl std::fmt::Debug for TokenProvider {
@@ -132,7 +134,16 @@ impl TokenProvider {
         let cache =
             moka::future::Cache::builder().max_capacity(MAX_ORGANISATIONS).expire_after(ExpireByLifetime).build();
         let api_base = api_base.trim_end_matches('/').to_owned();
-        Self { http, api_base, credentials, kind: AppKind::Internal, tickets: None, cache, metrics }
+        Self {
+            http,
+            api_base,
+            credentials,
+            kind: AppKind::Internal,
+            tickets: None,
+            cache,
+            metrics,
+            calls: Calls::default(),
+        }
     }
 
     /// Runs as a third-party app: tokens per organisation, by `route`, with tickets from `tickets`.
@@ -141,6 +152,19 @@ impl TokenProvider {
         self.kind = AppKind::ThirdParty(route);
         self.tickets = Some(tickets);
         self
+    }
+
+    /// Counts every OpenAPI call made with this provider's tokens (the clients sharing it count
+    /// through [`Self::calls`]).
+    #[must_use]
+    pub fn with_calls(mut self, calls: Calls) -> Self {
+        self.calls = calls;
+        self
+    }
+
+    /// Where the clients using these tokens count their calls.
+    pub fn calls(&self) -> &Calls {
+        &self.calls
     }
 
     pub fn kind(&self) -> AppKind {
@@ -167,7 +191,11 @@ impl TokenProvider {
     /// DingTalk (one fetch for all concurrent callers).
     pub async fn token(&self, corp: Option<&str>) -> Result<AccessToken, ApiError> {
         let key = self.key(corp)?;
-        let fetched = self.cache.try_get_with_by_ref(&key, self.fetch(&key)).await;
+        let fetch = async {
+            self.calls.record(corp, "token", Purpose::Token);
+            self.fetch(&key).await
+        };
+        let fetched = self.cache.try_get_with_by_ref(&key, fetch).await;
         fetched.map_err(|err| (*err).clone())
     }
 

@@ -255,6 +255,8 @@ fn bot_settings(sim: &Simulator, options: &SandboxOptions, data_dir: &Path) -> R
         Mode::Both => "both",
     };
     vars.push(("DINGMEET_MODE".to_owned(), mode.to_owned()));
+    // The playground shows webhook replies; interactive cards are not drawn there yet.
+    vars.push(("DINGMEET_CARDS".to_owned(), "markdown".to_owned()));
     Settings::load_from(None, vars)
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP server: the DingTalk callback, health, readiness and metrics.
 
 pub mod callback;
+pub mod card_callback;
 mod connections;
 mod deadline;
 pub mod health;
@@ -27,8 +28,13 @@ pub struct AppState {
 /// The bot's routes; tests can drive it without a socket. Without `callbacks` (stream mode)
 /// only health, readiness and metrics are served.
 pub fn router(state: AppState, callbacks: bool) -> Router {
-    let router =
-        if callbacks { Router::new().route("/dingtalk/callback", post(callback::receive)) } else { Router::new() };
+    let router = if callbacks {
+        Router::new()
+            .route("/dingtalk/callback", post(callback::receive))
+            .route(card_callback::PATH, post(card_callback::receive))
+    } else {
+        Router::new()
+    };
     router
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -51,6 +51,17 @@ impl StateStore {
         Box::pin(self.shared.as_ref()?.due_kept(kind, until_ms)).await
     }
 
+    /// Adds `deltas` (field, amount) to the shared counters of `key` (kept `ttl` past their last
+    /// change) and returns all of them; `None` without Redis or if it did not answer.
+    pub async fn add_shared_counts(
+        &self,
+        key: &str,
+        deltas: &[(String, i64)],
+        ttl: Duration,
+    ) -> Option<Vec<(String, i64)>> {
+        Box::pin(self.shared.as_ref()?.add_counts(key, deltas, ttl)).await
+    }
+
     /// Claims `key` for `ttl` (a replica that dies holding it lets it go then).
     pub async fn claim(&self, key: &str, ttl: Duration) -> Claim {
         let Some(shared) = &self.shared else { return Claim::Mine };

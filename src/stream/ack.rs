@@ -9,6 +9,8 @@ use crate::dingtalk::stream::{Ack, Frame, FrameKind};
 pub(super) enum Work {
     /// Hand this robot message (the frame's `data`) to the bot.
     Message(String),
+    /// Hand this press of a card's button (the frame's `data`) to the bot.
+    CardPress(String),
     /// The server asked to move: open a new socket and drain this one.
     Handoff,
     Nothing,
@@ -30,6 +32,8 @@ pub(super) fn acknowledge(frame: &Frame, kind: FrameKind) -> (Option<Ack>, Work)
         // Acknowledged by its task once the bot recorded it.
         FrameKind::BotMessage => (None, Work::Message(frame.data_text())),
         FrameKind::Event(_) => (Some(Ack::event(id(), true)), Work::Nothing),
+        // Acknowledged at once; the card is updated right after.
+        FrameKind::CardCallback => (Some(Ack::callback(id())), Work::CardPress(frame.data_text())),
         FrameKind::OtherCallback(topic) => {
             tracing::info!(%topic, "callback on an unexpected topic acknowledged");
             (Some(Ack::callback(id())), Work::Nothing)
@@ -54,7 +58,11 @@ mod tests {
         assert_eq!(acknowledge(&message, message.classify()), (None, Work::Message("{}".to_owned())));
         let disconnect = frame(r#"{"type":"SYSTEM","headers":{"topic":"disconnect"}}"#);
         assert_eq!(acknowledge(&disconnect, disconnect.classify()), (None, Work::Handoff));
-        let other = frame(r#"{"type":"CALLBACK","headers":{"topic":"/v1.0/card/instances/callback","messageId":"c"}}"#);
+        let press = frame(
+            r#"{"type":"CALLBACK","headers":{"topic":"/v1.0/card/instances/callback","messageId":"c"},"data":"{}"}"#,
+        );
+        assert!(matches!(acknowledge(&press, press.classify()), (Some(_), Work::CardPress(data)) if data == "{}"));
+        let other = frame(r#"{"type":"CALLBACK","headers":{"topic":"/v1.0/other","messageId":"o"}}"#);
         assert!(matches!(acknowledge(&other, other.classify()), (Some(_), Work::Nothing)));
     }
 }

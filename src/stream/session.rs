@@ -148,6 +148,10 @@ impl StreamClient {
                                 .in_current_span(),
                             );
                         }
+                        Work::CardPress(body) => {
+                            let bot = Arc::clone(&self.bot);
+                            self.tasks.spawn(async move { bot.card_pressed(body.as_bytes()).await }.in_current_span());
+                        }
                         Work::Handoff => {
                             if let Some(handoff) = handoff.take() {
                                 let _ = handoff.send(());

@@ -84,9 +84,16 @@ pub struct Metrics {
     short_circuited: Counter,
     degraded: Family<Labels<1>, Gauge>,
     reminders: Family<Labels<1>, Counter>,
+    api_calls: Family<OrgLabels<3>, Counter>,
+    budget_left: Family<OrgLabels<1>, Gauge>,
+    background_paused: Family<OrgLabels<1>, Gauge>,
+    cards: Family<Labels<2>, Counter>,
     hot: HotSeries,
     connections: connections::ConnectionMetrics,
 }
+
+/// Label sets that name an organisation (a value only known at run time).
+type OrgLabels<const N: usize> = [(&'static str, String); N];
 
 /// The series every answered message counts under, looked up in their family once (a lookup
 /// takes the family's lock and hashes the labels) and kept. Created on first use, so the
@@ -175,6 +182,30 @@ impl Metrics {
             "Meeting reminders, by outcome (sent, started, cancelled, missed, uncertain, failed)",
             reminders.clone(),
         );
+        let api_calls = Family::default();
+        registry.register(
+            "openapi_calls",
+            "OpenAPI calls counted against the monthly budget, by organisation, endpoint and purpose",
+            api_calls.clone(),
+        );
+        let budget_left = Family::default();
+        registry.register(
+            "openapi_budget_left",
+            "OpenAPI calls left in the rolling 30 days of DINGMEET_MONTHLY_CALL_BUDGET, by organisation",
+            budget_left.clone(),
+        );
+        let background_paused = Family::default();
+        registry.register(
+            "background_paused",
+            "1 while background work (live cards, reminders) is paused for the budget, by organisation",
+            background_paused.clone(),
+        );
+        let cards = Family::default();
+        registry.register(
+            "cards",
+            "Interactive cards: created, updated, fallen back, by action and outcome",
+            cards.clone(),
+        );
         // Series an alert watches exist from the start (at 0), so a rate is defined before the
         // first bad callback or dropped reply.
         for outcome in Outcome::EXPORTED_AT_START {
@@ -198,6 +229,10 @@ impl Metrics {
             short_circuited,
             degraded,
             reminders,
+            api_calls,
+            budget_left,
+            background_paused,
+            cards,
             hot: HotSeries::default(),
             connections,
         }
@@ -278,6 +313,24 @@ impl Metrics {
     /// Whether the readiness check `check` is degraded now.
     pub fn degraded(&self, check: &'static str, degraded: bool) {
         self.degraded.get_or_create(&[("check", check)]).set(i64::from(degraded));
+    }
+
+    /// One OpenAPI call of `org`, for the budget.
+    pub fn api_call(&self, org: &str, endpoint: &'static str, purpose: &'static str) {
+        let labels = [("org", org.to_owned()), ("endpoint", endpoint.to_owned()), ("purpose", purpose.to_owned())];
+        self.api_calls.get_or_create(&labels).inc();
+    }
+
+    /// What is left of `org`'s budget, and whether its background work is paused for it.
+    pub fn budget(&self, org: &str, left: u64, paused: bool) {
+        let labels = [("org", org.to_owned())];
+        self.budget_left.get_or_create(&labels).set(i64::try_from(left).unwrap_or(i64::MAX));
+        self.background_paused.get_or_create(&labels).set(i64::from(paused));
+    }
+
+    /// An interactive card was created, updated or fell back to markdown (`action`), with `outcome`.
+    pub fn card(&self, action: &'static str, outcome: &'static str) {
+        self.cards.get_or_create(&[("action", action), ("outcome", outcome)]).inc();
     }
 
     /// Counts a message as in flight until the guard drops.

@@ -39,6 +39,7 @@ async fn simulator() -> Simulator {
 fn env(sim: &Simulator, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut vars = sim.bot_env();
     vars.push(("RUST_LOG".to_owned(), "info".to_owned()));
+    vars.push(("DINGMEET_CARDS".to_owned(), "markdown".to_owned()));
     // Every callback here is in one conversation: each gets its reply, however many there are.
     vars.push(("DINGMEET_RATE_LIMIT_PER_MINUTE".to_owned(), "0".to_owned()));
     vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));

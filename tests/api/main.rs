@@ -12,6 +12,7 @@
 
 mod breaker;
 mod browser;
+mod budget;
 mod callback;
 mod conversation;
 mod durable;
@@ -22,6 +23,7 @@ mod helpers;
 mod intake;
 mod isv;
 mod isv_stream;
+mod live_cards;
 mod load_script;
 mod meetings;
 mod messages;

@@ -16,6 +16,8 @@ pub(crate) async fn simulator() -> Simulator {
 /// The binary's environment for `sim`, plus `extra`.
 pub(crate) fn env(sim: &Simulator, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut vars = sim.bot_env();
+    // Interactive cards are tested on their own (live_cards.rs); elsewhere answers are markdown.
+    vars.push(("DINGMEET_CARDS".to_owned(), "markdown".to_owned()));
     vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     vars
 }

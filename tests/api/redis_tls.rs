@@ -47,6 +47,7 @@ async fn the_real_binary_trusts_a_tls_redis_through_the_system_roots() {
     let redis = RedisServer::start_tls_with_password("redis-tls-pass-31d0");
     let sim = simulator().await;
     let mut env = sim.bot_env();
+    env.push(("DINGMEET_CARDS".to_owned(), "markdown".to_owned()));
     env.push(("DINGMEET_REDIS_URL".to_owned(), redis.url()));
     // The system roots as rustls-native-certs reads them: SSL_CERT_FILE replaces the OS bundle.
     env.push(("SSL_CERT_FILE".to_owned(), redis.ca_file().display().to_string()));
@@ -70,6 +71,7 @@ async fn a_server_certificate_the_bot_does_not_trust_leaves_it_answering_degrade
     let stranger = TestCa::new();
     let sim = simulator().await;
     let mut env = sim.bot_env();
+    env.push(("DINGMEET_CARDS".to_owned(), "markdown".to_owned()));
     env.push(("DINGMEET_REDIS_URL".to_owned(), redis.url()));
     // Roots that cannot include the server's CA, whatever this machine's bundle holds.
     env.push(("SSL_CERT_FILE".to_owned(), stranger.cert_file().display().to_string()));

@@ -10,7 +10,6 @@ use std::time::Duration;
 use dingmeet::app::Application;
 use dingmeet::bot::handle::Bot;
 use dingmeet::bot::meeting::format_time;
-use dingmeet::clock::Clock;
 use dingmeet::config::Settings;
 use dingtalk_sim::records::{OpenApiSend, WebhookPost};
 use dingtalk_sim::scenario::{CodeAnswer, MeetingSpec, Moment, Offset};
@@ -26,19 +25,6 @@ const OTHER: &str = "987650002";
 const MINUTE: i64 = 60_000;
 const DAY: i64 = 86_400_000;
 const LINK: &str = "https://meeting.dingtalk.com/j/987650001";
-
-/// The simulator's clock as the bot's: it moves when a test moves it.
-struct SimTime(SimClock);
-
-impl Clock for SimTime {
-    fn now_ms(&self) -> i64 {
-        self.0.now_ms()
-    }
-
-    fn poll(&self) -> Duration {
-        Duration::from_millis(20)
-    }
-}
 
 /// A bot on the simulator's clock, with its store in `dir`.
 struct Running {
@@ -57,7 +43,7 @@ async fn start(sim: &Simulator, dir: &Path, extra: &[(&str, &str)]) -> Running {
     vars.push(("DINGMEET_DATA_DIR".to_owned(), dir.display().to_string()));
     vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let settings = Settings::load_from(None, vars).expect("the test settings load");
-    let clock = Arc::new(SimTime(sim.clock().clone()));
+    let clock = crate::helpers::sim_time(sim);
     let app = Application::build_with_clock(&settings, clock).await.expect("the bot builds");
     let address = format!("http://{}", app.local_addr());
     let bot = app.bot();

@@ -324,7 +324,10 @@ async fn the_bot_opens_its_connection_as_protocol_5_says() {
 
     let topics: Vec<(&str, &str)> =
         connection.subscriptions.iter().map(|s| (s.kind.as_str(), s.topic.as_str())).collect();
-    assert_eq!(topics, [("CALLBACK", "/v1.0/im/bot/messages/get"), ("EVENT", "*")]);
+    assert_eq!(
+        topics,
+        [("CALLBACK", "/v1.0/im/bot/messages/get"), ("CALLBACK", "/v1.0/card/instances/callback"), ("EVENT", "*")]
+    );
     assert!(connection.ua.as_deref().is_some_and(|ua| ua.starts_with("dingmeet/")), "{:?}", connection.ua);
 }
 

@@ -36,6 +36,7 @@
 //! (`suite_ticket`, `org_suite_auth`, `org_suite_change`, `org_suite_relieve`).
 
 mod callback;
+pub mod cards;
 mod clock;
 pub mod gateway;
 pub mod http;
@@ -73,6 +74,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .merge(meetings::routes())
         .merge(sessions::routes())
         .merge(openapi::routes())
+        .merge(cards::routes())
         .merge(gateway::routes())
         .fallback(|| async {
             wire::error(

@@ -14,11 +14,13 @@ use super::book::Book;
 use super::plan::{self, Conversation, Outcome, Reminder, Stage};
 use super::text::{RemindText, text};
 use super::{CLAIM_TTL_MS, DAY_MS, MAX_PER_CONVERSATION, RemindRequest, SENT_TTL_MS, card};
+use crate::bot::budget::Budget;
 use crate::bot::command::RoomCode;
 use crate::bot::i18n::{Text, fill};
 use crate::bot::render;
 use crate::clock::SharedClock;
 use crate::dingtalk::api::ApiError;
+use crate::dingtalk::calls::{self, Purpose};
 use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::message::{ConversationKind, Message, ReplyTarget};
 use crate::dingtalk::reply::{OutgoingMessage, Replier, ReplyError};
@@ -47,6 +49,8 @@ pub struct Reminders {
     metrics: Arc<Metrics>,
     clock: SharedClock,
     settings: RemindSettings,
+    /// The monthly OpenAPI budget background look-ups are paced by (none: not paced).
+    budget: Option<Arc<Budget>>,
     /// One pass or one change at a time in this process.
     busy: tokio::sync::Mutex<()>,
     wake: Notify,
@@ -76,10 +80,19 @@ impl Reminders {
             metrics,
             clock,
             settings,
+            budget: None,
             busy: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
             no_send: Mutex::default(),
         }
+    }
+
+    /// Paces the background look-ups by the monthly OpenAPI budget, and counts the scheduler's
+    /// calls (look-ups, sends) as the reminders' in it.
+    #[must_use]
+    pub fn with_budget(mut self, budget: Arc<Budget>) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     /// The answer to a `/remind` command.
@@ -209,8 +222,8 @@ impl Reminders {
     /// Whether a background look-up for `corp` may be spent now. The hook for the monthly
     /// call budget: a refreshing look-up may be skipped for it, a reminder whose meeting is
     /// known never is.
-    fn may_refresh(&self, _corp: Option<&str>) -> bool {
-        true
+    fn may_refresh(&self, corp: Option<&str>) -> bool {
+        self.budget.as_ref().is_none_or(|budget| budget.may_spend_background(corp.unwrap_or_default()))
     }
 
     /// Runs the scheduler until `stop`: a pass over what is due, then a pause until the next
@@ -264,7 +277,7 @@ impl Reminders {
         };
         let mut sent = 0;
         for (conversation, kept) in due {
-            sent += self.work(book, &conversation, kept, now).await;
+            sent += calls::with_purpose(Purpose::Reminder, self.work(book, &conversation, kept, now)).await;
         }
         sent
     }

@@ -12,6 +12,7 @@ pub(crate) mod process;
 use std::time::Duration;
 
 use dingmeet::app::Application;
+use dingmeet::clock::{Clock, SharedClock};
 use dingmeet::config::Settings;
 use dingtalk_sim::records::WebhookPost;
 use dingtalk_sim::sender::Delivery;
@@ -86,13 +87,43 @@ pub(crate) async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
 
 /// The bot, wired to an already running simulator that it then owns.
 pub(crate) async fn spawn_app_against(sim: Simulator, settings: &[(&str, &str)]) -> TestApp {
-    let bot = spawn_bot(&sim, settings).await;
+    spawn_app_in(sim, settings, data_dir(), false).await
+}
+
+/// The bot, wired to a running simulator that it then owns, keeping its store in `data_dir`;
+/// with `sim_clock`, its background work (live cards, the budget, reminders) runs on the
+/// simulator's clock.
+pub(crate) async fn spawn_app_in(
+    sim: Simulator,
+    settings: &[(&str, &str)],
+    data_dir: tempfile::TempDir,
+    sim_clock: bool,
+) -> TestApp {
+    let clock = sim_clock.then(|| sim_time(&sim));
+    let bot = spawn_bot_on(&sim, settings, Some(data_dir), clock).await;
     TestApp { address: bot.address.clone(), sim, bot }
+}
+
+/// The simulator's clock as a bot's: it moves when a test moves it, and is looked at often.
+pub(crate) fn sim_time(sim: &Simulator) -> SharedClock {
+    struct SimTime(SimClock);
+    impl Clock for SimTime {
+        fn now_ms(&self) -> i64 {
+            self.0.now_ms()
+        }
+
+        fn poll(&self) -> Duration {
+            Duration::from_millis(20)
+        }
+    }
+    std::sync::Arc::new(SimTime(sim.clock().clone()))
 }
 
 /// The settings a bot talking to `sim` runs with, plus `extra` `DINGMEET_*` pairs.
 pub(crate) fn test_settings(sim: &Simulator, extra: &[(&str, &str)]) -> Settings {
     let mut vars = sim.bot_env();
+    // Interactive cards are tested on their own (live_cards.rs); elsewhere answers are markdown.
+    vars.push(("DINGMEET_CARDS".to_owned(), "markdown".to_owned()));
     vars.push(("DINGMEET_LISTEN".to_owned(), "127.0.0.1:0".to_owned()));
     vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     Settings::load_from(None, vars).expect("the test settings load")
@@ -101,14 +132,30 @@ pub(crate) fn test_settings(sim: &Simulator, extra: &[(&str, &str)]) -> Settings
 /// A bot against `sim` with `extra` settings; `sim` stays the caller's. Its store is a fresh
 /// directory unless `extra` sets `DINGMEET_DATA_DIR`.
 pub(crate) async fn spawn_bot(sim: &Simulator, extra: &[(&str, &str)]) -> TestBot {
+    spawn_bot_on(sim, extra, None, None).await
+}
+
+/// A bot against `sim` with `extra` settings, its store in `data_dir` (else a fresh directory
+/// unless `extra` sets `DINGMEET_DATA_DIR`), its background work on `clock` (else the wall clock).
+pub(crate) async fn spawn_bot_on(
+    sim: &Simulator,
+    extra: &[(&str, &str)],
+    data_dir: Option<tempfile::TempDir>,
+    clock: Option<SharedClock>,
+) -> TestBot {
     init_logging();
-    let data_dir = (!extra.iter().any(|(k, _)| *k == "DINGMEET_DATA_DIR")).then(data_dir);
+    let data_dir = data_dir.or_else(|| (!extra.iter().any(|(k, _)| *k == "DINGMEET_DATA_DIR")).then(self::data_dir));
     let path = data_dir.as_ref().map(|dir| dir.path().display().to_string());
     let mut extra = extra.to_vec();
     if let Some(path) = &path {
         extra.push(("DINGMEET_DATA_DIR", path));
     }
-    let app = Application::build(&test_settings(sim, &extra)).await.expect("the bot builds");
+    let settings = test_settings(sim, &extra);
+    let app = match clock {
+        Some(clock) => Application::build_with_clock(&settings, clock).await,
+        None => Application::build(&settings).await,
+    };
+    let app = app.expect("the bot builds");
     let address = format!("http://{}", app.local_addr());
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
@@ -193,6 +240,14 @@ impl TestApp {
         let TestApp { sim, bot, .. } = self;
         bot.finish().await;
         sim
+    }
+
+    /// Like [`Self::finish`], keeping the bot's store for the next bot.
+    pub(crate) async fn finish_keeping_store(self) -> (Simulator, tempfile::TempDir) {
+        let TestApp { sim, mut bot, .. } = self;
+        let data_dir = bot._data_dir.take().expect("the bot's own store");
+        bot.finish().await;
+        (sim, data_dir)
     }
 }
 

@@ -75,6 +75,13 @@ impl SimState {
         Pushed { message_id, connection, callback: None }
     }
 
+    /// Pushes a `CALLBACK` frame on the card callback topic (a button press) with `data`.
+    pub fn push_card_data(&self, data: &str) -> Pushed {
+        let topic = crate::cards::CARD_CALLBACK_TOPIC;
+        let (message_id, connection) = self.push(FrameKind::Callback, topic, Vec::new(), data.to_owned());
+        Pushed { message_id, connection, callback: None }
+    }
+
     /// Pushes an `EVENT` frame (topic `*`, with the `event*` headers).
     pub fn push_event(&self, event: StreamEvent) -> Pushed {
         let now = self.clock().now_ms();

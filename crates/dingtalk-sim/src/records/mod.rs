@@ -2,6 +2,7 @@
 //! post, OpenAPI send, token request and conference lookup (numbered from one sequence with the
 //! Stream gateway's frames, in [`stream`]), and counts over them.
 
+pub mod cards;
 pub mod stream;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -184,6 +185,8 @@ pub struct Records {
     /// The Stream gateway: connections, frames sent and frames received (numbered from the same
     /// `seq` as webhook posts, so a test can tell an ack came before a reply).
     pub stream: StreamRecords,
+    /// The card endpoints' calls and the cards they delivered.
+    pub cards: cards::CardRecords,
 }
 
 impl Records {

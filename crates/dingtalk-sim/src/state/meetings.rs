@@ -60,4 +60,13 @@ impl Codes {
     pub(crate) fn entry(&mut self, corp: &str, code: &str) -> &mut CodeBehaviour {
         self.codes.entry((corp.to_owned(), code.to_owned())).or_insert_with(CodeBehaviour::unknown)
     }
+
+    /// The first of `corp`'s codes for which `find` finds something.
+    pub(crate) fn find_conference<T>(
+        &self,
+        corp: &str,
+        mut find: impl FnMut(&str, &CodeAnswer) -> Option<T>,
+    ) -> Option<T> {
+        self.codes.iter().filter(|((owner, _), _)| owner == corp).find_map(|((_, code), b)| find(code, &b.answer))
+    }
 }

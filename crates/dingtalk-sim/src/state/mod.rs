@@ -48,6 +48,7 @@ pub(crate) struct World {
     pub(crate) sessions: sessions::Sessions,
     pub(crate) journal: Journal,
     pub(crate) gateway: gateway::Gateway,
+    pub(crate) cards: crate::cards::CardBehaviour,
 }
 
 /// A wait that ran out of time; says what had been recorded.
@@ -81,6 +82,7 @@ impl SimState {
             sessions: sessions::Sessions::default(),
             journal: Journal::default(),
             gateway: gateway::Gateway::with_redelivery(scenario.stream.redelivery()),
+            cards: crate::cards::CardBehaviour::default(),
         };
         Self {
             conversation_corps: orgs::conversation_corps(&scenario),

@@ -1,0 +1,56 @@
+//! Presses of a delivered card's buttons, as DingTalk calls them back: over the Stream for a
+//! card created with `callbackType` `STREAM`, to the registered HTTP route otherwise.
+
+use serde_json::{Value, json};
+
+use crate::state::SimState;
+
+impl SimState {
+    /// The callback body of `user_id` pressing button `action` on card `out_track_id` (the
+    /// Stream SDKs' `CardCallbackMessage`), from organisation `corp`.
+    pub fn card_press_body(&self, out_track_id: &str, corp: &str, user_id: &str, action: &str) -> Value {
+        let card = self.card(out_track_id);
+        let content = json!({"cardPrivateData": {"actionIds": [action], "params": {}}}).to_string();
+        json!({
+            "outTrackId": out_track_id,
+            "corpId": corp,
+            "userId": user_id,
+            "userIdType": 1,
+            "spaceType": card.as_ref().map(|c| c.space_type.clone()),
+            "spaceId": card.as_ref().map(|c| c.space_id.clone()),
+            "type": "actionCallback",
+            "extension": "{}",
+            "value": "",
+            "content": content,
+        })
+    }
+
+    /// `user_id` presses button `action` on card `out_track_id`: pushed over the Stream when the
+    /// card was created with `callbackType` `STREAM` (`None` otherwise: DingTalk would not call back).
+    pub fn press_card(&self, out_track_id: &str, user_id: &str, action: &str) -> Option<crate::gateway::Pushed> {
+        let card = self.card(out_track_id)?;
+        if card.callback_type.as_deref() != Some("STREAM") {
+            return None;
+        }
+        let body = self.card_press_body(out_track_id, &card.corp_id, user_id, action);
+        Some(self.push_card_data(&body.to_string()))
+    }
+
+    /// `user_id` presses button `action` on card `out_track_id`, posted to the HTTP route its
+    /// `callbackRouteKey` was registered for, with the robot callbacks' `timestamp`/`sign`
+    /// headers when `signed`. Returns the HTTP status; `None` when the card has no registered
+    /// route (DingTalk would not call back).
+    pub async fn press_card_http(&self, out_track_id: &str, user_id: &str, action: &str, signed: bool) -> Option<u16> {
+        let card = self.card(out_track_id)?;
+        let key = card.callback_route_key.clone()?;
+        let (url, _) = self.lock().journal.records.cards.routes.get(&key).cloned()?;
+        let body = self.card_press_body(out_track_id, &card.corp_id, user_id, action);
+        let mut request = self.http().post(url).json(&body);
+        if signed {
+            let timestamp = self.clock().now_ms().to_string();
+            let sign = crate::sign::sign(&timestamp, self.client_secret());
+            request = request.header("timestamp", timestamp).header("sign", sign);
+        }
+        Some(request.send().await.map_or(0, |answer| answer.status().as_u16()))
+    }
+}

@@ -1,0 +1,375 @@
+//! The monthly OpenAPI budget: every call counted per organisation over a rolling 30 days (kept
+//! in the store), and the pacing of background work by what is left. Questions people type are
+//! never refused or delayed by it: only background work (live cards, reminders) and the choice
+//! of an interactive card over a free markdown reply read it.
+//!
+//! The policy: a fifth of the budget is kept for what people ask. Background work spends only
+//! from the rest; as that share runs low its intervals stretch (up to [`MAX_STRETCH`] times),
+//! and once it is gone background work pauses and new answers are markdown until the window
+//! rolls on.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::SharedClock;
+use crate::dingtalk::calls::{CallCounter, Purpose};
+use crate::state::{Kept, Registry, StateStore};
+use crate::telemetry::Metrics;
+
+/// The window the budget counts over.
+pub const WINDOW_DAYS: i64 = 30;
+const DAY_MS: i64 = 86_400_000;
+/// The share of the budget kept for questions people type (and their replies).
+const RESERVED_SHARE: f64 = 0.2;
+/// How often the counts are kept (and shared with the other replicas).
+pub const KEEP_EVERY: Duration = Duration::from_secs(30);
+/// Background intervals stretch at most this many times before they pause.
+pub const MAX_STRETCH: f64 = 16.0;
+
+/// One organisation's calls, by day since the epoch (only the window's days are kept).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    days: BTreeMap<i64, u64>,
+}
+
+impl Kept for Ledger {
+    const KIND: &'static str = "budget";
+}
+
+impl Ledger {
+    fn add(&mut self, now_ms: i64) {
+        let today = now_ms.div_euclid(DAY_MS);
+        *self.days.entry(today).or_default() += 1;
+        self.days.retain(|day, _| *day > today - WINDOW_DAYS);
+    }
+
+    /// Calls in the 30 days ending at `now_ms`.
+    fn used(&self, now_ms: i64) -> u64 {
+        let today = now_ms.div_euclid(DAY_MS);
+        self.days.range(today - WINDOW_DAYS + 1..=today).map(|(_, calls)| calls).sum()
+    }
+}
+
+/// What the budget allows an organisation's background work now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// At the configured intervals.
+    Full,
+    /// At the configured intervals times this factor (above 1).
+    Stretched(f64),
+    /// Not at all until the window rolls on.
+    Paused,
+}
+
+impl Pace {
+    /// `interval` at this pace; `None` when paused.
+    pub fn stretch(self, interval: Duration) -> Option<Duration> {
+        match self {
+            Self::Full => Some(interval),
+            Self::Stretched(factor) => Some(interval.mul_f64(factor)),
+            Self::Paused => None,
+        }
+    }
+}
+
+/// Counts calls and answers what background work may spend.
+pub struct Budget {
+    monthly: u64,
+    clock: SharedClock,
+    registry: Option<Registry<Ledger>>,
+    /// With replicas on Redis, counts are added up there, so each replica paces by them all.
+    state: StateStore,
+    metrics: Arc<Metrics>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    ledgers: HashMap<String, Ledger>,
+    /// Ledgers changed since they were last kept.
+    dirty: HashSet<String>,
+    /// Calls made here and not yet added to the counts in Redis, by organisation and day.
+    unshared: HashMap<String, BTreeMap<i64, u64>>,
+    /// Organisations whose background work is paused (warned once per pause).
+    paused: HashSet<String>,
+}
+
+impl std::fmt::Debug for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Budget").field("monthly", &self.monthly).finish_non_exhaustive()
+    }
+}
+
+/// Ledgers are kept due at the epoch, so one query of what is due lists them all.
+fn listed() -> Option<SystemTime> {
+    Some(SystemTime::UNIX_EPOCH)
+}
+
+impl Budget {
+    /// A budget of `monthly` calls per organisation; counts are kept in `registry` when there is one.
+    pub fn new(monthly: u64, clock: SharedClock, state: &StateStore, metrics: Arc<Metrics>) -> Self {
+        Self {
+            monthly,
+            clock,
+            registry: state.registry(),
+            state: state.clone(),
+            metrics,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Counts only ever grow by whole steps: a panic elsewhere cannot leave one half-written.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads the counts kept before a restart.
+    pub async fn load(&self) {
+        let Some(registry) = &self.registry else { return };
+        match registry.due(SystemTime::now() + Duration::from_secs(86_400)).await {
+            Ok(kept) => {
+                let mut inner = self.lock();
+                for (org, ledger) in kept {
+                    inner.ledgers.entry(org).or_insert(ledger);
+                }
+            }
+            Err(err) => tracing::warn!(%err, "the budget's counts could not be read; counting from zero"),
+        }
+    }
+
+    /// Keeps the counts that changed since the last call (the scheduler calls it; so does the
+    /// drain). With Redis, this replica's new calls are added to every replica's counts first,
+    /// and the sums read back.
+    pub async fn persist(&self) {
+        self.share().await;
+        let Some(registry) = &self.registry else { return };
+        let changed: Vec<(String, Ledger)> = {
+            let mut inner = self.lock();
+            let dirty = std::mem::take(&mut inner.dirty);
+            dirty.into_iter().filter_map(|org| inner.ledgers.get(&org).cloned().map(|l| (org, l))).collect()
+        };
+        for (org, ledger) in changed {
+            if let Err(err) = registry.put(&org, listed(), &ledger).await {
+                tracing::warn!(%err, "the budget's counts could not be kept; they are kept again with the next change");
+                self.lock().dirty.insert(org);
+            }
+        }
+    }
+
+    async fn share(&self) {
+        if !self.state.shares() {
+            return;
+        }
+        // Every organisation this replica knows is read back, so it sees the others' calls too.
+        let unshared = {
+            let mut inner = self.lock();
+            let mut unshared = std::mem::take(&mut inner.unshared);
+            for org in inner.ledgers.keys() {
+                unshared.entry(org.clone()).or_default();
+            }
+            unshared
+        };
+        let ttl = Duration::from_millis(u64::try_from((WINDOW_DAYS + 1) * DAY_MS).unwrap_or(u64::MAX));
+        for (org, days) in unshared {
+            let deltas: Vec<(String, i64)> =
+                days.iter().map(|(day, calls)| (day.to_string(), i64::try_from(*calls).unwrap_or(i64::MAX))).collect();
+            match self.state.add_shared_counts(&format!("{}:{org}", Ledger::KIND), &deltas, ttl).await {
+                Some(counts) => {
+                    let today = self.clock.now_ms().div_euclid(DAY_MS);
+                    let days = counts
+                        .into_iter()
+                        .filter_map(|(day, calls)| Some((day.parse::<i64>().ok()?, u64::try_from(calls).ok()?)))
+                        .filter(|(day, _)| *day > today - WINDOW_DAYS)
+                        .collect();
+                    let mut inner = self.lock();
+                    // Calls counted here since the deltas were taken are added again next time.
+                    let pending = inner.unshared.get(&org).cloned().unwrap_or_default();
+                    let mut ledger = Ledger { days };
+                    for (day, calls) in pending {
+                        *ledger.days.entry(day).or_default() += calls;
+                    }
+                    inner.ledgers.insert(org.clone(), ledger);
+                    inner.dirty.insert(org);
+                }
+                None => {
+                    // Redis did not answer: added with the next share.
+                    let mut inner = self.lock();
+                    let pending = inner.unshared.entry(org).or_default();
+                    for (day, calls) in days {
+                        *pending.entry(day).or_default() += calls;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Until `stop`, keeps the counts (and with Redis shares them) every [`KEEP_EVERY`].
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let mut ticker = tokio::time::interval(KEEP_EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            self.persist().await;
+        }
+    }
+
+    /// Calls `org` made in the last 30 days.
+    pub fn used(&self, org: &str) -> u64 {
+        let now = self.clock.now_ms();
+        self.lock().ledgers.get(org).map_or(0, |ledger| ledger.used(now))
+    }
+
+    /// Calls `org` has left in the window.
+    pub fn left(&self, org: &str) -> u64 {
+        self.monthly.saturating_sub(self.used(org))
+    }
+
+    /// The most background work may use: the budget less what is kept for people's questions.
+    fn background_allowance(&self) -> f64 {
+        self.monthly as f64 * (1.0 - RESERVED_SHARE)
+    }
+
+    /// How background work of `org` may go now. Warns once when it pauses.
+    pub fn pace(&self, org: &str) -> Pace {
+        let allowance = self.background_allowance();
+        let used = self.used(org) as f64;
+        let share_left = if allowance > 0.0 { (allowance - used) / allowance } else { 0.0 };
+        let pace = if share_left <= 0.0 {
+            Pace::Paused
+        } else if share_left >= 0.5 {
+            Pace::Full
+        } else {
+            Pace::Stretched((0.5 / share_left).min(MAX_STRETCH))
+        };
+        let paused = pace == Pace::Paused;
+        let newly = {
+            let mut inner = self.lock();
+            if paused {
+                inner.paused.insert(org.to_owned())
+            } else {
+                inner.paused.remove(org);
+                false
+            }
+        };
+        if newly {
+            tracing::warn!(
+                corp = org,
+                used = used as u64,
+                budget = self.monthly,
+                "background work (live card updates, reminders) paused for the month's OpenAPI budget \
+                 (DINGMEET_MONTHLY_CALL_BUDGET); questions are still answered, in markdown"
+            );
+        }
+        self.metrics.budget(org, self.left(org), paused);
+        pace
+    }
+
+    /// Whether background work of `org` may spend a call now.
+    pub fn may_spend_background(&self, org: &str) -> bool {
+        self.pace(org) != Pace::Paused
+    }
+
+    /// Whether a new answer of `org` may be an interactive card (a call, and the background
+    /// updates that follow) rather than a free markdown reply.
+    pub fn may_create_card(&self, org: &str) -> bool {
+        self.may_spend_background(org)
+    }
+}
+
+impl CallCounter for Budget {
+    fn record_call(&self, org: &str, endpoint: &'static str, purpose: Purpose) {
+        let now = self.clock.now_ms();
+        {
+            let mut inner = self.lock();
+            inner.ledgers.entry(org.to_owned()).or_default().add(now);
+            inner.dirty.insert(org.to_owned());
+            if self.state.shares() {
+                *inner.unshared.entry(org.to_owned()).or_default().entry(now.div_euclid(DAY_MS)).or_default() += 1;
+            }
+        }
+        self.metrics.api_call(org, endpoint, purpose.label());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use super::*;
+    use crate::state::{StateOptions, StateStore};
+
+    /// A clock a test moves by hand.
+    struct Manual(Arc<AtomicI64>);
+
+    impl crate::clock::Clock for Manual {
+        fn now_ms(&self) -> i64 {
+            self.0.load(Ordering::Relaxed)
+        }
+
+        fn poll(&self) -> Duration {
+            Duration::from_millis(10)
+        }
+    }
+
+    fn budget(monthly: u64, now: &Arc<AtomicI64>, state: &StateStore) -> Budget {
+        Budget::new(monthly, Arc::new(Manual(Arc::clone(now))), state, Arc::new(Metrics::new()))
+    }
+
+    #[test]
+    fn calls_count_over_a_rolling_thirty_days() {
+        let now = Arc::new(AtomicI64::new(100 * DAY_MS));
+        let budget = budget(100, &now, &StateStore::memory(Duration::from_secs(60)));
+        for _ in 0..10 {
+            budget.record_call("corp", "conference_infos", Purpose::Query);
+        }
+        assert_eq!(budget.left("corp"), 90);
+        assert_eq!(budget.left("other"), 100, "each organisation has its own budget");
+        now.store(129 * DAY_MS, Ordering::Relaxed);
+        assert_eq!(budget.used("corp"), 10, "29 days later the calls still count");
+        now.store(130 * DAY_MS, Ordering::Relaxed);
+        assert_eq!(budget.used("corp"), 0, "30 days later they have rolled out");
+    }
+
+    #[test]
+    fn background_work_stretches_then_pauses_while_a_fifth_stays_for_questions() {
+        let now = Arc::new(AtomicI64::new(DAY_MS));
+        let budget = budget(100, &now, &StateStore::memory(Duration::from_secs(60)));
+        let mut paces = Vec::new();
+        for _ in 0..100 {
+            paces.push(budget.pace("corp"));
+            budget.record_call("corp", "card_update", Purpose::Refresh);
+        }
+        assert_eq!(paces[0], Pace::Full);
+        assert_eq!(paces[40], Pace::Full, "half the background share left");
+        assert!(matches!(paces[60], Pace::Stretched(f) if (f - 2.0).abs() < 1e-9), "{:?}", paces[60]);
+        assert_eq!(paces[80], Pace::Paused, "the fifth kept for questions is not spent in the background");
+        assert!(!budget.may_create_card("corp"));
+        assert_eq!(Pace::Stretched(2.0).stretch(Duration::from_secs(600)), Some(Duration::from_secs(1200)));
+        assert_eq!(Pace::Paused.stretch(Duration::from_secs(600)), None);
+    }
+
+    #[tokio::test]
+    async fn counts_survive_a_restart_in_the_store() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let now = Arc::new(AtomicI64::new(crate::dingtalk::reply::now_ms()));
+        {
+            let store = StateStore::open(dir.path(), StateOptions::default()).await.expect("opens");
+            let first = budget(100, &now, &store);
+            first.record_call("corp", "card_create", Purpose::Reply);
+            first.record_call("corp", "card_update", Purpose::Refresh);
+            first.persist().await;
+            store.flush().await;
+        }
+        let store = StateStore::open(dir.path(), StateOptions::default()).await.expect("opens again");
+        let second = budget(100, &now, &store);
+        second.load().await;
+        assert_eq!(second.used("corp"), 2);
+    }
+}

@@ -1,0 +1,388 @@
+//! Live meeting cards: an answer that can still change (a meeting in progress, or starting
+//! within the card's life) is delivered as an interactive card, kept in the store, and updated
+//! in place when what it shows changes: shortly after each known start, every refresh interval
+//! while a meeting is in progress, and once more when it ends. Everything else, and every
+//! refusal of the card API, stays today's markdown reply.
+
+mod book;
+mod view;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use self::book::Book;
+pub use self::view::{AFTER_CHANGE, CardAnswer, CardView, REFRESH_ACTION, card_params, next_look, render_view};
+use self::view::{digest, ms};
+use super::budget::Budget;
+use super::command::RoomCode;
+use super::render::CodeResult;
+use crate::clock::SharedClock;
+use crate::dingtalk::calls::{self, Purpose};
+use crate::dingtalk::card::{Callback, CardClient, CardError, NewCard, Space};
+use crate::dingtalk::conference::ConferenceClient;
+use crate::dingtalk::message::{ConversationKind, ReplyTarget};
+use crate::dingtalk::reply::OutgoingMessage;
+use crate::lang::Lang;
+use crate::state::{Claim, Kept, StateStore};
+use crate::telemetry::Metrics;
+
+/// A Refresh press within this long of the last lookup shows that lookup instead of another.
+pub const FRESH_ENOUGH: Duration = Duration::from_secs(10);
+/// How long an organisation's refusal of the card API is remembered (no card is tried meanwhile).
+pub const REFUSAL_MEMORY: Duration = Duration::from_secs(3600);
+/// How often the scheduler looks for due cards.
+const TICK: Duration = Duration::from_millis(500);
+/// How long a replica holds a card's look before another may take it (one that died mid-look
+/// lets it go then); once done the look is not taken again.
+const LOOK_LEASE: Duration = Duration::from_secs(60);
+/// How interactive answers are made.
+#[derive(Debug, Clone)]
+pub struct CardOptions {
+    pub template_id: String,
+    pub refresh: Duration,
+    pub live: Duration,
+    /// How Refresh presses come back; `None`: the cards have no Refresh button.
+    pub callback: Option<Callback>,
+}
+
+/// A delivered card that may still change, kept until it cannot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveCard {
+    pub corp: Option<String>,
+    pub space: Space,
+    pub view: CardView,
+    /// After this the card is left alone.
+    pub until_ms: i64,
+    /// A digest of the parameters last sent: an update is sent only when they change.
+    pub sent: String,
+    /// When the codes were last looked up for it.
+    pub looked_up_ms: i64,
+    /// When it is next looked at: with replicas on Redis, one replica claims each look.
+    #[serde(default)]
+    pub due_ms: i64,
+}
+
+impl Kept for LiveCard {
+    const KIND: &'static str = "live_card";
+}
+
+/// Why an answer went as markdown rather than a card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Markdown {
+    /// Nothing on it can change.
+    Final,
+    /// The card API refused this organisation a short while ago.
+    Refused,
+    /// The month's OpenAPI budget is nearly spent.
+    Budget,
+    /// No way to address the chat (a 1:1 chat without the sender's staff id).
+    NoSpace,
+    /// The card call failed just now.
+    Failed,
+}
+
+/// Interactive cards: delivery, the book of live ones and their updates.
+pub struct LiveCards {
+    client: CardClient,
+    conferences: ConferenceClient,
+    options: CardOptions,
+    book: Book,
+    /// Claims each look of a card, with replicas on Redis.
+    state: StateStore,
+    budget: Arc<Budget>,
+    clock: SharedClock,
+    timezone: Tz,
+    metrics: Arc<Metrics>,
+    /// Organisation → until when its refusal is remembered.
+    refusals: Mutex<HashMap<String, i64>>,
+}
+
+impl LiveCards {
+    #[expect(clippy::too_many_arguments, reason = "the wiring of one component, called once in app.rs")]
+    pub fn new(
+        client: CardClient,
+        conferences: ConferenceClient,
+        options: CardOptions,
+        state: &StateStore,
+        budget: Arc<Budget>,
+        clock: SharedClock,
+        timezone: Tz,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            client,
+            conferences,
+            options,
+            book: Book::open(state),
+            state: state.clone(),
+            budget,
+            clock,
+            timezone,
+            metrics,
+            refusals: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn org(corp: Option<&str>) -> &str {
+        corp.unwrap_or_default()
+    }
+
+    fn refused(&self, org: &str, now: i64) -> bool {
+        let mut refusals = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+        match refusals.get(org) {
+            Some(until) if *until > now => true,
+            Some(_) => {
+                refusals.remove(org);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn remember_refusal(&self, org: &str, now: i64, err: &CardError) {
+        let newly = {
+            let mut refusals = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+            refusals.insert(org.to_owned(), now.saturating_add(ms(REFUSAL_MEMORY))).is_none()
+        };
+        if newly {
+            tracing::warn!(
+                corp = org,
+                %err,
+                retry_in_secs = REFUSAL_MEMORY.as_secs(),
+                "DingTalk refused an interactive card: grant the app the Card.Instance.Write permission and check \
+                 that DINGMEET_CARD_TEMPLATE_ID is published; answering in markdown meanwhile"
+            );
+        }
+    }
+
+    /// Delivers `answer` as an interactive card when it can still change and the card API and
+    /// the budget allow; otherwise says why it must go as markdown (at once, by the caller).
+    pub async fn deliver(
+        &self,
+        target: &ReplyTarget,
+        message: &OutgoingMessage,
+        answer: &CardAnswer,
+        at: &BTreeMap<String, String>,
+    ) -> Result<(), Markdown> {
+        let now = self.clock.now_ms();
+        let until = now.saturating_add(ms(self.options.live));
+        let corp = target.corp_id.as_deref();
+        let org = Self::org(corp);
+        let Some(due) = next_look(&answer.results, now, self.options.refresh, until) else {
+            return Err(Markdown::Final);
+        };
+        if self.refused(org, now) {
+            self.metrics.card("create", "refused_before");
+            return Err(Markdown::Refused);
+        }
+        if !self.budget.may_create_card(org) {
+            self.metrics.card("create", "budget");
+            return Err(Markdown::Budget);
+        }
+        let space = match (target.kind, target.sender_staff_id.as_deref()) {
+            (ConversationKind::Group, _) => Space::Group(target.conversation_id.clone()),
+            (ConversationKind::Single, Some(staff_id)) => Space::Robot(staff_id.to_owned()),
+            (ConversationKind::Single, None) => return Err(Markdown::NoSpace),
+        };
+        let t = answer.view.lang.parse::<Lang>().unwrap_or_default().text();
+        let params = card_params(t, message, &answer.results, self.options.callback.is_some());
+        let out_track_id = format!("dingmeet-{now:x}-{:016x}", fastrand::u64(..));
+        let robot_code = target.robot_code.clone().unwrap_or_else(|| self.conferences.tokens().client_id().to_owned());
+        let at = if matches!(space, Space::Group(_)) { at.clone() } else { BTreeMap::new() };
+        let card = NewCard {
+            template_id: &self.options.template_id,
+            out_track_id: &out_track_id,
+            params: &params,
+            space: &space,
+            robot_code: &robot_code,
+            at: &at,
+            callback: self.options.callback.as_ref(),
+        };
+        match self.client.create_and_deliver(corp, &card).await {
+            Ok(()) => {}
+            Err(err @ CardError::Refused(_)) => {
+                self.metrics.card("create", err.kind());
+                self.remember_refusal(org, now, &err);
+                return Err(Markdown::Refused);
+            }
+            Err(err) => {
+                self.metrics.card("create", err.kind());
+                tracing::warn!(%err, "the interactive card was not delivered; answering in markdown");
+                return Err(Markdown::Failed);
+            }
+        }
+        self.metrics.card("create", "ok");
+        tracing::info!(out_track_id, "answered with a live card");
+        let card = LiveCard {
+            corp: corp.map(str::to_owned),
+            space,
+            view: answer.view.clone(),
+            until_ms: until,
+            sent: digest(&params),
+            looked_up_ms: now,
+            due_ms: due,
+        };
+        self.book.keep(&out_track_id, due, &card).await;
+        Ok(())
+    }
+    /// Looks up every code of `view` (`fresh`: past the cache), for the budget as `purpose`.
+    async fn look_up(&self, corp: Option<&str>, view: &CardView, fresh: bool) -> Vec<CodeResult> {
+        let lookups = view.codes.iter().filter_map(|code| RoomCode::parse(code).ok()).map(|code| async move {
+            let result = if fresh {
+                self.conferences.refetch(corp, code.as_str()).await
+            } else {
+                self.conferences.infos(corp, code.as_str()).await
+            };
+            (code, result)
+        });
+        futures_util::future::join_all(lookups).await
+    }
+
+    /// Fills in how many people are in each meeting in progress (one call per meeting, made only
+    /// when a live card of it is refreshed; a failure leaves the count out).
+    async fn count_people(&self, corp: Option<&str>, results: &mut [CodeResult]) {
+        for (_, result) in results.iter_mut() {
+            let Ok(found) = result else { continue };
+            let mut counted = (**found).clone();
+            let mut changed = false;
+            for info in counted.list.iter_mut().filter(|info| info.status == Some(2)) {
+                let Some(id) = info.conference_id.as_deref() else { continue };
+                match self.conferences.active_num(corp, id).await {
+                    Ok(active) => {
+                        info.active_num = active;
+                        changed = true;
+                    }
+                    Err(err) => tracing::info!(%err, "how many are in a meeting could not be read; left off the card"),
+                }
+            }
+            if changed {
+                *found = Arc::new(counted);
+            }
+        }
+    }
+
+    /// Refreshes every live card that is due; returns how many were looked at. With replicas on
+    /// Redis each look is claimed, so one replica makes it.
+    pub async fn refresh_due(&self) -> usize {
+        let now = self.clock.now_ms();
+        let Some(due) = self.book.due(now).await else { return 0 };
+        let mut looked = 0;
+        for (out_track_id, card) in due {
+            let claim = format!("{}:{out_track_id}:{}", LiveCard::KIND, card.due_ms);
+            if self.state.claim(&claim, LOOK_LEASE).await != Claim::Mine {
+                continue;
+            }
+            calls::with_purpose(Purpose::Refresh, self.refresh(&out_track_id, card, now, false)).await;
+            self.state.finish_claim(&claim, LOOK_LEASE).await;
+            looked += 1;
+        }
+        looked
+    }
+
+    /// Looks `card` up again, updates it if what it shows changed, and keeps it for its next
+    /// look (or forgets it when nothing on it can change any more).
+    async fn refresh(&self, out_track_id: &str, mut card: LiveCard, now: i64, pressed: bool) {
+        let org = Self::org(card.corp.as_deref()).to_owned();
+        let refresh =
+            if pressed { Some(self.options.refresh) } else { self.budget.pace(&org).stretch(self.options.refresh) };
+        let Some(refresh) = refresh else {
+            // Paused for the budget: looked at again once the window may have rolled on.
+            self.book.keep(out_track_id, now.saturating_add(ms(self.options.refresh)), &card).await;
+            return;
+        };
+        if pressed && now.saturating_sub(card.looked_up_ms) < ms(FRESH_ENOUGH) {
+            // The card shows a lookup under FRESH_ENOUGH old: that is the fresh data.
+            self.metrics.card("press", "fresh_enough");
+            return;
+        }
+        let mut results = self.look_up(card.corp.as_deref(), &card.view, pressed).await;
+        card.looked_up_ms = now;
+        self.count_people(card.corp.as_deref(), &mut results).await;
+        let message = render_view(&card.view, self.timezone, &results);
+        let t = card.view.lang.parse::<Lang>().unwrap_or_default().text();
+        let params = card_params(t, &message, &results, self.options.callback.is_some());
+        let sent = digest(&params);
+        if sent != card.sent {
+            match self.client.update(card.corp.as_deref(), out_track_id, &params).await {
+                Ok(()) => {
+                    self.metrics.card("update", "ok");
+                    tracing::info!(out_track_id, "live card updated");
+                    card.sent = sent;
+                }
+                Err(err) => {
+                    self.metrics.card("update", err.kind());
+                    tracing::warn!(out_track_id, %err, "a live card could not be updated; trying again at its next look");
+                }
+            }
+        } else {
+            self.metrics.card("update", "unchanged");
+        }
+        match next_look(&results, now, refresh, card.until_ms) {
+            Some(due) if now < card.until_ms => self.book.keep(out_track_id, due.max(now + 1), &card).await,
+            _ => {
+                tracing::info!(out_track_id, "live card final: nothing on it can change any more");
+                self.book.forget(out_track_id).await;
+            }
+        }
+    }
+
+    /// A Refresh press on card `out_track_id` by someone of organisation `corp`: shows fresh
+    /// data. A card the bot does not know, or of another organisation, is left as it is.
+    pub async fn pressed(&self, corp: Option<&str>, out_track_id: &str) -> bool {
+        let card = match self.book.kept(out_track_id).await {
+            Ok(Some(card)) => card,
+            Ok(None) => {
+                self.metrics.card("press", "unknown_card");
+                tracing::info!(out_track_id, "a press on a card this bot does not keep; ignored");
+                return false;
+            }
+            Err(err) => {
+                tracing::warn!(%err, "a pressed card could not be read");
+                return false;
+            }
+        };
+        if card.corp.as_deref().unwrap_or_default() != corp.unwrap_or_default() {
+            self.metrics.card("press", "other_organisation");
+            tracing::warn!(out_track_id, "a press from another organisation than the card's; ignored");
+            return false;
+        }
+        let now = self.clock.now_ms();
+        calls::with_purpose(Purpose::Refresh, self.refresh(out_track_id, card, now, true)).await;
+        self.metrics.card("press", "refreshed");
+        true
+    }
+
+    /// HTTP mode with a public URL: registers `{public_url}/dingtalk/card-callback` as where
+    /// presses of this bot's cards are called back (a failure is logged; cards still update on
+    /// schedule).
+    pub async fn register_callback(&self, public_url: &str, path: &str) {
+        let Some(Callback::Http { route_key }) = &self.options.callback else { return };
+        let url = format!("{}{path}", public_url.trim_end_matches('/'));
+        match self.client.register_callback(None, route_key, &url, None).await {
+            Ok(()) => tracing::info!(%url, "card callback route registered"),
+            Err(err) => tracing::warn!(
+                %err,
+                %url,
+                "the card callback route could not be registered: Refresh presses will not arrive (cards still update)"
+            ),
+        }
+    }
+
+    /// Until `stop`, refreshes due cards.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let mut ticker = tokio::time::interval(TICK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            self.refresh_due().await;
+        }
+    }
+}
