@@ -134,7 +134,8 @@ run() {
     [[ $kind == bot-nojournal ]] && store[1]=DINGMEET_JOURNAL=false
     if [[ $kind == bot-baseline ]]; then
       binary=$BASELINE_BIN
-      store=() # an earlier build may know neither setting, and refuses what it does not know
+      # An earlier build may know none of these settings, and refuses what it does not know.
+      store=(-u DINGMEET_CARDS)
     fi
     # shellcheck disable=SC2086 # BOT_ENV is a list of NAME=value words
     env "${store[@]}" ${BOT_ENV:-} DINGMEET_LISTEN="127.0.0.1:$port" "$binary" serve >"$WORK/$kind.log" 2>&1 &
