@@ -373,9 +373,10 @@ impl LiveCards {
         }
     }
 
-    /// Until `stop`, refreshes due cards.
+    /// Until `stop`, refreshes due cards (looking as often as the clock asks, when that is more
+    /// often than [`TICK`]: a clock a test moves).
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
-        let mut ticker = tokio::time::interval(TICK);
+        let mut ticker = tokio::time::interval(TICK.min(self.clock.poll()).max(Duration::from_millis(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
