@@ -4,9 +4,12 @@
 //! of an interactive card over a free markdown reply read it.
 //!
 //! The policy: a fifth of the budget is kept for what people ask. Background work spends only
-//! from the rest; as that share runs low its intervals stretch (up to [`MAX_STRETCH`] times),
-//! and once it is gone background work pauses and new answers are markdown until the window
-//! rolls on.
+//! from the rest, and no faster than evenly over the window: each day it may spend a thirtieth
+//! of the budget less what people's questions take in a day. As either share runs low its
+//! intervals stretch (up to [`MAX_STRETCH`] times) and new answers are markdown (new cards take
+//! only the first fifth of a day's share); once one is gone background work pauses until the
+//! next day (or until the window rolls on), except that live cards already out still show their
+//! meetings' starts and ends until the window's share is spent.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -30,10 +33,19 @@ pub const KEEP_EVERY: Duration = Duration::from_secs(30);
 /// Background intervals stretch at most this many times before they pause.
 pub const MAX_STRETCH: f64 = 16.0;
 
+/// New interactive cards may take this much of a day's background share: each commits a few
+/// looks (its meetings' starts and ends) that are made even once the day's share is spent.
+const NEW_CARD_SHARE: f64 = 0.2;
+/// Of the foreground calls of the last days, how many days are averaged to expect today's.
+const FOREGROUND_DAYS: i64 = 7;
+
 /// One organisation's calls, by day since the epoch (only the window's days are kept).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ledger {
     days: BTreeMap<i64, u64>,
+    /// Of those, the background ones (and new interactive cards, which commit background looks).
+    #[serde(default)]
+    background: BTreeMap<i64, u64>,
 }
 
 impl Kept for Ledger {
@@ -41,10 +53,28 @@ impl Kept for Ledger {
 }
 
 impl Ledger {
-    fn add(&mut self, now_ms: i64) {
+    fn add(&mut self, now_ms: i64, background: bool) {
         let today = now_ms.div_euclid(DAY_MS);
         *self.days.entry(today).or_default() += 1;
+        if background {
+            *self.background.entry(today).or_default() += 1;
+        }
         self.days.retain(|day, _| *day > today - WINDOW_DAYS);
+        self.background.retain(|day, _| *day > today - WINDOW_DAYS);
+    }
+
+    /// Background calls today, and the foreground calls a day is expected to take: today's so far,
+    /// or the mean of the last days' if more.
+    fn today(&self, now_ms: i64) -> (u64, f64) {
+        let today = now_ms.div_euclid(DAY_MS);
+        let foreground = |day: i64| {
+            let all = self.days.get(&day).copied().unwrap_or(0);
+            all.saturating_sub(self.background.get(&day).copied().unwrap_or(0))
+        };
+        let past: Vec<u64> =
+            (today - FOREGROUND_DAYS..today).filter(|day| self.days.contains_key(day)).map(foreground).collect();
+        let mean = if past.is_empty() { 0.0 } else { past.iter().sum::<u64>() as f64 / past.len() as f64 };
+        (self.background.get(&today).copied().unwrap_or(0), mean.max(foreground(today) as f64))
     }
 
     /// Calls in the 30 days ending at `now_ms`.
@@ -92,8 +122,9 @@ struct Inner {
     ledgers: HashMap<String, Ledger>,
     /// Ledgers changed since they were last kept.
     dirty: HashSet<String>,
-    /// Calls made here and not yet added to the counts in Redis, by organisation and day.
-    unshared: HashMap<String, BTreeMap<i64, u64>>,
+    /// Calls made here and not yet added to the counts in Redis, by organisation and day (`b`
+    /// before the day: the background ones).
+    unshared: HashMap<String, BTreeMap<String, u64>>,
     /// Organisations whose background work is paused (warned once per pause).
     paused: HashSet<String>,
 }
@@ -176,21 +207,24 @@ impl Budget {
         let ttl = Duration::from_millis(u64::try_from((WINDOW_DAYS + 1) * DAY_MS).unwrap_or(u64::MAX));
         for (org, days) in unshared {
             let deltas: Vec<(String, i64)> =
-                days.iter().map(|(day, calls)| (day.to_string(), i64::try_from(*calls).unwrap_or(i64::MAX))).collect();
+                days.iter().map(|(day, calls)| (day.clone(), i64::try_from(*calls).unwrap_or(i64::MAX))).collect();
             match self.state.add_shared_counts(&format!("{}:{org}", Ledger::KIND), &deltas, ttl).await {
                 Some(counts) => {
                     let today = self.clock.now_ms().div_euclid(DAY_MS);
-                    let days = counts
-                        .into_iter()
-                        .filter_map(|(day, calls)| Some((day.parse::<i64>().ok()?, u64::try_from(calls).ok()?)))
-                        .filter(|(day, _)| *day > today - WINDOW_DAYS)
-                        .collect();
                     let mut inner = self.lock();
                     // Calls counted here since the deltas were taken are added again next time.
                     let pending = inner.unshared.get(&org).cloned().unwrap_or_default();
-                    let mut ledger = Ledger { days };
-                    for (day, calls) in pending {
-                        *ledger.days.entry(day).or_default() += calls;
+                    let mut ledger = Ledger::default();
+                    for (key, calls) in counts.into_iter().filter_map(|(k, c)| Some((k, u64::try_from(c).ok()?))).chain(pending) {
+                        let (map, day) = match key.strip_prefix('b') {
+                            Some(day) => (&mut ledger.background, day),
+                            None => (&mut ledger.days, key.as_str()),
+                        };
+                        if let Ok(day) = day.parse::<i64>()
+                            && day > today - WINDOW_DAYS
+                        {
+                            *map.entry(day).or_default() += calls;
+                        }
                     }
                     inner.ledgers.insert(org.clone(), ledger);
                     inner.dirty.insert(org);
@@ -236,11 +270,22 @@ impl Budget {
         self.monthly as f64 * (1.0 - RESERVED_SHARE)
     }
 
+    /// What is left of the day's background share of `org` (1 = all of it): a thirtieth of the
+    /// budget less the foreground a day takes (at least the reserved fifth of it).
+    fn share_left_today(&self, org: &str) -> f64 {
+        let now = self.clock.now_ms();
+        let (background, foreground) = self.lock().ledgers.get(org).map_or((0, 0.0), |ledger| ledger.today(now));
+        let daily = self.monthly as f64 / WINDOW_DAYS as f64;
+        let allowance = daily - foreground.max(daily * RESERVED_SHARE);
+        if allowance > 0.0 { (allowance - background as f64) / allowance } else { 0.0 }
+    }
+
     /// How background work of `org` may go now. Warns once when it pauses.
     pub fn pace(&self, org: &str) -> Pace {
         let allowance = self.background_allowance();
         let used = self.used(org) as f64;
-        let share_left = if allowance > 0.0 { (allowance - used) / allowance } else { 0.0 };
+        let window_left = if allowance > 0.0 { (allowance - used) / allowance } else { 0.0 };
+        let share_left = window_left.min(self.share_left_today(org));
         let pace = if share_left <= 0.0 {
             Pace::Paused
         } else if share_left >= 0.5 {
@@ -277,21 +322,35 @@ impl Budget {
     }
 
     /// Whether a new answer of `org` may be an interactive card (a call, and the background
-    /// updates that follow) rather than a free markdown reply.
+    /// updates that follow) rather than a free markdown reply: only at full pace, so the cards
+    /// already out keep what is left for their updates.
     pub fn may_create_card(&self, org: &str) -> bool {
-        self.may_spend_background(org)
+        self.pace(org) == Pace::Full && self.share_left_today(org) >= 1.0 - NEW_CARD_SHARE
+    }
+
+    /// Whether the window's background share of `org` is spent (not only the day's): then even
+    /// the looks at a known start or end wait.
+    pub fn window_spent(&self, org: &str) -> bool {
+        self.used(org) as f64 >= self.background_allowance()
     }
 }
 
 impl CallCounter for Budget {
     fn record_call(&self, org: &str, endpoint: &'static str, purpose: Purpose) {
         let now = self.clock.now_ms();
+        // A new card is chosen, not asked for, and commits the looks that follow: background.
+        let background = purpose.background() || endpoint == crate::dingtalk::card::CREATE_ENDPOINT;
         {
             let mut inner = self.lock();
-            inner.ledgers.entry(org.to_owned()).or_default().add(now);
+            inner.ledgers.entry(org.to_owned()).or_default().add(now, background);
             inner.dirty.insert(org.to_owned());
             if self.state.shares() {
-                *inner.unshared.entry(org.to_owned()).or_default().entry(now.div_euclid(DAY_MS)).or_default() += 1;
+                let day = now.div_euclid(DAY_MS);
+                let unshared = inner.unshared.entry(org.to_owned()).or_default();
+                *unshared.entry(day.to_string()).or_default() += 1;
+                if background {
+                    *unshared.entry(format!("b{day}")).or_default() += 1;
+                }
             }
         }
         self.metrics.api_call(org, endpoint, purpose.label());
@@ -340,19 +399,56 @@ mod tests {
     #[test]
     fn background_work_stretches_then_pauses_while_a_fifth_stays_for_questions() {
         let now = Arc::new(AtomicI64::new(DAY_MS));
-        let budget = budget(100, &now, &StateStore::memory(Duration::from_secs(60)));
+        let budget = budget(3_000, &now, &StateStore::memory(Duration::from_secs(60)));
         let mut paces = Vec::new();
-        for _ in 0..100 {
+        // Each day as much background as a day's share allows: the window's share runs out.
+        for day in 0..31 {
+            now.store((1 + day) * DAY_MS, Ordering::Relaxed);
+            paces.push(budget.pace("corp"));
+            for _ in 0..80 {
+                budget.record_call("corp", "card_update", Purpose::Refresh);
+            }
+        }
+        assert_eq!(paces[0], Pace::Full);
+        assert_eq!(paces[15], Pace::Full, "half the background share left");
+        assert!(matches!(paces[20], Pace::Stretched(f) if (f - 1.5).abs() < 1e-9), "{:?}", paces[20]);
+        assert!(matches!(paces[30], Pace::Stretched(f) if f > 10.0), "{:?}", paces[30]);
+        assert_eq!(budget.pace("corp"), Pace::Paused, "the fifth kept for questions is not spent in the background");
+        assert!(!budget.may_create_card("corp"));
+        assert!(budget.window_spent("corp"));
+        assert_eq!(Pace::Stretched(2.0).stretch(Duration::from_secs(600)), Some(Duration::from_secs(1200)));
+        assert_eq!(Pace::Paused.stretch(Duration::from_secs(600)), None);
+    }
+
+    #[test]
+    fn background_spends_at_most_a_thirtieth_a_day_less_what_questions_take() {
+        let now = Arc::new(AtomicI64::new(10 * DAY_MS));
+        let budget = budget(3_000, &now, &StateStore::memory(Duration::from_secs(60)));
+        // A day's share is 100 calls; yesterday people's questions took 40 of them.
+        now.store(9 * DAY_MS, Ordering::Relaxed);
+        for _ in 0..40 {
+            budget.record_call("corp", "conference_infos", Purpose::Query);
+        }
+        now.store(10 * DAY_MS, Ordering::Relaxed);
+        let mut paces = Vec::new();
+        for _ in 0..60 {
             paces.push(budget.pace("corp"));
             budget.record_call("corp", "card_update", Purpose::Refresh);
         }
         assert_eq!(paces[0], Pace::Full);
-        assert_eq!(paces[40], Pace::Full, "half the background share left");
-        assert!(matches!(paces[60], Pace::Stretched(f) if (f - 2.0).abs() < 1e-9), "{:?}", paces[60]);
-        assert_eq!(paces[80], Pace::Paused, "the fifth kept for questions is not spent in the background");
-        assert!(!budget.may_create_card("corp"));
-        assert_eq!(Pace::Stretched(2.0).stretch(Duration::from_secs(600)), Some(Duration::from_secs(1200)));
-        assert_eq!(Pace::Paused.stretch(Duration::from_secs(600)), None);
+        assert!(!budget.may_create_card("corp"), "no new card once a fifth of the day's share is spent");
+        assert!(!budget.window_spent("corp"), "the looks of cards already out go on");
+        assert!(matches!(paces[45], Pace::Stretched(f) if (f - 2.0).abs() < 1e-9), "{:?}", paces[45]);
+        assert_eq!(budget.pace("corp"), Pace::Paused, "60 background calls: the day's share is spent");
+        for _ in 0..30 {
+            budget.record_call("corp", "conference_infos", Purpose::Query);
+        }
+        assert_eq!(budget.left("corp"), 3_000 - 130, "questions are still counted, never refused");
+        now.store(11 * DAY_MS, Ordering::Relaxed);
+        assert_eq!(budget.pace("corp"), Pace::Full, "the next day has its own share");
+        budget.record_call("corp", crate::dingtalk::card::CREATE_ENDPOINT, Purpose::Reply);
+        let ledger = budget.lock().ledgers.get("corp").cloned().expect("a ledger");
+        assert_eq!(ledger.today(11 * DAY_MS), (1, 35.0), "a new card counts as background; the mean of the days before");
     }
 
     #[tokio::test]

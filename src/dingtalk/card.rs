@@ -14,6 +14,9 @@ use super::calls::Purpose;
 use super::token::TokenProvider;
 use crate::telemetry::Metrics;
 
+/// How card creation is named in the call counts (the budget tells it from the other replies).
+pub const CREATE_ENDPOINT: &str = "card_create";
+
 /// Where a card is delivered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Space {
@@ -267,7 +270,7 @@ impl CardClient {
         };
         let url = format!("{}/v1.0/card/instances/createAndDeliver", self.api_base);
         let answer: Delivered = self
-            .call(corp, "card_create", Purpose::Reply, reqwest::Method::POST, &url, &body)
+            .call(corp, CREATE_ENDPOINT, Purpose::Reply, reqwest::Method::POST, &url, &body)
             .await
             .map_err(CardError::of)?;
         let failed = answer.result.iter().flat_map(|r| &r.deliver_results).find(|r| r.success == Some(false));

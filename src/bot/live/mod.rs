@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use self::book::Book;
 pub use self::view::{AFTER_CHANGE, CardAnswer, CardView, REFRESH_ACTION, card_params, next_look, render_view};
 use self::view::{digest, ms};
-use super::budget::Budget;
+use super::budget::{Budget, MAX_STRETCH, Pace};
 use super::command::RoomCode;
 use super::render::CodeResult;
 use crate::clock::SharedClock;
@@ -288,12 +288,16 @@ impl LiveCards {
     /// look (or forgets it when nothing on it can change any more).
     async fn refresh(&self, out_track_id: &str, mut card: LiveCard, now: i64, pressed: bool) {
         let org = Self::org(card.corp.as_deref()).to_owned();
-        let refresh =
-            if pressed { Some(self.options.refresh) } else { self.budget.pace(&org).stretch(self.options.refresh) };
-        let Some(refresh) = refresh else {
-            // Paused for the budget: looked at again once the window may have rolled on.
-            self.book.keep(out_track_id, now.saturating_add(ms(self.options.refresh)), &card).await;
-            return;
+        let pace = if pressed { Pace::Full } else { self.budget.pace(&org) };
+        let refresh = match pace.stretch(self.options.refresh) {
+            Some(refresh) => refresh,
+            // The day's share is spent: starts and ends still show, periodic looks wait longest.
+            None if !self.budget.window_spent(&org) => self.options.refresh.mul_f64(MAX_STRETCH),
+            None => {
+                // Paused for the month: looked at again once the window may have rolled on.
+                self.book.keep(out_track_id, now.saturating_add(ms(self.options.refresh)), &card).await;
+                return;
+            }
         };
         if pressed && now.saturating_sub(card.looked_up_ms) < ms(FRESH_ENOUGH) {
             // The card shows a lookup under FRESH_ENOUGH old: that is the fresh data.
@@ -302,7 +306,10 @@ impl LiveCards {
         }
         let mut results = self.look_up(card.corp.as_deref(), &card.view, pressed).await;
         card.looked_up_ms = now;
-        self.count_people(card.corp.as_deref(), &mut results).await;
+        if pace == Pace::Full {
+            // Counts are the first thing dropped as the budget runs low: starts and ends matter more.
+            self.count_people(card.corp.as_deref(), &mut results).await;
+        }
         let message = render_view(&card.view, self.timezone, &results);
         let t = card.view.lang.parse::<Lang>().unwrap_or_default().text();
         let params = card_params(t, &message, &results, self.options.callback.is_some());
