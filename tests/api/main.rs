@@ -27,6 +27,7 @@ mod live_cards;
 mod load_script;
 mod meetings;
 mod messages;
+mod month_script;
 mod process;
 mod real_bodies;
 mod redis_server;
