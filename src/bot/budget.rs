@@ -5,10 +5,10 @@
 //!
 //! The policy: a fifth of the budget is kept for what people ask. Background work spends only
 //! from the rest, and no faster than evenly over the window: each day it may spend a thirtieth
-//! of the budget less what people's questions take in a day. As either share runs low its
+//! of the budget less what people's questions take in a day. As the day's share runs low its
 //! intervals stretch (up to [`MAX_STRETCH`] times) and new answers are markdown (new cards take
-//! only the first fifth of a day's share); once one is gone background work pauses until the
-//! next day (or until the window rolls on), except that live cards already out still show their
+//! only the first fifth of a day's share); once it (or the window's share) is gone background
+//! work pauses until the next day (or until the window rolls on), except that live cards already out still show their
 //! meetings' starts and ends until the window's share is spent.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -33,9 +33,10 @@ pub const KEEP_EVERY: Duration = Duration::from_secs(30);
 /// Background intervals stretch at most this many times before they pause.
 pub const MAX_STRETCH: f64 = 16.0;
 
-/// Of a thirtieth of the budget, what a day plans with: the looks of cards already out (made
-/// even once the day's share is spent) and a busy day's questions go past it.
-const DAILY_HEADROOM: f64 = 0.9;
+/// Of a thirtieth of the budget, what a day plans with: the looks of cards already out (made even
+/// once the day's share is spent) and a busy day's questions go past it (at 0.9 the replayed
+/// month of BENCHMARKS.md spent 315 to 345 calls a day, over a thirtieth).
+const DAILY_HEADROOM: f64 = 0.8;
 /// New interactive cards may take this much of a day's background share: each commits a few
 /// looks (its meetings' starts and ends) that are made even once the day's share is spent.
 const NEW_CARD_SHARE: f64 = 0.2;
@@ -287,8 +288,9 @@ impl Budget {
     pub fn pace(&self, org: &str) -> Pace {
         let allowance = self.background_allowance();
         let used = self.used(org) as f64;
-        let window_left = if allowance > 0.0 { (allowance - used) / allowance } else { 0.0 };
-        let share_left = window_left.min(self.share_left_today(org));
+        // The window's share only pauses, once spent: the day's share paces (stretching by the
+        // window as well would stop new cards for the second half of every month).
+        let share_left = if used >= allowance { 0.0 } else { self.share_left_today(org) };
         let pace = if share_left <= 0.0 {
             Pace::Paused
         } else if share_left >= 0.5 {
@@ -413,9 +415,7 @@ mod tests {
             }
         }
         assert_eq!(paces[0], Pace::Full);
-        assert_eq!(paces[15], Pace::Full, "half the background share left");
-        assert!(matches!(paces[20], Pace::Stretched(f) if (f - 1.5).abs() < 1e-9), "{:?}", paces[20]);
-        assert!(matches!(paces[30], Pace::Stretched(f) if f > 10.0), "{:?}", paces[30]);
+        assert_eq!(paces[20], Pace::Full, "spent evenly, the window's share does not stretch anything");
         assert_eq!(budget.pace("corp"), Pace::Paused, "the fifth kept for questions is not spent in the background");
         assert!(!budget.may_create_card("corp"));
         assert!(budget.window_spent("corp"));
@@ -426,8 +426,8 @@ mod tests {
     #[test]
     fn background_spends_at_most_a_thirtieth_a_day_less_what_questions_take() {
         let now = Arc::new(AtomicI64::new(10 * DAY_MS));
-        let budget = budget(3_333, &now, &StateStore::memory(Duration::from_secs(60)));
-        // A day's share is 100 calls (90 % of a thirtieth); yesterday people's questions took 40 of them.
+        let budget = budget(3_750, &now, &StateStore::memory(Duration::from_secs(60)));
+        // A day's share is 100 calls (80 % of a thirtieth); yesterday people's questions took 40 of them.
         now.store(9 * DAY_MS, Ordering::Relaxed);
         for _ in 0..40 {
             budget.record_call("corp", "conference_infos", Purpose::Query);
@@ -446,7 +446,7 @@ mod tests {
         for _ in 0..30 {
             budget.record_call("corp", "conference_infos", Purpose::Query);
         }
-        assert_eq!(budget.left("corp"), 3_333 - 130, "questions are still counted, never refused");
+        assert_eq!(budget.left("corp"), 3_750 - 130, "questions are still counted, never refused");
         now.store(11 * DAY_MS, Ordering::Relaxed);
         assert_eq!(budget.pace("corp"), Pace::Full, "the next day has its own share");
         budget.record_call("corp", crate::dingtalk::card::CREATE_ENDPOINT, Purpose::Reply);
