@@ -391,3 +391,69 @@ async fn a_reminder_set_in_the_playground_arrives_in_the_chat_when_its_clock_is_
     assert_eq!(status, 400);
     sandbox.stop().await;
 }
+
+/// The first card reply after `after` for `out_track_id` (any card when `None`), long-polled.
+async fn next_card(sandbox: &Running, after: u64, out_track_id: Option<&str>) -> Reply {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut after = after;
+    while tokio::time::Instant::now() < deadline {
+        for reply in sandbox.next_replies(after).await {
+            after = after.max(reply.seq);
+            let id = reply.card.as_ref().map(|card| card.out_track_id.as_str());
+            if id.is_some() && (out_track_id.is_none() || id == out_track_id) {
+                return reply;
+            }
+        }
+    }
+    panic!("no card after {after}");
+}
+
+#[tokio::test]
+async fn a_card_comes_alive_as_its_meeting_starts_and_ends_and_refresh_goes_the_real_way() {
+    for mode in [Mode::Http, Mode::Both] {
+        let sandbox = Running::start_with(SandboxOptions { mode, ..SandboxOptions::default() }).await;
+        let after = sandbox.get("/api/sandbox").await["latest"].as_u64().expect("latest");
+        let (_, answer) = sandbox.post("/api/send", json!({ "text": "@会议助手 /meeting 888000111" })).await;
+        assert_eq!(answer["status"], 200, "{answer}");
+        let card = next_card(&sandbox, after, None).await;
+        let shown = card.card.clone().expect("a card");
+        assert_eq!((card.via.as_str(), card.msgtype.as_str(), card.chat), ("card", "interactive", Some(Chat::Group)));
+        assert!(card.text.contains("项目站会") && card.text.contains("未开始"), "{}", card.text);
+        assert_eq!(card.buttons[0].url, "https://meeting.dingtalk.com/j/888000111", "{card:?}");
+        assert_eq!(shown.actions.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["refresh"], "{mode:?}");
+        let id = shown.out_track_id.as_str();
+
+        let meetings = sandbox.get("/api/meetings").await;
+        let meeting = meetings.as_array().and_then(|m| m.iter().find(|m| m["code"] == "888000111")).expect("movable");
+        let conference = meeting["conferenceId"].as_str().expect("id").to_owned();
+        let control = |action: &str| json!({ "code": "888000111", "conferenceId": conference, "action": action });
+        let (status, moved) = sandbox.post("/api/meetings", control("start")).await;
+        assert_eq!(status, 200, "{moved}");
+        let live = next_card(&sandbox, card.seq, Some(id)).await;
+        assert!(live.text.contains("进行中"), "the card shows it live: {}", live.text);
+        assert_eq!(live.buttons[0].url, "https://meeting.dingtalk.com/j/888000111");
+        assert_eq!(live.card.as_ref().map(|c| c.updates), Some(1));
+
+        let mut rename = control("rename");
+        rename["title"] = json!("项目站会（改）");
+        assert_eq!(sandbox.post("/api/meetings", rename).await.0, 200);
+        // Refresh reuses an answer under 10 s old: the press comes later.
+        assert_eq!(sandbox.post("/api/clock", json!({ "advanceSecs": 15 })).await.0, 200);
+        let (status, pressed) = sandbox.post("/api/press", json!({ "outTrackId": id })).await;
+        assert_eq!(status, 200, "{pressed}");
+        assert_eq!(pressed["via"], if mode == Mode::Http { "http" } else { "stream" }, "{pressed}");
+        let fresh = next_card(&sandbox, live.seq, Some(id)).await;
+        assert!(fresh.text.contains("项目站会（改）"), "Refresh shows the new title: {}", fresh.text);
+
+        assert_eq!(sandbox.post("/api/meetings", control("end")).await.0, 200);
+        let ended = next_card(&sandbox, fresh.seq, Some(id)).await;
+        assert!(ended.text.contains("已结束"), "{}", ended.text);
+        assert!(ended.buttons.is_empty(), "no join link once it ended: {ended:?}");
+
+        let (status, _) = sandbox.post("/api/press", json!({ "outTrackId": "nope" })).await;
+        assert_eq!(status, 404);
+        let (status, _) = sandbox.post("/api/meetings", json!({ "code": "1", "conferenceId": "x", "action": "start" })).await;
+        assert_eq!(status, 404);
+        sandbox.stop().await;
+    }
+}
