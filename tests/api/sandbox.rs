@@ -1,5 +1,5 @@
 //! The sandbox end to end on loopback: the playground's API takes the real path (signed callback →
-//! bot → session webhook), `dingmeet send` signs for the sandbox or for any bot, and the binary's
+//! bot → session webhook or interactive card; a card's Refresh → card callback → bot → update), `dingmeet send` signs for the sandbox or for any bot, and the binary's
 //! `sandbox` and `send` subcommands work as the README says.
 
 use std::io::{BufRead, BufReader};
@@ -89,30 +89,47 @@ async fn a_playground_message_reaches_the_bot_signed_and_its_card_comes_back() {
     assert_eq!(answer["body"], r#"{"msgtype":"empty"}"#);
     assert_eq!(answer["hint"], Value::Null);
 
+    // A meeting in progress: an interactive card, in the message's own group, and no webhook copy.
     let replies = sandbox.next_replies(after).await;
     let reply = &replies[0];
-    assert_eq!((reply.chat, reply.via.as_str(), reply.delivered), (Some(Chat::Group), "webhook", true));
-    assert_eq!(reply.session.as_deref(), answer["session"].as_str(), "posted to the message's own session");
-    assert_eq!(reply.msgtype, "markdown");
+    assert_eq!((reply.chat, reply.via.as_str(), reply.delivered), (Some(Chat::Group), "card", true));
+    assert_eq!(reply.conversation_id.as_deref(), answer["conversationId"].as_str());
+    assert_eq!(reply.msgtype, "interactive");
     for expected in
         ["产品周会", "季度规划评审", "客户电话会", "(https://meeting.dingtalk.com/j/123456789)", "@manager807"]
     {
         assert!(reply.text.contains(expected), "{expected} in {}", reply.text);
     }
     assert_eq!(reply.at_user_ids, ["manager807"]);
+    assert!(replies.iter().all(|r| r.via == "card"), "{replies:?}");
     sandbox.stop().await;
 }
 
 #[tokio::test]
-async fn a_one_to_one_share_comes_back_as_an_action_card_with_its_button() {
+async fn with_markdown_cards_the_answer_comes_back_on_the_session_webhook() {
+    let options = SandboxOptions { cards: dingmeet::config::CardsMode::Markdown, ..SandboxOptions::default() };
+    let sandbox = Running::start_with(options).await;
+    let (_, answer) = sandbox.post("/api/send", json!({ "text": "@会议助手 /meeting 123456789" })).await;
+    let replies = sandbox.next_replies(0).await;
+    let reply = &replies[0];
+    assert_eq!((reply.chat, reply.via.as_str(), reply.msgtype.as_str()), (Some(Chat::Group), "webhook", "markdown"));
+    assert_eq!(reply.session.as_deref(), answer["session"].as_str(), "posted to the message's own session");
+    assert!(reply.text.contains("产品周会"), "{}", reply.text);
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn a_one_to_one_share_comes_back_as_a_card_with_its_join_and_refresh_buttons() {
     let sandbox = Running::start().await;
     let (_, answer) = sandbox.post("/api/send", json!({ "text": "/share 123456789", "chat": "single" })).await;
     assert_eq!(answer["status"], 200, "{answer}");
     let replies = sandbox.next_replies(0).await;
     let reply = &replies[0];
-    assert_eq!((reply.chat, reply.msgtype.as_str()), (Some(Chat::Single), "actionCard"));
-    assert_eq!(reply.buttons.len(), 1, "{reply:?}");
+    assert_eq!((reply.chat, reply.via.as_str(), reply.msgtype.as_str()), (Some(Chat::Single), "card", "interactive"));
+    assert_eq!(reply.buttons.len(), 1, "the join link: {reply:?}");
     assert_eq!(reply.buttons[0].url, "https://meeting.dingtalk.com/j/123456789");
+    let actions = reply.card.as_ref().map(|card| card.actions.len());
+    assert_eq!(actions, Some(1), "and Refresh, which calls the bot back: {reply:?}");
     sandbox.stop().await;
 }
 
@@ -168,7 +185,8 @@ async fn in_stream_mode_the_playground_pushes_over_the_gateway_and_the_card_come
     assert!(answer["streamMessageId"].as_str().is_some_and(|id| !id.is_empty()), "pushed as a frame: {answer}");
     let replies = sandbox.next_replies(after).await;
     assert!(replies[0].text.contains("产品周会"), "{:?}", replies[0]);
-    assert_eq!(replies[0].session.as_deref(), answer["session"].as_str());
+    assert_eq!(replies[0].conversation_id.as_deref(), answer["conversationId"].as_str());
+    assert_eq!(replies[0].via, "card", "{:?}", replies[0]);
     sandbox.stop().await;
 }
 
@@ -334,8 +352,9 @@ async fn the_sandbox_command_prints_where_to_look_answers_send_and_stops_on_ctrl
         .expect("dingmeet send runs");
     let out = String::from_utf8_lossy(&sent.stdout);
     assert!(sent.status.success(), "{out}\n{}", String::from_utf8_lossy(&sent.stderr));
-    assert!(out.contains("HTTP 200") && out.contains("reply via the session webhook: markdown (delivered)"), "{out}");
+    assert!(out.contains("HTTP 200") && out.contains("reply via an interactive card: interactive (delivered)"), "{out}");
     assert!(out.contains("Meeting code 246813579"), "English, as --lang en asked: {out}");
+    assert!(out.contains("button: Refresh (calls the bot back: refresh)"), "{out}");
 
     signal(guard.pid, "-INT");
     let status = exited.recv_timeout(WAIT).expect("the sandbox stops on Ctrl-C").expect("its status");
