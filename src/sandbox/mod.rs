@@ -140,14 +140,15 @@ impl Sandbox {
         let (listener, port_fallback) = bind_playground(options.port).await?;
         let callback_url = format!("http://{}/dingtalk/callback", app.local_addr());
         let stop = CancellationToken::new();
-        let playground = Arc::new(playground::Playground::new(
-            Arc::clone(sim.state()),
-            callback_url,
-            options.lang,
-            options.mode,
-            stop.clone(),
-        )
-        .with_card_refresh(settings.cards.refresh),
+        let playground = Arc::new(
+            playground::Playground::new(
+                Arc::clone(sim.state()),
+                callback_url,
+                options.lang,
+                options.mode,
+                stop.clone(),
+            )
+            .with_card_refresh(settings.cards.refresh),
         );
         Ok(Self {
             sim,

@@ -352,7 +352,10 @@ async fn the_sandbox_command_prints_where_to_look_answers_send_and_stops_on_ctrl
         .expect("dingmeet send runs");
     let out = String::from_utf8_lossy(&sent.stdout);
     assert!(sent.status.success(), "{out}\n{}", String::from_utf8_lossy(&sent.stderr));
-    assert!(out.contains("HTTP 200") && out.contains("reply via an interactive card: interactive (delivered)"), "{out}");
+    assert!(
+        out.contains("HTTP 200") && out.contains("reply via an interactive card: interactive (delivered)"),
+        "{out}"
+    );
     assert!(out.contains("Meeting code 246813579"), "English, as --lang en asked: {out}");
     assert!(out.contains("button: Refresh (calls the bot back: refresh)"), "{out}");
 
@@ -471,7 +474,8 @@ async fn a_card_comes_alive_as_its_meeting_starts_and_ends_and_refresh_goes_the_
 
         let (status, _) = sandbox.post("/api/press", json!({ "outTrackId": "nope" })).await;
         assert_eq!(status, 404);
-        let (status, _) = sandbox.post("/api/meetings", json!({ "code": "1", "conferenceId": "x", "action": "start" })).await;
+        let (status, _) =
+            sandbox.post("/api/meetings", json!({ "code": "1", "conferenceId": "x", "action": "start" })).await;
         assert_eq!(status, 404);
         sandbox.stop().await;
     }

@@ -135,7 +135,12 @@ mod tests {
         assert_eq!(meetings(&state)[1].status, Some(1));
         assert!(state.rename_meeting("123456789", "booked", "改过的标题"));
         assert_eq!(meetings(&state)[1].title.as_deref(), Some("改过的标题"));
-        assert!(state.movable_meetings().iter().any(|(code, m)| code == "123456789" && m.title == meetings(&state)[1].title));
+        assert!(
+            state
+                .movable_meetings()
+                .iter()
+                .any(|(code, m)| code == "123456789" && m.title == meetings(&state)[1].title)
+        );
         assert!(state.cancel_meeting("123456789", "booked"));
         assert_eq!(meetings(&state).len(), 2);
         assert!(!state.cancel_meeting("123456789", "booked"), "gone");

@@ -19,7 +19,7 @@
       robot: '机器人',
       groupHead: '群聊 · 回调发往 {url}',
       singleHead: '单聊 · 回调发往 {url}',
-      empty: '输入 {example} 并发送，或点右侧的会议号。每条消息都会签名后回调给机器人，机器人的回复经会话 Webhook 回到这里。',
+      empty: '输入 {example} 并发送，或点右侧的会议号。每条消息都会签名后回调给机器人，机器人的回复经会话 Webhook 或互动卡片回到这里。',
       noMention: '真实群聊里机器人只收到 @ 它的消息；这条已按 @ 了它发送。',
       answered: '回调应答 HTTP {status}',
       badAnswer: '机器人对回调的应答：HTTP {status} {body}',
@@ -61,7 +61,7 @@
       robot: 'Robot',
       groupHead: 'Group · callbacks go to {url}',
       singleHead: '1:1 · callbacks go to {url}',
-      empty: 'Type {example} and send, or click a code on the right. Each message is signed and posted to the bot; its reply comes back here through the session webhook.',
+      empty: 'Type {example} and send, or click a code on the right. Each message is signed and posted to the bot; its reply comes back here through the session webhook, or as an interactive card.',
       noMention: 'In a real group the robot only receives messages that @-mention it; this one was sent as if you had.',
       answered: 'callback answered HTTP {status}',
       badAnswer: 'The bot answered the callback with HTTP {status} {body}',
@@ -644,13 +644,15 @@
     }
   }
 
+  // Looked at every few seconds: a test or `dingmeet send` may move meetings too.
   async function startMoves() {
     try {
       const response = await fetch('/api/meetings');
       if (response.ok) showMoves(await response.json());
     } catch (_) {
-      /* the controls stay hidden */
+      /* the controls stay as they were */
     }
+    setTimeout(startMoves, 2000);
   }
 
   start();

@@ -78,7 +78,9 @@ pub(super) async fn press(
     let now = crate::dingtalk::reply::now_ms();
     match pg.sim.press_card_http_at(&card.out_track_id, &user, &request.action, Some(now)).await {
         Some(0) => error(StatusCode::BAD_GATEWAY, "the bot did not answer the card callback"),
-        Some(status) => Json(PressAnswer { via: "http", status: Some(status), stream_message_id: None }).into_response(),
+        Some(status) => {
+            Json(PressAnswer { via: "http", status: Some(status), stream_message_id: None }).into_response()
+        }
         None => error(StatusCode::CONFLICT, "the card has no callback route: the bot registered none for it"),
     }
 }
@@ -145,22 +147,17 @@ pub(super) async fn move_meeting(
         Ok(request) => request,
         Err(rejection) => return error(StatusCode::BAD_REQUEST, &rejection.body_text()),
     };
-    let found = pg
-        .sim
-        .movable_meetings()
-        .into_iter()
-        .find(|(code, spec)| *code == request.code && spec.conference_id.as_deref() == Some(&request.conference_id));
+    let found =
+        pg.sim.movable_meetings().into_iter().find(|(code, spec)| {
+            *code == request.code && spec.conference_id.as_deref() == Some(&request.conference_id)
+        });
     let Some((code, spec)) = found else {
         return error(StatusCode::NOT_FOUND, "no such meeting among those the controls can move");
     };
     let id = request.conference_id.as_str();
     let moved = match request.action {
-        Move::Start => {
-            pg.at_booked_time(spec.start, || pg.sim.start_meeting(&code, id))
-        }
-        Move::End => {
-            pg.at_booked_time(spec.end, || pg.sim.end_meeting(&code, id))
-        }
+        Move::Start => pg.at_booked_time(spec.start, || pg.sim.start_meeting(&code, id)),
+        Move::End => pg.at_booked_time(spec.end, || pg.sim.end_meeting(&code, id)),
         Move::Rename => {
             let title = request.title.as_deref().map(str::trim).unwrap_or_default();
             if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
