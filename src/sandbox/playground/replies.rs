@@ -363,4 +363,36 @@ mod tests {
         let odd = shown_from_webhook(&json!({"msgtype": 5}));
         assert_eq!((odd.msgtype.as_str(), odd.text.as_str()), ("", ""));
     }
+
+    #[test]
+    fn a_cards_buttons_are_links_to_open_and_callbacks_to_press() {
+        let buttons = json!({"msgButtons": [
+            {"text": "加入会议", "color": "blue", "id": "join-0", "url": "https://m.example/j/1", "iosUrl": "https://m.example/j/1"},
+            {"text": "刷新", "color": "gray", "id": "refresh", "request": true},
+            {"text": "odd", "id": "neither"},
+        ]});
+        let params = std::collections::BTreeMap::from([
+            ("markdown".to_owned(), "### x".to_owned()),
+            ("sys_full_json_obj".to_owned(), buttons.to_string()),
+        ]);
+        let card = SimCard {
+            out_track_id: "t".into(),
+            corp_id: "c".into(),
+            template_id: "x.schema".into(),
+            open_space_id: "dtv1.card//IM_GROUP.cid".into(),
+            space_type: "IM_GROUP".into(),
+            space_id: "cid".into(),
+            callback_type: Some("STREAM".into()),
+            callback_route_key: None,
+            at_user_ids: std::collections::BTreeMap::new(),
+            history: vec![params.clone()],
+            params,
+            created_ms: 0,
+        };
+        let (links, actions) = card_buttons(&card);
+        assert_eq!(links, [Button { title: "加入会议".into(), url: "https://m.example/j/1".into() }]);
+        assert_eq!(actions, [CardAction { id: "refresh".into(), title: "刷新".into() }]);
+        let bare = SimCard { params: std::collections::BTreeMap::new(), ..card };
+        assert_eq!(card_buttons(&bare), (Vec::new(), Vec::new()), "a card without buttons has none");
+    }
 }
