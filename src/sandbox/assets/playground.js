@@ -366,11 +366,7 @@
   async function press(chat, outTrackId, action, button) {
     button.disabled = true;
     try {
-      const response = await fetch('/api/press', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ outTrackId, action }),
-      });
+      const response = await postJson('/api/press', { outTrackId, action });
       const answer = await response.json();
       if (!response.ok) notice(chat, fill(state.t.pressFailed, { error: answer.error || response.status }));
       else if (answer.status !== undefined && answer.status !== 200) {
@@ -385,16 +381,16 @@
 
   // --- Talking to the sandbox -----------------------------------------------------------------
 
+  function postJson(path, body) {
+    return fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  }
+
   async function send(text) {
     const chat = state.chat;
     const t = state.t;
     const meta = mine(chat, text);
     try {
-      const response = await fetch('/api/send', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ text, chat }),
-      });
+      const response = await postJson('/api/send', { text, chat });
       const answer = await response.json();
       if (!response.ok) {
         notice(chat, fill(t.sendFailed, { error: answer.error || response.status }));
@@ -559,11 +555,7 @@
 
   async function changeClock(body) {
     try {
-      const response = await fetch('/api/clock', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
+      const response = await postJson('/api/clock', body);
       if (response.ok) showClock(await response.json());
     } catch (_) {
       /* the next tick shows the clock again */
@@ -631,11 +623,7 @@
 
   async function moveMeeting(body) {
     try {
-      const response = await fetch('/api/meetings', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
+      const response = await postJson('/api/meetings', body);
       const answer = await response.json();
       if (response.ok) showMoves(answer);
       else notice(state.chat, fill(state.t.moveFailed, { error: answer.error || response.status }));
