@@ -304,11 +304,12 @@ impl Application {
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         tracing::info!(%addr, ?mode, "listening");
-        let stream_task = stream.map(|client| tokio::spawn(client.run(stop.clone())));
-        // What was accepted before a crash (or taken over from a stopped replica) is finished
-        // alongside new messages.
+        // What was accepted before a crash is finished alongside new messages. Read before any
+        // transport runs: a message this process records itself must not look left over (it
+        // would be answered twice).
         bot.budget().load().await;
         bot.resume().await;
+        let stream_task = stream.map(|client| tokio::spawn(client.run(stop.clone())));
         let take_over = tokio::spawn(Arc::clone(&bot).take_over(stop.clone()));
         let reminders = bot.reminders().map(|reminders| tokio::spawn(Arc::clone(reminders).run(stop.clone())));
         if let (Some(live), Some(url)) = (bot.live_cards(), public_url.as_deref()) {
