@@ -242,6 +242,15 @@ impl Application {
     /// As [`Application::build`], with background work (reminders) reading `clock`.
     pub async fn build_with_clock(settings: &Settings, clock: SharedClock) -> Result<Self, StartError> {
         settings.credentials()?;
+        let addr = settings.server.listen;
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        Self::build_on(settings, clock, listener).await
+    }
+
+    /// As [`Application::build_with_clock`], serving on `listener`, bound already (the sandbox
+    /// binds first, so the bot's public URL can name its port).
+    pub async fn build_on(settings: &Settings, clock: SharedClock, listener: TcpListener) -> Result<Self, StartError> {
+        settings.credentials()?;
         let readiness = Readiness::new();
         let store = open_state(settings, &readiness).await?;
         let components = build_with_clock(settings, store, clock)?;
@@ -255,8 +264,6 @@ impl Application {
                 stream_options(settings),
             ))
         });
-        let addr = settings.server.listen;
-        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
         register_checks(&readiness, &components.bot, stream.as_deref());
         let state = AppState { bot: components.bot, verifier: components.verifier, readiness };
         let limits = HttpLimits::new(&settings.server, raise_open_files_limit());
