@@ -19,7 +19,8 @@
 # run has a fresh DINGMEET_DATA_DIR under the work directory (the durable default: SQLite,
 # journal on). BOT_BIN, CEILING_BIN and COLDSTART_BIN use prebuilt binaries instead of building
 # them. BASELINE_BIN (another build of the bot, e.g. an earlier commit's): each round also runs
-# it with its own defaults (beside the bot-nojournal run), so before and after are in the same run.
+# it with its own defaults (beside the bot-nojournal run), so before and after are in the same run;
+# BASELINE_JOURNAL=1 gives it the bot's store settings (a build that has the journal).
 #
 # Needs: cargo, wrk (apt-get install -y wrk), curl and python3. Exits non-zero when any callback
 # is not answered 2xx, a socket error occurs, or a reply is missing, refused or duplicated.
@@ -30,7 +31,7 @@ SMOKE=0
 case "${1:-}" in
   --smoke) SMOKE=1 ;;
   "") ;;
-  *) sed -n '2,26p' "$0"; exit 2 ;;
+  *) sed -n '2,27p' "$0"; exit 2 ;;
 esac
 if ((SMOKE)); then
   DURATION=${DURATION:-2} ROUNDS=${ROUNDS:-1} CONNECTIONS=${CONNECTIONS:-4} COLD_RUNS=0 JOURNAL_COST=0
@@ -132,7 +133,10 @@ run() {
   if [[ $kind == bot* ]]; then
     local store=(DINGMEET_DATA_DIR="$WORK/data-$kind-$round" DINGMEET_JOURNAL=true) binary=$BOT_BIN
     [[ $kind == bot-nojournal ]] && store[1]=DINGMEET_JOURNAL=false
-    if [[ $kind == bot-baseline ]]; then
+    if [[ $kind == bot-baseline && ${BASELINE_JOURNAL:-0} == 1 ]]; then
+      binary=$BASELINE_BIN
+      store=(-u DINGMEET_CARDS "${store[@]}")
+    elif [[ $kind == bot-baseline ]]; then
       binary=$BASELINE_BIN
       # An earlier build may know none of these settings, and refuses what it does not know.
       store=(-u DINGMEET_CARDS)

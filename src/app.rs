@@ -242,6 +242,15 @@ impl Application {
     /// As [`Application::build`], with background work (reminders) reading `clock`.
     pub async fn build_with_clock(settings: &Settings, clock: SharedClock) -> Result<Self, StartError> {
         settings.credentials()?;
+        let addr = settings.server.listen;
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        Self::build_on(settings, clock, listener).await
+    }
+
+    /// As [`Application::build_with_clock`], serving on `listener`, bound already (the sandbox
+    /// binds first, so the bot's public URL can name its port).
+    pub async fn build_on(settings: &Settings, clock: SharedClock, listener: TcpListener) -> Result<Self, StartError> {
+        settings.credentials()?;
         let readiness = Readiness::new();
         let store = open_state(settings, &readiness).await?;
         let components = build_with_clock(settings, store, clock)?;
@@ -255,8 +264,6 @@ impl Application {
                 stream_options(settings),
             ))
         });
-        let addr = settings.server.listen;
-        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
         register_checks(&readiness, &components.bot, stream.as_deref());
         let state = AppState { bot: components.bot, verifier: components.verifier, readiness };
         let limits = HttpLimits::new(&settings.server, raise_open_files_limit());
@@ -297,11 +304,12 @@ impl Application {
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         tracing::info!(%addr, ?mode, "listening");
-        let stream_task = stream.map(|client| tokio::spawn(client.run(stop.clone())));
-        // What was accepted before a crash (or taken over from a stopped replica) is finished
-        // alongside new messages.
+        // What was accepted before a crash is finished alongside new messages. Read before any
+        // transport runs: a message this process records itself must not look left over (it
+        // would be answered twice).
         bot.budget().load().await;
         bot.resume().await;
+        let stream_task = stream.map(|client| tokio::spawn(client.run(stop.clone())));
         let take_over = tokio::spawn(Arc::clone(&bot).take_over(stop.clone()));
         let reminders = bot.reminders().map(|reminders| tokio::spawn(Arc::clone(reminders).run(stop.clone())));
         if let (Some(live), Some(url)) = (bot.live_cards(), public_url.as_deref()) {

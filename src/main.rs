@@ -10,7 +10,7 @@ use clap::ValueEnum;
 use clap::{Parser, Subcommand};
 use dingmeet::app::{Application, shutdown_signal};
 #[cfg(feature = "sandbox")]
-use dingmeet::config::Mode;
+use dingmeet::config::{CardsMode, Mode};
 use dingmeet::config::{LogFormat, Settings};
 #[cfg(feature = "sandbox")]
 use dingmeet::lang::Lang;
@@ -66,6 +66,10 @@ enum Command {
         /// Keep the bot's store in this directory [default: a fresh temporary one, removed on exit].
         #[arg(long, value_name = "PATH")]
         data_dir: Option<PathBuf>,
+        /// How the bot answers meeting questions (`DINGMEET_CARDS`): interactive cards that
+        /// update themselves, or markdown replies only.
+        #[arg(long, default_value = "interactive")]
+        cards: CardsMode,
     },
     /// Sign a robot message and post it to a callback URL exactly as DingTalk would; print the
     /// HTTP answer and, against the sandbox, the bot's reply.
@@ -185,9 +189,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
              `send`; build it with the default features (`cargo build --release`) to try the bot without DingTalk"
         ),
         #[cfg(feature = "sandbox")]
-        Command::Sandbox { port, scenario, lang, mode, data_dir } => {
+        Command::Sandbox { port, scenario, lang, mode, data_dir, cards } => {
             let _log = dingmeet::telemetry::init_logging(false);
-            let sandbox = Sandbox::start(SandboxOptions { port, scenario, lang, mode, data_dir }).await?;
+            let sandbox = Sandbox::start(SandboxOptions { port, scenario, lang, mode, data_dir, cards }).await?;
             println!("{}", sandbox.banner());
             sandbox.run_until(shutdown_signal()).await?;
             Ok(())

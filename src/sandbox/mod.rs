@@ -5,7 +5,9 @@
 //! secret from the scenario, `DINGMEET_API_BASE` = the simulator, `DINGMEET_WEBHOOK_HOSTS=127.0.0.1`);
 //! `DINGMEET_*` variables of the environment are not read, so a real deployment's settings
 //! cannot leak in. The playground's messages take the real path: signed callback → bot →
-//! session webhook → simulator records → page.
+//! session webhook (or an interactive card) → simulator records → page. In HTTP mode the bot's
+//! listener is bound first so its public URL (`DINGMEET_PUBLIC_URL`, where card presses are
+//! called back) can name its port.
 
 pub mod clock;
 pub mod playground;
@@ -19,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{Application, StartError};
-use crate::config::{ConfigError, Mode, Settings};
+use crate::config::{CardsMode, ConfigError, Mode, Settings};
 use crate::lang::Lang;
 use dingtalk_sim::scenario::CodeAnswer;
 use dingtalk_sim::{Scenario, ScenarioError, SimClock, Simulator};
@@ -42,11 +44,20 @@ pub struct SandboxOptions {
     /// The bot's store (`DINGMEET_DATA_DIR`); `None`: a fresh temporary directory, removed when
     /// the sandbox stops, so every sandbox starts empty.
     pub data_dir: Option<PathBuf>,
+    /// How meeting answers go out (`DINGMEET_CARDS`).
+    pub cards: CardsMode,
 }
 
 impl Default for SandboxOptions {
     fn default() -> Self {
-        Self { port: None, scenario: None, lang: Lang::Zh, mode: Mode::Http, data_dir: None }
+        Self {
+            port: None,
+            scenario: None,
+            lang: Lang::Zh,
+            mode: Mode::Http,
+            data_dir: None,
+            cards: CardsMode::Interactive,
+        }
     }
 }
 
@@ -119,19 +130,26 @@ impl Sandbox {
             None => Some(ScratchDir::new()?),
         };
         let data_dir = options.data_dir.clone().or_else(|| scratch.as_ref().map(|s| s.0.clone())).unwrap_or_default();
-        let settings = bot_settings(&sim, &options, &data_dir)?;
+        let bot_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        let bot_listener =
+            TcpListener::bind(bot_addr).await.map_err(|source| StartError::Bind { addr: bot_addr, source })?;
+        let bot_addr = bot_listener.local_addr().map_err(|source| StartError::Bind { addr: bot_addr, source })?;
+        let settings = bot_settings(&sim, &options, &data_dir, bot_addr)?;
         let time = Arc::new(clock::SimTime(sim.clock().clone()));
-        let app = Application::build_with_clock(&settings, time).await?;
+        let app = Application::build_on(&settings, time, bot_listener).await?;
         let (listener, port_fallback) = bind_playground(options.port).await?;
         let callback_url = format!("http://{}/dingtalk/callback", app.local_addr());
         let stop = CancellationToken::new();
-        let playground = Arc::new(playground::Playground::new(
-            Arc::clone(sim.state()),
-            callback_url,
-            options.lang,
-            options.mode,
-            stop.clone(),
-        ));
+        let playground = Arc::new(
+            playground::Playground::new(
+                Arc::clone(sim.state()),
+                callback_url,
+                options.lang,
+                options.mode,
+                stop.clone(),
+            )
+            .with_card_refresh(settings.cards.refresh),
+        );
         Ok(Self {
             sim,
             app,
@@ -244,10 +262,15 @@ impl Sandbox {
 }
 
 /// The bot's settings, built here rather than read from the environment.
-fn bot_settings(sim: &Simulator, options: &SandboxOptions, data_dir: &Path) -> Result<Settings, ConfigError> {
+fn bot_settings(
+    sim: &Simulator,
+    options: &SandboxOptions,
+    data_dir: &Path,
+    listen: SocketAddr,
+) -> Result<Settings, ConfigError> {
     let mut vars = sim.bot_env();
     vars.push(("DINGMEET_DATA_DIR".to_owned(), data_dir.display().to_string()));
-    vars.push(("DINGMEET_LISTEN".to_owned(), "127.0.0.1:0".to_owned()));
+    vars.push(("DINGMEET_LISTEN".to_owned(), listen.to_string()));
     vars.push(("DINGMEET_LANG".to_owned(), options.lang.code().to_owned()));
     let mode = match options.mode {
         Mode::Http => "http",
@@ -255,8 +278,17 @@ fn bot_settings(sim: &Simulator, options: &SandboxOptions, data_dir: &Path) -> R
         Mode::Both => "both",
     };
     vars.push(("DINGMEET_MODE".to_owned(), mode.to_owned()));
-    // The playground shows webhook replies; interactive cards are not drawn there yet.
-    vars.push(("DINGMEET_CARDS".to_owned(), "markdown".to_owned()));
+    let cards = match options.cards {
+        CardsMode::Interactive => "interactive",
+        CardsMode::Markdown => "markdown",
+    };
+    vars.push(("DINGMEET_CARDS".to_owned(), cards.to_owned()));
+    // In HTTP mode card presses are called back over HTTP, to the bot itself on loopback (the
+    // simulator posts them there, signed, as the registered route).
+    vars.push(("DINGMEET_PUBLIC_URL".to_owned(), format!("http://{listen}")));
+    // The playground runs the clock fast and jumps it: a lookup reused for 30 real seconds would
+    // show a meeting as it was before the jump.
+    vars.push(("DINGMEET_CACHE_TTL_SECS".to_owned(), "0".to_owned()));
     Settings::load_from(None, vars)
 }
 

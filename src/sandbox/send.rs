@@ -96,6 +96,9 @@ struct SandboxInfo {
     simulator_url: String,
     client_id: String,
     client_secret: String,
+    /// The newest record before this message: its reply comes after.
+    #[serde(default)]
+    latest: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,7 +173,11 @@ impl SendOutcome {
             None => {}
             Some(Err(why)) => out.push_str(&format!("no reply: {why}\n")),
             Some(Ok(reply)) => {
-                let via = if reply.via == "openapi" { "the robot OpenAPI" } else { "the session webhook" };
+                let via = match reply.via.as_str() {
+                    "openapi" => "the robot OpenAPI",
+                    "card" => "an interactive card",
+                    _ => "the session webhook",
+                };
                 let outcome = match &reply.error {
                     None => "delivered".to_owned(),
                     Some(error) => format!("refused: {error}"),
@@ -184,6 +191,9 @@ impl SendOutcome {
                 }
                 for button in &reply.buttons {
                     out.push_str(&format!("button: {} -> {}\n", button.title, button.url));
+                }
+                for action in reply.card.iter().flat_map(|card| &card.actions) {
+                    out.push_str(&format!("button: {} (calls the bot back: {})\n", action.title, action.id));
                 }
                 out.push_str("---\n");
                 out.push_str(reply.text.trim_end());
@@ -273,9 +283,10 @@ pub async fn send(options: SendOptions) -> Result<SendOutcome, SendError> {
     let callback = &delivery.callback;
     let accepted = (200..300).contains(&delivery.status);
     let reply = match &sandbox {
-        Some((sandbox_url, _)) if accepted && !options.wait.is_zero() => Some(
-            wait_for_reply(&http, sandbox_url, &callback.session_id, &callback.conversation_id, options.wait).await,
-        ),
+        Some((sandbox_url, info)) if accepted && !options.wait.is_zero() => {
+            let (session, conversation) = (&callback.session_id, &callback.conversation_id);
+            Some(wait_for_reply(&http, sandbox_url, (session, conversation), info.latest, options.wait).await)
+        }
         _ => None,
     };
     Ok(SendOutcome {
@@ -340,12 +351,11 @@ async fn open_session(
 async fn wait_for_reply(
     http: &reqwest::Client,
     sandbox: &str,
-    session: &str,
-    conversation_id: &str,
+    (session, conversation_id): (&str, &str),
+    mut after: u64,
     wait: Duration,
 ) -> Result<Reply, String> {
     let mut deadline = tokio::time::Instant::now() + wait;
-    let mut after = 0;
     let mut refused: Option<Reply> = None;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());

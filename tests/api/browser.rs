@@ -1,7 +1,8 @@
 //! The playground in headless Chromium, driven over the DevTools protocol with chromiumoxide
 //! (chosen over headless_chrome: fewer new crates, 15 against 23, async on tokio like the rest of
 //! the tests, and no TLS stack of its own): type a query, send it, wait for the bot's card
-//! (title, status, join link) and take a screenshot. With `DINGMEET_UPDATE_SCREENSHOT=1` the
+//! (title, status, join link) and take a screenshot; watch an interactive card come alive as
+//! its meeting starts and press its Refresh button. With `DINGMEET_UPDATE_SCREENSHOT=1` the
 //! screenshot replaces `docs/playground.png`.
 //!
 //! Chromium is found at `$CHROMIUM`, `/usr/bin/chromium` or on the `PATH`; without it the test
@@ -210,7 +211,7 @@ async fn the_playground_shows_the_bots_card_in_a_real_browser() {
     playground.type_and_send("@会议助手 /meeting 123456789").await;
     let card = playground.eval(&when(FIND_CARD, DEADLINE.as_millis())).await;
     assert!(!card.is_null(), "the bot's card arrived in the page");
-    assert_eq!(card["msgtype"], "markdown", "{card}");
+    assert_eq!(card["msgtype"], "interactive", "a meeting in progress: an interactive card {card}");
     let headings: Vec<&str> = card["headings"].as_array().expect("headings").iter().filter_map(Value::as_str).collect();
     assert!(headings.iter().any(|h| h.contains("123456789")), "the code heads the card: {headings:?}");
     assert!(headings.iter().any(|h| h.contains("产品周会") && h.contains("进行中")), "title and status: {headings:?}");
@@ -221,7 +222,7 @@ async fn the_playground_shows_the_bots_card_in_a_real_browser() {
     );
     assert_eq!(card["mentions"], json!(["@manager807"]), "the @-mention is highlighted");
     let tags = card["html_tags"].as_array().expect("tags");
-    let subset = ["div", "h3", "h4", "ul", "li", "p", "a", "span", "strong", "em", "br"];
+    let subset = ["div", "h3", "h4", "ul", "li", "p", "a", "span", "strong", "em", "br", "button"];
     assert!(tags.iter().all(|t| subset.contains(&t.as_str().unwrap_or_default())), "only the subset: {tags:?}");
     let mine = playground.eval("document.querySelector('#messages .msg.me .mention')?.textContent").await;
     assert_eq!(mine, "@会议助手", "the person's @-mention of the robot is highlighted");
@@ -245,7 +246,7 @@ async fn the_playground_shows_the_bots_card_in_a_real_browser() {
 }
 
 #[tokio::test]
-async fn a_share_in_the_one_to_one_chat_shows_an_action_card_with_its_button() {
+async fn a_share_in_the_one_to_one_chat_shows_a_card_with_its_join_button() {
     let playground = Playground::open().await;
     playground.click(".chat-item[data-chat='single']").await;
     let title = playground.eval("document.getElementById('conv-title').textContent").await;
@@ -254,7 +255,7 @@ async fn a_share_in_the_one_to_one_chat_shows_an_action_card_with_its_button() {
     let typed = playground.eval("document.getElementById('input').value").await;
     assert_eq!(typed, "/share 123456789", "a 1:1 message needs no @-mention");
     playground.click("#send").await;
-    let found = "const a = document.querySelector('#messages .card[data-msgtype=actionCard] .actions a.action');
+    let found = "const a = document.querySelector('#messages .card[data-msgtype=interactive] .actions a.action');
         return a && { text: a.textContent, href: a.href, card: a.closest('.card').textContent };";
     let button = playground.eval(&when(found, DEADLINE.as_millis())).await;
     assert_eq!(button["text"], "加入会议", "{button}");
@@ -263,6 +264,78 @@ async fn a_share_in_the_one_to_one_chat_shows_an_action_card_with_its_button() {
     let group_badge = playground.eval("document.querySelector(\".chat-item[data-chat='group'] .badge\").hidden").await;
     assert_eq!(group_badge, true, "nothing new in the group");
     std::fs::write(screenshot_path("playground-share.png"), playground.screenshot().await).expect("saved");
+    playground.close().await;
+}
+
+/// The one bot card on the page, as it stands.
+const LIVE_CARD: &str = "
+    const items = document.querySelectorAll('#messages .msg.bot');
+    const item = items[items.length - 1];
+    const card = item && item.querySelector('.card[data-msgtype=interactive]');
+    if (!card) return null;
+    return {
+        bots: items.length,
+        id: item.dataset.outTrackId,
+        text: card.textContent,
+        joins: Array.from(card.querySelectorAll('.actions a.action'), (a) => a.href),
+        refresh: Array.from(card.querySelectorAll('.actions button.action'), (b) => b.textContent),
+        meta: item.querySelector('.card-meta').textContent,
+    };";
+
+/// Resolves with the bot's card once `condition` (on `card`) holds.
+fn card_when(condition: &str) -> String {
+    when(
+        &format!("const card = (() => {{ {LIVE_CARD} }})(); return card && ({condition}) ? card : null;"),
+        DEADLINE.as_millis(),
+    )
+}
+
+#[tokio::test]
+async fn an_interactive_card_comes_alive_as_its_meeting_starts_and_refresh_shows_fresh_data() {
+    let playground = Playground::open().await;
+    playground.type_and_send("@会议助手 /meeting 888000111").await;
+    let card = playground.eval(&card_when("card.text.includes('项目站会')")).await;
+    assert!(card["text"].as_str().is_some_and(|t| t.contains("未开始")), "booked, not started: {card}");
+    assert_eq!(card["joins"], json!(["https://meeting.dingtalk.com/j/888000111"]), "{card}");
+    assert_eq!(card["refresh"], json!(["刷新"]), "{card}");
+    let id = card["id"].clone();
+
+    // The scenario control starts it on time; the bot looks just after and updates the card.
+    playground.click(".move[data-conference-id='5f3a9c0e2b7d4e18a6c1f0d2'] .move-start").await;
+    let live = playground.eval(&card_when("card.text.includes('进行中')")).await;
+    assert!(!live.is_null(), "the card shows the meeting in progress");
+    assert_eq!((live["id"].clone(), live["bots"].clone()), (id.clone(), json!(1)), "updated in place: {live}");
+    assert_eq!(live["joins"], json!(["https://meeting.dingtalk.com/j/888000111"]), "with its Join link: {live}");
+    assert_eq!(live["meta"], "互动卡片 · 已更新 1 次", "{live}");
+    let status = playground.eval("document.querySelector('.move .move-status').textContent").await;
+    assert_eq!(status, "进行中", "the control shows where the meeting is");
+
+    // Its organiser renames it; Refresh (more than 10 s after the bot's last look) shows it.
+    let renamed = playground
+        .eval(
+            "(async () => {
+                const post = (path, body) => fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+                const moved = await post('/api/meetings', { code: '888000111', conferenceId: '5f3a9c0e2b7d4e18a6c1f0d2', action: 'rename', title: '项目站会 · 已改期' });
+                const clock = await post('/api/clock', { advanceSecs: 15 });
+                return moved.status + clock.status;
+            })()",
+        )
+        .await;
+    assert_eq!(renamed, 400, "renamed and the clock moved on (200 + 200)");
+    playground.click("#messages .card button.action[data-action='refresh']").await;
+    let fresh = playground.eval(&card_when("card.text.includes('已改期')")).await;
+    assert!(!fresh.is_null(), "Refresh showed the new title");
+    assert_eq!((fresh["id"].clone(), fresh["bots"].clone()), (id, json!(1)), "still in place: {fresh}");
+    assert!(fresh["text"].as_str().is_some_and(|t| t.contains("进行中")), "{fresh}");
+
+    let control =
+        "const t = document.querySelector('.move .move-title'); return t && t.textContent.includes('已改期');";
+    assert_eq!(playground.eval(&when(control, DEADLINE.as_millis())).await, true, "the control shows the new title");
+
+    playground.eval("document.fonts.ready.then(() => document.activeElement.blur())").await;
+    let target = screenshot_path("playground-live-card.png");
+    std::fs::write(&target, playground.screenshot().await).expect("the screenshot is saved");
+    eprintln!("live card screenshot: {}", target.display());
     playground.close().await;
 }
 
@@ -292,7 +365,7 @@ async fn what_a_person_types_is_shown_as_text_never_as_markup() {
 /// temporary file.
 fn screenshot_path(name: &str) -> PathBuf {
     let update = std::env::var_os("DINGMEET_UPDATE_SCREENSHOT").is_some_and(|v| !v.is_empty() && v != "0");
-    if update && name == "playground.png" {
+    if update && matches!(name, "playground.png" | "playground-live-card.png") {
         let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
         std::fs::create_dir_all(&docs).expect("docs/");
         docs.join(name)

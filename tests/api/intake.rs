@@ -190,6 +190,20 @@ impl Flood {
     }
 }
 
+/// The runtime the slow and flooding clients run on: its own thread, so that thousands of them
+/// do not delay the test's signed callbacks and metric reads, which time the bot, not the test.
+fn clients_runtime() -> &'static tokio::runtime::Handle {
+    static RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("test-clients")
+            .enable_all()
+            .build()
+            .expect("the clients' runtime starts")
+    });
+    RUNTIME.handle()
+}
+
 /// Opens `count` connections that send `bytes` and then nothing. Each task yields how long
 /// after its connect the bot closed it (None: not within `close_within`, or no connect).
 fn open_silent(
@@ -202,16 +216,19 @@ fn open_silent(
     let mut clients = JoinSet::new();
     for _ in 0..count {
         let (addr, flood) = (addr.to_owned(), Arc::clone(flood));
-        clients.spawn(async move {
-            let mut stream = tokio::time::timeout(close_within, TcpStream::connect(&addr)).await.ok()?.ok()?;
-            let opened = Instant::now();
-            flood.connected.fetch_add(1, Ordering::Relaxed);
-            // A connection the bot shed at once may refuse the write: it is closed all the same.
-            let _ = stream.write_all(bytes).await;
-            let closed = closed_within(&mut stream, close_within).await.map(|_| opened.elapsed());
-            flood.closed.fetch_add(1, Ordering::Relaxed);
-            closed
-        });
+        clients.spawn_on(
+            async move {
+                let mut stream = tokio::time::timeout(close_within, TcpStream::connect(&addr)).await.ok()?.ok()?;
+                let opened = Instant::now();
+                flood.connected.fetch_add(1, Ordering::Relaxed);
+                // A connection the bot shed at once may refuse the write: it is closed all the same.
+                let _ = stream.write_all(bytes).await;
+                let closed = closed_within(&mut stream, close_within).await.map(|_| opened.elapsed());
+                flood.closed.fetch_add(1, Ordering::Relaxed);
+                closed
+            },
+            clients_runtime(),
+        );
     }
     clients
 }
@@ -327,16 +344,20 @@ async fn signed_requests_whose_body_never_arrives_get_408_at_the_body_timeout() 
     let mut clients = JoinSet::new();
     for _ in 0..CLIENTS {
         let (addr, request) = (addr.clone(), request.clone());
-        clients.spawn(async move {
-            let mut stream = TcpStream::connect(&addr).await.ok()?;
-            stream.write_all(&request).await.ok()?;
-            let sent = Instant::now();
-            let answer = tokio::time::timeout(body_timeout + SLACK + SLACK, read_response(&mut stream)).await.ok()?;
-            let status = answer.map(|(status, _)| status);
-            // After the 408, the connection closes too.
-            let closed = closed_within(&mut stream, SLACK).await;
-            Some((status, sent.elapsed(), closed.is_some()))
-        });
+        clients.spawn_on(
+            async move {
+                let mut stream = TcpStream::connect(&addr).await.ok()?;
+                stream.write_all(&request).await.ok()?;
+                let sent = Instant::now();
+                let answer =
+                    tokio::time::timeout(body_timeout + SLACK + SLACK, read_response(&mut stream)).await.ok()?;
+                let status = answer.map(|(status, _)| status);
+                // After the 408, the connection closes too.
+                let closed = closed_within(&mut stream, SLACK).await;
+                Some((status, sent.elapsed(), closed.is_some()))
+            },
+            clients_runtime(),
+        );
     }
     let peak = assert_memory_bounded(&bot, "while the bodies are awaited");
     let mut latest = Duration::ZERO;
@@ -374,13 +395,16 @@ async fn idle_keep_alive_connections_are_closed_at_the_idle_timeout_not_before()
     let mut clients = JoinSet::new();
     for _ in 0..CLIENTS {
         let addr = addr.clone();
-        clients.spawn(async move {
-            let mut stream = TcpStream::connect(&addr).await.ok()?;
-            stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: bot\r\n\r\n").await.ok()?;
-            let (status, _) = tokio::time::timeout(ANSWER_WITHIN, read_response(&mut stream)).await.ok()??;
-            assert_eq!(status, 200);
-            closed_within(&mut stream, idle_timeout + SLACK + SLACK).await
-        });
+        clients.spawn_on(
+            async move {
+                let mut stream = TcpStream::connect(&addr).await.ok()?;
+                stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: bot\r\n\r\n").await.ok()?;
+                let (status, _) = tokio::time::timeout(ANSWER_WITHIN, read_response(&mut stream)).await.ok()??;
+                assert_eq!(status, 200);
+                closed_within(&mut stream, idle_timeout + SLACK + SLACK).await
+            },
+            clients_runtime(),
+        );
     }
     let peak = assert_memory_bounded(&bot, "with the idle connections open");
     let mut times = Vec::new();

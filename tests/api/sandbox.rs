@@ -1,5 +1,5 @@
 //! The sandbox end to end on loopback: the playground's API takes the real path (signed callback →
-//! bot → session webhook), `dingmeet send` signs for the sandbox or for any bot, and the binary's
+//! bot → session webhook or interactive card; a card's Refresh → card callback → bot → update), `dingmeet send` signs for the sandbox or for any bot, and the binary's
 //! `sandbox` and `send` subcommands work as the README says.
 
 use std::io::{BufRead, BufReader};
@@ -89,30 +89,47 @@ async fn a_playground_message_reaches_the_bot_signed_and_its_card_comes_back() {
     assert_eq!(answer["body"], r#"{"msgtype":"empty"}"#);
     assert_eq!(answer["hint"], Value::Null);
 
+    // A meeting in progress: an interactive card, in the message's own group, and no webhook copy.
     let replies = sandbox.next_replies(after).await;
     let reply = &replies[0];
-    assert_eq!((reply.chat, reply.via.as_str(), reply.delivered), (Some(Chat::Group), "webhook", true));
-    assert_eq!(reply.session.as_deref(), answer["session"].as_str(), "posted to the message's own session");
-    assert_eq!(reply.msgtype, "markdown");
+    assert_eq!((reply.chat, reply.via.as_str(), reply.delivered), (Some(Chat::Group), "card", true));
+    assert_eq!(reply.conversation_id.as_deref(), answer["conversationId"].as_str());
+    assert_eq!(reply.msgtype, "interactive");
     for expected in
         ["产品周会", "季度规划评审", "客户电话会", "(https://meeting.dingtalk.com/j/123456789)", "@manager807"]
     {
         assert!(reply.text.contains(expected), "{expected} in {}", reply.text);
     }
     assert_eq!(reply.at_user_ids, ["manager807"]);
+    assert!(replies.iter().all(|r| r.via == "card"), "{replies:?}");
     sandbox.stop().await;
 }
 
 #[tokio::test]
-async fn a_one_to_one_share_comes_back_as_an_action_card_with_its_button() {
+async fn with_markdown_cards_the_answer_comes_back_on_the_session_webhook() {
+    let options = SandboxOptions { cards: dingmeet::config::CardsMode::Markdown, ..SandboxOptions::default() };
+    let sandbox = Running::start_with(options).await;
+    let (_, answer) = sandbox.post("/api/send", json!({ "text": "@会议助手 /meeting 123456789" })).await;
+    let replies = sandbox.next_replies(0).await;
+    let reply = &replies[0];
+    assert_eq!((reply.chat, reply.via.as_str(), reply.msgtype.as_str()), (Some(Chat::Group), "webhook", "markdown"));
+    assert_eq!(reply.session.as_deref(), answer["session"].as_str(), "posted to the message's own session");
+    assert!(reply.text.contains("产品周会"), "{}", reply.text);
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn a_one_to_one_share_comes_back_as_a_card_with_its_join_and_refresh_buttons() {
     let sandbox = Running::start().await;
     let (_, answer) = sandbox.post("/api/send", json!({ "text": "/share 123456789", "chat": "single" })).await;
     assert_eq!(answer["status"], 200, "{answer}");
     let replies = sandbox.next_replies(0).await;
     let reply = &replies[0];
-    assert_eq!((reply.chat, reply.msgtype.as_str()), (Some(Chat::Single), "actionCard"));
-    assert_eq!(reply.buttons.len(), 1, "{reply:?}");
+    assert_eq!((reply.chat, reply.via.as_str(), reply.msgtype.as_str()), (Some(Chat::Single), "card", "interactive"));
+    assert_eq!(reply.buttons.len(), 1, "the join link: {reply:?}");
     assert_eq!(reply.buttons[0].url, "https://meeting.dingtalk.com/j/123456789");
+    let actions = reply.card.as_ref().map(|card| card.actions.len());
+    assert_eq!(actions, Some(1), "and Refresh, which calls the bot back: {reply:?}");
     sandbox.stop().await;
 }
 
@@ -168,7 +185,8 @@ async fn in_stream_mode_the_playground_pushes_over_the_gateway_and_the_card_come
     assert!(answer["streamMessageId"].as_str().is_some_and(|id| !id.is_empty()), "pushed as a frame: {answer}");
     let replies = sandbox.next_replies(after).await;
     assert!(replies[0].text.contains("产品周会"), "{:?}", replies[0]);
-    assert_eq!(replies[0].session.as_deref(), answer["session"].as_str());
+    assert_eq!(replies[0].conversation_id.as_deref(), answer["conversationId"].as_str());
+    assert_eq!(replies[0].via, "card", "{:?}", replies[0]);
     sandbox.stop().await;
 }
 
@@ -334,8 +352,12 @@ async fn the_sandbox_command_prints_where_to_look_answers_send_and_stops_on_ctrl
         .expect("dingmeet send runs");
     let out = String::from_utf8_lossy(&sent.stdout);
     assert!(sent.status.success(), "{out}\n{}", String::from_utf8_lossy(&sent.stderr));
-    assert!(out.contains("HTTP 200") && out.contains("reply via the session webhook: markdown (delivered)"), "{out}");
+    assert!(
+        out.contains("HTTP 200") && out.contains("reply via an interactive card: interactive (delivered)"),
+        "{out}"
+    );
     assert!(out.contains("Meeting code 246813579"), "English, as --lang en asked: {out}");
+    assert!(out.contains("button: Refresh (calls the bot back: refresh)"), "{out}");
 
     signal(guard.pid, "-INT");
     let status = exited.recv_timeout(WAIT).expect("the sandbox stops on Ctrl-C").expect("its status");
@@ -390,4 +412,71 @@ async fn a_reminder_set_in_the_playground_arrives_in_the_chat_when_its_clock_is_
     let (status, _) = sandbox.post("/api/clock", json!({ "speed": 0 })).await;
     assert_eq!(status, 400);
     sandbox.stop().await;
+}
+
+/// The first card reply after `after` for `out_track_id` (any card when `None`), long-polled.
+async fn next_card(sandbox: &Running, after: u64, out_track_id: Option<&str>) -> Reply {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut after = after;
+    while tokio::time::Instant::now() < deadline {
+        for reply in sandbox.next_replies(after).await {
+            after = after.max(reply.seq);
+            let id = reply.card.as_ref().map(|card| card.out_track_id.as_str());
+            if id.is_some() && (out_track_id.is_none() || id == out_track_id) {
+                return reply;
+            }
+        }
+    }
+    panic!("no card after {after}");
+}
+
+#[tokio::test]
+async fn a_card_comes_alive_as_its_meeting_starts_and_ends_and_refresh_goes_the_real_way() {
+    for mode in [Mode::Http, Mode::Both] {
+        let sandbox = Running::start_with(SandboxOptions { mode, ..SandboxOptions::default() }).await;
+        let after = sandbox.get("/api/sandbox").await["latest"].as_u64().expect("latest");
+        let (_, answer) = sandbox.post("/api/send", json!({ "text": "@会议助手 /meeting 888000111" })).await;
+        assert_eq!(answer["status"], 200, "{answer}");
+        let card = next_card(&sandbox, after, None).await;
+        let shown = card.card.clone().expect("a card");
+        assert_eq!((card.via.as_str(), card.msgtype.as_str(), card.chat), ("card", "interactive", Some(Chat::Group)));
+        assert!(card.text.contains("项目站会") && card.text.contains("未开始"), "{}", card.text);
+        assert_eq!(card.buttons[0].url, "https://meeting.dingtalk.com/j/888000111", "{card:?}");
+        assert_eq!(shown.actions.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["refresh"], "{mode:?}");
+        let id = shown.out_track_id.as_str();
+
+        let meetings = sandbox.get("/api/meetings").await;
+        let meeting = meetings.as_array().and_then(|m| m.iter().find(|m| m["code"] == "888000111")).expect("movable");
+        let conference = meeting["conferenceId"].as_str().expect("id").to_owned();
+        let control = |action: &str| json!({ "code": "888000111", "conferenceId": conference, "action": action });
+        let (status, moved) = sandbox.post("/api/meetings", control("start")).await;
+        assert_eq!(status, 200, "{moved}");
+        let live = next_card(&sandbox, card.seq, Some(id)).await;
+        assert!(live.text.contains("进行中"), "the card shows it live: {}", live.text);
+        assert_eq!(live.buttons[0].url, "https://meeting.dingtalk.com/j/888000111");
+        assert_eq!(live.card.as_ref().map(|c| c.updates), Some(1));
+
+        let mut rename = control("rename");
+        rename["title"] = json!("项目站会（改）");
+        assert_eq!(sandbox.post("/api/meetings", rename).await.0, 200);
+        // Refresh reuses an answer under 10 s old: the press comes later.
+        assert_eq!(sandbox.post("/api/clock", json!({ "advanceSecs": 15 })).await.0, 200);
+        let (status, pressed) = sandbox.post("/api/press", json!({ "outTrackId": id })).await;
+        assert_eq!(status, 200, "{pressed}");
+        assert_eq!(pressed["via"], if mode == Mode::Http { "http" } else { "stream" }, "{pressed}");
+        let fresh = next_card(&sandbox, live.seq, Some(id)).await;
+        assert!(fresh.text.contains("项目站会（改）"), "Refresh shows the new title: {}", fresh.text);
+
+        assert_eq!(sandbox.post("/api/meetings", control("end")).await.0, 200);
+        let ended = next_card(&sandbox, fresh.seq, Some(id)).await;
+        assert!(ended.text.contains("已结束"), "{}", ended.text);
+        assert!(ended.buttons.is_empty(), "no join link once it ended: {ended:?}");
+
+        let (status, _) = sandbox.post("/api/press", json!({ "outTrackId": "nope" })).await;
+        assert_eq!(status, 404);
+        let (status, _) =
+            sandbox.post("/api/meetings", json!({ "code": "1", "conferenceId": "x", "action": "start" })).await;
+        assert_eq!(status, 404);
+        sandbox.stop().await;
+    }
 }

@@ -432,7 +432,10 @@ async fn two_replicas_sharing_redis_answer_each_message_once_whichever_socket_it
 
 #[tokio::test]
 async fn the_sandbox_in_stream_mode_takes_messages_from_the_simulated_gateway() {
-    let options = SandboxOptions { port: Some(0), mode: Mode::Stream, ..SandboxOptions::default() };
+    // Markdown answers, so the reply is the session webhook post (interactive cards in the
+    // sandbox are the sandbox tests').
+    let cards = dingmeet::config::CardsMode::Markdown;
+    let options = SandboxOptions { port: Some(0), mode: Mode::Stream, cards, ..SandboxOptions::default() };
     let sandbox = Sandbox::start(options).await.expect("the sandbox starts");
     let sim = Arc::clone(sandbox.simulator().state());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,5 +1,5 @@
 //! Scenario controls that move a meeting behind a code as its organiser would in DingTalk:
-//! cancel it, reschedule it, start it early, end it. The next lookup of the code answers the
+//! cancel it, reschedule it, start it early, end it, rename it. The next lookup of the code answers the
 //! change, so a test (or a person in the playground) watches what the bot does about it.
 
 use crate::scenario::{CodeAnswer, MeetingSpec, Moment};
@@ -40,6 +40,26 @@ impl SimState {
                 }
             }
         });
+    }
+
+    /// The home organisation's meetings that can be moved (their scenario entry names a
+    /// `conference_id`), as (code, meeting) in the scenario's order.
+    pub fn movable_meetings(&self) -> Vec<(String, MeetingSpec)> {
+        let home = self.home_corp().to_owned();
+        let world = self.lock();
+        let mut out = Vec::new();
+        for code in &self.scenario().codes {
+            if let Some(CodeAnswer::Meetings(meetings)) = world.codes.get(&home, &code.code).map(|b| &b.answer) {
+                let movable = meetings.iter().filter(|m| m.conference_id.is_some());
+                out.extend(movable.map(|m| (code.code.clone(), m.clone())));
+            }
+        }
+        out
+    }
+
+    /// Renames the meeting (its organiser edited the booking).
+    pub fn rename_meeting(&self, code: &str, conference_id: &str, title: &str) -> bool {
+        self.move_meeting(code, conference_id, |meetings, at| meetings[at].title = Some(title.to_owned()))
     }
 
     /// Cancels the meeting: it leaves the code's answer, as a cancelled booking does.
@@ -113,6 +133,14 @@ mod tests {
         assert_eq!(meetings(&state)[1].status, Some(2));
         assert!(state.end_meeting("123456789", "booked"));
         assert_eq!(meetings(&state)[1].status, Some(1));
+        assert!(state.rename_meeting("123456789", "booked", "改过的标题"));
+        assert_eq!(meetings(&state)[1].title.as_deref(), Some("改过的标题"));
+        assert!(
+            state
+                .movable_meetings()
+                .iter()
+                .any(|(code, m)| code == "123456789" && m.title == meetings(&state)[1].title)
+        );
         assert!(state.cancel_meeting("123456789", "booked"));
         assert_eq!(meetings(&state).len(), 2);
         assert!(!state.cancel_meeting("123456789", "booked"), "gone");

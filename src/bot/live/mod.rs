@@ -203,31 +203,31 @@ impl LiveCards {
             at: &at,
             callback: self.options.callback.as_ref(),
         };
-        match self.client.create_and_deliver(corp, &card).await {
-            Ok(()) => {}
-            Err(err @ CardError::Refused(_)) => {
-                self.metrics.card("create", err.kind());
-                self.remember_refusal(org, now, &err);
-                return Err(Markdown::Refused);
-            }
-            Err(err) => {
-                self.metrics.card("create", err.kind());
-                tracing::warn!(%err, "the interactive card was not delivered; answering in markdown");
-                return Err(Markdown::Failed);
-            }
-        }
-        self.metrics.card("create", "ok");
-        tracing::info!(out_track_id, "answered with a live card");
-        let card = LiveCard {
+        // Kept before it is created: DingTalk shows the card before its API answers, and a
+        // press in between must find it.
+        let kept = LiveCard {
             corp: corp.map(str::to_owned),
-            space,
+            space: space.clone(),
             view: answer.view.clone(),
             until_ms: until,
             sent: digest(&params),
             looked_up_ms: now,
             due_ms: due,
         };
-        self.book.keep(&out_track_id, due, &card).await;
+        self.book.keep(&out_track_id, due, &kept).await;
+        let created = self.client.create_and_deliver(corp, &card).await;
+        if let Err(err) = created {
+            self.book.forget(&out_track_id).await;
+            self.metrics.card("create", err.kind());
+            if matches!(err, CardError::Refused(_)) {
+                self.remember_refusal(org, now, &err);
+                return Err(Markdown::Refused);
+            }
+            tracing::warn!(%err, "the interactive card was not delivered; answering in markdown");
+            return Err(Markdown::Failed);
+        }
+        self.metrics.card("create", "ok");
+        tracing::info!(out_track_id, "answered with a live card");
         Ok(())
     }
     /// Looks up every code of `view` (`fresh`: past the cache), for the budget as `purpose`.

@@ -1,5 +1,7 @@
 // dingmeet playground: sends what you type through the sandbox (signed callback → bot) and shows
-// what the bot posted to the simulated DingTalk, rendered as DingTalk renders its markdown subset.
+// what the bot posted to the simulated DingTalk, rendered as DingTalk renders its markdown subset;
+// interactive cards are redrawn in place when the bot updates them, and their Refresh button
+// goes the real way (the simulator calls the bot back).
 // Every piece of text reaches the page through textContent or text nodes, never as HTML. One file
 // (over 400 lines) because it is served as one asset, with no build step.
 'use strict';
@@ -17,7 +19,7 @@
       robot: '机器人',
       groupHead: '群聊 · 回调发往 {url}',
       singleHead: '单聊 · 回调发往 {url}',
-      empty: '输入 {example} 并发送，或点右侧的会议号。每条消息都会签名后回调给机器人，机器人的回复经会话 Webhook 回到这里。',
+      empty: '输入 {example} 并发送，或点右侧的会议号。每条消息都会签名后回调给机器人，机器人的回复经会话 Webhook 或互动卡片回到这里。',
       noMention: '真实群聊里机器人只收到 @ 它的消息；这条已按 @ 了它发送。',
       answered: '回调应答 HTTP {status}',
       badAnswer: '机器人对回调的应答：HTTP {status} {body}',
@@ -34,6 +36,19 @@
       pushed: 'Stream 推送 {id}',
       clockReal: '正常时间',
       clockFast: '一分钟一周',
+      cardNote: '互动卡片',
+      cardUpdated: '互动卡片 · 已更新 {n} 次',
+      pressFailed: '按钮没按成：{error}',
+      movesTitle: '场景控制',
+      movesHint: '预约的会议按时开始、结束：时钟走到那一刻，机器人随后查看卡片并原地更新。',
+      moveStart: '开始',
+      moveEnd: '结束',
+      moveRename: '改标题',
+      renamePrompt: '新的会议标题',
+      moveFailed: '没改成：{error}',
+      statusUpcoming: '未开始',
+      statusLive: '进行中',
+      statusEnded: '已结束',
     },
     en: {
       tag: 'dingmeet sandbox · simulated DingTalk',
@@ -46,7 +61,7 @@
       robot: 'Robot',
       groupHead: 'Group · callbacks go to {url}',
       singleHead: '1:1 · callbacks go to {url}',
-      empty: 'Type {example} and send, or click a code on the right. Each message is signed and posted to the bot; its reply comes back here through the session webhook.',
+      empty: 'Type {example} and send, or click a code on the right. Each message is signed and posted to the bot; its reply comes back here through the session webhook, or as an interactive card.',
       noMention: 'In a real group the robot only receives messages that @-mention it; this one was sent as if you had.',
       answered: 'callback answered HTTP {status}',
       badAnswer: 'The bot answered the callback with HTTP {status} {body}',
@@ -63,6 +78,19 @@
       pushed: 'pushed over the Stream as {id}',
       clockReal: 'real time',
       clockFast: 'a week a minute',
+      cardNote: 'interactive card',
+      cardUpdated: 'interactive card · updated {n}×',
+      pressFailed: 'The button press failed: {error}',
+      movesTitle: 'Scenario',
+      movesHint: 'A booked meeting starts and ends on time: the clock runs to that moment, then the bot looks at its cards and updates them in place.',
+      moveStart: 'Start',
+      moveEnd: 'End',
+      moveRename: 'Rename',
+      renamePrompt: 'The meeting\'s new title',
+      moveFailed: 'Not changed: {error}',
+      statusUpcoming: 'upcoming',
+      statusLive: 'in progress',
+      statusEnded: 'ended',
     },
   };
   const EXAMPLES = ['/share 123456789', '123 456 789', '/meeting 123456789, 246813579', '/meting 123', '/lang en', '/remind 111222333 10', '/remind', '/help'];
@@ -251,6 +279,8 @@
     if (reply.msgtype === 'text') {
       bubble = el('div', 'bubble');
       plain(bubble, reply.text, mentions);
+    } else if (reply.msgtype === 'interactive' && reply.card) {
+      bubble = card(reply, mentions);
     } else if (['markdown', 'actionCard', 'link'].includes(reply.msgtype)) {
       bubble = el('div', 'card');
       bubble.dataset.msgtype = reply.msgtype;
@@ -271,8 +301,47 @@
     }
     body.append(name, bubble);
     if (reply.via === 'openapi') body.append(el('div', 'meta', t.openapiNote));
+    if (reply.card) {
+      const note = reply.card.updates ? fill(t.cardUpdated, { n: reply.card.updates }) : t.cardNote;
+      body.append(el('div', 'meta card-meta', note));
+      item.dataset.outTrackId = reply.card.outTrackId;
+    }
     item.append(avatar(state.info.botName, 'bot-avatar'), body);
     return item;
+  }
+
+  // An interactive card (the markdown-with-buttons template): its markdown, its Join links and
+  // its buttons that call the bot back.
+  function card(reply, mentions) {
+    const bubble = el('div', 'card');
+    bubble.dataset.msgtype = 'interactive';
+    bubble.append(markdown(reply.text, mentions));
+    if (reply.buttons.length || reply.card.actions.length) {
+      const actions = el('div', 'actions horizontal');
+      for (const button of reply.buttons) {
+        const a = link(button.title, button.url);
+        if (a.classList) a.classList.add('action');
+        actions.append(a);
+      }
+      for (const action of reply.card.actions) {
+        const button = el('button', 'action callback', action.title);
+        button.type = 'button';
+        button.dataset.action = action.id;
+        button.addEventListener('click', () => press(reply.chat, reply.card.outTrackId, action.id, button));
+        actions.append(button);
+      }
+      bubble.append(actions);
+    }
+    return bubble;
+  }
+
+  // Redraws the card `node` stands for with `fresh`, where it is (in the list and on screen).
+  function replace(chat, old, fresh) {
+    const list = state.nodes[chat];
+    list[list.indexOf(old)] = fresh;
+    if (old.isConnected) old.replaceWith(fresh);
+    fresh.classList.add('updated');
+    setTimeout(() => fresh.classList.remove('updated'), 1500);
   }
 
   function show(reply) {
@@ -282,21 +351,46 @@
       notice(reply.chat, fill(state.t.refused, { via, error: reply.error || '?' }));
       return;
     }
+    if (reply.card) {
+      const old = state.nodes[reply.chat].find((node) => node.dataset && node.dataset.outTrackId === reply.card.outTrackId);
+      if (old) {
+        replace(reply.chat, old, theirs(reply));
+        return;
+      }
+    }
     push(reply.chat, theirs(reply));
   }
 
+  // A card's callback button: the simulator calls the bot back (over its Stream or to the card
+  // callback it registered); the card's update then arrives like any other.
+  async function press(chat, outTrackId, action, button) {
+    button.disabled = true;
+    try {
+      const response = await postJson('/api/press', { outTrackId, action });
+      const answer = await response.json();
+      if (!response.ok) notice(chat, fill(state.t.pressFailed, { error: answer.error || response.status }));
+      else if (answer.status !== undefined && answer.status !== 200) {
+        notice(chat, fill(state.t.pressFailed, { error: 'HTTP ' + answer.status }));
+      }
+    } catch (err) {
+      notice(chat, fill(state.t.pressFailed, { error: err.message }));
+    } finally {
+      setTimeout(() => { button.disabled = false; }, 1000);
+    }
+  }
+
   // --- Talking to the sandbox -----------------------------------------------------------------
+
+  function postJson(path, body) {
+    return fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  }
 
   async function send(text) {
     const chat = state.chat;
     const t = state.t;
     const meta = mine(chat, text);
     try {
-      const response = await fetch('/api/send', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ text, chat }),
-      });
+      const response = await postJson('/api/send', { text, chat });
       const answer = await response.json();
       if (!response.ok) {
         notice(chat, fill(t.sendFailed, { error: answer.error || response.status }));
@@ -444,6 +538,7 @@
     });
     open('group');
     startClock();
+    startMoves();
     document.body.dataset.ready = 'true';
     poll();
   }
@@ -460,11 +555,7 @@
 
   async function changeClock(body) {
     try {
-      const response = await fetch('/api/clock', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
+      const response = await postJson('/api/clock', body);
       if (response.ok) showClock(await response.json());
     } catch (_) {
       /* the next tick shows the clock again */
@@ -487,6 +578,69 @@
       setTimeout(tick, 1000);
     };
     tick();
+  }
+
+  // The scenario controls: booked meetings to start, end or rename, so a card comes alive.
+  function statusLabel(status) {
+    const t = state.t;
+    return status === 2 ? t.statusLive : status === 1 ? t.statusEnded : t.statusUpcoming;
+  }
+
+  function showMoves(meetings) {
+    const t = state.t;
+    $('moves').replaceChildren(
+      ...meetings.map((m) => {
+        const item = el('li', 'move');
+        item.dataset.conferenceId = m.conferenceId;
+        item.dataset.status = String(m.status);
+        const head = el('div', 'move-head');
+        head.append(el('span', 'code-num', m.code), el('span', 'move-status', statusLabel(m.status)));
+        item.append(head, el('div', 'code-about move-title', m.title || ''));
+        const buttons = el('div', 'move-buttons');
+        const control = (action, label, enabled) => {
+          const button = el('button', 'clock-button move-' + action, label);
+          button.type = 'button';
+          button.disabled = !enabled;
+          button.addEventListener('click', () => {
+            let title;
+            if (action === 'rename') {
+              title = window.prompt(t.renamePrompt, m.title || '');
+              if (!title) return;
+            }
+            moveMeeting({ code: m.code, conferenceId: m.conferenceId, action, title });
+          });
+          buttons.append(button);
+        };
+        control('start', t.moveStart, m.status === 0 || m.status === undefined || m.status === null);
+        control('end', t.moveEnd, m.status === 2);
+        control('rename', t.moveRename, true);
+        item.append(buttons);
+        return item;
+      }),
+    );
+    $('moves-section').hidden = meetings.length === 0;
+  }
+
+  async function moveMeeting(body) {
+    try {
+      const response = await postJson('/api/meetings', body);
+      const answer = await response.json();
+      if (response.ok) showMoves(answer);
+      else notice(state.chat, fill(state.t.moveFailed, { error: answer.error || response.status }));
+    } catch (err) {
+      notice(state.chat, fill(state.t.moveFailed, { error: err.message }));
+    }
+  }
+
+  // Looked at every few seconds: a test or `dingmeet send` may move meetings too.
+  async function startMoves() {
+    try {
+      const response = await fetch('/api/meetings');
+      if (response.ok) showMoves(await response.json());
+    } catch (_) {
+      /* the controls stay as they were */
+    }
+    setTimeout(startMoves, 2000);
   }
 
   start();

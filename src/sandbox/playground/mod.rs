@@ -2,7 +2,9 @@
 //!
 //! `POST /api/send` has the simulator sign and post a robot callback to the bot, exactly as
 //! DingTalk would; `GET /api/replies` long-polls what the bot then posted to the simulated
-//! session webhook (or the robot OpenAPI), normalised for the page. `GET /api/sandbox` tells
+//! session webhook (or the robot OpenAPI) and the interactive cards it delivered and updated,
+//! normalised for the page; `POST /api/press` presses a card's button and `/api/meetings` moves
+//! a booked meeting (`cards.rs`). `GET /api/sandbox` tells
 //! the page (and `dingmeet send`) where everything is. The page itself is plain HTML, CSS and
 //! JavaScript compiled into the binary. Only loopback `Host`s are answered. This file is the
 //! router, the page's assets and `/api/sandbox`; `send.rs` is what the page sends, `replies.rs`
@@ -25,11 +27,12 @@ use crate::lang::Lang;
 use dingtalk_sim::SimState;
 use dingtalk_sim::records::{Records, Tally};
 
+mod cards;
 mod replies;
 mod send;
 
 use replies::replies;
-pub use replies::{Button, Reply};
+pub use replies::{Button, CardAction, CardShown, Reply};
 pub use send::{Spoken, split_mention};
 use send::{open_session, send};
 
@@ -54,12 +57,21 @@ pub struct Playground {
     /// Cancelled at shutdown, so long polls end at once.
     stop: CancellationToken,
     speed: Arc<super::clock::Speed>,
+    /// The bot's `DINGMEET_CARD_REFRESH_SECS`: how long a moved meeting's card may wait for a look.
+    card_refresh: Duration,
 }
 
 impl Playground {
     pub fn new(sim: Arc<SimState>, callback_url: String, lang: Lang, mode: Mode, stop: CancellationToken) -> Self {
         let speed = super::clock::Speed::start(sim.clock().clone(), stop.clone());
-        Self { sim, callback_url, lang, mode, stop, speed }
+        Self { sim, callback_url, lang, mode, stop, speed, card_refresh: Duration::from_secs(600) }
+    }
+
+    /// The bot's card refresh interval (default 600 s).
+    #[must_use]
+    pub fn with_card_refresh(mut self, refresh: Duration) -> Self {
+        self.card_refresh = refresh;
+        self
     }
 
     /// How fast the simulated clock runs.
@@ -114,6 +126,8 @@ pub fn router(playground: Arc<Playground>) -> Router {
         .route("/api/replies", get(replies))
         .route("/api/stats", get(stats))
         .route("/api/clock", get(super::clock::show).post(super::clock::change))
+        .route("/api/press", post(cards::press))
+        .route("/api/meetings", get(cards::meetings).post(cards::move_meeting))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page") })
         .layer(middleware::from_fn(loopback_only))
         .with_state(playground)

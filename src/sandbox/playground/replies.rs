@@ -1,11 +1,14 @@
 //! `GET /api/replies`: what the bot posted to the simulated session webhook or robot OpenAPI,
-//! normalised for the page, long-polled.
+//! and the interactive cards it delivered or updated, normalised for the page, long-polled. An
+//! updated card comes again under its update's number, as it stands now, for the page to
+//! redraw in place.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Query, State};
+use dingtalk_sim::records::cards::{CardCallKind, SimCard};
 use dingtalk_sim::records::{OpenApiSend, Records, SendKind, WebhookPost};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,7 +20,8 @@ use super::{Chat, LONG_POLL, Playground};
 #[serde(rename_all = "camelCase")]
 pub struct Reply {
     pub seq: u64,
-    /// `webhook` (the session webhook) or `openapi` (the robot send API).
+    /// `webhook` (the session webhook), `openapi` (the robot send API) or `card` (an
+    /// interactive card, created or updated).
     pub via: String,
     pub chat: Option<Chat>,
     pub conversation_id: Option<String>,
@@ -37,14 +41,34 @@ pub struct Reply {
     pub buttons_horizontal: bool,
     pub at_user_ids: Vec<String>,
     pub at_all: bool,
-    /// What was posted, as JSON.
+    /// What was posted, as JSON (a card's parameters as they stand).
     pub body: Option<Value>,
+    /// For `via` `card`: which card it is, so the page redraws it in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<CardShown>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Button {
     pub title: String,
     pub url: String,
+}
+
+/// An interactive card as the page draws it: its `outTrackId`, how often it was updated, and
+/// its buttons that call the bot back (Refresh) rather than open a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CardShown {
+    pub out_track_id: String,
+    pub updates: usize,
+    pub actions: Vec<CardAction>,
+}
+
+/// A card button that calls back: its id (`refresh`) and label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardAction {
+    pub id: String,
+    pub title: String,
 }
 
 /// The shape of a message body, shared by the webhook (`{msgtype, markdown:{…}}`) and the
@@ -138,7 +162,69 @@ fn shown_from_openapi(send: &OpenApiSend) -> Shown {
     shown
 }
 
+/// A card's buttons (`sys_full_json_obj.msgButtons`): links to open, and callbacks.
+fn card_buttons(card: &SimCard) -> (Vec<Button>, Vec<CardAction>) {
+    let (mut links, mut actions) = (Vec::new(), Vec::new());
+    for button in card.buttons() {
+        let title = owned(&button, "text");
+        if let Some(url) = str_of(&button, "url") {
+            links.push(Button { title, url: url.to_owned() });
+        } else if button.get("request").and_then(Value::as_bool) == Some(true) {
+            actions.push(CardAction { id: owned(&button, "id"), title });
+        }
+    }
+    (links, actions)
+}
+
 impl Playground {
+    fn reply_from_card(&self, seq: u64, card: &SimCard) -> Reply {
+        let (buttons, actions) = card_buttons(card);
+        let conversation_id = match card.space_type.as_str() {
+            "IM_GROUP" => Some(card.space_id.clone()),
+            _ => {
+                let chat = &self.sim.scenario().chat;
+                (card.space_id == chat.sender_staff_id).then(|| chat.single_conversation_id.clone())
+            }
+        };
+        Reply {
+            seq,
+            via: "card".to_owned(),
+            chat: conversation_id.as_deref().and_then(|c| self.chat_of(c)),
+            conversation_id,
+            session: None,
+            delivered: true,
+            error: None,
+            msgtype: "interactive".to_owned(),
+            title: None,
+            text: card.markdown().to_owned(),
+            buttons,
+            buttons_horizontal: true,
+            at_user_ids: card.at_user_ids.keys().cloned().collect(),
+            at_all: false,
+            body: serde_json::to_value(&card.params).ok(),
+            card: Some(CardShown { out_track_id: card.out_track_id.clone(), updates: card.updates(), actions }),
+        }
+    }
+
+    /// Cards created or updated after `after`, each once, under its newest call's number.
+    fn cards_after(&self, records: &Records, after: u64) -> Vec<Reply> {
+        let mut newest: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+        let calls = records.cards.calls.iter().filter(|call| {
+            call.seq > after
+                && call.accepted()
+                && matches!(call.kind, CardCallKind::CreateAndDeliver | CardCallKind::Update)
+        });
+        for call in calls {
+            if let Some(id) = call.body.as_ref().and_then(|body| str_of(body, "outTrackId")) {
+                newest.insert(id, call.seq);
+            }
+        }
+        newest
+            .into_iter()
+            .filter_map(|(id, seq)| records.cards.cards.get(id).map(|card| self.reply_from_card(seq, card)))
+            .collect()
+    }
+
     fn reply_from_post(&self, post: &WebhookPost) -> Reply {
         let shown = post.body.as_ref().map(shown_from_webhook).unwrap_or_default();
         let at = post.body.as_ref().and_then(|b| b.get("at"));
@@ -158,6 +244,7 @@ impl Playground {
             at_user_ids: post.at_user_ids(),
             at_all: at.and_then(|a| a.get("isAtAll")).and_then(Value::as_bool).unwrap_or(false),
             body: post.body.clone(),
+            card: None,
         }
     }
 
@@ -186,6 +273,7 @@ impl Playground {
             at_user_ids: Vec::new(),
             at_all: false,
             body: send.body.clone(),
+            card: None,
         }
     }
 
@@ -193,7 +281,8 @@ impl Playground {
     fn replies_after(&self, records: &Records, after: u64, filter: &ReplyFilter) -> Vec<Reply> {
         let posts = records.webhook_posts.iter().filter(|p| p.seq > after).map(|p| self.reply_from_post(p));
         let sends = records.openapi_sends.iter().filter(|s| s.seq > after).map(|s| self.reply_from_send(s));
-        let mut replies: Vec<Reply> = posts.chain(sends).filter(|r| filter.wants(r)).collect();
+        let cards = self.cards_after(records, after);
+        let mut replies: Vec<Reply> = posts.chain(sends).chain(cards).filter(|r| filter.wants(r)).collect();
         replies.sort_by_key(|r| r.seq);
         replies
     }
@@ -204,7 +293,7 @@ impl Playground {
 pub(super) struct RepliesQuery {
     #[serde(default)]
     after: u64,
-    /// Only posts to this session webhook (and OpenAPI sends to `conversation`).
+    /// Only posts to this session webhook (and OpenAPI sends and cards to `conversation`).
     #[serde(default)]
     session: Option<String>,
     #[serde(default)]
@@ -225,8 +314,9 @@ impl ReplyFilter {
             return reply.chat.is_some();
         }
         let same_session = self.session.is_some() && reply.session == self.session;
-        let same_conversation =
-            reply.via == "openapi" && self.conversation.is_some() && reply.conversation_id == self.conversation;
+        let same_conversation = matches!(reply.via.as_str(), "openapi" | "card")
+            && self.conversation.is_some()
+            && reply.conversation_id == self.conversation;
         same_session || same_conversation
     }
 }
@@ -272,5 +362,37 @@ mod tests {
         assert_eq!((text.msgtype.as_str(), text.text.as_str()), ("text", "hi"));
         let odd = shown_from_webhook(&json!({"msgtype": 5}));
         assert_eq!((odd.msgtype.as_str(), odd.text.as_str()), ("", ""));
+    }
+
+    #[test]
+    fn a_cards_buttons_are_links_to_open_and_callbacks_to_press() {
+        let buttons = json!({"msgButtons": [
+            {"text": "加入会议", "color": "blue", "id": "join-0", "url": "https://m.example/j/1", "iosUrl": "https://m.example/j/1"},
+            {"text": "刷新", "color": "gray", "id": "refresh", "request": true},
+            {"text": "odd", "id": "neither"},
+        ]});
+        let params = std::collections::BTreeMap::from([
+            ("markdown".to_owned(), "### x".to_owned()),
+            ("sys_full_json_obj".to_owned(), buttons.to_string()),
+        ]);
+        let card = SimCard {
+            out_track_id: "t".into(),
+            corp_id: "c".into(),
+            template_id: "x.schema".into(),
+            open_space_id: "dtv1.card//IM_GROUP.cid".into(),
+            space_type: "IM_GROUP".into(),
+            space_id: "cid".into(),
+            callback_type: Some("STREAM".into()),
+            callback_route_key: None,
+            at_user_ids: std::collections::BTreeMap::new(),
+            history: vec![params.clone()],
+            params,
+            created_ms: 0,
+        };
+        let (links, actions) = card_buttons(&card);
+        assert_eq!(links, [Button { title: "加入会议".into(), url: "https://m.example/j/1".into() }]);
+        assert_eq!(actions, [CardAction { id: "refresh".into(), title: "刷新".into() }]);
+        let bare = SimCard { params: std::collections::BTreeMap::new(), ..card };
+        assert_eq!(card_buttons(&bare), (Vec::new(), Vec::new()), "a card without buttons has none");
     }
 }

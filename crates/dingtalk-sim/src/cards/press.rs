@@ -41,13 +41,26 @@ impl SimState {
     /// headers when `signed`. Returns the HTTP status; `None` when the card has no registered
     /// route (DingTalk would not call back).
     pub async fn press_card_http(&self, out_track_id: &str, user_id: &str, action: &str, signed: bool) -> Option<u16> {
+        let timestamp = signed.then(|| self.clock().now_ms());
+        self.press_card_http_at(out_track_id, user_id, action, timestamp).await
+    }
+
+    /// As [`SimState::press_card_http`], signed with `timestamp_ms` when given (the playground
+    /// signs with the wall clock the bot checks against, however far the simulated clock ran).
+    pub async fn press_card_http_at(
+        &self,
+        out_track_id: &str,
+        user_id: &str,
+        action: &str,
+        timestamp_ms: Option<i64>,
+    ) -> Option<u16> {
         let card = self.card(out_track_id)?;
         let key = card.callback_route_key.clone()?;
         let (url, _) = self.lock().journal.records.cards.routes.get(&key).cloned()?;
         let body = self.card_press_body(out_track_id, &card.corp_id, user_id, action);
         let mut request = self.http().post(url).json(&body);
-        if signed {
-            let timestamp = self.clock().now_ms().to_string();
+        if let Some(timestamp) = timestamp_ms {
+            let timestamp = timestamp.to_string();
             let sign = crate::sign::sign(&timestamp, self.client_secret());
             request = request.header("timestamp", timestamp).header("sign", sign);
         }
