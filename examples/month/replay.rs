@@ -153,7 +153,11 @@ fn plan(options: &Options, start: i64) -> Plan {
             let at = unique(midnight + 8 * HOUR + 30 * MINUTE + i64::from(rng.u32(0..10 * 3600)) * SECOND);
             // Most people ask about a meeting they are about to join (or are in).
             let coming: Vec<usize> = meetings[today..].iter().filter(|m| m.end > at).map(|m| m.code).collect();
-            let code = if !coming.is_empty() && rng.f32() < 0.7 { coming[rng.usize(0..coming.len())] } else { rng.usize(0..CODES) };
+            let code = if !coming.is_empty() && rng.f32() < 0.7 {
+                coming[rng.usize(0..coming.len())]
+            } else {
+                rng.usize(0..CODES)
+            };
             let chat = if rng.f32() < 0.8 { Chat::Group(rng.usize(0..GROUPS)) } else { Chat::Single };
             questions.push(Question { at, code, ask: Ask::Meeting, chat, staff: rng.usize(0..PEOPLE) });
         }
@@ -363,7 +367,8 @@ impl Report {
     }
 
     pub(crate) fn json(&self) -> Value {
-        let share = |part: u64, whole: u64| if whole == 0 { 0.0 } else { (part as f64 * 1000.0 / whole as f64).round() / 10.0 };
+        let share =
+            |part: u64, whole: u64| if whole == 0 { 0.0 } else { (part as f64 * 1000.0 / whole as f64).round() / 10.0 };
         json!({
             "days": self.days,
             "budget": self.budget,
@@ -464,7 +469,13 @@ pub(crate) async fn run(options: &Options, mut log: impl FnMut(String)) -> anyho
         // A participant count is read at each look of a card with a meeting in progress: its
         // next look is one refresh interval later (or later, stretched for the budget).
         let details = read(&sim, |r| {
-            Some(r.cards.calls[details_seen..].iter().filter(|c| c.kind == CardCallKind::ConferenceDetail).map(|c| c.at_ms).collect::<Vec<_>>())
+            Some(
+                r.cards.calls[details_seen..]
+                    .iter()
+                    .filter(|c| c.kind == CardCallKind::ConferenceDetail)
+                    .map(|c| c.at_ms)
+                    .collect::<Vec<_>>(),
+            )
         })
         .await
         .unwrap_or_default();

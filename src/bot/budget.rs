@@ -219,7 +219,9 @@ impl Budget {
                     // Calls counted here since the deltas were taken are added again next time.
                     let pending = inner.unshared.get(&org).cloned().unwrap_or_default();
                     let mut ledger = Ledger::default();
-                    for (key, calls) in counts.into_iter().filter_map(|(k, c)| Some((k, u64::try_from(c).ok()?))).chain(pending) {
+                    for (key, calls) in
+                        counts.into_iter().filter_map(|(k, c)| Some((k, u64::try_from(c).ok()?))).chain(pending)
+                    {
                         let (map, day) = match key.strip_prefix('b') {
                             Some(day) => (&mut ledger.background, day),
                             None => (&mut ledger.days, key.as_str()),
@@ -451,7 +453,11 @@ mod tests {
         assert_eq!(budget.pace("corp"), Pace::Full, "the next day has its own share");
         budget.record_call("corp", crate::dingtalk::card::CREATE_ENDPOINT, Purpose::Reply);
         let ledger = budget.lock().ledgers.get("corp").cloned().expect("a ledger");
-        assert_eq!(ledger.today(11 * DAY_MS), (1, 35.0), "a new card counts as background; the mean of the days before");
+        assert_eq!(
+            ledger.today(11 * DAY_MS),
+            (1, 35.0),
+            "a new card counts as background; the mean of the days before"
+        );
     }
 
     #[tokio::test]
