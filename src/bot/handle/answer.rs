@@ -110,12 +110,18 @@ impl Bot {
         };
         self.metrics.command(command.kind().label());
         let corp = message.reply_to.corp_id.as_deref();
-        let view = |codes: &[command::RoomCode], skipped: usize, share: bool| CardView {
-            codes: codes.iter().map(|code| code.as_str().to_owned()).collect(),
-            skipped,
-            share,
-            mention: if share { None } else { mention.map(str::to_owned) },
-            lang: lang.code().to_owned(),
+        // What a live card is made from; not built when answers are never interactive.
+        let card = |results: Vec<CodeResult>, skipped: usize, share: bool| {
+            self.live.is_some().then(|| CardAnswer {
+                view: CardView {
+                    codes: results.iter().map(|(code, _)| code.as_str().to_owned()).collect(),
+                    skipped,
+                    share,
+                    mention: if share { None } else { mention.map(str::to_owned) },
+                    lang: lang.code().to_owned(),
+                },
+                results,
+            })
         };
         match command {
             Command::Help => plain(render::help_card(t, None, mention)),
@@ -126,14 +132,12 @@ impl Bot {
                 });
                 let results: Vec<CodeResult> = futures_util::future::join_all(lookups).await;
                 let message = self.cards.meeting_card(t, self.timezone, &results, skipped, mention);
-                let codes: Vec<_> = results.iter().map(|(code, _)| code.clone()).collect();
-                Composed { message, card: Some(CardAnswer { view: view(&codes, skipped, false), results }) }
+                Composed { message, card: card(results, skipped, false) }
             }
             Command::Share(code) => {
                 let result = self.lookup(corp, &code).await;
                 let message = render::share_card(t, self.timezone, &code, &result);
-                let view = view(std::slice::from_ref(&code), 0, true);
-                Composed { message, card: Some(CardAnswer { view, results: vec![(code, result)] }) }
+                Composed { message, card: card(vec![(code, result)], 0, true) }
             }
             Command::Remind(request) => plain(match &self.reminders {
                 Some(reminders) => reminders.answer(message, request, lang, mention).await,
