@@ -15,7 +15,8 @@
 # "RUST_LOG=warn"; default none: the bot's defaults), JOURNAL_COST (1: each round also runs the
 # bot with its journal off, DINGMEET_JOURNAL=false, to show what the journal costs; 0 skips it;
 # default 1, 0 with --smoke), PERF_STAT (perf events counted on the target during each load,
-# e.g. "task-clock,context-switches,cpu-migrations,page-faults"; shown per message). Every bot
+# e.g. "task-clock,context-switches,cpu-migrations,page-faults"; shown per message), PERF_RECORD
+# (a directory: each load is also sampled by `perf record -g`, into KIND-ROUND.data). Every bot
 # run has a fresh DINGMEET_DATA_DIR under the work directory (the durable default: SQLite,
 # journal on). BOT_BIN, CEILING_BIN and COLDSTART_BIN use prebuilt binaries instead of building
 # them. BASELINE_BIN (another build of the bot, e.g. an earlier commit's): each round also runs
@@ -31,7 +32,7 @@ SMOKE=0
 case "${1:-}" in
   --smoke) SMOKE=1 ;;
   "") ;;
-  *) sed -n '2,27p' "$0"; exit 2 ;;
+  *) sed -n '2,28p' "$0"; exit 2 ;;
 esac
 if ((SMOKE)); then
   DURATION=${DURATION:-2} ROUNDS=${ROUNDS:-1} CONNECTIONS=${CONNECTIONS:-4} COLD_RUNS=0 JOURNAL_COST=0
@@ -174,9 +175,19 @@ run() {
     perf stat -x, -e "$PERF_STAT" -p "$pid" -o "$WORK/perf.csv" &
     perf_pid=$!
   fi
+  local record_pid=""
+  if [[ -n "${PERF_RECORD:-}" ]]; then # where the target's time goes, for perf report
+    mkdir -p "$PERF_RECORD"
+    perf record -q -g -F 1999 -p "$pid" -o "$PERF_RECORD/$kind-$round.data" 2>/dev/null &
+    record_pid=$!
+  fi
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s bench/callback.lua "$url/dingtalk/callback" \
     -- "$WORK/plan" "$prefix" >"$WORK/wrk.out"
   cpu_after="$(cpu_ticks "$pid") $(cpu_ticks "$SANDBOX_PID")"
+  if [[ -n "$record_pid" ]]; then
+    kill -INT "$record_pid"
+    wait "$record_pid" || true
+  fi
   if [[ -n "$perf_pid" ]]; then
     kill -INT "$perf_pid"
     wait "$perf_pid" || true

@@ -55,8 +55,19 @@ impl StateStore {
             let fresh = self.local.first_seen(&key).await;
             return Ok(if fresh { Recorded::New(Ticket::Unrecorded) } else { Recorded::Duplicate });
         };
-        let row = Box::pin(durable.record(msg_id, payload)).await?;
-        Ok(row.map_or(Recorded::Duplicate, |row| Recorded::New(Ticket::Local(row))))
+        // The duplicate check is the memory's (loaded with the window's ids at start), so the
+        // record is one append; an id that could not be recorded is forgotten again, so its
+        // redelivery is new.
+        if !self.local.first_seen(&key).await {
+            return Ok(Recorded::Duplicate);
+        }
+        match durable.record(msg_id, payload) {
+            Ok(row) => Ok(Recorded::New(Ticket::Local(row))),
+            Err(err) => {
+                self.local.forget(&key);
+                Err(err)
+            }
+        }
     }
 
     /// Right before a reply goes out: false if another replica already sent (or is sending) the

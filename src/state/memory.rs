@@ -223,6 +223,14 @@ impl MemoryStore {
         !seen.previous.contains(&hash) && seen.current.insert(hash)
     }
 
+    /// Forgets `key` (seen by a caller that then could not keep what it was for).
+    pub(super) fn forget(&self, key: &str) {
+        let hash = self.keys.hash_one(key);
+        let mut seen = lock(&self.seen);
+        seen.current.remove(&hash);
+        seen.previous.remove(&hash);
+    }
+
     /// Takes a send slot for `conversation` now, or says how long until one frees up.
     #[cfg(test)]
     pub(super) async fn try_send(&self, conversation: &str) -> Result<(), Duration> {

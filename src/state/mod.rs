@@ -178,6 +178,9 @@ impl StateStore {
         for (scope, name, value) in loaded.settings {
             store.local.set_setting(&scope, &name, Some(&value)).await;
         }
+        for msg_id in &loaded.seen {
+            store.local.first_seen(&format!("msg:{msg_id}")).await;
+        }
         store.settings_written.store(count, Ordering::Relaxed);
         store.mirrored.store(count < memory::MAX_CONVERSATIONS / 2, Ordering::Relaxed);
         let now_wall = SystemTime::now();
@@ -191,6 +194,7 @@ impl StateStore {
             store = durable.path(),
             settings = count,
             recent_sends = loaded.sends.len(),
+            recent_messages = loaded.seen.len(),
             "store of record opened"
         );
         store.durable = Some(durable);
@@ -362,6 +366,32 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_message_that_could_not_be_recorded_is_new_when_it_comes_again() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = StateStore::open(dir.path(), StateOptions::default()).await.expect("opens");
+        assert!(matches!(store.record("m1", String::new).await, Ok(Recorded::New(Ticket::Local(_)))));
+        assert_eq!(store.record("m1", String::new).await.ok(), Some(Recorded::Duplicate));
+        store.durable.as_ref().expect("durable").fail_records();
+        assert!(store.record("m2", String::new).await.is_err(), "the disk is full");
+        assert!(store.record("m2", String::new).await.is_err(), "still new, so it is tried again, not acked");
+    }
+
+    #[tokio::test]
+    async fn of_concurrent_deliveries_of_one_id_exactly_one_is_recorded() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = StateStore::open(dir.path(), StateOptions::default()).await.expect("opens");
+        let deliveries = (0..200).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.record(&format!("m{}", i % 100), String::new).await })
+        });
+        let mut new = 0;
+        for delivery in deliveries {
+            new += usize::from(matches!(delivery.await.expect("task"), Ok(Recorded::New(_))));
+        }
+        assert_eq!(new, 100, "each id once");
+    }
 
     #[tokio::test]
     async fn a_key_is_fresh_exactly_once_even_under_a_race() {

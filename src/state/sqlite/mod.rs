@@ -1,16 +1,20 @@
 //! The store of record on this machine: one SQLite database (WAL) in `DINGMEET_DATA_DIR`, its
 //! schema migrated at start, written by one thread that commits whatever queued up meanwhile in
 //! one transaction (a group commit), read through a second connection off the async runtime,
-//! and checkpointed by a third thread, so no commit waits for a checkpoint's `fsync`.
+//! and checkpointed by a third thread, so no commit waits for a checkpoint's `fsync`. Accepted
+//! messages are appended to a log file of their own before they are acknowledged ([`ahead`]),
+//! and reach the database with the next group commit.
 //!
 //! SQLite rather than a pure-Rust store (redb): the file opens in the `sqlite3` shell for a look
 //! or a `.backup` while the bot runs, and a schema with migrations fits what is kept (rows
 //! found by more than one key: pending journal entries, jobs by due time).
 
+mod ahead;
 mod schema;
 mod writer;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,9 +22,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::oneshot;
 
+use self::ahead::{Accepted, AheadLog};
 pub use self::schema::StoreError;
 use self::schema::{check, classify, create_dir, lock, migrate, open_connection};
-use self::writer::{Reply, Write};
+use self::writer::{Lazy, Reply, WAKE_AT, Write};
 
 /// The database's file name inside the data directory.
 pub const DATABASE_FILE: &str = "dingmeet.sqlite3";
@@ -49,6 +54,8 @@ pub struct Loaded {
     pub settings: Vec<(String, String, String)>,
     /// `(conversation, sent at, ms since the epoch)`, oldest first, within the window.
     pub sends: Vec<(String, i64)>,
+    /// The `msgId`s recorded within the dedupe window.
+    pub seen: Vec<String>,
 }
 
 /// The SQLite store. Cheap to clone; clones share the database.
@@ -56,8 +63,10 @@ pub struct Loaded {
 pub struct SqliteStore {
     path: Arc<str>,
     writes: mpsc::Sender<Write>,
-    /// Writes nobody waits for, taken by the writer's next commit.
-    lazy: Arc<Mutex<Vec<Write>>>,
+    /// Writes nobody waits for, taken by the writer's next commit, and the accepted-message log.
+    lazy: Lazy,
+    /// The journal row the next accepted message gets.
+    next_row: Arc<AtomicI64>,
     reader: Arc<Mutex<Connection>>,
     /// Held open for the lock it holds; released when the last clone goes.
     _lock: Arc<Mutex<Connection>>,
@@ -94,13 +103,23 @@ impl SqliteStore {
             .map_err(|err| classify(&path, &err))?;
         check(&conn, &path)?;
         migrate(&mut conn, &path)?;
+        let log_failure = |err: std::io::Error| StoreError::Open {
+            path: dir.display().to_string(),
+            problem: format!("its accepted-message log: {err}"),
+        };
+        let replayed = ahead::replay(dir).map_err(log_failure)?;
+        let next_row = keep_replayed(&mut conn, &replayed).map_err(|err| classify(&path, &err))?;
+        if !replayed.is_empty() {
+            tracing::info!(store = path, messages = replayed.len(), "accepted messages replayed from the log");
+        }
+        let log = AheadLog::open(dir).map_err(log_failure)?;
         let reader = open_connection(&file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|err| classify(&path, &err))?;
         let loaded = load(&reader, retention).map_err(|err| classify(&path, &err))?;
         // The writer never checkpoints: the checkpointer does, on its own connection.
         conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(|err| classify(&path, &err))?;
         let checkpointer =
             open_connection(&file, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(|err| classify(&path, &err))?;
-        let (writes, lazy) = writer::start(conn, checkpointer, retention).map_err(|err| StoreError::Open {
+        let (writes, lazy) = writer::start(conn, checkpointer, log, retention).map_err(|err| StoreError::Open {
             path: path.clone(),
             problem: format!("no thread for its writer: {err}"),
         })?;
@@ -108,6 +127,7 @@ impl SqliteStore {
             path: path.into(),
             writes,
             lazy,
+            next_row: Arc::new(AtomicI64::new(next_row)),
             reader: Arc::new(Mutex::new(reader)),
             _lock: Arc::new(Mutex::new(lock)),
         };
@@ -135,7 +155,15 @@ impl SqliteStore {
 
     /// Queues a write nobody waits for: it commits with the next batch, within [`writer::LAZY_WITHIN`].
     fn write_later(&self, write: Write) {
-        self.lazy.lock().unwrap_or_else(PoisonError::into_inner).push(write);
+        let mut pending = self.lazy.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.writes.push(write);
+        self.wake_if_full(pending.writes.len());
+    }
+
+    fn wake_if_full(&self, waiting: usize) {
+        if waiting == WAKE_AT {
+            let _ = self.writes.send(Write::Wake);
+        }
     }
 
     /// Runs a read on the read connection, off the async runtime.
@@ -150,11 +178,24 @@ impl SqliteStore {
         result.map_err(|err| self.failure(err.to_string()))
     }
 
-    /// Records an accepted message: its row, or `None` if `msg_id` is already recorded (a
-    /// redelivery). Returns once committed.
-    pub async fn record(&self, msg_id: &str, payload: String) -> Result<Option<i64>, StoreFailure> {
-        let (msg_id, at_ms) = (msg_id.to_owned(), now_ms());
-        self.write(|reply| Write::Record { msg_id, payload, at_ms, reply }).await
+    /// Records an accepted message (the caller checked it is new) and returns its row. Once it
+    /// returns, the message survives the process being killed: it is in the accepted-message
+    /// log, one `write` to the page cache, made on the calling thread (a few microseconds), and
+    /// it reaches the database with the next group commit.
+    pub fn record(&self, msg_id: &str, payload: String) -> Result<i64, StoreFailure> {
+        let mut pending = self.lazy.lock().unwrap_or_else(PoisonError::into_inner);
+        let row = self.next_row.fetch_add(1, Ordering::Relaxed);
+        let accepted = Accepted { row, received_ms: now_ms(), msg_id: msg_id.to_owned(), payload };
+        pending.log.append(&accepted).map_err(|err| self.failure(format!("its accepted-message log: {err}")))?;
+        pending.writes.push(Write::Record(accepted));
+        self.wake_if_full(pending.writes.len());
+        Ok(row)
+    }
+
+    /// Makes recording fail from now on, as on a full disk.
+    #[cfg(test)]
+    pub(crate) fn fail_records(&self) {
+        self.lazy.lock().unwrap_or_else(PoisonError::into_inner).log.fail_appends().expect("/dev/full opens");
     }
 
     /// Marks a recorded message done (committed with the next batch).
@@ -245,7 +286,22 @@ fn load(conn: &Connection, retention: Retention) -> rusqlite::Result<Loaded> {
     let since = now_ms().saturating_sub(millis(retention.sends));
     let mut sends = conn.prepare("SELECT conversation, at_ms FROM sends WHERE at_ms > ?1 ORDER BY at_ms")?;
     let sends = sends.query_map([since], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<Result<_, _>>()?;
-    Ok(Loaded { settings, sends })
+    let since = now_ms().saturating_sub(millis(retention.dedupe));
+    let mut seen = conn.prepare("SELECT msg_id FROM journal WHERE received_ms > ?1")?;
+    let seen = seen.query_map([since], |row| row.get(0))?.collect::<Result<_, _>>()?;
+    Ok(Loaded { settings, sends, seen })
+}
+
+/// Commits what the accepted-message log held at start (what the last process acknowledged
+/// and had not committed yet), and says the row the next message gets.
+fn keep_replayed(conn: &mut Connection, replayed: &[Accepted]) -> rusqlite::Result<i64> {
+    let tx = conn.transaction()?;
+    for accepted in replayed {
+        writer::insert_accepted(&tx, accepted, None)?;
+    }
+    let newest: i64 = tx.query_row("SELECT coalesce(max(row), 0) FROM journal", [], |row| row.get(0))?;
+    tx.commit()?;
+    Ok(newest + 1)
 }
 
 #[cfg(test)]
@@ -263,9 +319,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let (store, loaded) = open(dir.path());
         assert!(loaded.settings.is_empty());
-        let row = store.record("m1", "{}".to_owned()).await.expect("recorded").expect("new");
-        assert_eq!(store.record("m1", "{}".to_owned()).await.expect("recorded"), None, "a redelivery");
-        store.record("m2", "two".to_owned()).await.expect("recorded").expect("new");
+        let row = store.record("m1", "{}".to_owned()).expect("recorded");
+        store.record("m2", "two".to_owned()).expect("recorded");
         store.set_setting("cid", "lang", Some("en")).await.expect("set");
         store.set_setting("cid", "gone", Some("x")).await.expect("set");
         store.set_setting("cid", "gone", None).await.expect("cleared");
@@ -278,24 +333,32 @@ mod tests {
         let (store, loaded) = open(dir.path());
         assert_eq!(loaded.settings, [("cid".to_owned(), "lang".to_owned(), "en".to_owned())]);
         assert_eq!(loaded.sends.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(), ["cid"]);
+        assert_eq!(loaded.seen, ["m1", "m2"], "answered or not, both ids are remembered");
         assert_eq!(store.setting("cid", "lang").await.expect("read").as_deref(), Some("en"));
-        assert_eq!(store.record("m1", "{}".to_owned()).await.expect("recorded"), None, "remembered when done");
         assert_eq!(store.unfinished().await.expect("read").len(), 1);
+        assert!(store.record("m3", String::new()).expect("recorded") > row + 1, "rows are not reused");
     }
 
     #[tokio::test]
-    async fn concurrent_writers_are_committed_together_and_each_told_its_row() {
+    async fn an_accepted_message_not_yet_committed_is_replayed_from_its_log_at_the_next_open() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let (store, _) = open(dir.path());
-        let writes = (0..200).map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move { store.record(&format!("m{}", i % 100), String::new()).await })
-        });
-        let mut fresh = 0;
-        for write in writes {
-            fresh += usize::from(write.await.expect("task").expect("recorded").is_some());
-        }
-        assert_eq!(fresh, 100, "each id once");
+        let answered = store.record("m1", "one".to_owned()).expect("recorded");
+        store.done(answered);
+        store.flush().await.expect("flushed");
+        drop(store);
+        // What a process killed right after acknowledging m2 leaves: m2 in the log only.
+        let mut log = AheadLog::open(dir.path()).expect("opens");
+        let unanswered = answered + 1;
+        log.append(&Accepted { row: unanswered, received_ms: now_ms(), msg_id: "m2".into(), payload: "two".into() })
+            .expect("appended");
+        drop(log);
+
+        let (store, loaded) = open(dir.path());
+        assert_eq!(loaded.seen, ["m1", "m2"]);
+        assert_eq!(store.unfinished().await.expect("read"), [(unanswered, "two".to_owned())]);
+        assert!(ahead::replay(dir.path()).expect("read").is_empty(), "kept, so the log is emptied");
+        assert!(store.record("m3", String::new()).expect("recorded") > unanswered, "rows are not reused");
     }
 
     #[tokio::test]

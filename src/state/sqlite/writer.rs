@@ -1,6 +1,8 @@
-//! The writer thread: the writes it takes, the group commit of what queued up, the checkpoints
-//! asked of the checkpointer's thread, and the purge of what is past its keeping time.
+//! The writer thread: the writes it takes, the group commit of what queued up (the accepted
+//! messages among it, after which their log file is emptied), the checkpoints asked of the
+//! checkpointer's thread, and the purge of what is past its keeping time.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -8,6 +10,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, Transaction, params};
 use tokio::sync::oneshot;
 
+use super::ahead::{Accepted, AheadLog};
 use super::{Retention, millis, now_ms};
 
 /// The most writes one transaction commits. The writer never waits to fill a batch: what queued
@@ -17,12 +20,20 @@ use super::{Retention, millis, now_ms};
 const MAX_BATCH: usize = 1024;
 /// How often the writer drops what is past its keeping time.
 const PURGE_EVERY: Duration = Duration::from_secs(10);
-/// Writes nobody waits for (a reply's done mark, a send) do not wake the writer: they join the
-/// next commit, and an idle writer commits them after at most this long. Waking it for each
-/// made every message two commits, two wake-ups and a checkpoint every few hundred messages
-/// (`perf stat` on the load benchmark: 2.2 `pwrite`s and 1.2 futex calls per message). A crash
-/// within this time after a reply answers that message once more at the next start.
+/// Writes nobody waits for (an accepted message, already in the log; a reply's done mark; a
+/// send) do not wake the writer: they join the next commit, and an idle writer commits them
+/// after at most this long. Waking it for each made every message two commits, two wake-ups and
+/// a checkpoint every few hundred messages (`perf stat` on the load benchmark: 2.2 `pwrite`s and
+/// 1.2 futex calls per message). A crash within this time after a reply answers that message
+/// once more at the next start.
 pub(super) const LAZY_WITHIN: Duration = Duration::from_millis(50);
+/// With this many writes waiting, the one that makes it so wakes the writer: a busy bot commits
+/// more often than every [`LAZY_WITHIN`], so the messages held for the commit stay a few hundred
+/// KiB.
+pub(super) const WAKE_AT: usize = 512;
+/// Writes nobody waits for are kept for the next commit when one fails (the disk is full), up to
+/// this many; beyond it the oldest are dropped, each with an error line.
+const MAX_RETRIED: usize = 100_000;
 /// The write-ahead log is checkpointed (on its own thread, `PASSIVE`: never in a commit's way)
 /// after this many commits; SQLite's own would run it in the commit that crosses 1,000 pages.
 const CHECKPOINT_EVERY_COMMITS: u32 = 200;
@@ -30,34 +41,92 @@ const CHECKPOINT_EVERY_COMMITS: u32 = 200;
 pub(super) type Reply<T> = oneshot::Sender<Result<T, String>>;
 
 pub(super) enum Write {
-    Record { msg_id: String, payload: String, at_ms: i64, reply: Reply<Option<i64>> },
-    Done { row: i64, at_ms: i64 },
-    Setting { scope: String, name: String, value: Option<String>, reply: Reply<()> },
-    Send { conversation: String, at_ms: i64 },
-    PutJob { kind: &'static str, key: String, due_ms: Option<i64>, payload: String, reply: Reply<()> },
-    RemoveJob { kind: &'static str, key: String, reply: Reply<bool> },
-    Flush { reply: Reply<()> },
+    Record(Accepted),
+    Done {
+        row: i64,
+        at_ms: i64,
+    },
+    Setting {
+        scope: String,
+        name: String,
+        value: Option<String>,
+        reply: Reply<()>,
+    },
+    Send {
+        conversation: String,
+        at_ms: i64,
+    },
+    PutJob {
+        kind: &'static str,
+        key: String,
+        due_ms: Option<i64>,
+        payload: String,
+        reply: Reply<()>,
+    },
+    RemoveJob {
+        kind: &'static str,
+        key: String,
+        reply: Reply<bool>,
+    },
+    Flush {
+        reply: Reply<()>,
+    },
+    /// Commit what is waiting now.
+    Wake,
 }
 
 /// What one write produced.
 enum Outcome {
-    Row(Option<i64>),
     Removed(bool),
     Nothing,
 }
 
-impl Write {
-    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<Outcome> {
-        match self {
-            Self::Record { msg_id, payload, at_ms, .. } => {
-                let inserted = tx
-                    .prepare_cached(
-                        "INSERT INTO journal (msg_id, payload, received_ms) VALUES (?1, ?2, ?3) \
-                         ON CONFLICT (msg_id) DO NOTHING",
-                    )?
-                    .execute(params![msg_id, payload, at_ms])?;
-                Ok(Outcome::Row((inserted == 1).then(|| tx.last_insert_rowid())))
+/// Rows recorded and done in one batch: inserted done, without their payload, and not updated.
+#[derive(Default)]
+struct BatchRows {
+    recorded: HashSet<i64>,
+    done: HashMap<i64, i64>,
+}
+
+impl BatchRows {
+    fn of(batch: &[Write]) -> Self {
+        let mut rows = Self::default();
+        for write in batch {
+            match write {
+                Write::Record(accepted) => {
+                    rows.recorded.insert(accepted.row);
+                }
+                Write::Done { row, at_ms } => {
+                    rows.done.insert(*row, *at_ms);
+                }
+                _ => {}
             }
+        }
+        rows
+    }
+}
+
+/// Writes an accepted message into the journal (a replayed one may be there already).
+pub(super) fn insert_accepted(
+    tx: &Transaction<'_>,
+    accepted: &Accepted,
+    done_ms: Option<i64>,
+) -> rusqlite::Result<usize> {
+    let payload = if done_ms.is_some() { "" } else { accepted.payload.as_str() };
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO journal (row, msg_id, payload, received_ms, done_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![accepted.row, accepted.msg_id, payload, accepted.received_ms, done_ms])
+}
+
+impl Write {
+    fn apply(&self, tx: &Transaction<'_>, rows: &BatchRows) -> rusqlite::Result<Outcome> {
+        match self {
+            Self::Record(accepted) => {
+                insert_accepted(tx, accepted, rows.done.get(&accepted.row).copied())?;
+                Ok(Outcome::Nothing)
+            }
+            Self::Done { row, .. } if rows.recorded.contains(row) => Ok(Outcome::Nothing),
             Self::Done { row, at_ms } => {
                 tx.prepare_cached("UPDATE journal SET done_ms = ?2, payload = '' WHERE row = ?1")?
                     .execute(params![row, at_ms])?;
@@ -94,39 +163,54 @@ impl Write {
                     tx.prepare_cached("DELETE FROM jobs WHERE kind = ?1 AND key = ?2")?.execute(params![kind, key])?;
                 Ok(Outcome::Removed(removed > 0))
             }
-            Self::Flush { .. } => Ok(Outcome::Nothing),
+            Self::Flush { .. } | Self::Wake => Ok(Outcome::Nothing),
         }
+    }
+
+    /// Whether nobody waits for this write: it is kept and tried again when its commit fails.
+    fn unwaited(&self) -> bool {
+        matches!(self, Self::Record(_) | Self::Done { .. } | Self::Send { .. })
     }
 
     /// Tells the caller (if one waits) how its write went.
     fn answer(self, outcome: Result<Outcome, String>) {
         match self {
-            Self::Record { reply, .. } => {
-                let _ = reply.send(outcome.map(|o| if let Outcome::Row(row) = o { row } else { None }));
-            }
             Self::Setting { reply, .. } | Self::PutJob { reply, .. } | Self::Flush { reply } => {
                 let _ = reply.send(outcome.map(drop));
             }
             Self::RemoveJob { reply, .. } => {
                 let _ = reply.send(outcome.map(|o| matches!(o, Outcome::Removed(true))));
             }
+            Self::Record(_) => {
+                if let Err(problem) = outcome {
+                    tracing::error!(%problem, "the store could not keep an accepted message (its log still has it)");
+                }
+            }
             Self::Done { .. } | Self::Send { .. } => {
                 if let Err(problem) = outcome {
                     tracing::error!(%problem, "the store could not record a reply as sent");
                 }
             }
+            Self::Wake => {}
         }
     }
 }
 
-/// Writes nobody waits for, taken by the writer's next commit.
-pub(super) type Lazy = Arc<Mutex<Vec<Write>>>;
+/// Writes nobody waits for, taken by the writer's next commit, and the log that holds the
+/// accepted messages among them until then.
+pub(super) struct Pending {
+    pub writes: Vec<Write>,
+    pub log: AheadLog,
+}
+
+pub(super) type Lazy = Arc<Mutex<Pending>>;
 
 /// Starts the checkpointer's thread and the writer's: the writer commits what is sent on the
 /// channel and what is pushed on the lazy queue, and ends when every sender is gone.
 pub(super) fn start(
     conn: Connection,
     checkpointer: Connection,
+    log: AheadLog,
     retention: Retention,
 ) -> std::io::Result<(mpsc::Sender<Write>, Lazy)> {
     let (checkpoints, checkpoint_asked) = mpsc::sync_channel(1);
@@ -134,7 +218,7 @@ pub(super) fn start(
         .name("store-checkpoint".into())
         .spawn(move || checkpoint_loop(&checkpointer, &checkpoint_asked))?;
     let (writes, queue) = mpsc::channel();
-    let lazy = Arc::new(Mutex::new(Vec::new()));
+    let lazy = Arc::new(Mutex::new(Pending { writes: Vec::new(), log }));
     let writer = Writer { queue, lazy: Arc::clone(&lazy), checkpoints, retention };
     std::thread::Builder::new().name("store-writer".into()).spawn(move || writer.run(conn))?;
     Ok((writes, lazy))
@@ -143,7 +227,7 @@ pub(super) fn start(
 /// The writer thread's side of the store.
 struct Writer {
     queue: mpsc::Receiver<Write>,
-    lazy: Arc<Mutex<Vec<Write>>>,
+    lazy: Lazy,
     checkpoints: mpsc::SyncSender<()>,
     retention: Retention,
 }
@@ -168,9 +252,24 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => false,
                 Err(RecvTimeoutError::Disconnected) => true,
             };
-            batch.append(&mut self.lazy.lock().unwrap_or_else(PoisonError::into_inner));
+            {
+                let mut pending = self.lazy.lock().unwrap_or_else(PoisonError::into_inner);
+                batch.append(&mut pending.writes);
+                if !batch.is_empty() {
+                    // Appends from now on go to the other file; this commit covers the sealed one.
+                    pending.log.seal();
+                }
+            }
             if !batch.is_empty() {
-                commit(&mut conn, &mut batch);
+                if commit(&mut conn, &mut batch) {
+                    let emptied = self.lazy.lock().unwrap_or_else(PoisonError::into_inner).log.committed();
+                    if let Err(err) = emptied {
+                        tracing::warn!(%err, "the accepted-message log could not be emptied (it is replayed at start)");
+                    }
+                } else {
+                    let excess = batch.len().saturating_sub(MAX_RETRIED);
+                    batch.drain(..excess).for_each(|write| write.answer(Err("dropped after failed commits".into())));
+                }
                 commits += 1;
                 if commits.is_multiple_of(CHECKPOINT_EVERY_COMMITS) {
                     // Full: a checkpoint is already asked for, and it covers these commits too.
@@ -195,19 +294,29 @@ fn checkpoint_loop(conn: &Connection, asked: &mpsc::Receiver<()>) {
     }
 }
 
-fn commit(conn: &mut Connection, batch: &mut Vec<Write>) {
+/// Commits `batch` in one transaction and answers its writes; when the commit fails, the
+/// writes nobody waits for stay in `batch` for the next one. Whether it committed.
+fn commit(conn: &mut Connection, batch: &mut Vec<Write>) -> bool {
+    let rows = BatchRows::of(batch);
     let outcomes = (|| {
         let tx = conn.transaction()?;
-        let outcomes: Vec<_> = batch.iter().map(|write| write.apply(&tx).map_err(|err| err.to_string())).collect();
+        let outcomes: Vec<_> =
+            batch.iter().map(|write| write.apply(&tx, &rows).map_err(|err| err.to_string())).collect();
         tx.commit()?;
         Ok::<_, rusqlite::Error>(outcomes)
     })();
     match outcomes {
-        Ok(outcomes) => batch.drain(..).zip(outcomes).for_each(|(write, outcome)| write.answer(outcome)),
+        Ok(outcomes) => {
+            batch.drain(..).zip(outcomes).for_each(|(write, outcome)| write.answer(outcome));
+            true
+        }
         Err(err) => {
             let problem = format!("a write failed: {err}");
-            tracing::error!(%problem, writes = batch.len(), "the store could not commit");
-            batch.drain(..).for_each(|write| write.answer(Err(problem.clone())));
+            tracing::error!(%problem, writes = batch.len(), "the store could not commit (kept for the next try)");
+            let (kept, waited): (Vec<_>, Vec<_>) = batch.drain(..).partition(Write::unwaited);
+            waited.into_iter().for_each(|write| write.answer(Err(problem.clone())));
+            *batch = kept;
+            false
         }
     }
 }
