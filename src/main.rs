@@ -23,6 +23,9 @@ use dingmeet::sandbox::{Sandbox, SandboxOptions};
 #[cfg(feature = "sandbox")]
 use secrecy::SecretString;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "dingmeet", version, about = "A DingTalk robot that answers what is behind a meeting code")]
 struct Cli {
