@@ -178,7 +178,7 @@ run() {
   local record_pid=""
   if [[ -n "${PERF_RECORD:-}" ]]; then # where the target's time goes, for perf report
     mkdir -p "$PERF_RECORD"
-    perf record -q -g -F 1999 -p "$pid" -o "$PERF_RECORD/$kind-$round.data" 2>/dev/null &
+    perf record -q ${PERF_RECORD_CALLS:--g} -F ${PERF_RECORD_FREQ:-1999} -p "$pid" -o "$PERF_RECORD/$kind-$round.data" 2>/dev/null &
     record_pid=$!
   fi
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s bench/callback.lua "$url/dingtalk/callback" \
