@@ -16,7 +16,8 @@
 # bot with its journal off, DINGMEET_JOURNAL=false, to show what the journal costs; 0 skips it;
 # default 1, 0 with --smoke), PERF_STAT (perf events counted on the target during each load,
 # e.g. "task-clock,context-switches,cpu-migrations,page-faults"; shown per message), PERF_RECORD
-# (a directory: each load is also sampled by `perf record -g`, into KIND-ROUND.data). Every bot
+# (a directory: each load is also sampled by `perf record`, into KIND-ROUND.data; PERF_RECORD_CALLS,
+# default -g, e.g. "--call-graph dwarf,16384"; PERF_RECORD_FREQ, default 1999 Hz). Every bot
 # run has a fresh DINGMEET_DATA_DIR under the work directory (the durable default: SQLite,
 # journal on). BOT_BIN, CEILING_BIN and COLDSTART_BIN use prebuilt binaries instead of building
 # them. BASELINE_BIN (another build of the bot, e.g. an earlier commit's): each round also runs
