@@ -301,6 +301,10 @@ fn keep_replayed(conn: &mut Connection, replayed: &[Accepted]) -> rusqlite::Resu
     }
     let newest: i64 = tx.query_row("SELECT coalesce(max(row), 0) FROM journal", [], |row| row.get(0))?;
     tx.commit()?;
+    if !replayed.is_empty() {
+        // On disk before the log is emptied, even across a power cut: once, at start.
+        conn.query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))?;
+    }
     Ok(newest + 1)
 }
 
