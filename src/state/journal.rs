@@ -1,6 +1,7 @@
 //! The journal of accepted messages: a message is recorded before it is acknowledged and marked
 //! done once answered (or finally refused), so one accepted and then lost to a crash is finished
-//! at the next start, or, on Redis, by another replica. Recording is also the duplicate check.
+//! at the next start, or, on Redis, by another replica. Recording is also the duplicate check:
+//! Redis's, or the memory's (which the local journal's recent ids fill at start).
 
 use std::time::Duration;
 
