@@ -27,12 +27,17 @@ pub enum Recorded {
     Duplicate,
 }
 
+/// The duplicate check's key of a message id (in memory and in Redis).
+pub(super) fn message_key(msg_id: &str) -> String {
+    format!("msg:{msg_id}")
+}
+
 impl StateStore {
     /// Records an accepted message (`payload` is what finishing it takes) and says whether it is
     /// new. With Redis up it goes to Redis, for any replica to finish; else to the local store.
     /// Atomic: of any number of concurrent deliveries of one id, exactly one is new.
     pub async fn record(&self, msg_id: &str, payload: impl FnOnce() -> String) -> Result<Recorded, StoreFailure> {
-        let key = format!("msg:{msg_id}");
+        let key = message_key(msg_id);
         if !self.options.journal {
             return Ok(if self.first_seen(&key).await {
                 Recorded::New(Ticket::Unrecorded)

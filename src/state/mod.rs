@@ -179,7 +179,7 @@ impl StateStore {
             store.local.set_setting(&scope, &name, Some(&value)).await;
         }
         for msg_id in &loaded.seen {
-            store.local.first_seen(&format!("msg:{msg_id}")).await;
+            store.local.first_seen(&journal::message_key(msg_id)).await;
         }
         store.settings_written.store(count, Ordering::Relaxed);
         store.mirrored.store(count < memory::MAX_CONVERSATIONS / 2, Ordering::Relaxed);

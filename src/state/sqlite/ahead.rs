@@ -53,7 +53,6 @@ fn paths(dir: &Path) -> [PathBuf; 2] {
 
 /// Every record both files hold, in the order they were written (oldest file first).
 pub(super) fn replay(dir: &Path) -> io::Result<Vec<Accepted>> {
-    let mut records = Vec::new();
     let mut per_file = Vec::new();
     for path in paths(dir) {
         let mut bytes = Vec::new();
@@ -75,8 +74,7 @@ pub(super) fn replay(dir: &Path) -> io::Result<Vec<Accepted>> {
     }
     // The file with the older first row was written first.
     per_file.sort_by_key(|decoded| decoded.first().map_or(i64::MAX, |record| record.row));
-    per_file.into_iter().for_each(|decoded| records.extend(decoded));
-    Ok(records)
+    Ok(per_file.into_iter().flatten().collect())
 }
 
 impl AheadLog {
