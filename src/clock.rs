@@ -2,7 +2,7 @@
 //! the simulator's clock, so a week of reminders runs in moments and no test sleeps.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What time it is, and how often to look again when the time can jump.
 pub trait Clock: Send + Sync + 'static {
@@ -24,13 +24,24 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        crate::dingtalk::reply::now_ms()
+        now_ms()
     }
 
     fn poll(&self) -> Duration {
         // Long: the scheduler also wakes for every new registration and at each due time.
         Duration::from_secs(60)
     }
+}
+
+/// Milliseconds since the epoch by the wall clock, as DingTalk counts time (signatures, webhook
+/// expiry and what must survive a restart read this; background work reads a [`Clock`]).
+pub fn now_ms() -> i64 {
+    epoch_ms(SystemTime::now())
+}
+
+/// `at` in milliseconds since the epoch (0 before it, saturating far after it).
+pub fn epoch_ms(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The wall clock, shared.

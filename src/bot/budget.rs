@@ -463,7 +463,7 @@ mod tests {
     #[tokio::test]
     async fn counts_survive_a_restart_in_the_store() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let now = Arc::new(AtomicI64::new(crate::dingtalk::reply::now_ms()));
+        let now = Arc::new(AtomicI64::new(crate::clock::now_ms()));
         {
             let store = StateStore::open(dir.path(), StateOptions::default()).await.expect("opens");
             let first = budget(100, &now, &store);

@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::AppState;
 use crate::bot::handle::Admission;
 use crate::dingtalk::message::{CallbackBody, InboundMessage};
-use crate::dingtalk::reply::now_ms;
+use crate::clock::now_ms;
 use crate::dingtalk::sign::SignError;
 use crate::telemetry::Outcome;
 

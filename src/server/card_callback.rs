@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::callback::MAX_BODY_BYTES;
-use crate::dingtalk::reply::now_ms;
+use crate::clock::now_ms;
 
 /// The path presses are called back on.
 pub const PATH: &str = "/dingtalk/card-callback";

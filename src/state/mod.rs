@@ -186,7 +186,7 @@ impl StateStore {
         let now_wall = SystemTime::now();
         let now = tokio::time::Instant::now();
         for (conversation, at_ms) in &loaded.sends {
-            let age = sqlite::wall_ms(now_wall).saturating_sub(*at_ms);
+            let age = crate::clock::epoch_ms(now_wall).saturating_sub(*at_ms);
             let age = Duration::from_millis(u64::try_from(age).unwrap_or(0));
             store.local.record_send_at(conversation, now.checked_sub(age).unwrap_or(now));
         }

@@ -62,7 +62,7 @@ impl Running {
             message = message.single();
         }
         // Signed with the wall clock the bot checks, however far the simulator's clock moved.
-        let skew = dingmeet::dingtalk::reply::now_ms() - sim.clock().now_ms();
+        let skew = dingmeet::clock::now_ms() - sim.clock().now_ms();
         let delivery =
             message.skew_ms(skew).post(&format!("{}/dingtalk/callback", self.address)).await.expect("answers");
         assert_acknowledged(&delivery);

@@ -64,7 +64,7 @@ impl Bot {
                 Err(why) => tracing::debug!(?why, "answering in markdown"),
             }
         }
-        match self.replier.send(&message.reply_to, &answer, reply::now_ms()).await {
+        match self.replier.send(&message.reply_to, &answer, crate::clock::now_ms()).await {
             Ok(channel) => {
                 let latency_us = u64::try_from(message.received.elapsed().as_micros()).unwrap_or(u64::MAX);
                 tracing::info!(channel = channel.label(), latency_us, "replied");

@@ -75,7 +75,7 @@ pub(super) async fn press(
     }
     // Signed with the wall clock the bot checks signatures against, however far the simulated
     // clock was run ahead.
-    let now = crate::dingtalk::reply::now_ms();
+    let now = crate::clock::now_ms();
     match pg.sim.press_card_http_at(&card.out_track_id, &user, &request.action, Some(now)).await {
         Some(0) => error(StatusCode::BAD_GATEWAY, "the bot did not answer the card callback"),
         Some(status) => {

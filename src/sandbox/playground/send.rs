@@ -117,7 +117,7 @@ pub(super) async fn send(
     };
     // Signed with the wall clock the bot checks signatures against, however far the
     // simulated clock was run ahead.
-    let message = message.skew_ms(crate::dingtalk::reply::now_ms().saturating_sub(pg.sim.clock().now_ms()));
+    let message = message.skew_ms(crate::clock::now_ms().saturating_sub(pg.sim.clock().now_ms()));
     if !pg.mode.http() {
         // Stream mode: DingTalk pushes the message down the bot's WebSocket instead.
         let pushed = message.push();

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::oneshot;
@@ -82,14 +82,7 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-/// Milliseconds since the Unix epoch, by the wall clock (what survives a restart).
-pub(super) fn wall_ms(at: SystemTime) -> i64 {
-    at.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn now_ms() -> i64 {
-    wall_ms(SystemTime::now())
-}
+use crate::clock::{epoch_ms as wall_ms, now_ms};
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
