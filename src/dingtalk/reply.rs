@@ -3,7 +3,7 @@
 //! hosts are ever called (the message reaches here only through [`super::webhook`]'s check).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -11,7 +11,7 @@ use super::{Bot, LANG_SETTING};
 use crate::dingtalk::api::ApiError;
 use crate::dingtalk::conference::Conferences;
 use crate::dingtalk::message::{Body, ConversationKind, Message};
-use crate::dingtalk::reply::{self, OutgoingMessage};
+use crate::dingtalk::reply::OutgoingMessage;
 use crate::state::{SendSlot, Ticket};
 
 /// An answer, and what it was made from when it could be an interactive card.
