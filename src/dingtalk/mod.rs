@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod breaker;
+pub mod callback_crypto;
 pub mod calls;
 pub mod card;
 pub mod conference;
