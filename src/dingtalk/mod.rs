@@ -9,6 +9,7 @@ pub mod card;
 pub mod conference;
 pub mod event;
 pub mod lenient;
+pub mod meeting_event;
 pub mod message;
 pub mod reply;
 pub mod sign;
