@@ -2,14 +2,14 @@
 //! schema migrated at start, written by one thread that commits whatever queued up meanwhile in
 //! one transaction (a group commit), read through a second connection off the async runtime,
 //! and checkpointed by a third thread, so no commit waits for a checkpoint's `fsync`. Accepted
-//! messages are appended to a log file of their own before they are acknowledged ([`ahead`]),
+//! messages are appended to a log file of their own before they are acknowledged ([`accepted_log`]),
 //! and reach the database with the next group commit.
 //!
 //! SQLite rather than a pure-Rust store (redb): the file opens in the `sqlite3` shell for a look
 //! or a `.backup` while the bot runs, and a schema with migrations fits what is kept (rows
 //! found by more than one key: pending journal entries, jobs by due time).
 
-mod ahead;
+mod accepted_log;
 mod schema;
 mod writer;
 
@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use self::ahead::{Accepted, AheadLog};
+use self::accepted_log::{AcceptedLog, Accepted};
 pub use self::schema::StoreError;
 use self::schema::{check, classify, create_dir, lock, migrate, open_connection};
 use self::writer::{Lazy, Reply, WAKE_AT, Write};
@@ -104,12 +104,12 @@ impl SqliteStore {
             path: dir.display().to_string(),
             problem: format!("its accepted-message log: {err}"),
         };
-        let replayed = ahead::replay(dir).map_err(log_failure)?;
+        let replayed = accepted_log::replay(dir).map_err(log_failure)?;
         let next_row = keep_replayed(&mut conn, &replayed).map_err(|err| classify(&path, &err))?;
         if !replayed.is_empty() {
             tracing::info!(store = path, messages = replayed.len(), "accepted messages replayed from the log");
         }
-        let log = AheadLog::open(dir).map_err(log_failure)?;
+        let log = AcceptedLog::open(dir).map_err(log_failure)?;
         let reader = open_connection(&file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|err| classify(&path, &err))?;
         let loaded = load(&reader, retention).map_err(|err| classify(&path, &err))?;
         // The writer never checkpoints: the checkpointer does, on its own connection.
@@ -354,7 +354,7 @@ mod tests {
         store.flush().await.expect("flushed");
         drop(store);
         // What a process killed right after acknowledging m2 leaves: m2 in the log only.
-        let mut log = AheadLog::open(dir.path()).expect("opens");
+        let mut log = AcceptedLog::open(dir.path()).expect("opens");
         let unanswered = answered + 1;
         log.append(&Accepted { row: unanswered, received_ms: now_ms(), msg_id: "m2".into(), payload: "two".into() })
             .expect("appended");
@@ -363,7 +363,7 @@ mod tests {
         let (store, loaded) = open(dir.path());
         assert_eq!(loaded.seen, ["m1", "m2"]);
         assert_eq!(store.unfinished().await.expect("read"), [(unanswered, "two".to_owned())]);
-        assert!(ahead::replay(dir.path()).expect("read").is_empty(), "kept, so the log is emptied");
+        assert!(accepted_log::replay(dir.path()).expect("read").is_empty(), "kept, so the log is emptied");
         assert!(store.record("m3", String::new()).expect("recorded") > unanswered, "rows are not reused");
     }
 

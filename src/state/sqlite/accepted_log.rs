@@ -34,16 +34,16 @@ pub(super) struct Accepted {
 
 /// The two files: appends go to `files[active]`; the other is empty, or holds records the
 /// writer is committing (`sealed`).
-pub(super) struct AheadLog {
+pub(super) struct AcceptedLog {
     files: [File; 2],
     active: usize,
     sealed: bool,
     buffer: Vec<u8>,
 }
 
-impl std::fmt::Debug for AheadLog {
+impl std::fmt::Debug for AcceptedLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AheadLog").field("active", &self.active).field("sealed", &self.sealed).finish()
+        f.debug_struct("AcceptedLog").field("active", &self.active).field("sealed", &self.sealed).finish()
     }
 }
 
@@ -77,7 +77,7 @@ pub(super) fn replay(dir: &Path) -> io::Result<Vec<Accepted>> {
     Ok(per_file.into_iter().flatten().collect())
 }
 
-impl AheadLog {
+impl AcceptedLog {
     /// Opens (creating if missing) both files for appending. Call after [`replay`], once what
     /// they held is committed: they are emptied.
     pub(super) fn open(dir: &Path) -> io::Result<Self> {
@@ -228,7 +228,7 @@ mod tests {
     fn appends_alternate_files_across_commits_and_both_replay_oldest_first() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         assert!(replay(dir.path()).expect("nothing to read").is_empty());
-        let mut log = AheadLog::open(dir.path()).expect("opens");
+        let mut log = AcceptedLog::open(dir.path()).expect("opens");
         log.append(&record(1, "m1", "one")).expect("appended");
         log.seal();
         log.append(&record(2, "m2", "two")).expect("appended");
@@ -243,7 +243,7 @@ mod tests {
     #[test]
     fn after_a_failed_commit_appends_stay_put_until_one_succeeds() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let mut log = AheadLog::open(dir.path()).expect("opens");
+        let mut log = AcceptedLog::open(dir.path()).expect("opens");
         log.append(&record(1, "m1", "one")).expect("appended");
         log.seal();
         // The commit failed: no `committed`. The next commit seals again and takes both.
@@ -258,11 +258,11 @@ mod tests {
     #[test]
     fn opening_empties_what_was_replayed() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let mut log = AheadLog::open(dir.path()).expect("opens");
+        let mut log = AcceptedLog::open(dir.path()).expect("opens");
         log.append(&record(1, "m1", "one")).expect("appended");
         drop(log);
         assert_eq!(replay(dir.path()).expect("read").len(), 1);
-        drop(AheadLog::open(dir.path()).expect("opens"));
+        drop(AcceptedLog::open(dir.path()).expect("opens"));
         assert!(replay(dir.path()).expect("read").is_empty());
     }
 }
