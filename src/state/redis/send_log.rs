@@ -1,5 +1,5 @@
-//! What every message reads in Redis: duplicate detection, the send rate limit (a sliding
-//! window on Redis's clock) and per-conversation settings.
+//! The send rate limit in Redis: a sliding window per conversation on Redis's clock, so every
+//! replica agrees.
 
 use std::time::Duration;
 
@@ -25,18 +25,6 @@ return math.max(1, tonumber(oldest[2]) + window - now)
 ";
 
 impl RedisStore {
-    /// `SET key 1 NX PX ttl`: `Some(true)` if the key was new, `None` if Redis could not answer.
-    pub(in crate::state) async fn first_seen(&self, key: &str, ttl: Duration) -> Option<bool> {
-        let key = format!("{}seen:{key}", self.prefix);
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        self.run(|mut conn| async move {
-            let set: Option<String> =
-                redis::cmd("SET").arg(key).arg(1).arg("NX").arg("PX").arg(ttl_ms).query_async(&mut conn).await?;
-            Ok(set.is_some())
-        })
-        .await
-    }
-
     /// Takes a send slot: `Some(Ok(()))`, or `Some(Err(wait))` until one frees up.
     pub(in crate::state) async fn try_send(
         &self,
@@ -54,21 +42,5 @@ impl RedisStore {
             })
             .await?;
         Some(if wait_ms == 0 { Ok(()) } else { Err(Duration::from_millis(wait_ms)) })
-    }
-
-    pub(in crate::state) async fn setting(&self, conversation: &str, key: &str) -> Option<Option<String>> {
-        let hash = format!("{}settings:{conversation}", self.prefix);
-        self.run(|mut conn| async move { redis::cmd("HGET").arg(hash).arg(key).query_async(&mut conn).await }).await
-    }
-
-    /// Stores (or with `None` removes) a setting; false if Redis could not answer.
-    pub(in crate::state) async fn set_setting(&self, conversation: &str, key: &str, value: Option<&str>) -> bool {
-        let hash = format!("{}settings:{conversation}", self.prefix);
-        let mut command = match value {
-            Some(value) => redis::cmd("HSET").arg(hash).arg(key).arg(value).to_owned(),
-            None => redis::cmd("HDEL").arg(hash).arg(key).to_owned(),
-        };
-        let command = &mut command;
-        self.run(|mut conn| async move { command.exec_async(&mut conn).await }).await.is_some()
     }
 }
