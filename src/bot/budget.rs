@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::dingtalk::calls::{CallCounter, Purpose};
-use crate::state::{Kept, Registry, StateStore};
+use crate::state::{Kept, LocalRegistry, StateStore};
 use crate::telemetry::Metrics;
 
 /// The window the budget counts over.
@@ -114,7 +114,7 @@ impl Pace {
 pub struct Budget {
     monthly: u64,
     clock: SharedClock,
-    registry: Option<Registry<Ledger>>,
+    registry: Option<LocalRegistry<Ledger>>,
     /// With replicas on Redis, counts are added up there, so each replica paces by them all.
     state: StateStore,
     metrics: Arc<Metrics>,
@@ -150,7 +150,7 @@ impl Budget {
         Self {
             monthly,
             clock,
-            registry: state.registry(),
+            registry: state.local_registry(),
             state: state.clone(),
             metrics,
             inner: Mutex::new(Inner::default()),
@@ -212,7 +212,7 @@ impl Budget {
         for (org, days) in unshared {
             let deltas: Vec<(String, i64)> =
                 days.iter().map(|(day, calls)| (day.clone(), i64::try_from(*calls).unwrap_or(i64::MAX))).collect();
-            match self.state.add_shared_counts(&format!("{}:{org}", Ledger::KIND), &deltas, ttl).await {
+            match self.state.shared_counts().add(&format!("{}:{org}", Ledger::KIND), &deltas, ttl).await {
                 Some(counts) => {
                     let today = self.clock.now_ms().div_euclid(DAY_MS);
                     let mut inner = self.lock();

@@ -25,7 +25,7 @@ impl Bot {
     pub(super) async fn process(&self, message: &Message, ticket: &Ticket) {
         let _in_flight = self.metrics.in_flight();
         let conversation = &message.reply_to.conversation_id;
-        match self.state.wait_for_send_slot(conversation).await {
+        match self.state.send_limit().wait_for_slot(conversation).await {
             SendSlot::Granted { waited } if !waited.is_zero() => {
                 tracing::info!(waited_ms = waited.as_millis(), "reply waited for a slot under the rate limit");
             }
@@ -42,7 +42,7 @@ impl Bot {
             }
         }
         let Composed { message: answer, card } = self.compose(message).await;
-        if !self.state.claim_reply(&message.id, ticket).await {
+        if !self.state.journal().claim_reply(&message.id, ticket).await {
             tracing::info!("already answered by another replica; not sent again");
             return;
         }
@@ -145,7 +145,7 @@ impl Bot {
             }),
             Command::Lang(None) => plain(render::notice_card(t, &[t.lang_current.to_owned()], mention)),
             Command::Lang(Some(lang)) => {
-                self.state.set_setting(&message.reply_to.conversation_id, LANG_SETTING, lang.code()).await;
+                self.state.settings().set(&message.reply_to.conversation_id, LANG_SETTING, lang.code()).await;
                 let t = lang.text();
                 plain(render::notice_card(t, &[t.lang_switched.to_owned()], mention))
             }

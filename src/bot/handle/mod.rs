@@ -125,7 +125,7 @@ impl Bot {
 
     /// The conversation's language: its `/lang` choice, else the configured default.
     pub async fn language(&self, conversation_id: &str) -> Lang {
-        let chosen = self.state.get_setting(conversation_id, LANG_SETTING).await;
+        let chosen = self.state.settings().get(conversation_id, LANG_SETTING).await;
         chosen.and_then(|code| code.parse().ok()).unwrap_or(self.lang)
     }
 

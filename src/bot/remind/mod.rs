@@ -2,10 +2,10 @@
 //! each meeting behind the code the bot posts its title, time and join link there, through the
 //! robot OpenAPI, exactly once across restarts and replicas.
 //!
-//! `request` parses the command, `plan` keeps and decides (pure), `book` stores, `card`
-//! renders, `service` answers the command and runs the scheduler.
+//! `request` parses the command, `plan` keeps and decides (pure), the store's shared registry
+//! keeps each conversation's record, `card` renders, `service` answers the command and runs the
+//! scheduler.
 
-mod book;
 mod card;
 pub mod plan;
 mod request;
@@ -14,6 +14,7 @@ mod text;
 
 pub use self::request::RemindRequest;
 pub use self::service::{RemindSettings, Reminders};
+use crate::state::Shared;
 
 /// Minutes before the start when none are given.
 pub const DEFAULT_MINUTES: u32 = 5;
@@ -68,4 +69,26 @@ pub fn list_card(
     mention: Option<&str>,
 ) -> crate::dingtalk::reply::OutgoingMessage {
     card::list(lang.text(), text::text(lang), tz, kept, mention)
+}
+
+/// A conversation's reminders are seen by every replica; a change made while Redis is
+/// unreachable waits on this replica and is shared once it is back, so no reminder is lost.
+impl Shared for plan::Conversation {
+    const QUEUED_WHILE_AWAY: bool = true;
+
+    fn due_ms(&self) -> Option<i64> {
+        plan::Conversation::due_ms(self)
+    }
+
+    fn is_queued(&self) -> bool {
+        self.unshared
+    }
+
+    fn set_queued(&mut self, queued: bool) {
+        self.unshared = queued;
+    }
+
+    fn is_spent(&self) -> bool {
+        self.reminders.is_empty()
+    }
 }

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono_tz::Tz;
 use tokio::sync::Notify;
 
-use super::book::Book;
 use super::plan::{self, Conversation, Reminder};
 use super::text::{RemindText, text};
 use super::{DAY_MS, MAX_PER_CONVERSATION, RemindRequest, card};
@@ -23,7 +22,7 @@ use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::message::{ConversationKind, Message, ReplyTarget};
 use crate::dingtalk::reply::{OutgoingMessage, Replier};
 use crate::lang::Lang;
-use crate::state::StateStore;
+use crate::state::{SharedRegistry, StateStore};
 use crate::telemetry::Metrics;
 
 /// The settings reminders read.
@@ -37,7 +36,9 @@ pub struct RemindSettings {
 
 /// The reminders of every conversation, and their scheduler.
 pub struct Reminders {
-    book: Option<Book>,
+    /// Every conversation's reminders; `None` for a store in memory only: they must outlive the
+    /// process.
+    book: Option<SharedRegistry<Conversation>>,
     conferences: ConferenceClient,
     replier: Replier,
     metrics: Arc<Metrics>,
@@ -68,7 +69,7 @@ impl Reminders {
         settings: RemindSettings,
     ) -> Self {
         Self {
-            book: Book::open(state),
+            book: state.shared_registry().kept_locally(),
             conferences,
             replier,
             metrics,
@@ -142,7 +143,7 @@ impl Reminders {
     #[expect(clippy::too_many_arguments, reason = "one call site; the pieces of one command")]
     async fn set(
         &self,
-        book: &Book,
+        book: &SharedRegistry<Conversation>,
         message: &Message,
         kept: Option<Conversation>,
         code: &RoomCode,

@@ -8,7 +8,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::Reminders;
-use crate::bot::remind::book::Book;
 use crate::bot::remind::plan::{Conversation, Outcome, Reminder, Stage};
 use crate::bot::remind::text::text;
 use crate::bot::remind::{CLAIM_TTL_MS, SENT_TTL_MS, card};
@@ -16,11 +15,16 @@ use crate::dingtalk::api::ApiError;
 use crate::dingtalk::calls::{self, Purpose};
 use crate::dingtalk::reply::ReplyError;
 use crate::lang::Lang;
-use crate::state::Claim;
+use crate::state::{Claim, SharedRegistry};
 
 /// After DingTalk refused a reminder for want of the send permission, how long `/remind` in
 /// that organisation is refused at once (the permission may be granted meanwhile).
 const NO_PERMISSION_MEMORY_MS: i64 = 60 * 60_000;
+
+/// A claim's life, from its milliseconds.
+fn lease(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(1).max(1))
+}
 
 impl Reminders {
     /// Whether a background look-up for `corp` may be spent now. The hook for the monthly
@@ -86,7 +90,7 @@ impl Reminders {
         sent
     }
 
-    async fn work(&self, book: &Book, conversation: &str, mut kept: Conversation, now: i64) -> usize {
+    async fn work(&self, book: &SharedRegistry<Conversation>, conversation: &str, mut kept: Conversation, now: i64) -> usize {
         let before = kept.clone();
         let mut sent = 0;
         kept.reminders.retain(|reminder| {
@@ -157,7 +161,7 @@ impl Reminders {
     /// Sends one instance's reminder if it is due. True if it went out from here.
     async fn maybe_send(
         &self,
-        book: &Book,
+        book: &SharedRegistry<Conversation>,
         conversation: &str,
         kept: &mut Conversation,
         index: usize,
@@ -181,7 +185,7 @@ impl Reminders {
             return false;
         }
         let claim = format!("reminder:{conversation}:{}:{}:{}", reminder.code, instance.id, instance.start_ms);
-        match book.claim(&claim, CLAIM_TTL_MS).await {
+        match book.claim(&claim, lease(CLAIM_TTL_MS)).await {
             Claim::Busy => return false,
             Claim::Done => {
                 kept.reminders[index].instances[at].stage = Stage::Done(Outcome::Sent);
@@ -220,7 +224,7 @@ impl Reminders {
                 "reminder sent"
             );
         }
-        book.finish_claim(&claim, SENT_TTL_MS).await;
+        book.finish_claim(&claim, lease(SENT_TTL_MS)).await;
         self.outcome(outcome);
         kept.reminders[index].instances[at].stage = Stage::Done(outcome);
         outcome != Outcome::Failed

@@ -1,5 +1,6 @@
-//! Typed access to kept work and registrations (live cards, reminders): each kind a Rust type,
-//! stored as JSON in the store's `jobs` table by kind and key, optionally with a due time.
+//! Typed records kept on this machine (live cards, reminders, the budget's ledgers): each kind a
+//! Rust type, stored as JSON in the store of record's `jobs` table by kind and key, optionally
+//! with a due time. The local side of a [`super::SharedRegistry`].
 
 use std::marker::PhantomData;
 use std::time::SystemTime;
@@ -7,33 +8,30 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{SqliteStore, StateStore, StoreFailure};
+use super::{SqliteStore, StoreFailure};
 
 /// A kind of kept record: its name in the store (stable: renaming it forgets what was kept).
 pub trait Kept: Serialize + DeserializeOwned {
     const KIND: &'static str;
 }
 
-/// The records of one kind.
-pub struct Registry<T> {
+/// The records of one kind kept on this machine.
+pub struct LocalRegistry<T> {
     store: SqliteStore,
     kind: PhantomData<fn() -> T>,
 }
 
-impl<T> std::fmt::Debug for Registry<T> {
+impl<T> std::fmt::Debug for LocalRegistry<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Registry").field(&self.store).finish()
+        f.debug_tuple("LocalRegistry").field(&self.store).finish()
     }
 }
 
-impl StateStore {
-    /// The kept records of kind `T`; `None` for a store in memory only.
-    pub fn registry<T: Kept>(&self) -> Option<Registry<T>> {
-        self.durable.clone().map(|store| Registry { store, kind: PhantomData })
+impl<T: Kept> LocalRegistry<T> {
+    pub(super) fn new(store: SqliteStore) -> Self {
+        Self { store, kind: PhantomData }
     }
-}
 
-impl<T: Kept> Registry<T> {
     /// Keeps `value` under `key` (replacing what was there), due at `due` if it is scheduled.
     pub async fn put(&self, key: &str, due: Option<SystemTime>, value: &T) -> Result<(), StoreFailure> {
         let payload = serde_json::to_string(value).map_err(|err| self.store.failure(err.to_string()))?;
@@ -80,7 +78,7 @@ mod tests {
     use serde::Deserialize;
 
     use super::*;
-    use crate::state::StateOptions;
+    use crate::state::{StateOptions, StateStore};
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     struct Reminder {
@@ -96,13 +94,13 @@ mod tests {
     async fn typed_records_round_trip_and_come_due() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let store = StateStore::open(dir.path(), StateOptions::default()).await.expect("opens");
-        let reminders = store.registry::<Reminder>().expect("a durable store");
+        let reminders = store.local_registry::<Reminder>().expect("a durable store");
         let due = SystemTime::now() - Duration::from_secs(1);
         let value = Reminder { conversation: "cid".to_owned(), code: "123456789".to_owned() };
         reminders.put("cid/123456789", Some(due), &value).await.expect("kept");
         assert_eq!(reminders.get("cid/123456789").await.expect("read"), Some(value));
         assert_eq!(reminders.due(SystemTime::now()).await.expect("read").len(), 1);
         assert!(reminders.remove("cid/123456789").await.expect("removed"));
-        assert!(StateStore::memory(Duration::from_secs(1)).registry::<Reminder>().is_none());
+        assert!(StateStore::memory(Duration::from_secs(1)).local_registry::<Reminder>().is_none());
     }
 }
