@@ -132,7 +132,11 @@ impl<T: Shared> SharedRegistry<T> {
             Box::pin(shared.put_kept(T::KIND, key, record.due_ms(), &payload.unwrap_or_default())).await
         };
         if !done && T::QUEUED_WHILE_AWAY {
-            tracing::warn!(kind = T::KIND, key, "Redis did not answer: a change is kept here and shared when it is back");
+            tracing::warn!(
+                kind = T::KIND,
+                key,
+                "Redis did not answer: a change is kept here and shared when it is back"
+            );
         } else if !done {
             tracing::warn!(kind = T::KIND, key, "Redis did not answer: a record is kept on this replica only");
         }

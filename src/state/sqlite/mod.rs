@@ -28,7 +28,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
-use self::accepted_log::{AcceptedLog, Accepted};
+use self::accepted_log::{Accepted, AcceptedLog};
 pub use self::schema::StoreError;
 use self::schema::{check, classify, create_dir, lock, migrate, open_connection};
 use self::writer::{Lazy, Reply, WAKE_AT, Write};

@@ -1,8 +1,8 @@
 //! The sends the rate limit counts, in the store of record, so a restart does not start a
 //! conversation's window over.
 
-use super::writer::Write;
 use super::SqliteStore;
+use super::writer::Write;
 use crate::clock::now_ms;
 
 impl SqliteStore {
