@@ -90,7 +90,13 @@ impl Reminders {
         sent
     }
 
-    async fn work(&self, book: &SharedRegistry<Conversation>, conversation: &str, mut kept: Conversation, now: i64) -> usize {
+    async fn work(
+        &self,
+        book: &SharedRegistry<Conversation>,
+        conversation: &str,
+        mut kept: Conversation,
+        now: i64,
+    ) -> usize {
         let before = kept.clone();
         let mut sent = 0;
         kept.reminders.retain(|reminder| {
