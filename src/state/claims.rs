@@ -19,14 +19,14 @@ pub enum Claim {
 }
 
 /// The claims view of the store.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Claims<'a> {
     pub(super) store: &'a StateStore,
 }
 
 impl Claims<'_> {
     /// Claims `key` for `ttl` (a replica that dies holding it lets it go then).
-    pub async fn claim(&self, key: &str, ttl: Duration) -> Claim {
+    pub async fn claim(self, key: &str, ttl: Duration) -> Claim {
         let Some(shared) = &self.store.shared else { return Claim::Mine };
         match Box::pin(shared.claim(key, ttl)).await {
             None | Some(None) => Claim::Mine,
@@ -36,7 +36,7 @@ impl Claims<'_> {
     }
 
     /// Marks a claimed piece of work done for `ttl`, so no replica does it again.
-    pub async fn finish(&self, key: &str, ttl: Duration) {
+    pub async fn finish(self, key: &str, ttl: Duration) {
         if let Some(shared) = &self.store.shared
             && !Box::pin(shared.finish_claim(key, ttl)).await
         {

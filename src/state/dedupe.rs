@@ -5,7 +5,7 @@
 use super::StateStore;
 
 /// The dedupe view of the store.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Dedupe<'a> {
     pub(super) store: &'a StateStore,
 }
@@ -13,7 +13,7 @@ pub struct Dedupe<'a> {
 impl Dedupe<'_> {
     /// Records `key` and returns true if it was not seen within the TTL (atomic: of any number
     /// of concurrent callers with one key, on any replica sharing the Redis, exactly one gets true).
-    pub async fn first_seen(&self, key: &str) -> bool {
+    pub async fn first_seen(self, key: &str) -> bool {
         let store = self.store;
         if let Some(shared) = &store.shared
             && let Some(fresh) = Box::pin(shared.first_seen(key, store.options.dedupe_ttl)).await

@@ -33,7 +33,7 @@ pub(super) fn message_key(msg_id: &str) -> String {
 }
 
 /// The journal view of the store.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Journal<'a> {
     pub(super) store: &'a StateStore,
 }
@@ -42,7 +42,7 @@ impl Journal<'_> {
     /// Records an accepted message (`payload` is what finishing it takes) and says whether it is
     /// new. With Redis up it goes to Redis, for any replica to finish; else to the local store.
     /// Atomic: of any number of concurrent deliveries of one id, exactly one is new.
-    pub async fn record(&self, msg_id: &str, payload: impl FnOnce() -> String) -> Result<Recorded, StoreFailure> {
+    pub async fn record(self, msg_id: &str, payload: impl FnOnce() -> String) -> Result<Recorded, StoreFailure> {
         let key = message_key(msg_id);
         if !self.store.options.journal {
             return Ok(if self.store.dedupe().first_seen(&key).await {
@@ -84,7 +84,7 @@ impl Journal<'_> {
 
     /// Right before a reply goes out: false if another replica already sent (or is sending) the
     /// reply to this message, which must then not be sent again.
-    pub async fn claim_reply(&self, msg_id: &str, ticket: &Ticket) -> bool {
+    pub async fn claim_reply(self, msg_id: &str, ticket: &Ticket) -> bool {
         match (ticket, &self.store.shared) {
             (Ticket::Shared(_), Some(shared)) => {
                 Box::pin(shared.claim_reply(msg_id, self.store.options.dedupe_ttl)).await.unwrap_or(true)
@@ -94,7 +94,7 @@ impl Journal<'_> {
     }
 
     /// Marks a recorded message done: answered, or finally refused.
-    pub async fn finish(&self, ticket: &Ticket) {
+    pub async fn finish(self, ticket: &Ticket) {
         match ticket {
             Ticket::Local(row) => {
                 if let Some(durable) = &self.store.durable {
@@ -112,7 +112,7 @@ impl Journal<'_> {
 
     /// The messages recorded in the local store and not done (a crash, or a stop whose grace
     /// period ran out), oldest first.
-    pub async fn unfinished(&self) -> Vec<(Ticket, String)> {
+    pub async fn unfinished(self) -> Vec<(Ticket, String)> {
         let Some(durable) = &self.store.durable else { return Vec::new() };
         match durable.unfinished().await {
             Ok(rows) => rows.into_iter().map(|(row, payload)| (Ticket::Local(row), payload)).collect(),
@@ -126,7 +126,7 @@ impl Journal<'_> {
     /// With Redis: takes over the messages another replica recorded and left unacknowledged
     /// longer than the claim time (it stopped), and keeps this replica's own in-flight messages
     /// from looking abandoned.
-    pub async fn take_over(&self) -> Vec<(Ticket, String)> {
+    pub async fn take_over(self) -> Vec<(Ticket, String)> {
         let Some(shared) = &self.store.shared else { return Vec::new() };
         Box::pin(shared.keep_claims()).await;
         let claimed = Box::pin(shared.take_over(self.store.options.journal_claim)).await;
@@ -134,7 +134,7 @@ impl Journal<'_> {
     }
 
     /// How often [`Journal::take_over`] should run: `None` without Redis.
-    pub fn take_over_every(&self) -> Option<Duration> {
+    pub fn take_over_every(self) -> Option<Duration> {
         self.store.shared.as_ref().map(|_| (self.store.options.journal_claim / 3).max(Duration::from_millis(100)))
     }
 }

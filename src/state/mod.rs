@@ -1,25 +1,34 @@
 //! State: what the bot keeps between messages, replicas and restarts, reached through small
-//! typed views of one [`StateStore`]: [`StateStore::dedupe`] (message ids seen),
-//! [`StateStore::send_limit`] (the per-conversation send rate limit), [`StateStore::settings`]
-//! (per-conversation settings such as `/lang`), [`StateStore::journal`] (accepted messages until
-//! they are answered), [`StateStore::claims`] (one replica at a time does a piece of work),
-//! [`StateStore::shared_counts`] (counters every replica adds to, the budget's),
-//! [`StateStore::local_registry`] and [`StateStore::shared_registry`] (typed records such as
-//! live cards, reminders and the budget's ledgers), and [`SuiteTickets`]. Kept in SQLite under
-//! `DINGMEET_DATA_DIR` (the store of record on this machine), with what every message reads
-//! mirrored in memory; in Redis, shared by every replica, when `DINGMEET_REDIS_URL` is set, with
-//! the local store answering while Redis is unreachable.
+//! typed views of one [`StateStore`]. Kept in SQLite under `DINGMEET_DATA_DIR` (the store of
+//! record on this machine), with what every message reads mirrored in memory; in Redis, shared by
+//! every replica, when `DINGMEET_REDIS_URL` is set, with the local store answering while Redis is
+//! unreachable.
 //!
-//! How to add a view: a file `src/state/<view>.rs` with a type borrowing the store
-//! (`pub struct Things<'a> { store: &'a StateStore }`) and its methods, each deciding in one place
-//! where its answer comes from (Redis while it answers, then memory, then SQLite); an accessor
-//! `pub fn things(&self) -> Things<'_>` in the `impl StateStore` below; and each backend's side in
-//! a file of the same name: `redis/<view>.rs` (its commands on `RedisStore`, answering `None`
-//! while Redis is away), and in `sqlite/` and `memory.rs` what it keeps on this machine (a table
-//! needs a migration in `sqlite/schema.rs`). A view that only keeps typed records needs none of
-//! that: a type implementing [`Kept`] (and [`Shared`] for every replica to see it) is a
-//! [`LocalRegistry`] or a [`SharedRegistry`] of its own. Views are borrows, not clones: the
-//! per-message path (dedupe, the journal's append) takes no extra allocation, lock or await.
+//! | view | holds | Redis side | this machine's side |
+//! |---|---|---|---|
+//! | [`StateStore::dedupe`] | message ids seen within the window | `redis/dedupe.rs` | `memory/mod.rs` |
+//! | [`StateStore::send_limit`] | each conversation's sends in the window | `redis/send_log.rs` | `memory/send_log.rs`, `sqlite/send_log.rs` |
+//! | [`StateStore::settings`] | per-conversation settings (`/lang`) | `redis/settings.rs` | `memory/mod.rs`, `sqlite/settings.rs` |
+//! | [`StateStore::journal`] | accepted messages until answered | `redis/journal.rs` | `sqlite/journal.rs`, `sqlite/accepted_log.rs` |
+//! | [`StateStore::claims`] | who does a piece of work | `redis/claims.rs` | (none: no other replica) |
+//! | [`StateStore::shared_counts`] | counters every replica adds to (the budget's) | `redis/counts.rs` | (none) |
+//! | [`StateStore::local_registry`] | typed records of one kind (the budget's ledgers) | (none) | `sqlite/records.rs` |
+//! | [`StateStore::shared_registry`] | typed records every replica sees (live cards, reminders) | `redis/records.rs` | `sqlite/records.rs` |
+//!
+//! [`SuiteTickets`] keep a third-party app's suite ticket through the settings view.
+//!
+//! How to add a view: a file `src/state/<view>.rs` with a type that borrows the store
+//! (`#[derive(Debug, Clone, Copy)] pub struct Things<'a> { store: &'a StateStore }`) and its
+//! methods, each deciding in one place where its answer comes from (Redis while it answers, then
+//! memory, then SQLite); an accessor `pub fn things(&self) -> Things<'_>` in the `impl StateStore`
+//! below and a row in the table above; and each backend's side in a file named for what it holds:
+//! `redis/<view>.rs` (its commands on `RedisStore`, which answer `None` while Redis is away, so
+//! the view falls back), and `sqlite/<view>.rs` and `memory/` for what it keeps on this machine
+//! (a new table needs a migration in `sqlite/schema.rs`; what is loaded at start, `Loaded`). A
+//! view that only keeps typed records needs none of that: a type implementing [`Kept`] has a
+//! [`LocalRegistry`], and implementing [`Shared`] too, a [`SharedRegistry`]. Views are borrows,
+//! not clones: the per-message path (the dedupe, the journal's append) takes no allocation, lock
+//! or await more than its backend's.
 
 mod claims;
 mod dedupe;

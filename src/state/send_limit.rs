@@ -16,14 +16,14 @@ pub enum SendSlot {
 }
 
 /// The send rate limit view of the store.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct SendLimit<'a> {
     pub(super) store: &'a StateStore,
 }
 
 impl SendLimit<'_> {
     /// Takes a send slot for `conversation` now, or says how long until one frees up.
-    pub async fn try_slot(&self, conversation: &str) -> Result<(), Duration> {
+    pub async fn try_slot(self, conversation: &str) -> Result<(), Duration> {
         let store = self.store;
         let limit = store.options.rate_limit;
         if limit.max_per_window == 0 {
@@ -51,7 +51,7 @@ impl SendLimit<'_> {
 
     /// Waits for a send slot for `conversation`, at most the configured `max_wait`; refuses at
     /// once if no slot would free up in time.
-    pub async fn wait_for_slot(&self, conversation: &str) -> SendSlot {
+    pub async fn wait_for_slot(self, conversation: &str) -> SendSlot {
         let started = tokio::time::Instant::now();
         let mut waited = Duration::ZERO;
         loop {

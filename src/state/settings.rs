@@ -38,14 +38,14 @@ impl SettingsMirror {
 }
 
 /// The settings view of the store.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Settings<'a> {
     pub(super) store: &'a StateStore,
 }
 
 impl Settings<'_> {
     /// A conversation's setting (for example its language), if set.
-    pub async fn get(&self, conversation: &str, key: &str) -> Option<String> {
+    pub async fn get(self, conversation: &str, key: &str) -> Option<String> {
         let store = self.store;
         if let Some(shared) = &store.shared
             && let Some(value) = Box::pin(shared.setting(conversation, key)).await
@@ -72,16 +72,16 @@ impl Settings<'_> {
 
     /// Sets a conversation's setting. While Redis is unreachable the value is kept in this
     /// replica only.
-    pub async fn set(&self, conversation: &str, key: &str, value: &str) {
+    pub async fn set(self, conversation: &str, key: &str, value: &str) {
         self.store_value(conversation, key, Some(value)).await;
     }
 
     /// Removes a conversation's setting.
-    pub async fn clear(&self, conversation: &str, key: &str) {
+    pub async fn clear(self, conversation: &str, key: &str) {
         self.store_value(conversation, key, None).await;
     }
 
-    async fn store_value(&self, conversation: &str, key: &str, value: Option<&str>) {
+    async fn store_value(self, conversation: &str, key: &str, value: Option<&str>) {
         let store = self.store;
         store.local.set_setting(conversation, key, value).await;
         if let Some(durable) = &store.durable {

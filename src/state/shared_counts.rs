@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::StateStore;
 
 /// The shared counters view of the store.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct SharedCounts<'a> {
     pub(super) store: &'a StateStore,
 }
@@ -14,7 +14,7 @@ pub struct SharedCounts<'a> {
 impl SharedCounts<'_> {
     /// Adds `deltas` (field, amount) to the shared counters of `key` (kept `ttl` past their last
     /// change) and returns all of them; `None` without Redis or if it did not answer.
-    pub async fn add(&self, key: &str, deltas: &[(String, i64)], ttl: Duration) -> Option<Vec<(String, i64)>> {
+    pub async fn add(self, key: &str, deltas: &[(String, i64)], ttl: Duration) -> Option<Vec<(String, i64)>> {
         Box::pin(self.store.shared.as_ref()?.add_counts(key, deltas, ttl)).await
     }
 }
