@@ -13,5 +13,5 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(10);
 
 fn http() -> reqwest::Client {
-    dingtalk_sim::http::client(Duration::from_secs(10))
+    dingtalk_sim::http_client::client(Duration::from_secs(10))
 }
