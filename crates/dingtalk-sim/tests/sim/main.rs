@@ -1,6 +1,7 @@
 //! The simulator's own tests: its wire format pinned to docs/dingtalk-protocol.md, driven by plain
 //! HTTP and WebSocket clients (no bot). One binary, as the bot's `tests/api` is.
 
+mod contact_users;
 mod orgs;
 mod scenario;
 mod sign;
