@@ -8,9 +8,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::SimState;
-use super::World;
 use super::gateway::{Command, Conn, Context, Gateway, Outgoing, Ticket, next_seq};
+use super::{SimState, World};
 use crate::ids::{self, uuid, uuid_from};
 use crate::records::stream::{
     Closed, ConnectionId, ConnectionRecord, FrameKind, ReceivedFrame, SentFrame, StreamRecords,
@@ -23,7 +22,7 @@ pub struct StreamView<'a> {
 }
 
 impl<'a> StreamView<'a> {
-    pub(crate) fn new(state: &'a SimState) -> Self {
+    pub(super) fn new(state: &'a SimState) -> Self {
         Self { state }
     }
 
