@@ -1,15 +1,15 @@
 //! Scenarios: the simulator's world (credentials, chat, meeting codes and how each answers),
 //! read from a TOML file people can edit. `scenario.toml` (at the crate's root) is compiled in as the
-//! default; `codes` holds how meeting codes answer, `time` the relative times.
+//! default; `codes` holds how meeting codes answer, `time` the relative times, `users` the people.
 //!
 //! Meeting times are written relative to the simulator clock (`start = "-15m"`, `"+2h"`,
 //! `"-1d2h"`, `"now"`) so cards always look current; a number is an absolute time in ms.
 //!
-//! Organisations: the app's own (`app.corp_id`) owns the top-level `[[codes]]`; every
-//! `[[orgs]]` entry is another organisation with its own `[[orgs.codes]]`, so one meeting code can
-//! mean different meetings in different organisations (what a third-party app serves). An
-//! organisation can be listed as not having installed the app, or as having installed it without
-//! the conference scope.
+//! Organisations: the app's own (`app.corp_id`) owns the top-level `[[codes]]` and `[[users]]`;
+//! every `[[orgs]]` entry is another organisation with its own `[[orgs.codes]]` and
+//! `[[orgs.users]]`, so one meeting code can mean different meetings in different organisations
+//! (what a third-party app serves). An organisation can be listed as not having installed the
+//! app, or as having installed it without the conference scope (or the member scope).
 
 mod codes;
 mod time;
