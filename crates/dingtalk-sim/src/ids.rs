@@ -91,4 +91,9 @@ mod tests {
         assert_ne!(stable_hex("x", 24), stable_hex("y", 24));
         assert_eq!(stable_base64("x", 16), stable_base64("x", 16));
     }
+
+    #[test]
+    fn uuids_have_five_groups() {
+        assert_eq!(uuid().split('-').map(str::len).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+    }
 }

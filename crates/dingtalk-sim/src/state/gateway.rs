@@ -300,3 +300,26 @@ impl Gateway {
         self.conns.get(&id).is_some_and(|c| c.tx.send(command).is_ok())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_look_like_dingtalks_and_vary_in_width() {
+        let mut widths = std::collections::BTreeSet::new();
+        for _ in 0..64 {
+            let mut gateway = Gateway::default();
+            let id = gateway.message_id(1_774_098_949_543);
+            let parts: Vec<&str> = id.split('_').collect();
+            assert_eq!(parts.len(), 4, "{id}");
+            assert!(parts.iter().all(|p| p.chars().all(|c| c.is_ascii_hexdigit())), "{id}");
+            assert!((7..=8).contains(&parts[0].len()) && parts[1].len() == 3, "{id}");
+            assert_eq!(parts[2], "19d1089a5a7");
+            assert!((5..=7).contains(&parts[3].len()), "{id}");
+            widths.insert((parts[0].len(), parts[3].len()));
+            assert_ne!(gateway.message_id(0), gateway.message_id(0));
+        }
+        assert!(widths.len() > 1, "the widths vary: {widths:?}");
+    }
+}

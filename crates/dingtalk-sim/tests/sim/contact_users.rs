@@ -156,3 +156,16 @@ fn scenario_users_are_checked() {
     let scenario = Scenario::from_toml_str(&fine).expect("valid");
     assert_eq!(scenario.users[0].union_id(), scenario.users[0].union_id(), "stable");
 }
+
+#[tokio::test]
+async fn an_organisation_listed_without_the_member_scope_is_refused_from_the_start() {
+    let mut scenario = Scenario::builtin().expect("valid");
+    scenario.orgs[0].member_read = false;
+    let corp = scenario.orgs[0].corp_id.clone();
+    let staff_id = scenario.orgs[0].users[0].staff_id.clone();
+    let sim = Simulator::start(scenario).await.expect("starts");
+    assert!(!sim.orgs().member_read(&corp));
+    let (token, _) = sim.tokens().issue(&corp);
+    let (_, text) = user_get(&sim, Some(&token), &json!({ "userid": staff_id })).await;
+    assert_eq!(errcode(&text), 60_011);
+}
