@@ -124,7 +124,7 @@ impl Sandbox {
         };
         let sim = Simulator::start_with(scenario, SimClock::real()).await.map_err(SandboxError::Simulator)?;
         // The playground can run the clock fast: meetings stay where they were put at start.
-        sim.pin_times();
+        sim.meetings().pin_times();
         let scratch = match &options.data_dir {
             Some(_) => None,
             None => Some(ScratchDir::new()?),

@@ -64,7 +64,7 @@ async fn a_slow_dingtalk_times_out_into_a_friendly_reply() {
 #[tokio::test]
 async fn a_slow_answer_inside_the_timeout_still_makes_a_card() {
     let app = spawn_app().await;
-    app.sim.set_delay("504000000", Duration::from_millis(300));
+    app.sim.meetings().set_delay("504000000", Duration::from_millis(300));
 
     let text = reply_for(&app, "504000000").await;
 
@@ -108,7 +108,7 @@ async fn an_answer_can_be_changed_while_the_bot_runs() {
     let app = spawn_app_with(&[("DINGMEET_CACHE_TTL_SECS", "0")]).await;
     assert!(reply_for(&app, "123456789").await.contains("产品周会"));
 
-    app.sim.set_answer(
+    app.sim.meetings().set_answer(
         "123456789",
         CodeAnswer::Error(ErrorAnswer { status: 403, code: "noPermission".into(), message: None }),
     );

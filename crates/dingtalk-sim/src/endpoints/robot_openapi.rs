@@ -14,10 +14,11 @@ use axum::routing::post;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::answer::{self, is_json};
+use super::new_style::{Refusal, authorize};
+use crate::ids;
 use crate::records::{OpenApiSend, SendKind};
 use crate::state::SimState;
-use crate::tokens::authorize;
-use crate::wire::{self, Refusal, is_json};
 
 /// The largest `msgParam` the OpenAPI takes, in bytes.
 pub const MAX_MSG_PARAM_BYTES: usize = 15_000;
@@ -68,7 +69,7 @@ fn required_params(msg_key: &str) -> Option<&'static [&'static str]> {
 /// Returns the body's fields and the organisation of the token.
 fn check_send(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<(Map<String, Value>, String), Refusal> {
     let corp = authorize(state, headers)?;
-    if !state.org_robot_send(&corp) {
+    if !state.orgs().robot_send(&corp) {
         return Err(Refusal::new(
             StatusCode::FORBIDDEN,
             "Forbidden.AccessDenied.AccessTokenPermissionDenied",
@@ -129,7 +130,7 @@ async fn group_send(State(state): State<Arc<SimState>>, headers: HeaderMap, body
         // model has both optional); one of the two is needed.
         let Some(conversation) = text("openConversationId") else {
             return match text("coolAppCode") {
-                Some(_) => Ok(wire::json(StatusCode::OK, &GroupAnswer { process_query_key: wire::random_base64(32) })),
+                Some(_) => Ok(answer::json(StatusCode::OK, &GroupAnswer { process_query_key: ids::random_base64(32) })),
                 None => Err(Refusal::missing_field("openConversationId")),
             };
         };
@@ -139,7 +140,7 @@ async fn group_send(State(state): State<Arc<SimState>>, headers: HeaderMap, body
         if state.conversation_corp(conversation).is_some_and(|owner| owner != corp) {
             return Err(Refusal::invalid_parameter("openConversationId"));
         }
-        Ok(wire::json(StatusCode::OK, &GroupAnswer { process_query_key: wire::random_base64(32) }))
+        Ok(answer::json(StatusCode::OK, &GroupAnswer { process_query_key: ids::random_base64(32) }))
     });
     answer(&state, SendKind::Group, &body, outcome)
 }
@@ -161,26 +162,12 @@ async fn batch_send(State(state): State<Arc<SimState>>, headers: HeaderMap, body
             Some(_) => {}
         }
         let answer = BatchAnswer {
-            process_query_key: wire::random_base64(32),
+            process_query_key: ids::random_base64(32),
             invalid_staff_id_list: Vec::new(),
             flow_controlled_staff_id_list: Vec::new(),
             filtered_staff_id_list: Vec::new(),
         };
-        Ok(wire::json(StatusCode::OK, &answer))
+        Ok(answer::json(StatusCode::OK, &answer))
     });
     answer(&state, SendKind::OneToOne, &body, outcome)
-}
-
-impl SimState {
-    fn record_openapi_send(&self, mut send: OpenApiSend) {
-        self.update(|world| {
-            send.seq = world.journal.next_seq();
-            world.journal.records.openapi_sends.push(send);
-        });
-    }
-
-    /// Every robot OpenAPI send so far, accepted or refused.
-    pub fn openapi_sends(&self) -> Vec<OpenApiSend> {
-        self.lock().journal.records.openapi_sends.clone()
-    }
 }

@@ -1,6 +1,6 @@
 //! Session webhooks, where the robot's replies land first: `POST /robot/sendBySession`, always
 //! HTTP 200 with `{"errcode","errmsg"}`; a session lives 90 minutes and takes 20 posts a minute.
-//! Every post is recorded. (The robot OpenAPI, for when a session is gone, is `openapi.rs`.)
+//! Every post is recorded. (The robot OpenAPI, for when a session is gone, is `robot_openapi.rs`.)
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,11 +14,9 @@ use axum::routing::post;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use crate::state::sessions::Session;
-
+use super::answer::{self, is_json};
 use crate::records::WebhookPost;
 use crate::state::SimState;
-use crate::wire::{self, is_json};
 
 /// `errcode`s the session webhook answers.
 pub mod errcode {
@@ -53,7 +51,7 @@ async fn send_by_session(
     body: Bytes,
 ) -> Response {
     let session_id = query.get("session").cloned().unwrap_or_default();
-    let session = state.live_session(&session_id);
+    let session = state.sessions().live(&session_id);
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     let rules = &state.scenario().sessions;
     let (errcode, errmsg) = match &session {
@@ -63,13 +61,13 @@ async fn send_by_session(
         }
         Some(session) => match validate_webhook_body(is_json(&headers), parsed.as_ref()) {
             Err(refusal) => refusal,
-            Ok(()) if !state.take_post_slot(&session.conversation_id) => {
+            Ok(()) if !state.sessions().take_post_slot(&session.conversation_id) => {
                 (errcode::TOO_FAST, format!("send too fast, exceed {} times per minute", rules.posts_per_minute))
             }
             Ok(()) => (errcode::OK, "ok".to_owned()),
         },
     };
-    state.record_webhook_post(WebhookPost {
+    state.sessions().record_post(WebhookPost {
         seq: 0,
         session: session_id,
         conversation_id: session.map(|s| s.conversation_id),
@@ -79,7 +77,7 @@ async fn send_by_session(
         errcode,
         errmsg: errmsg.clone(),
     });
-    wire::json(StatusCode::OK, &WebhookAnswer { errcode, errmsg: &errmsg })
+    answer::json(StatusCode::OK, &WebhookAnswer { errcode, errmsg: &errmsg })
 }
 
 fn missing(what: &str) -> (i64, String) {
@@ -152,57 +150,6 @@ fn validate_at(at: &Value) -> Result<(), (i64, String)> {
         return Err(missing("at.isAtAll"));
     }
     Ok(())
-}
-
-impl SimState {
-    /// Opens a session for a conversation; it expires at `expires_ms` (simulator time).
-    pub fn open_session(&self, conversation_id: &str, conversation_type: &str, expires_ms: i64) -> Session {
-        let session = Session {
-            id: wire::hex(32),
-            conversation_id: conversation_id.to_owned(),
-            conversation_type: conversation_type.to_owned(),
-            created_ms: self.clock().now_ms(),
-            expires_ms,
-        };
-        self.lock().sessions.insert(session.clone());
-        session
-    }
-
-    /// The session webhook URL for a session id.
-    pub fn session_url(&self, session_id: &str) -> String {
-        format!("{}/robot/sendBySession?session={session_id}", self.base_url())
-    }
-
-    /// The session, if it exists and has not expired by the simulator clock.
-    pub fn live_session(&self, session_id: &str) -> Option<Session> {
-        let now = self.clock().now_ms();
-        self.lock().sessions.live(session_id, now).cloned()
-    }
-
-    /// Ends every session now: the next post to any answers `300001`.
-    pub fn expire_sessions(&self) {
-        let now = self.clock().now_ms();
-        self.lock().sessions.expire_all(now);
-    }
-
-    /// Takes one of the conversation's posts for the current minute, if any is left.
-    fn take_post_slot(&self, conversation_id: &str) -> bool {
-        let now = self.clock().now_ms();
-        let limit = self.scenario().sessions.posts_per_minute;
-        self.lock().sessions.take_post_slot(conversation_id, now, limit)
-    }
-
-    fn record_webhook_post(&self, mut post: WebhookPost) {
-        self.update(|world| {
-            post.seq = world.journal.next_seq();
-            world.journal.records.webhook_posts.push(post);
-        });
-    }
-
-    /// Every session-webhook post so far, answered or refused.
-    pub fn webhook_posts(&self) -> Vec<WebhookPost> {
-        self.lock().journal.records.webhook_posts.clone()
-    }
 }
 
 #[cfg(test)]

@@ -11,10 +11,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::{CardChange, CardRefusal, STANDARD_TEMPLATES, accepted, card_corp, param_map, refused, text};
+use super::{STANDARD_TEMPLATES, accepted, card_corp, param_map, refusal_answer, refused, text};
+use crate::endpoints::answer;
+use crate::endpoints::new_style::{Refusal, json_fields};
+use crate::ids;
 use crate::records::cards::{CardCallKind, SimCard};
 use crate::state::SimState;
-use crate::wire::{self, Refusal, json_fields};
+use crate::state::cards::{CardChange, CardRefusal};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -31,7 +34,7 @@ fn check_create(state: &SimState, fields: &Map<String, Value>, corp: &str) -> Re
     let params = param_map(fields.get("cardData"), true)?;
     let open_space_id = text(fields, "openSpaceId").ok_or_else(|| Refusal::missing_field("openSpaceId"))?;
     if !STANDARD_TEMPLATES.contains(&template_id) {
-        return Err(CardRefusal::TemplateUnpublished.refusal());
+        return Err(refusal_answer(CardRefusal::TemplateUnpublished));
     }
     let callback_type = text(fields, "callbackType").map(str::to_owned);
     let callback_route_key = text(fields, "callbackRouteKey").map(str::to_owned);
@@ -75,8 +78,7 @@ fn check_create(state: &SimState, fields: &Map<String, Value>, corp: &str) -> Re
     if space_id.is_empty() {
         return Err(Refusal::new(StatusCode::BAD_REQUEST, "param.spaceIdIllegal", "spaceId is illegal"));
     }
-    let known = state.lock().journal.records.cards.cards.contains_key(out_track_id);
-    if known {
+    if state.cards().owner(out_track_id).is_some() {
         return Err(Refusal::new(StatusCode::BAD_REQUEST, "param.outTrackIdDuplicated", "outTrackId already used"));
     }
     Ok(SimCard {
@@ -117,13 +119,13 @@ pub(super) async fn create_and_deliver(
             "deliverResults": [DeliverResult {
                 space_type: card.space_type.clone(),
                 space_id: card.space_id.clone(),
-                carrier_id: wire::hex(24),
+                carrier_id: ids::hex(24),
                 success: true,
             }],
         },
     });
-    state.record_card_call(accepted(&state, kind, &corp, &body), Some(CardChange::Created(Box::new(card))));
-    wire::json(StatusCode::OK, &answer)
+    state.cards().record_call(accepted(&state, kind, &corp, &body), Some(CardChange::Created(Box::new(card))));
+    answer::json(StatusCode::OK, &answer)
 }
 
 pub(super) async fn update(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -140,7 +142,7 @@ pub(super) async fn update(State(state): State<Arc<SimState>>, headers: HeaderMa
             .and_then(|o| o.get("updateCardDataByKey"))
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        let owner = state.lock().journal.records.cards.cards.get(&out_track_id).map(|card| card.corp_id.clone());
+        let owner = state.cards().owner(&out_track_id);
         if owner.as_deref() != Some(corp.as_str()) {
             // Another organisation's card is as unknown as one never created.
             return Err(Refusal::new(StatusCode::BAD_REQUEST, "param.cardNotExist", "card instance does not exist"));
@@ -149,8 +151,8 @@ pub(super) async fn update(State(state): State<Arc<SimState>>, headers: HeaderMa
     });
     match checked {
         Ok(change) => {
-            state.record_card_call(accepted(&state, kind, &corp, &body), Some(change));
-            wire::json(StatusCode::OK, &json!({"success": true, "result": true}))
+            state.cards().record_call(accepted(&state, kind, &corp, &body), Some(change));
+            answer::json(StatusCode::OK, &json!({"success": true, "result": true}))
         }
         Err(refusal) => refused(&state, kind, Some(corp), &body, refusal),
     }
@@ -168,14 +170,16 @@ pub(super) async fn register(State(state): State<Arc<SimState>>, headers: Header
         if reqwest::Url::parse(url).is_err() {
             return Err(Refusal::invalid_parameter("callbackUrl"));
         }
-        let secret = text(&fields, "apiSecret").map_or_else(|| wire::hex(32), str::to_owned);
+        let secret = text(&fields, "apiSecret").map_or_else(|| ids::hex(32), str::to_owned);
         Ok(CardChange::Route { key: key.to_owned(), url: url.to_owned(), secret })
     });
     match checked {
         Ok(CardChange::Route { key, url, secret }) => {
             let answer = json!({"success": true, "result": {"callbackUrl": url, "apiSecret": secret}});
-            state.record_card_call(accepted(&state, kind, &corp, &body), Some(CardChange::Route { key, url, secret }));
-            wire::json(StatusCode::OK, &answer)
+            state
+                .cards()
+                .record_call(accepted(&state, kind, &corp, &body), Some(CardChange::Route { key, url, secret }));
+            answer::json(StatusCode::OK, &answer)
         }
         Ok(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         Err(refusal) => refused(&state, kind, Some(corp), &body, refusal),

@@ -1,6 +1,6 @@
-//! The gateway's controls on [`SimState`]: what tests send on a connection, refuse, drop and
-//! read back, and the hooks the connection tasks call. (What is pushed to any connection is in
-//! `push.rs`.)
+//! [`StreamView`], the Stream gateway seen through the shared state: what tests send on a
+//! connection, refuse, drop and read back, and the hooks the connection tasks call. (What is
+//! pushed to any connection is in `stream_push.rs`; the gateway's data in `gateway.rs`.)
 
 use std::time::Duration;
 
@@ -8,21 +8,46 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::gateway::{Command, Conn, Context, Gateway, Outgoing, Ticket, next_seq};
+use super::{SimState, World};
+use crate::ids::{self, uuid, uuid_from};
 use crate::records::stream::{
     Closed, ConnectionId, ConnectionRecord, FrameKind, ReceivedFrame, SentFrame, StreamRecords,
 };
-use crate::state::gateway::{Command, Conn, Context, Outgoing, Ticket, next_seq, uuid, uuid_from};
-use crate::state::{SimState, WaitTimeout};
-use crate::wire;
 
-impl SimState {
-    pub(super) fn stream_context(&self) -> Context {
-        let seed = format!("appId/{}", self.client_id());
-        Context { now_ms: self.clock().now_ms(), app_id: uuid_from(&wire::stable_hex(&seed, 32)) }
+/// The Stream gateway, seen through the shared state.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamView<'a> {
+    pub(super) state: &'a SimState,
+}
+
+impl<'a> StreamView<'a> {
+    pub(super) fn new(state: &'a SimState) -> Self {
+        Self { state }
+    }
+
+    /// Runs `f` on the gateway's state and its records under the one lock, so what it records is
+    /// numbered from the shared sequence; then wakes every waiter.
+    pub(crate) fn with_gateway<T>(&self, f: impl FnOnce(&mut Gateway, &mut StreamRecords, &mut u64) -> T) -> T {
+        self.state.update(|world| {
+            let World { gateway, journal, .. } = world;
+            f(gateway, &mut journal.records.stream, &mut journal.seq)
+        })
+    }
+
+    /// Reads the gateway's state and records under the lock, waking no one.
+    pub(crate) fn read_gateway<T>(&self, f: impl FnOnce(&Gateway, &StreamRecords) -> T) -> T {
+        let world = self.state.lock();
+        f(&world.gateway, &world.journal.records.stream)
+    }
+
+    pub(super) fn context(&self) -> Context {
+        let seed = format!("appId/{}", self.state.client_id());
+        Context { now_ms: self.state.clock().now_ms(), app_id: uuid_from(&ids::stable_hex(&seed, 32)) }
     }
 
     /// Redeliver unacknowledged `CALLBACK` and `EVENT` frames after `delay` (`None`: never).
-    /// Defaults to [`crate::gateway::DEFAULT_REDELIVERY`].
+    /// Defaults to [`super::gateway::DEFAULT_REDELIVERY`].
     pub fn set_redelivery(&self, delay: Option<Duration>) {
         self.with_gateway(|g, _, _| {
             g.redelivery = delay;
@@ -76,7 +101,7 @@ impl SimState {
     }
 
     fn system(&self, to: ConnectionId, kind: FrameKind, topic: &str, data: String) -> Option<String> {
-        let ctx = self.stream_context();
+        let ctx = self.context();
         self.with_gateway(|g, records, seq| {
             let message_id = g.message_id(ctx.now_ms);
             let frame = Outgoing {
@@ -99,7 +124,7 @@ impl SimState {
     }
 
     /// Sends a `disconnect` system frame: nothing more is delivered on that connection, and it
-    /// is closed after the grace period ([`SimState::set_disconnect_grace`]).
+    /// is closed after the grace period ([`StreamView::set_disconnect_grace`]).
     pub fn send_disconnect(&self, to: ConnectionId) -> Option<String> {
         let data = serde_json::json!({ "reason": "connection is expired" }).to_string();
         let message_id = self.system(to, FrameKind::Disconnect, "disconnect", data)?;
@@ -177,7 +202,7 @@ impl SimState {
     }
 
     /// A copy of what the gateway recorded.
-    pub fn stream_records(&self) -> StreamRecords {
+    pub fn records(&self) -> StreamRecords {
         self.read_gateway(|_, records| records.clone())
     }
 
@@ -194,33 +219,20 @@ impl SimState {
         self.read_gateway(|g, _| g.conns.iter().filter(|(_, c)| !c.draining && !c.silent).map(|(id, _)| *id).collect())
     }
 
-    /// Waits until `count` connections have been opened in all; returns the `count`th.
-    pub async fn wait_for_connections(&self, count: usize, timeout: Duration) -> Result<ConnectionRecord, WaitTimeout> {
-        self.wait_until(timeout, |records| {
-            count.checked_sub(1).and_then(|i| records.stream.connections.get(i)).cloned()
-        })
-        .await
-    }
-
-    /// Waits for the first frame from the client naming `message_id` (an ack or a pong).
-    pub async fn wait_for_answer(&self, message_id: &str, timeout: Duration) -> Result<ReceivedFrame, WaitTimeout> {
-        self.wait_until(timeout, |records| records.stream.answers_to(message_id).first().map(|f| (*f).clone())).await
-    }
-
     /// Ends every connection (the simulator is stopping).
-    pub(crate) fn close_stream(&self) {
+    pub(crate) fn close_all(&self) {
         self.drop_connections();
     }
 
     // --- Called by the connection tasks ----------------------------------------------------------
 
-    pub(super) fn register_connection(
+    pub(crate) fn register_connection(
         &self,
         ticket: String,
         details: Ticket,
         tx: mpsc::UnboundedSender<Command>,
     ) -> (ConnectionId, watch::Receiver<u64>) {
-        let ctx = self.stream_context();
+        let ctx = self.context();
         self.with_gateway(|g, records, seq| {
             g.next_id += 1;
             let id = ConnectionId(g.next_id);
@@ -246,7 +258,7 @@ impl SimState {
         })
     }
 
-    pub(super) fn unregister_connection(&self, id: ConnectionId, how: Closed) {
+    pub(crate) fn unregister_connection(&self, id: ConnectionId, how: Closed) {
         self.with_gateway(|g, records, seq| {
             g.conns.remove(&id);
             if let Some(record) = records.connections.iter_mut().find(|c| c.id == id) {
@@ -256,7 +268,7 @@ impl SimState {
         });
     }
 
-    pub(super) fn count_ws_ping(&self, id: ConnectionId) {
+    pub(crate) fn count_ws_ping(&self, id: ConnectionId) {
         self.with_gateway(|_, records, _| {
             if let Some(record) = records.connections.iter_mut().find(|c| c.id == id) {
                 record.ws_pings += 1;
@@ -266,8 +278,8 @@ impl SimState {
 
     /// Records a frame from the client; an ack with code 200 settles its frame (an event's unless
     /// its status is other than `SUCCESS`, such as `LATER`).
-    pub(super) fn record_received(&self, id: ConnectionId, text: String) {
-        let at_ms = self.clock().now_ms();
+    pub(crate) fn record_received(&self, id: ConnectionId, text: String) {
+        let at_ms = self.state.clock().now_ms();
         self.with_gateway(|g, records, seq| {
             let json: Option<Value> = serde_json::from_str(&text).ok();
             let message_id =
@@ -310,8 +322,8 @@ impl SimState {
         });
     }
 
-    pub(super) fn redeliver_due(&self) {
-        let ctx = self.stream_context();
+    pub(crate) fn redeliver_due(&self) {
+        let ctx = self.context();
         self.with_gateway(|g, records, seq| g.redeliver_due(records, seq, &ctx));
     }
 }

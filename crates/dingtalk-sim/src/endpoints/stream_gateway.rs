@@ -4,15 +4,15 @@
 //! WebSocket on which the simulator pushes `CALLBACK`, `EVENT` and `SYSTEM` frames and records
 //! every frame the client sends back.
 //!
-//! Tests drive it through [`SimState`]: push robot messages ([`crate::MessageBuilder::push`]) and events,
+//! Tests drive it through [`SimState::stream`]: push robot messages ([`crate::MessageBuilder::push`]) and events,
 //! send `ping` and `disconnect`, drop or silence a connection, refuse (or stall) connections for
 //! a while, lose acks, and redeliver unacknowledged frames after a configurable delay (DingTalk:
 //! ~60 s).
 //! Each pushed frame goes to one live connection subscribed to its topic, chosen at random as
 //! DingTalk does; with none, it waits for the next connection. What was sent and received is in
-//! [`StreamRecords`], numbered from the same `seq` as webhook posts.
+//! [`crate::records::stream::StreamRecords`], numbered from the same `seq` as webhook posts.
 //!
-//! The gateway is always part of [`crate::router`], so running the bot in stream mode against
+//! The gateway is always part of [`crate::endpoints::router`], so running the bot in stream mode against
 //! the simulator (the sandbox, or by hand) needs only the simulator's `bot_env()` plus
 //! `DINGMEET_MODE=stream`: `DINGMEET_API_BASE` already points at the simulator, whose open call
 //! answers with its own `ws://` endpoint.
@@ -24,9 +24,6 @@
 //! status at all, which is what the official Python SDK's `EventHandler` sends (it echoes the
 //! event's data), it is settled too: `LATER` is the only documented way to ask again, and a
 //! Python-SDK app would otherwise have every event pushed again.
-
-mod controls;
-mod push;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,17 +41,12 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-pub use crate::records::stream::{
-    Closed, ConnectionId, ConnectionRecord, FrameKind, ReceivedFrame, SentFrame, StreamRecords, Subscription,
-};
-pub use crate::state::gateway::{
-    BOT_MESSAGE_TOPIC, DEFAULT_DISCONNECT_GRACE, DEFAULT_REDELIVERY, EVENT_TOPIC, MAX_REDELIVERIES,
-};
-pub use push::{Pushed, StreamEvent};
-
+use super::answer::{self, secret_matches};
+use super::new_style::{self, Refusal, json_fields};
+use crate::ids::uuid;
+use crate::records::stream::{Closed, Subscription};
 use crate::state::SimState;
-use crate::state::gateway::{Command, Ticket, refusing, uuid};
-use crate::wire::{self, Refusal, json_fields, secret_matches};
+use crate::state::gateway::{Command, EVENT_TOPIC, Ticket, refusing};
 
 /// The open-connection call.
 pub const OPEN_PATH: &str = "/v1.0/gateway/connections/open";
@@ -83,7 +75,7 @@ struct AuthFailed {
 }
 
 fn unavailable() -> Response {
-    wire::error(
+    new_style::error(
         StatusCode::SERVICE_UNAVAILABLE,
         "ServiceUnavailable",
         "The request has failed due to a temporary failure of the server.",
@@ -103,7 +95,7 @@ fn subscriptions(value: Option<&Value>) -> Option<Vec<Subscription>> {
 }
 
 async fn open(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let refused = state.with_gateway(|g, records, _| {
+    let refused = state.stream().with_gateway(|g, records, _| {
         records.open_requests += 1;
         refusing(g.refuse_opens_until)
     });
@@ -119,7 +111,7 @@ async fn open(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Byte
     let id_ok = text("clientId").is_some_and(|id| id == app.client_id);
     let secret_ok = text("clientSecret").is_some_and(|secret| secret_matches(&secret, &app.client_secret));
     if !(id_ok && secret_ok) {
-        return wire::json(StatusCode::UNAUTHORIZED, &AuthFailed { code: "authFailed", message: "鉴权失败" });
+        return answer::json(StatusCode::UNAUTHORIZED, &AuthFailed { code: "authFailed", message: "鉴权失败" });
     }
     let Some(subscriptions) = subscriptions(fields.get("subscriptions")) else {
         return Refusal::invalid_parameter("subscriptions").into_response();
@@ -131,12 +123,12 @@ async fn open(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Byte
         ua: text("ua"),
         local_ip: text("localIp"),
     };
-    state.with_gateway(|g, records, _| {
+    state.stream().with_gateway(|g, records, _| {
         g.tickets.insert(ticket.clone(), details);
         records.tickets.push(ticket.clone());
     });
     let endpoint = format!("{}{CONNECT_PATH}", state.base_url().replacen("http", "ws", 1));
-    wire::json(StatusCode::OK, &OpenAnswer { endpoint, ticket })
+    answer::json(StatusCode::OK, &OpenAnswer { endpoint, ticket })
 }
 
 /// Why an upgrade was refused.
@@ -151,16 +143,16 @@ async fn connect(
     Query(query): Query<HashMap<String, String>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let stall = state.read_gateway(|g, _| g.stall_upgrades_until.filter(|until| Instant::now() < *until));
+    let stall = state.stream().read_gateway(|g, _| g.stall_upgrades_until.filter(|until| Instant::now() < *until));
     if let Some(until) = stall {
         tokio::time::sleep_until(until).await;
-        state.with_gateway(|_, records, _| records.upgrades_refused += 1);
+        state.stream().with_gateway(|_, records, _| records.upgrades_refused += 1);
         return unavailable();
     }
     let now = state.clock().now_ms();
     let ticket = query.get("ticket").cloned().unwrap_or_default();
     // Refusals first, then the upgrade headers, and only then is the ticket used up.
-    let outcome = state.with_gateway(|g, records, _| {
+    let outcome = state.stream().with_gateway(|g, records, _| {
         let refusal = if refusing(g.refuse_upgrades_until) {
             UpgradeRefusal::Unavailable
         } else if upgrade.is_err() {
@@ -178,7 +170,7 @@ async fn connect(
         (Ok(details), Ok(upgrade)) => (details, upgrade),
         (Err(UpgradeRefusal::Unavailable), _) => return unavailable(),
         (Err(UpgradeRefusal::BadTicket), _) => {
-            return wire::error(StatusCode::UNAUTHORIZED, "invalidTicket", "ticket 无效或已过期");
+            return new_style::error(StatusCode::UNAUTHORIZED, "invalidTicket", "ticket 无效或已过期");
         }
         (_, Err(rejection)) => return rejection.into_response(),
         (Err(UpgradeRefusal::NotAnUpgrade), Ok(_)) => return StatusCode::BAD_REQUEST.into_response(),
@@ -190,11 +182,11 @@ async fn connect(
 /// and redelivers overdue frames (to whichever connection is picked).
 async fn run_connection(state: Arc<SimState>, ticket: String, details: Ticket, mut socket: WebSocket) {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let (id, mut wake) = state.register_connection(ticket, details, tx);
+    let (id, mut wake) = state.stream().register_connection(ticket, details, tx);
     let mut close_at: Option<Instant> = None;
     let how = loop {
         wake.borrow_and_update();
-        let due = state.read_gateway(|g, _| g.next_due());
+        let due = state.stream().read_gateway(|g, _| g.next_due());
         tokio::select! {
             command = rx.recv() => match command {
                 None | Some(Command::Drop) => break Closed::Dropped,
@@ -225,21 +217,21 @@ async fn run_connection(state: Arc<SimState>, ticket: String, details: Ticket, m
                     let _ = socket.recv().await;
                     break Closed::ByClient;
                 }
-                Some(Ok(Message::Text(text))) => state.record_received(id, text.as_str().to_owned()),
-                Some(Ok(Message::Binary(bytes))) => state.record_received(id, String::from_utf8_lossy(&bytes).into_owned()),
+                Some(Ok(Message::Text(text))) => state.stream().record_received(id, text.as_str().to_owned()),
+                Some(Ok(Message::Binary(bytes))) => state.stream().record_received(id, String::from_utf8_lossy(&bytes).into_owned()),
                 // axum answers pings by itself; the count shows the client checks liveness.
-                Some(Ok(Message::Ping(_))) => state.count_ws_ping(id),
+                Some(Ok(Message::Ping(_))) => state.stream().count_ws_ping(id),
                 Some(Ok(Message::Pong(_))) => {}
             },
             () = sleep_until(close_at) => {
                 close(&mut socket).await;
                 break Closed::AfterDisconnect;
             }
-            () = sleep_until(due) => state.redeliver_due(),
+            () = sleep_until(due) => state.stream().redeliver_due(),
             _ = wake.changed() => {}
         }
     };
-    state.unregister_connection(id, how);
+    state.stream().unregister_connection(id, how);
 }
 
 /// Closes from the server's side: a Close frame, then the client's answering Close (what it
@@ -280,29 +272,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn message_ids_look_like_dingtalks_and_vary_in_width() {
-        let mut widths = std::collections::BTreeSet::new();
-        for _ in 0..64 {
-            let mut gateway = crate::state::gateway::Gateway::default();
-            let id = gateway.message_id(1_774_098_949_543);
-            let parts: Vec<&str> = id.split('_').collect();
-            assert_eq!(parts.len(), 4, "{id}");
-            assert!(parts.iter().all(|p| p.chars().all(|c| c.is_ascii_hexdigit())), "{id}");
-            assert!((7..=8).contains(&parts[0].len()) && parts[1].len() == 3, "{id}");
-            assert_eq!(parts[2], "19d1089a5a7");
-            assert!((5..=7).contains(&parts[3].len()), "{id}");
-            widths.insert((parts[0].len(), parts[3].len()));
-            assert_ne!(gateway.message_id(0), gateway.message_id(0));
-        }
-        assert!(widths.len() > 1, "the widths vary: {widths:?}");
-    }
-
-    #[test]
-    fn uuids_have_five_groups() {
-        assert_eq!(uuid().split('-').map(str::len).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
-    }
+    use crate::state::gateway::BOT_MESSAGE_TOPIC;
 
     #[test]
     fn subscriptions_must_name_known_types_and_event_only_star() {

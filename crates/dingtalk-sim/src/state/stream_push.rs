@@ -3,11 +3,11 @@
 
 use serde_json::Value;
 
-use crate::callback::Callback;
+use super::gateway::{BOT_MESSAGE_TOPIC, CARD_CALLBACK_TOPIC, EVENT_TOPIC, Outgoing};
+use super::stream::StreamView;
+use crate::ids;
 use crate::records::stream::{ConnectionId, FrameKind};
-use crate::state::SimState;
-use crate::state::gateway::{BOT_MESSAGE_TOPIC, EVENT_TOPIC, Outgoing};
-use crate::wire;
+use crate::robot_callback::Callback;
 
 /// An `EVENT` frame to push (third-party app events such as `suite_ticket`).
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +44,7 @@ pub struct Pushed {
     pub callback: Option<Callback>,
 }
 
-impl SimState {
+impl StreamView<'_> {
     fn push(
         &self,
         kind: FrameKind,
@@ -52,7 +52,7 @@ impl SimState {
         headers: Vec<(String, String)>,
         data: String,
     ) -> (String, Option<ConnectionId>) {
-        let ctx = self.stream_context();
+        let ctx = self.context();
         self.with_gateway(|g, records, seq| {
             let message_id = g.message_id(ctx.now_ms);
             let frame =
@@ -77,19 +77,18 @@ impl SimState {
 
     /// Pushes a `CALLBACK` frame on the card callback topic (a button press) with `data`.
     pub fn push_card_data(&self, data: &str) -> Pushed {
-        let topic = crate::cards::CARD_CALLBACK_TOPIC;
-        let (message_id, connection) = self.push(FrameKind::Callback, topic, Vec::new(), data.to_owned());
+        let (message_id, connection) = self.push(FrameKind::Callback, CARD_CALLBACK_TOPIC, Vec::new(), data.to_owned());
         Pushed { message_id, connection, callback: None }
     }
 
     /// Pushes an `EVENT` frame (topic `*`, with the `event*` headers).
     pub fn push_event(&self, event: StreamEvent) -> Pushed {
-        let now = self.clock().now_ms();
-        let app_id = self.stream_context().app_id;
+        let now = self.state.clock().now_ms();
+        let app_id = self.context().app_id;
         let headers = vec![
             ("eventBornTime".to_owned(), now.to_string()),
             ("eventCorpId".to_owned(), event.corp_id),
-            ("eventId".to_owned(), event.event_id.unwrap_or_else(|| wire::hex(32))),
+            ("eventId".to_owned(), event.event_id.unwrap_or_else(|| ids::hex(32))),
             ("eventType".to_owned(), event.event_type),
             ("eventUnifiedAppId".to_owned(), app_id),
         ];
@@ -100,7 +99,7 @@ impl SimState {
     /// Sends a frame again now, as DingTalk does when it believes the ack was lost; returns
     /// where it went.
     pub fn redeliver(&self, message_id: &str) -> Option<ConnectionId> {
-        let ctx = self.stream_context();
+        let ctx = self.context();
         self.with_gateway(|g, records, seq| {
             let mut frame = g.frames.get(message_id)?.clone();
             frame.attempt += 1;

@@ -9,13 +9,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{DEFAULT_ACTIVE_NUM, accepted, refused};
-use crate::meetings::instances;
+use super::{accepted, refused};
+use crate::endpoints::answer;
+use crate::endpoints::conference_entries::instances;
+use crate::endpoints::new_style::{Refusal, authorize};
 use crate::records::cards::CardCallKind;
 use crate::scenario::CodeAnswer;
 use crate::state::SimState;
-use crate::tokens::authorize;
-use crate::wire::{self, Refusal};
 
 /// `confInfo` of conference `conference_id` among the organisation's seeded meetings.
 pub(super) async fn detail(
@@ -29,21 +29,18 @@ pub(super) async fn detail(
         Err(refusal) => return refused(&state, kind, None, &[], refusal),
     };
     let now = state.clock().now_ms();
-    let found = {
-        let world = state.lock();
-        world.codes.find_conference(&corp, |code, answer| match answer {
-            CodeAnswer::Meetings(meetings) => {
-                instances(code, meetings, now).into_iter().find(|m| m.conference_id.as_deref() == Some(&conference_id))
-            }
-            _ => None,
-        })
-    };
+    let found = state.meetings().find_conference(&corp, |code, answer| match answer {
+        CodeAnswer::Meetings(meetings) => {
+            instances(code, meetings, now).into_iter().find(|m| m.conference_id.as_deref() == Some(&conference_id))
+        }
+        _ => None,
+    });
     let Some(found) = found else {
         let refusal = Refusal::new(StatusCode::BAD_REQUEST, "conferenceNotExist", "conference does not exist");
         return refused(&state, kind, Some(corp), &[], refusal);
     };
     let active = match found.status {
-        Some(2) => state.lock().cards.active.get(&conference_id).copied().unwrap_or(DEFAULT_ACTIVE_NUM),
+        Some(2) => state.cards().active_num(&conference_id),
         _ => 0,
     };
     let mut info = json!({
@@ -69,6 +66,6 @@ pub(super) async fn detail(
         fields.retain(|_, value| !value.is_null());
     }
     let answer = json!({ "confInfo": info });
-    state.record_card_call(accepted(&state, kind, &corp, &Bytes::new()), None);
-    wire::json(StatusCode::OK, &answer)
+    state.cards().record_call(accepted(&state, kind, &corp, &Bytes::new()), None);
+    answer::json(StatusCode::OK, &answer)
 }

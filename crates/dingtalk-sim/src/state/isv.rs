@@ -10,36 +10,46 @@
 
 use serde_json::json;
 
-use crate::gateway::{Pushed, StreamEvent};
-use crate::state::SimState;
+use super::SimState;
+use super::stream_push::{Pushed, StreamEvent};
 
-impl SimState {
+/// The third-party app's events, seen through the shared state.
+#[derive(Debug, Clone, Copy)]
+pub struct IsvView<'a> {
+    state: &'a SimState,
+}
+
+impl<'a> IsvView<'a> {
+    pub(super) fn new(state: &'a SimState) -> Self {
+        Self { state }
+    }
+
     /// DingTalk pushes a new suite ticket (every five hours, live): the old one goes stale.
     /// `eventCorpId` is the app's own organisation.
     pub fn push_suite_ticket(&self, ticket: &str) -> Pushed {
-        self.set_suite_ticket(ticket);
-        self.push_event(StreamEvent::suite_ticket(self.home_corp(), ticket))
+        self.state.tokens().set_suite_ticket(ticket);
+        self.state.stream().push_event(StreamEvent::suite_ticket(self.state.home_corp(), ticket))
     }
 
     /// Organisation `corp` installs the app: it gets tokens from now on; `org_suite_auth` goes out.
     pub fn authorise_org(&self, corp: &str) -> Pushed {
-        self.install_org(corp);
-        let name = self.scenario().org(corp).map(|org| org.name.clone()).unwrap_or_default();
+        self.state.orgs().install(corp);
+        let name = self.state.scenario().org(corp).map(|org| org.name.clone()).unwrap_or_default();
         let data = json!({ "authCorpId": corp, "authCorpInfo": { "corpid": corp, "corpName": name } });
-        self.push_event(StreamEvent::new("org_suite_auth", corp, data))
+        self.state.stream().push_event(StreamEvent::new("org_suite_auth", corp, data))
     }
 
     /// Organisation `corp` grants or withdraws `VideoConference.Conference.Read`;
     /// `org_suite_change` goes out.
     pub fn change_org_scope(&self, corp: &str, conference_read: bool) -> Pushed {
-        self.set_conference_read(corp, conference_read);
-        self.push_event(StreamEvent::new("org_suite_change", corp, json!({ "authCorpId": corp })))
+        self.state.orgs().set_conference_read(corp, conference_read);
+        self.state.stream().push_event(StreamEvent::new("org_suite_change", corp, json!({ "authCorpId": corp })))
     }
 
     /// Organisation `corp` removes the app: its tokens stop working and it gets no new ones;
     /// `org_suite_relieve` goes out.
     pub fn relieve_org(&self, corp: &str) -> Pushed {
-        self.uninstall_org(corp);
-        self.push_event(StreamEvent::new("org_suite_relieve", corp, json!({ "authCorpId": corp })))
+        self.state.orgs().uninstall(corp);
+        self.state.stream().push_event(StreamEvent::new("org_suite_relieve", corp, json!({ "authCorpId": corp })))
     }
 }
