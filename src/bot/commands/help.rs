@@ -1,7 +1,7 @@
 //! `/help`, and the answers to messages that are no command we can run: the help card is built
 //! from the command table, so it lists exactly what the parser accepts.
 
-use super::{Argument, COMMANDS, CommandKind, Context, ParseError};
+use super::{Argument, COMMANDS, Context, ParseError};
 use crate::bot::i18n::{Text, fill};
 use crate::bot::render::{self, HelpLine};
 use crate::dingtalk::reply::OutgoingMessage;
@@ -22,7 +22,7 @@ pub fn help_card(t: &Text, preface: Option<String>, mention: Option<&str>) -> Ou
             let others = spec.aliases[1..].join(" ");
             HelpLine {
                 usage,
-                description: describe(t, spec.kind),
+                description: (spec.describe)(t),
                 aliases_note: if others.is_empty() {
                     String::new()
                 } else {
@@ -51,17 +51,6 @@ pub fn parse_error_card(t: &Text, err: &ParseError, mention: Option<&str>) -> Ou
         ParseError::BadMinutes { input } => {
             render::notice_card(t, &[fill(t.bad_minutes, &[("input", input)])], mention)
         }
-    }
-}
-
-/// What a command does, for the help card.
-fn describe(t: &Text, kind: CommandKind) -> &'static str {
-    match kind {
-        CommandKind::Meeting => t.help_meeting,
-        CommandKind::Share => t.help_share,
-        CommandKind::Lang => t.help_lang,
-        CommandKind::Remind => t.help_remind,
-        CommandKind::Help => t.help_help,
     }
 }
 

@@ -1,8 +1,8 @@
 //! The commands: the one table ([`COMMANDS`]) that drives parsing, aliases, usage lines and the
 //! help card (so help can never drift from what the parser accepts), and the way from a parsed
-//! [`Command`] to its answer. Each command answers in a file of its own; adding a command is an
-//! entry here (its kind, aliases and argument), its words in `parse`, its file, and its
-//! descriptions in `i18n`.
+//! [`Command`] to its answer. Each command answers in a file of its own. Adding one: an entry
+//! in the table (with its variants of [`CommandKind`] and [`Command`] and its arm in [`answer`]),
+//! its file, the function reading its words in `parse`, and its description in `i18n`.
 //!
 //! The command files call the features (cards, live cards, reminders); no feature imports this
 //! module, so the features share vocabulary only through `room_code` and `lang`.
@@ -26,6 +26,7 @@ use super::meeting_card_memo::MeetingCardMemo;
 use super::remind::{RemindRequest, Reminders};
 use super::render::CodeResult;
 use super::room_code::{BadCode, RoomCode};
+use crate::bot::i18n::Text;
 use crate::dingtalk::api::ApiError;
 use crate::dingtalk::conference::{ConferenceClient, Conferences};
 use crate::dingtalk::message::Message;
@@ -58,6 +59,10 @@ pub struct CommandSpec {
     pub example: &'static str,
     /// A stable label for metrics.
     pub label: &'static str,
+    /// Reads the words after the alias into the command (pure; the grammar is in `parse`).
+    pub parse: fn(&[String]) -> Result<Command, ParseError>,
+    /// What the command does, for the help card.
+    pub describe: fn(&Text) -> &'static str,
 }
 
 /// What a command's argument is.
@@ -81,6 +86,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         argument: Some(Argument::Codes),
         example: "123456789",
         label: "meeting",
+        parse: parse::meeting,
+        describe: |t| t.help_meeting,
     },
     CommandSpec {
         kind: CommandKind::Share,
@@ -88,6 +95,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         argument: Some(Argument::Code),
         example: "123456789",
         label: "share",
+        parse: parse::share,
+        describe: |t| t.help_share,
     },
     CommandSpec {
         kind: CommandKind::Lang,
@@ -95,6 +104,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         argument: Some(Argument::Language),
         example: "en",
         label: "lang",
+        parse: parse::lang,
+        describe: |t| t.help_lang,
     },
     CommandSpec {
         kind: CommandKind::Remind,
@@ -102,6 +113,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         argument: Some(Argument::Reminder),
         example: "123456789 10",
         label: "remind",
+        parse: parse::remind,
+        describe: |t| t.help_remind,
     },
     CommandSpec {
         kind: CommandKind::Help,
@@ -109,6 +122,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         argument: None,
         example: "",
         label: "help",
+        parse: parse::help,
+        describe: |t| t.help_help,
     },
 ];
 

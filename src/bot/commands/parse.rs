@@ -22,42 +22,56 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
     }
     let lowered = first.to_lowercase();
     if let Some(spec) = lookup(&lowered) {
-        return run(spec, &words[1..]);
+        return (spec.parse)(&words[1..]);
     }
     // A Chinese alias glued to its code: `会议123456789`.
     if let Some((spec, rest)) = split_glued_alias(&lowered) {
         let mut args = vec![rest.to_owned()];
         args.extend(words[1..].iter().cloned());
-        return run(spec, &args);
+        return (spec.parse)(&args);
     }
     Err(ParseError::UnknownCommand { suggestion: suggest(&lowered), word: first.chars().take(40).collect() })
 }
 
-fn run(spec: &CommandSpec, args: &[String]) -> Result<Command, ParseError> {
-    match spec.kind {
-        CommandKind::Help => Ok(Command::Help),
-        CommandKind::Meeting | CommandKind::Share if args.is_empty() => {
-            Err(ParseError::MissingArgument { command: spec.kind })
-        }
-        CommandKind::Meeting => codes(args),
-        CommandKind::Share => match codes(args)? {
-            // One card per share: the first code is the one shared.
-            Command::Meeting { codes, .. } => codes
-                .into_iter()
-                .next()
-                .map(Command::Share)
-                .ok_or(ParseError::MissingArgument { command: CommandKind::Share }),
-            other => Ok(other),
-        },
-        CommandKind::Remind => reminder(args).map(Command::Remind),
-        CommandKind::Lang => match args.first() {
-            None => Ok(Command::Lang(None)),
-            Some(word) => word
-                .parse::<Lang>()
-                .map(|lang| Command::Lang(Some(lang)))
-                .map_err(|_| ParseError::BadLanguage { input: word.chars().take(20).collect() }),
-        },
+/// `/meeting <code…>`.
+pub(super) fn meeting(args: &[String]) -> Result<Command, ParseError> {
+    if args.is_empty() {
+        return Err(ParseError::MissingArgument { command: CommandKind::Meeting });
     }
+    codes(args)
+}
+
+/// `/share <code>`: one card per share, so the first code is the one shared.
+pub(super) fn share(args: &[String]) -> Result<Command, ParseError> {
+    let missing = ParseError::MissingArgument { command: CommandKind::Share };
+    if args.is_empty() {
+        return Err(missing);
+    }
+    match codes(args)? {
+        Command::Meeting { codes, .. } => codes.into_iter().next().map(Command::Share).ok_or(missing),
+        other => Ok(other),
+    }
+}
+
+/// `/lang [language]`.
+pub(super) fn lang(args: &[String]) -> Result<Command, ParseError> {
+    match args.first() {
+        None => Ok(Command::Lang(None)),
+        Some(word) => word
+            .parse::<Lang>()
+            .map(|lang| Command::Lang(Some(lang)))
+            .map_err(|_| ParseError::BadLanguage { input: word.chars().take(20).collect() }),
+    }
+}
+
+/// `/remind [<code> [minutes] | off [code]]`.
+pub(super) fn remind(args: &[String]) -> Result<Command, ParseError> {
+    reminder(args).map(Command::Remind)
+}
+
+/// `/help`, whatever follows.
+pub(super) fn help(_: &[String]) -> Result<Command, ParseError> {
+    Ok(Command::Help)
 }
 
 /// NFKC-normalises the text and splits it into words, dropping @-mentions wherever they are

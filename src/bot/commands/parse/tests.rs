@@ -139,6 +139,14 @@ fn every_alias_in_the_table_is_unique() {
     assert_eq!(all.len(), before);
 }
 
+#[test]
+fn every_command_kind_has_its_entry_and_its_metrics_label() {
+    let kinds = [CommandKind::Meeting, CommandKind::Share, CommandKind::Lang, CommandKind::Remind, CommandKind::Help];
+    let labels: Vec<_> = kinds.iter().map(|kind| (kind.spec().kind == *kind).then(|| kind.label())).collect();
+    assert_eq!(labels, [Some("meeting"), Some("share"), Some("lang"), Some("remind"), Some("help")]);
+    assert_eq!(COMMANDS.len(), kinds.len());
+}
+
 // `/remind`
 fn set(code: &str, minutes: u32) -> Result<Command, ParseError> {
     Ok(Command::Remind(RemindRequest::Set { code: RoomCode::parse(code).expect("a code"), minutes }))
