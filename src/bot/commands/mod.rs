@@ -195,7 +195,8 @@ pub struct Composed {
 }
 
 impl Composed {
-    fn plain(message: OutgoingMessage) -> Self {
+    /// An answer that is never an interactive card.
+    pub fn plain(message: OutgoingMessage) -> Self {
         Self { message, card: None }
     }
 }

@@ -78,25 +78,24 @@ impl Bot {
             ConversationKind::Group => render::mention_for(message.reply_to.sender_staff_id.as_deref()),
             ConversationKind::Single => None,
         };
-        let plain = |message| Composed { message, card: None };
         if let Err(refusal) = self.access.check(message) {
             tracing::info!(reason = refusal.label(), "message refused by an allow-list");
             self.metrics.refused(refusal.label());
-            return plain(render::notice_card(t, &[t.not_allowed.to_owned()], mention));
+            return Composed::plain(render::notice_card(t, &[t.not_allowed.to_owned()], mention));
         }
         let text = match &message.body {
             Body::Text(text) => text,
             Body::Unsupported(kind) => {
                 tracing::info!(msgtype = %kind, "message type not supported");
                 self.metrics.command("unsupported");
-                return plain(render::notice_card(t, &[t.unsupported_message.to_owned()], mention));
+                return Composed::plain(render::notice_card(t, &[t.unsupported_message.to_owned()], mention));
             }
         };
         let command = match commands::parse(text) {
             Ok(command) => command,
             Err(err) => {
                 self.metrics.command("invalid");
-                return plain(commands::parse_error_card(t, &err, mention));
+                return Composed::plain(commands::parse_error_card(t, &err, mention));
             }
         };
         self.metrics.command(command.kind().label());
