@@ -159,7 +159,7 @@ pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClo
         conferences.clone(),
         replier.clone(),
         Arc::clone(&metrics),
-        clock,
+        Arc::clone(&clock),
         RemindSettings { days: answers.remind_days.max(1), timezone: answers.timezone },
     )
     .with_budget(Arc::clone(&budget));
@@ -175,6 +175,7 @@ pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClo
         reminders: Some(Arc::new(reminders)),
         budget,
         live,
+        clock,
     });
     Ok(Components { bot: Arc::new(bot), verifier, http, credentials })
 }

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use dingmeet::bot::command::RoomCode;
+use dingmeet::bot::commands;
 use dingmeet::bot::i18n::{EN, Text, ZH};
 use dingmeet::bot::remind::{
     self,
     plan::{Conversation, Instance, Reminder, Stage},
 };
 use dingmeet::bot::render::{self, CodeResult};
+use dingmeet::bot::room_code::RoomCode;
 use dingmeet::dingtalk::api::ApiError;
 use dingmeet::dingtalk::conference::{ConferenceInfo, Conferences};
 use dingmeet::dingtalk::reply::OutgoingMessage;
@@ -154,7 +155,7 @@ fn several_codes_in_one_reply() {
 
 #[test]
 fn help() {
-    both("help", |t| render::help_card(t, None, None));
+    both("help", |t| commands::help_card(t, None, None));
 }
 
 #[test]
@@ -232,7 +233,7 @@ fn share_has_no_mention_and_a_join_button() {
 
 #[test]
 fn parse_errors_explain_what_to_send() {
-    use dingmeet::bot::command::{CommandKind, ParseError};
+    use dingmeet::bot::commands::{CommandKind, ParseError};
     let cases = [
         ("unknown_with_hint", ParseError::UnknownCommand { word: "/meting".into(), suggestion: Some("/meeting") }),
         ("unknown", ParseError::UnknownCommand { word: "weather".into(), suggestion: None }),
@@ -241,7 +242,7 @@ fn parse_errors_explain_what_to_send() {
         ("bad_language", ParseError::BadLanguage { input: "fr".into() }),
     ];
     for (name, err) in cases {
-        both(&format!("parse_{name}"), |t| render::parse_error_card(t, &err, Some("manager807")));
+        both(&format!("parse_{name}"), |t| commands::parse_error_card(t, &err, Some("manager807")));
     }
 }
 
@@ -255,9 +256,9 @@ fn language_and_access_notices() {
 
 #[test]
 fn the_help_card_lists_every_alias_and_every_listed_alias_parses() {
-    use dingmeet::bot::command::{COMMANDS, parse};
+    use dingmeet::bot::commands::{COMMANDS, parse};
     for t in [&ZH, &EN] {
-        let OutgoingMessage::Markdown { text, .. } = render::help_card(t, None, None) else { panic!("markdown") };
+        let OutgoingMessage::Markdown { text, .. } = commands::help_card(t, None, None) else { panic!("markdown") };
         for spec in COMMANDS {
             for alias in spec.aliases {
                 assert!(text.contains(alias), "help lacks {alias}");

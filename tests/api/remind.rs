@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use dingmeet::app::Application;
 use dingmeet::bot::handle::Bot;
-use dingmeet::bot::meeting::format_time;
+use dingmeet::bot::meeting_view::format_time;
 use dingmeet::config::Settings;
 use dingtalk_sim::records::{OpenApiSend, WebhookPost};
 use dingtalk_sim::scenario::{CodeAnswer, MeetingSpec, Moment, Offset};

@@ -1,8 +1,11 @@
 //! Where replies go: the session webhook while it lives; the robot OpenAPI (`sampleMarkdown`)
 //! once it has expired or DingTalk answers `300001`.
 
+use std::time::Duration;
+
 use dingtalk_sim::records::SendKind;
 use dingtalk_sim::sender::SessionMode;
+use dingtalk_sim::{Scenario, SimClock, Simulator};
 
 use crate::helpers::*;
 
@@ -71,6 +74,27 @@ async fn a_session_that_expired_by_dingtalks_clock_falls_back_too() {
 
     let sends = app.sim.wait_for_openapi_sends(1, WAIT).await.expect("an OpenAPI send");
     assert!(sends[0].text().is_some_and(|t| t.contains("产品周会")));
+}
+
+#[tokio::test]
+async fn a_session_webhook_expires_by_the_bots_clock_not_the_wall_clock() {
+    let scenario = Scenario::builtin().expect("the builtin scenario is valid");
+    let sim = Simulator::start_with(scenario, SimClock::real()).await.expect("the simulator starts");
+    let app = spawn_app_in(sim, &[], data_dir(), true).await;
+    let held = app.sim.meetings().hold("123456789");
+
+    let delivery = app.send(app.message("/meeting 123456789")).await;
+    assert_acknowledged(&delivery);
+    app.sim.wait_for_conference_calls("123456789", 1, WAIT).await.expect("the lookup started");
+    // The bot's clock (the simulator's) runs past the session's 90 minutes during the lookup;
+    // by the wall clock the session would still be alive.
+    app.sim.clock().advance(Duration::from_secs(2 * 60 * 60));
+    held.release();
+
+    let sends = app.sim.wait_for_openapi_sends(1, WAIT).await.expect("an OpenAPI send");
+    assert_eq!(sends[0].kind, SendKind::Group);
+    let sim = app.finish().await;
+    assert!(sim.sessions().webhook_posts().is_empty(), "a session expired by the bot's clock is not even tried");
 }
 
 #[tokio::test]

@@ -2,15 +2,14 @@
 //! each meeting behind the code the bot posts its title, time and join link there, through the
 //! robot OpenAPI, exactly once across restarts and replicas.
 //!
-//! `request` parses the command, `plan` keeps and decides (pure), the store's shared registry
-//! keeps each conversation's record, `card` renders, `service` answers the command and runs the
-//! scheduler.
+//! `request` is what the command asks (parsed with the other commands, in `commands`), `plan`
+//! keeps and decides (pure), the store's shared registry keeps each conversation's record, `card`
+//! renders (its texts are in `i18n`), `service` answers the command and runs the scheduler.
 
 mod card;
 pub mod plan;
 mod request;
 mod service;
-mod text;
 
 pub use self::request::RemindRequest;
 pub use self::service::{RemindSettings, Reminders};
@@ -47,7 +46,7 @@ pub fn reminder_card(
     reminder: &plan::Reminder,
     instance: &plan::Instance,
 ) -> crate::dingtalk::reply::OutgoingMessage {
-    card::reminder(lang.text(), text::text(lang), tz, reminder, instance)
+    card::reminder(lang.text(), tz, reminder, instance)
 }
 
 /// The answer to `/remind <code>` that set `reminder`.
@@ -58,7 +57,7 @@ pub fn confirmation_card(
     days: u32,
     mention: Option<&str>,
 ) -> crate::dingtalk::reply::OutgoingMessage {
-    card::confirmation(lang.text(), text::text(lang), tz, reminder, days, mention)
+    card::confirmation(lang.text(), tz, reminder, days, mention)
 }
 
 /// The answer to `/remind` alone.
@@ -68,7 +67,7 @@ pub fn list_card(
     kept: Option<&plan::Conversation>,
     mention: Option<&str>,
 ) -> crate::dingtalk::reply::OutgoingMessage {
-    card::list(lang.text(), text::text(lang), tz, kept, mention)
+    card::list(lang.text(), tz, kept, mention)
 }
 
 /// A conversation's reminders are seen by every replica; a change made while Redis is

@@ -9,7 +9,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::Reminders;
 use crate::bot::remind::plan::{Conversation, Outcome, Reminder, Stage};
-use crate::bot::remind::text::text;
 use crate::bot::remind::{CLAIM_TTL_MS, SENT_TTL_MS, card};
 use crate::dingtalk::api::ApiError;
 use crate::dingtalk::calls::{self, Purpose};
@@ -209,7 +208,7 @@ impl Reminders {
         let reminder = &kept.reminders[index];
         let instance = &reminder.instances[at];
         let lang: Lang = reminder.lang.parse().unwrap_or_default();
-        let message = card::reminder(lang.text(), text(lang), self.settings.timezone, reminder, instance);
+        let message = card::reminder(lang.text(), self.settings.timezone, reminder, instance);
         let result = self.replier.send(&kept.target, &message, now).await;
         let outcome = match &result {
             Ok(_) if instance.started => Outcome::Started,

@@ -1,7 +1,7 @@
 //! The last single-code meeting card, kept while its lookup answer is the cached one. Every
 //! message asking for a cached code gets the same card but for the @-mention at its end, so
-//! the card is rendered once per cached answer instead of once per message (rendering was a
-//! fifth of the bot's instructions per message and a third of its allocations: BENCHMARKS.md).
+//! the card is rendered once per cached answer instead of once per message (rendering is much
+//! of a message's work: BENCHMARKS.md).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -30,9 +30,9 @@ struct Kept {
 
 /// One kept card (the bot's hot path is one cached code answered again and again).
 #[derive(Default)]
-pub struct CardMemo(Mutex<Option<Kept>>);
+pub struct MeetingCardMemo(Mutex<Option<Kept>>);
 
-impl CardMemo {
+impl MeetingCardMemo {
     /// [`render::meeting_card`], from the kept card when it was rendered from the same answer.
     pub fn meeting_card(
         &self,
@@ -100,7 +100,7 @@ fn with_mention(title: String, base: &str, mention: Option<&str>) -> OutgoingMes
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bot::command::RoomCode;
+    use crate::bot::room_code::RoomCode;
     use crate::dingtalk::conference::ConferenceInfo;
     use crate::lang::Lang;
 
@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn a_kept_card_is_the_card_rendered_afresh() {
-        let memo = CardMemo::default();
+        let memo = MeetingCardMemo::default();
         let tz = chrono_tz::Asia::Shanghai;
         let one = vec![(code(), Ok(answer(&["周会", "评审 *x*"])))];
         let other = vec![(code(), Ok(answer(&["另一个"])))];

@@ -11,17 +11,20 @@
 //! work pauses until the next day (or until the window rolls on), except that live cards already out still show their
 //! meetings' starts and ends until the window's share is spent.
 
+mod ledger;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::dingtalk::calls::{CallCounter, Purpose};
 use crate::state::{Kept, LocalRegistry, StateStore};
 use crate::telemetry::Metrics;
+
+pub use self::ledger::Ledger;
 
 /// The window the budget counts over.
 pub const WINDOW_DAYS: i64 = 30;
@@ -42,51 +45,6 @@ const DAILY_HEADROOM: f64 = 0.8;
 const NEW_CARD_SHARE: f64 = 0.2;
 /// Of the foreground calls of the last days, how many days are averaged to expect today's.
 const FOREGROUND_DAYS: i64 = 7;
-
-/// One organisation's calls, by day since the epoch (only the window's days are kept).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ledger {
-    days: BTreeMap<i64, u64>,
-    /// Of those, the background ones (and new interactive cards, which commit background looks).
-    #[serde(default)]
-    background: BTreeMap<i64, u64>,
-}
-
-impl Kept for Ledger {
-    const KIND: &'static str = "budget";
-}
-
-impl Ledger {
-    fn add(&mut self, now_ms: i64, background: bool) {
-        let today = now_ms.div_euclid(DAY_MS);
-        *self.days.entry(today).or_default() += 1;
-        if background {
-            *self.background.entry(today).or_default() += 1;
-        }
-        self.days.retain(|day, _| *day > today - WINDOW_DAYS);
-        self.background.retain(|day, _| *day > today - WINDOW_DAYS);
-    }
-
-    /// Background calls today, and the foreground calls a day is expected to take: today's so far,
-    /// or the mean of the last days' if more.
-    fn today(&self, now_ms: i64) -> (u64, f64) {
-        let today = now_ms.div_euclid(DAY_MS);
-        let foreground = |day: i64| {
-            let all = self.days.get(&day).copied().unwrap_or(0);
-            all.saturating_sub(self.background.get(&day).copied().unwrap_or(0))
-        };
-        let past: Vec<u64> =
-            (today - FOREGROUND_DAYS..today).filter(|day| self.days.contains_key(day)).map(foreground).collect();
-        let mean = if past.is_empty() { 0.0 } else { past.iter().sum::<u64>() as f64 / past.len() as f64 };
-        (self.background.get(&today).copied().unwrap_or(0), mean.max(foreground(today) as f64))
-    }
-
-    /// Calls in the 30 days ending at `now_ms`.
-    fn used(&self, now_ms: i64) -> u64 {
-        let today = now_ms.div_euclid(DAY_MS);
-        self.days.range(today - WINDOW_DAYS + 1..=today).map(|(_, calls)| calls).sum()
-    }
-}
 
 /// What the budget allows an organisation's background work now.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -144,6 +102,11 @@ fn listed() -> Option<SystemTime> {
     Some(SystemTime::UNIX_EPOCH)
 }
 
+/// A time after every ledger's (a day past the epoch): no clock is read to list them.
+fn listed_by() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(86_400)
+}
+
 impl Budget {
     /// A budget of `monthly` calls per organisation; counts are kept in `registry` when there is one.
     pub fn new(monthly: u64, clock: SharedClock, state: &StateStore, metrics: Arc<Metrics>) -> Self {
@@ -165,7 +128,7 @@ impl Budget {
     /// Reads the counts kept before a restart.
     pub async fn load(&self) {
         let Some(registry) = &self.registry else { return };
-        match registry.due(SystemTime::now() + Duration::from_secs(86_400)).await {
+        match registry.due(listed_by()).await {
             Ok(kept) => {
                 let mut inner = self.lock();
                 for (org, ledger) in kept {
@@ -365,116 +328,4 @@ impl CallCounter for Budget {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicI64, Ordering};
-
-    use super::*;
-    use crate::state::{StateOptions, StateStore};
-
-    /// A clock a test moves by hand.
-    struct Manual(Arc<AtomicI64>);
-
-    impl crate::clock::Clock for Manual {
-        fn now_ms(&self) -> i64 {
-            self.0.load(Ordering::Relaxed)
-        }
-
-        fn poll(&self) -> Duration {
-            Duration::from_millis(10)
-        }
-    }
-
-    fn budget(monthly: u64, now: &Arc<AtomicI64>, state: &StateStore) -> Budget {
-        Budget::new(monthly, Arc::new(Manual(Arc::clone(now))), state, Arc::new(Metrics::new()))
-    }
-
-    #[test]
-    fn calls_count_over_a_rolling_thirty_days() {
-        let now = Arc::new(AtomicI64::new(100 * DAY_MS));
-        let budget = budget(100, &now, &StateStore::memory(Duration::from_secs(60)));
-        for _ in 0..10 {
-            budget.record_call("corp", "conference_infos", Purpose::Query);
-        }
-        assert_eq!(budget.left("corp"), 90);
-        assert_eq!(budget.left("other"), 100, "each organisation has its own budget");
-        now.store(129 * DAY_MS, Ordering::Relaxed);
-        assert_eq!(budget.used("corp"), 10, "29 days later the calls still count");
-        now.store(130 * DAY_MS, Ordering::Relaxed);
-        assert_eq!(budget.used("corp"), 0, "30 days later they have rolled out");
-    }
-
-    #[test]
-    fn background_work_stretches_then_pauses_while_a_fifth_stays_for_questions() {
-        let now = Arc::new(AtomicI64::new(DAY_MS));
-        let budget = budget(3_000, &now, &StateStore::memory(Duration::from_secs(60)));
-        let mut paces = Vec::new();
-        // Each day as much background as a day's share allows: the window's share runs out.
-        for day in 0..31 {
-            now.store((1 + day) * DAY_MS, Ordering::Relaxed);
-            paces.push(budget.pace("corp"));
-            for _ in 0..80 {
-                budget.record_call("corp", "card_update", Purpose::Refresh);
-            }
-        }
-        assert_eq!(paces[0], Pace::Full);
-        assert_eq!(paces[20], Pace::Full, "spent evenly, the window's share does not stretch anything");
-        assert_eq!(budget.pace("corp"), Pace::Paused, "the fifth kept for questions is not spent in the background");
-        assert!(!budget.may_create_card("corp"));
-        assert!(budget.window_spent("corp"));
-        assert_eq!(Pace::Stretched(2.0).stretch(Duration::from_secs(600)), Some(Duration::from_secs(1200)));
-        assert_eq!(Pace::Paused.stretch(Duration::from_secs(600)), None);
-    }
-
-    #[test]
-    fn background_spends_at_most_a_thirtieth_a_day_less_what_questions_take() {
-        let now = Arc::new(AtomicI64::new(10 * DAY_MS));
-        let budget = budget(3_750, &now, &StateStore::memory(Duration::from_secs(60)));
-        // A day's share is 100 calls (80 % of a thirtieth); yesterday people's questions took 40 of them.
-        now.store(9 * DAY_MS, Ordering::Relaxed);
-        for _ in 0..40 {
-            budget.record_call("corp", "conference_infos", Purpose::Query);
-        }
-        now.store(10 * DAY_MS, Ordering::Relaxed);
-        let mut paces = Vec::new();
-        for _ in 0..60 {
-            paces.push(budget.pace("corp"));
-            budget.record_call("corp", "card_update", Purpose::Refresh);
-        }
-        assert_eq!(paces[0], Pace::Full);
-        assert!(!budget.may_create_card("corp"), "no new card once a fifth of the day's share is spent");
-        assert!(!budget.window_spent("corp"), "the looks of cards already out go on");
-        assert!(matches!(paces[45], Pace::Stretched(f) if (f - 2.0).abs() < 0.01), "{:?}", paces[45]);
-        assert_eq!(budget.pace("corp"), Pace::Paused, "60 background calls: the day's share is spent");
-        for _ in 0..30 {
-            budget.record_call("corp", "conference_infos", Purpose::Query);
-        }
-        assert_eq!(budget.left("corp"), 3_750 - 130, "questions are still counted, never refused");
-        now.store(11 * DAY_MS, Ordering::Relaxed);
-        assert_eq!(budget.pace("corp"), Pace::Full, "the next day has its own share");
-        budget.record_call("corp", crate::dingtalk::card::CREATE_ENDPOINT, Purpose::Reply);
-        let ledger = budget.lock().ledgers.get("corp").cloned().expect("a ledger");
-        assert_eq!(
-            ledger.today(11 * DAY_MS),
-            (1, 35.0),
-            "a new card counts as background; the mean of the days before"
-        );
-    }
-
-    #[tokio::test]
-    async fn counts_survive_a_restart_in_the_store() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let now = Arc::new(AtomicI64::new(crate::clock::now_ms()));
-        {
-            let store = StateStore::open(dir.path(), StateOptions::default()).await.expect("opens");
-            let first = budget(100, &now, &store);
-            first.record_call("corp", "card_create", Purpose::Reply);
-            first.record_call("corp", "card_update", Purpose::Refresh);
-            first.persist().await;
-            store.flush().await;
-        }
-        let store = StateStore::open(dir.path(), StateOptions::default()).await.expect("opens again");
-        let second = budget(100, &now, &store);
-        second.load().await;
-        assert_eq!(second.used("corp"), 2);
-    }
-}
+mod tests;

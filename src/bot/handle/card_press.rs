@@ -2,8 +2,8 @@
 //! callback): Refresh shows fresh data on the card; anything else, a card the bot does not keep,
 //! or one of another organisation, changes nothing.
 
-use super::handle::Bot;
-use super::live::REFRESH_ACTION;
+use super::Bot;
+use crate::bot::live::REFRESH_ACTION;
 use crate::dingtalk::card::CardPress;
 
 impl Bot {

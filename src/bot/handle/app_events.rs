@@ -1,7 +1,7 @@
 //! What the bot does with a third-party app's events: keeps the newest suite ticket, forgets
 //! organisations that left or changed what they granted.
 
-use super::handle::Bot;
+use super::Bot;
 use crate::dingtalk::event::Event;
 
 impl Bot {
