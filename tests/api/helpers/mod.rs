@@ -122,6 +122,7 @@ pub(crate) fn sim_time(sim: &Simulator) -> SharedClock {
 /// The settings a bot talking to `sim` runs with, plus `extra` `DINGMEET_*` pairs.
 pub(crate) fn test_settings(sim: &Simulator, extra: &[(&str, &str)]) -> Settings {
     let mut vars = sim.bot_env();
+    vars.push(("DINGMEET_OAPI_BASE".to_owned(), sim.base_url().to_owned()));
     // Interactive cards are tested on their own (live_cards.rs); elsewhere answers are markdown.
     vars.push(("DINGMEET_CARDS".to_owned(), "markdown".to_owned()));
     vars.push(("DINGMEET_LISTEN".to_owned(), "127.0.0.1:0".to_owned()));
