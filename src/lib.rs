@@ -16,5 +16,5 @@ pub mod readiness;
 pub mod sandbox;
 pub mod server;
 pub mod state;
-pub mod stream;
+pub mod stream_client;
 pub mod telemetry;

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
-use crate::dingtalk::calls::{CallCounter, Purpose};
+use crate::dingtalk::openapi::call_purpose::{CallCounter, Purpose};
 use crate::state::{Kept, Registry, StateStore};
 use crate::telemetry::Metrics;
 

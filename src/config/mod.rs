@@ -13,8 +13,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::dingtalk::breaker::Policy;
-use crate::dingtalk::token::CorpTokenRoute;
+use crate::dingtalk::openapi::breaker::Policy;
+use crate::dingtalk::openapi::token::CorpTokenRoute;
 use crate::lang::Lang;
 
 /// The environment variable prefix of every setting.

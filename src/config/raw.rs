@@ -15,8 +15,8 @@ use super::{
     AnswerSettings, AppSettings, AppType, CardSettings, CardsMode, ConfigError, DEFAULT_CARD_TEMPLATE,
     DingTalkSettings, ENV_PREFIX, LogFormat, Mode, ServerSettings, Settings, StateSettings, StreamSettings,
 };
-use crate::dingtalk::breaker::Policy;
-use crate::dingtalk::token::CorpTokenRoute;
+use crate::dingtalk::openapi::breaker::Policy;
+use crate::dingtalk::openapi::token::CorpTokenRoute;
 use crate::lang::Lang;
 
 /// Every setting as it is written, flat, with its default. A field named `x` is set by `x = …`

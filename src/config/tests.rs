@@ -236,5 +236,8 @@ fn card_settings_default_to_live_cards_and_read_their_contract_names() {
 #[test]
 fn the_old_style_openapi_base_is_its_own_setting() {
     let s = Settings::load_from(None, env(&[("DINGMEET_OAPI_BASE", "http://127.0.0.1:7001")])).expect("loads");
-    assert_eq!((s.dingtalk.oapi_base.as_str(), s.dingtalk.api_base.as_str()), ("http://127.0.0.1:7001", "https://api.dingtalk.com"));
+    assert_eq!(
+        (s.dingtalk.oapi_base.as_str(), s.dingtalk.api_base.as_str()),
+        ("http://127.0.0.1:7001", "https://api.dingtalk.com")
+    );
 }

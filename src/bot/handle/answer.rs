@@ -8,9 +8,9 @@ use super::super::command::{self, Command};
 use super::super::live::{CardAnswer, CardView};
 use super::super::render::{self, CodeResult};
 use super::{Bot, LANG_SETTING};
-use crate::dingtalk::api::ApiError;
 use crate::dingtalk::conference::Conferences;
 use crate::dingtalk::message::{Body, ConversationKind, Message};
+use crate::dingtalk::openapi::ApiError;
 use crate::dingtalk::reply::OutgoingMessage;
 use crate::state::{SendSlot, Ticket};
 

@@ -22,10 +22,10 @@ use super::budget::{Budget, MAX_STRETCH, Pace};
 use super::command::RoomCode;
 use super::render::CodeResult;
 use crate::clock::SharedClock;
-use crate::dingtalk::calls::{self, Purpose};
 use crate::dingtalk::card::{Callback, CardClient, CardError, NewCard, Space};
 use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::message::{ConversationKind, ReplyTarget};
+use crate::dingtalk::openapi::call_purpose::{self, Purpose};
 use crate::dingtalk::reply::OutgoingMessage;
 use crate::lang::Lang;
 use crate::state::{Claim, Kept, StateStore};
@@ -277,7 +277,7 @@ impl LiveCards {
             if self.state.claim(&claim, LOOK_LEASE).await != Claim::Mine {
                 continue;
             }
-            calls::with_purpose(Purpose::Refresh, self.refresh(&out_track_id, card, now, false)).await;
+            call_purpose::with_purpose(Purpose::Refresh, self.refresh(&out_track_id, card, now, false)).await;
             self.state.finish_claim(&claim, LOOK_LEASE).await;
             looked += 1;
         }
@@ -359,7 +359,7 @@ impl LiveCards {
             return false;
         }
         let now = self.clock.now_ms();
-        calls::with_purpose(Purpose::Refresh, self.refresh(out_track_id, card, now, true)).await;
+        call_purpose::with_purpose(Purpose::Refresh, self.refresh(out_track_id, card, now, true)).await;
         self.metrics.card("press", "refreshed");
         true
     }
