@@ -16,7 +16,7 @@ use super::token::TokenProvider;
 use crate::telemetry::Metrics;
 
 /// The new-style APIs' token header (a token in the query is refused there).
-const TOKEN_HEADER: &str = "x-acs-dingtalk-access-token";
+pub(super) const TOKEN_HEADER: &str = "x-acs-dingtalk-access-token";
 /// The old-style APIs' token query parameter.
 const TOKEN_PARAMETER: &str = "access_token";
 /// The longest wait a rate limit may impose on a call before it is tried once more; a longer
@@ -188,7 +188,8 @@ impl MissingPermissions {
                 tracing::warn!(
                     corp = org,
                     %scope,
-                    "the app lacks the permission {scope}: an administrator grants it in DingTalk's developer console"
+                    "the app lacks a permission DingTalk requires (named once per organisation); an administrator \
+                     grants it in DingTalk's developer console"
                 );
                 metrics.permission_missing(scope);
             }

@@ -85,7 +85,7 @@ async fn answer(State(script): State<Arc<Script>>, request: Request) -> Response
     let method = request.method().to_string();
     let path_and_query = request.uri().path_and_query().map(ToString::to_string).unwrap_or_default();
     let token_header =
-        request.headers().get("x-acs-dingtalk-access-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        request.headers().get(super::client::TOKEN_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let bytes = axum::body::to_bytes(request.into_body(), 1 << 16).await.unwrap_or_default();
     if path_and_query.starts_with("/v1.0/oauth2/accessToken") {
         let mut issued = lock(&script.tokens_issued);
