@@ -70,9 +70,12 @@ struct Seen {
     body: String,
 }
 
+/// A canned answer: status, headers, body.
+type Canned = (u16, &'static [(&'static str, &'static str)], &'static str);
+
 #[derive(Default)]
 struct Script {
-    answers: Mutex<VecDeque<(u16, Vec<(&'static str, &'static str)>, &'static str)>>,
+    answers: Mutex<VecDeque<Canned>>,
     seen: Mutex<Vec<Seen>>,
     tokens_issued: Mutex<u32>,
 }
@@ -95,11 +98,11 @@ async fn answer(State(script): State<Arc<Script>>, request: Request) -> Response
     }
     let body = String::from_utf8_lossy(&bytes).into_owned();
     lock(&script.seen).push(Seen { method, path_and_query, token_header, body });
-    let (status, headers, body) = lock(&script.answers).pop_front().unwrap_or((200, Vec::new(), r#"{"value":"ok"}"#));
+    let (status, headers, body) = lock(&script.answers).pop_front().unwrap_or((200, &[], r#"{"value":"ok"}"#));
     let mut response = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body.to_owned()).into_response();
     for (name, value) in headers {
         if let Ok(value) = axum::http::HeaderValue::from_str(value) {
-            response.headers_mut().insert(name, value);
+            response.headers_mut().insert(*name, value);
         }
     }
     response
@@ -112,9 +115,9 @@ struct Stand {
 }
 
 impl Stand {
-    async fn start(answers: &[(u16, &[(&'static str, &'static str)], &'static str)]) -> Self {
+    async fn start(answers: &[Canned]) -> Self {
         let script = Arc::new(Script::default());
-        lock(&script.answers).extend(answers.iter().map(|(s, h, b)| (*s, h.to_vec(), *b)));
+        lock(&script.answers).extend(answers.iter().copied());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let router = axum::Router::new().fallback(answer).with_state(Arc::clone(&script));
