@@ -57,7 +57,7 @@ pub struct ConferenceInfo {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ConferenceDetail {
+struct ConferenceDetail {
     #[serde(default)]
     conf_info: Option<ConferenceInfo>,
 }

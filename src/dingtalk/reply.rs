@@ -5,10 +5,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::message::{ConversationKind, ReplyTarget};
 use super::openapi::declaration::Declaration;
+use super::openapi::error::OldEnvelope;
 use super::openapi::{ApiError, Endpoint, OpenApi, endpoints, http};
 use crate::telemetry::Metrics;
 
@@ -177,14 +178,6 @@ impl Endpoint for OtoSend<'_> {
     const DECLARATION: &'static Declaration = &endpoints::OTO_SEND;
 }
 
-#[derive(Debug, Deserialize)]
-struct WebhookAnswer {
-    #[serde(default)]
-    errcode: i64,
-    #[serde(default)]
-    errmsg: String,
-}
-
 /// Sends replies.
 #[derive(Clone)]
 pub struct Replier {
@@ -245,12 +238,14 @@ impl Replier {
 
     async fn post_webhook(&self, url: reqwest::Url, message: &OutgoingMessage) -> Result<(), ReplyError> {
         let started = Instant::now();
-        let result = http::send_json::<WebhookAnswer>(self.http.post(url).json(&message.webhook_payload()))
+        // The webhook answers in the old style, `{errcode, errmsg}` with HTTP 200; its codes
+        // (300001, 130101, 460101) mean something to the reply path, so they are kept as they are.
+        let result = http::send_json::<OldEnvelope>(self.http.post(url).json(&message.webhook_payload()))
             .await
             .map_err(ReplyError::WebhookTransport)
-            .and_then(|answer| match answer.errcode {
+            .and_then(|answer| match answer.errcode.unwrap_or(0) {
                 0 => Ok(()),
-                errcode => Err(ReplyError::Webhook { errcode, errmsg: answer.errmsg }),
+                errcode => Err(ReplyError::Webhook { errcode, errmsg: answer.errmsg.unwrap_or_default() }),
             });
         let outcome = match &result {
             Ok(()) => "ok",
