@@ -11,8 +11,8 @@ use dingmeet::bot::remind::{
 };
 use dingmeet::bot::render::{self, CodeResult};
 use dingmeet::bot::room_code::RoomCode;
-use dingmeet::dingtalk::api::ApiError;
 use dingmeet::dingtalk::conference::{ConferenceInfo, Conferences};
+use dingmeet::dingtalk::openapi::ApiError;
 use dingmeet::dingtalk::reply::OutgoingMessage;
 use dingmeet::lang::Lang;
 
@@ -125,12 +125,12 @@ fn hostile_titles_stay_text() {
 fn every_lookup_error_has_its_own_answer() {
     let errors = [
         ApiError::InvalidRoomCode { code: "invalidRoomCode".into() },
-        ApiError::NoPermission { code: "noPermission".into() },
+        ApiError::NoPermission { code: "noPermission".into(), scopes: vec!["VideoConference.Conference.Read".into()] },
         ApiError::Upstream { code: "systemError".into(), status: 500 },
         ApiError::Timeout,
         ApiError::Decode("expected value at line 1 column 1".into()),
         ApiError::Network("connection refused".into()),
-        ApiError::Throttled { code: "Forbidden.AccessDenied.QpsLimitForApi".into() },
+        ApiError::Throttled { code: "Forbidden.AccessDenied.QpsLimitForApi".into(), retry_after_ms: Some(1000) },
         ApiError::NotAuthorized { code: "unauthorized.client".into() },
         ApiError::BadCredentials { code: "invalidClientIdOrSecret".into() },
         ApiError::SuiteTicket { code: "invalidSuiteTicket".into() },
@@ -218,7 +218,15 @@ fn share_says_when_the_meeting_has_no_link() {
 #[test]
 fn share_explains_lookup_errors() {
     both("share_error", |t| {
-        render::share_card(t, TZ, &code("123456789"), &Err(ApiError::NoPermission { code: "noPermission".into() }))
+        render::share_card(
+            t,
+            TZ,
+            &code("123456789"),
+            &Err(ApiError::NoPermission {
+                code: "noPermission".into(),
+                scopes: vec!["VideoConference.Conference.Read".into()],
+            }),
+        )
     });
 }
 

@@ -11,8 +11,8 @@ use chrono_tz::Tz;
 use super::i18n::{Text, fill};
 use super::meeting_view::{CodeReport, MAX_LISTED, MeetingView, Status, truncate};
 use super::room_code::RoomCode;
-use crate::dingtalk::api::ApiError;
 use crate::dingtalk::conference::Conferences;
+use crate::dingtalk::openapi::{ApiError, endpoints};
 use crate::dingtalk::reply::OutgoingMessage;
 
 /// A card's text stays under this many bytes: below the OpenAPI's 15,000-byte `msgParam` and
@@ -217,7 +217,13 @@ fn section<'a>(t: &Text, code: &RoomCode, report: &'a Result<CodeReport, &ApiErr
 pub fn error_message(t: &Text, code: &RoomCode, err: &ApiError) -> String {
     match err {
         ApiError::InvalidRoomCode { .. } | ApiError::BadRequest { .. } => fill(t.invalid_code, &[("code", code)]),
-        ApiError::NoPermission { .. } | ApiError::Forbidden { .. } => t.no_permission.to_owned(),
+        ApiError::NoPermission { scopes, .. } if !scopes.is_empty() => {
+            fill(t.no_permission, &[("scope", &scopes.join(", "))])
+        }
+        // A lookup refused another way (an IP allow-list): the permission lookups need.
+        ApiError::NoPermission { .. } | ApiError::Forbidden { .. } => {
+            fill(t.no_permission, &[("scope", &endpoints::CONFERENCE_INFOS.permission.unwrap_or_default())])
+        }
         ApiError::Throttled { .. } => t.throttled.to_owned(),
         ApiError::NotAuthorized { .. } => t.not_authorized.to_owned(),
         ApiError::SuiteTicket { .. } => t.waiting_for_authorisation.to_owned(),

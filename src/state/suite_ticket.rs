@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::StateStore;
-use crate::dingtalk::token::SuiteTicketSource;
+use crate::dingtalk::openapi::token::SuiteTicketSource;
 
 /// The state-store scope and name of the newest pushed ticket.
 pub const SUITE_TICKET_SCOPE: &str = "isv";

@@ -69,7 +69,7 @@ impl Running {
 }
 
 fn http() -> reqwest::Client {
-    dingmeet::dingtalk::api::http_client(Duration::from_secs(30))
+    dingmeet::dingtalk::openapi::http_client(Duration::from_secs(30))
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
-use crate::dingtalk::calls::{CallCounter, Purpose};
+use crate::dingtalk::openapi::call_purpose::{CallCounter, Purpose};
 use crate::state::{Kept, LocalRegistry, StateStore};
 use crate::telemetry::Metrics;
 

@@ -27,7 +27,7 @@ use super::meeting_card_memo::MeetingCardMemo;
 use super::remind::{RemindRequest, Reminders};
 use super::render::CodeResult;
 use super::room_code::{BadCode, RoomCode};
-use crate::dingtalk::api::ApiError;
+use crate::dingtalk::openapi::ApiError;
 use crate::dingtalk::conference::{ConferenceClient, Conferences};
 use crate::dingtalk::message::Message;
 use crate::dingtalk::reply::OutgoingMessage;

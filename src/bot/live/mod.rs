@@ -21,10 +21,10 @@ use super::budget::{Budget, MAX_STRETCH, Pace};
 use super::render::CodeResult;
 use super::room_code::RoomCode;
 use crate::clock::SharedClock;
-use crate::dingtalk::calls::{self, Purpose};
 use crate::dingtalk::card::{Callback, CardClient, CardError, NewCard, Space};
 use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::message::{ConversationKind, ReplyTarget};
+use crate::dingtalk::openapi::call_purpose::{self, Purpose};
 use crate::dingtalk::reply::OutgoingMessage;
 use crate::lang::Lang;
 use crate::state::{Claim, Kept, SharedRegistry, StateStore};
@@ -272,7 +272,7 @@ impl LiveCards {
             if self.book.claim(&claim, LOOK_LEASE).await != Claim::Mine {
                 continue;
             }
-            calls::with_purpose(Purpose::Refresh, self.refresh(&out_track_id, card, now, false)).await;
+            call_purpose::with_purpose(Purpose::Refresh, self.refresh(&out_track_id, card, now, false)).await;
             self.book.finish_claim(&claim, LOOK_LEASE).await;
             looked += 1;
         }
@@ -358,7 +358,7 @@ impl LiveCards {
             return false;
         }
         let now = self.clock.now_ms();
-        calls::with_purpose(Purpose::Refresh, self.refresh(out_track_id, card, now, true)).await;
+        call_purpose::with_purpose(Purpose::Refresh, self.refresh(out_track_id, card, now, true)).await;
         self.metrics.card("press", "refreshed");
         true
     }

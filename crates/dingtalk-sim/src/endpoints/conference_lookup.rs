@@ -67,11 +67,7 @@ async fn infos(
         Err(refused) => return refused.into_response(),
     };
     if !state.orgs().conference_read(&corp) {
-        return new_style::error(
-            StatusCode::FORBIDDEN,
-            "Forbidden.AccessDenied.AccessTokenPermissionDenied",
-            "没有调用该接口的权限，接口权限申请参考：VideoConference.Conference.Read",
-        );
+        return new_style::permission_denied("VideoConference.Conference.Read");
     }
     let code = room_code.trim();
     if code.is_empty() {

@@ -18,6 +18,28 @@ pub(crate) struct Envelope<'a> {
     pub(crate) code: &'a str,
     pub(crate) requestid: String,
     pub(crate) message: &'a str,
+    /// On a missing permission: `{"requiredScopes":[…]}`, as DingTalk names the scopes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) accessdenieddetail: Option<AccessDenied<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct AccessDenied<'a> {
+    #[serde(rename = "requiredScopes")]
+    pub(crate) required_scopes: [&'a str; 1],
+}
+
+/// `403 Forbidden.AccessDenied.AccessTokenPermissionDenied` for a call that needs `scope`, with
+/// the scope in `accessdenieddetail` as live captures carry it.
+pub(crate) fn permission_denied(scope: &str) -> Response {
+    let message = format!("没有调用该接口的权限，接口权限申请参考：{scope}");
+    let envelope = Envelope {
+        code: "Forbidden.AccessDenied.AccessTokenPermissionDenied",
+        requestid: request_id(),
+        message: &message,
+        accessdenieddetail: Some(AccessDenied { required_scopes: [scope] }),
+    };
+    json(StatusCode::FORBIDDEN, &envelope)
 }
 
 /// A refusal in the new-style envelope: status, code and message (the request id is fresh).
@@ -71,7 +93,9 @@ impl Refusal {
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        json(self.status, &Envelope { code: &self.code, requestid: request_id(), message: &self.message })
+        let envelope =
+            Envelope { code: &self.code, requestid: request_id(), message: &self.message, accessdenieddetail: None };
+        json(self.status, &envelope)
     }
 }
 
@@ -105,7 +129,7 @@ mod tests {
 
     #[test]
     fn the_envelope_keeps_the_captured_key_order() {
-        let text = serde_json::to_string(&Envelope { code: "c", requestid: "r".into(), message: "m" }).expect("json");
+        let text = serde_json::to_string(&Envelope { code: "c", requestid: "r".into(), message: "m", accessdenieddetail: None }).expect("json");
         assert_eq!(text, r#"{"code":"c","requestid":"r","message":"m"}"#);
     }
 }

@@ -200,6 +200,7 @@ impl SimState {
             ("DINGMEET_CLIENT_ID", self.client_id().to_owned()),
             ("DINGMEET_CLIENT_SECRET", self.client_secret().to_owned()),
             ("DINGMEET_API_BASE", self.base_url.clone()),
+            ("DINGMEET_OAPI_BASE", self.base_url.clone()),
             ("DINGMEET_WEBHOOK_HOSTS", host),
         ]
         .into_iter()

@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 use super::Reminders;
 use crate::bot::remind::plan::{Conversation, Outcome, Reminder, Stage};
 use crate::bot::remind::{CLAIM_TTL_MS, SENT_TTL_MS, card};
-use crate::dingtalk::api::ApiError;
-use crate::dingtalk::calls::{self, Purpose};
+use crate::dingtalk::openapi::ApiError;
+use crate::dingtalk::openapi::call_purpose::{self, Purpose};
 use crate::dingtalk::reply::ReplyError;
 use crate::lang::Lang;
 use crate::state::{Claim, SharedRegistry};
@@ -84,7 +84,7 @@ impl Reminders {
         };
         let mut sent = 0;
         for (conversation, kept) in due {
-            sent += calls::with_purpose(Purpose::Reminder, self.work(book, &conversation, kept, now)).await;
+            sent += call_purpose::with_purpose(Purpose::Reminder, self.work(book, &conversation, kept, now)).await;
         }
         sent
     }

@@ -1,6 +1,7 @@
-//! Counting OpenAPI calls: every client reports each call it makes, by organisation, endpoint
-//! and purpose, to whoever keeps the count (the bot's budget). The purpose of background work
-//! is set around it with [`with_purpose`]; a call made outside one counts as the client's own.
+//! Counting OpenAPI calls: the client (and the token provider) reports each call it makes, by
+//! organisation, endpoint and purpose, to whoever keeps the count (the bot's budget). The purpose
+//! of background work is set around it with [`with_purpose`]; a call made outside one counts for
+//! its endpoint's declared purpose.
 
 use std::future::Future;
 use std::sync::Arc;

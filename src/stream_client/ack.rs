@@ -2,7 +2,7 @@
 //! first and work after, so DingTalk never waits on the bot's work (it redelivers a robot
 //! message it has no ack for).
 
-use crate::dingtalk::stream::{Ack, Frame, FrameKind};
+use crate::dingtalk::stream_frame::{Ack, Frame, FrameKind};
 
 /// What the session does once a frame is acknowledged.
 #[derive(Debug, PartialEq, Eq)]

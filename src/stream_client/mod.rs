@@ -23,9 +23,9 @@ use tracing::Instrument;
 use self::backoff::{Backoff, millis, pause};
 use self::session::{SessionEnd, Socket};
 use crate::bot::handle::Bot;
-use crate::dingtalk::api::ApiError;
-use crate::dingtalk::stream::{self as wire, BadEndpoint};
-use crate::dingtalk::token::Credentials;
+use crate::dingtalk::openapi::ApiError;
+use crate::dingtalk::openapi::token::Credentials;
+use crate::dingtalk::stream_frame::{self as wire, BadEndpoint};
 
 /// How the client paces itself.
 #[derive(Debug, Clone)]
@@ -193,7 +193,7 @@ impl StreamClient {
         let url = connection.url()?;
         // The URL carries the ticket: only its host goes into messages.
         let host = url.host_str().unwrap_or("?").to_owned();
-        crate::dingtalk::api::install_crypto_provider();
+        crate::dingtalk::openapi::install_crypto_provider();
         let handshake = tokio_tungstenite::connect_async(url.as_str());
         let after = self.options.connect_timeout;
         let (socket, _) = tokio::time::timeout(after, handshake)

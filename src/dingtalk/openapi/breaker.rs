@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::api::ApiError;
+use super::error::ApiError;
 
 /// When to open and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,8 +236,8 @@ mod tests {
         assert!(kinds(down).iter().all(|k| *k == Outcome::Outage));
         let answered = vec![
             ApiError::InvalidRoomCode { code: "invalidRoomCode".into() },
-            ApiError::NoPermission { code: "noPermission".into() },
-            ApiError::Throttled { code: "QpsLimit".into() },
+            ApiError::NoPermission { code: "noPermission".into(), scopes: Vec::new() },
+            ApiError::Throttled { code: "QpsLimit".into(), retry_after_ms: None },
             ApiError::BadRequest { code: "paramError".into() },
             ApiError::Upstream { code: "http_404".into(), status: 404 },
         ];

@@ -16,7 +16,7 @@ use super::{StreamClient, StreamError, StreamStatus};
 use crate::bot::handle::Admission;
 use crate::dingtalk::event::Event;
 use crate::dingtalk::message::CallbackBody;
-use crate::dingtalk::stream::{Ack, Frame, FrameKind};
+use crate::dingtalk::stream_frame::{Ack, Frame, FrameKind};
 use crate::telemetry::Outcome;
 
 pub(super) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

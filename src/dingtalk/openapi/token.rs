@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::api::{self, ApiError};
-use super::calls::{Calls, Purpose};
+use super::call_purpose::{Calls, Purpose};
+use super::declaration::Declaration;
+use super::endpoints::{ACCESS_TOKEN, CORP_ACCESS_TOKEN, CORP_TOKEN};
+use super::error::ApiError;
+use super::http;
 use crate::telemetry::Metrics;
 
 /// DingTalk's documented lifetime, used when an answer carries none (`expireIn` 0 or missing).
@@ -30,7 +33,7 @@ impl AccessToken {
         Self { secret: Arc::new(SecretString::from(token)), lifetime }
     }
 
-    /// The token's text, for the `x-acs-dingtalk-access-token` header only.
+    /// The token's text, for the OpenAPI client's header or query parameter only.
     pub fn expose(&self) -> &str {
         self.secret.expose_secret()
     }
@@ -125,7 +128,12 @@ impl std::fmt::Debug for TokenProvider {
 struct AccessTokenResponse {
     #[serde(alias = "accessToken")]
     access_token: Option<String>,
-    #[serde(alias = "expireIn", alias = "expires_in", default, deserialize_with = "super::lenient::opt_i64")]
+    #[serde(
+        alias = "expireIn",
+        alias = "expires_in",
+        default,
+        deserialize_with = "crate::dingtalk::loose_json::opt_i64"
+    )]
     expire_in: Option<i64>,
 }
 
@@ -221,15 +229,13 @@ impl TokenProvider {
         let id = &self.credentials.client_id;
         let result = match self.kind {
             AppKind::Internal => {
-                let url = format!("{}/v1.0/oauth2/accessToken", self.api_base);
-                self.request("access_token", url, &serde_json::json!({ "appKey": id, "appSecret": secret })).await
+                self.request(&ACCESS_TOKEN, &[], &serde_json::json!({ "appKey": id, "appSecret": secret })).await
             }
             AppKind::ThirdParty(CorpTokenRoute::Unified) => {
-                // The corp id comes from the message: never let it change the path.
-                let url = format!("{}/v1.0/oauth2/{}/token", self.api_base, path_segment(corp));
+                // The corp id comes from the message: the declaration keeps it one path segment.
                 let body =
                     serde_json::json!({ "client_id": id, "client_secret": secret, "grant_type": "client_credentials" });
-                self.request("corp_token", url, &body).await
+                self.request(&CORP_TOKEN, &[corp], &body).await
             }
             AppKind::ThirdParty(CorpTokenRoute::Classic) => self.fetch_with_ticket(corp).await,
         };
@@ -252,7 +258,6 @@ impl TokenProvider {
             Some(tickets) => tickets.candidates().await,
             None => Vec::new(),
         };
-        let url = format!("{}/v1.0/oauth2/corpAccessToken", self.api_base);
         let mut result = Err(ApiError::SuiteTicket { code: "noSuiteTicket".to_owned() });
         if candidates.is_empty() {
             self.metrics.token_fetch("no_suite_ticket");
@@ -264,7 +269,7 @@ impl TokenProvider {
                 "authCorpId": corp,
                 "suiteTicket": ticket.expose_secret(),
             });
-            result = self.request("corp_access_token", url.clone(), &body).await;
+            result = self.request(&CORP_ACCESS_TOKEN, &[], &body).await;
             if !matches!(result, Err(ApiError::SuiteTicket { .. })) {
                 break;
             }
@@ -272,15 +277,17 @@ impl TokenProvider {
         result
     }
 
-    /// One token request, measured.
+    /// One token request, measured. Not through the OpenAPI client: it carries the app's
+    /// credentials rather than a token.
     async fn request(
         &self,
-        endpoint: &'static str,
-        url: String,
+        endpoint: &'static Declaration,
+        path_params: &[&str],
         body: &serde_json::Value,
     ) -> Result<AccessToken, ApiError> {
         let started = Instant::now();
-        let result = api::send_json::<AccessTokenResponse>(self.http.post(url).json(body)).await.and_then(|answer| {
+        let request = self.http.request(endpoint.verb.method(), endpoint.url(&self.api_base, path_params)).json(body);
+        let result = http::send_json::<AccessTokenResponse>(request).await.and_then(|answer| {
             let token = answer
                 .access_token
                 .filter(|t| !t.is_empty())
@@ -288,24 +295,10 @@ impl TokenProvider {
             Ok(AccessToken::new(token, lifetime(answer.expire_in)))
         });
         let outcome = result.as_ref().map_or_else(ApiError::kind, |_| "ok");
-        self.metrics.upstream(endpoint, outcome, started.elapsed());
+        self.metrics.upstream(endpoint.name, outcome, started.elapsed());
         self.metrics.token_fetch(outcome);
         result
     }
-}
-
-/// `text` as one URL path segment: every byte but letters, digits, `-` and `_` percent-encoded
-/// (dots too, so with `TokenProvider::key` asking for a letter or digit it is never `..`).
-fn path_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// A token's lifetime from `expireIn` seconds; 0, negative or missing means the documented 7200 s.
@@ -334,14 +327,6 @@ mod tests {
         assert_eq!(AccessToken::new("t".into(), Duration::from_secs(60)).cache_for(), Duration::from_secs(54));
     }
 
-    #[test]
-    fn a_corp_id_stays_one_path_segment() {
-        assert_eq!(path_segment("dingc5344d64bd47d252"), "dingc5344d64bd47d252");
-        assert_eq!(path_segment("../accessToken?x=1#"), "%2E%2E%2FaccessToken%3Fx%3D1%23");
-        assert_eq!(path_segment("a+b/c="), "a%2Bb%2Fc%3D");
-        assert_eq!(path_segment("企"), "%E4%BC%81");
-    }
-
     struct NoTickets;
 
     impl SuiteTicketSource for NoTickets {
@@ -356,7 +341,7 @@ mod tests {
     #[test]
     fn a_third_party_app_needs_a_corp_id_with_a_letter_or_digit() {
         let creds = Credentials { client_id: "suite".into(), client_secret: SecretString::from("s") };
-        let http = api::http_client(Duration::from_secs(1));
+        let http = http::http_client(Duration::from_secs(1));
         let tokens = TokenProvider::new(http, "http://127.0.0.1:9", creds, Arc::new(Metrics::new()))
             .third_party(CorpTokenRoute::Unified, Arc::new(NoTickets));
         for corp in [None, Some(""), Some(".."), Some("/"), Some(" ")] {

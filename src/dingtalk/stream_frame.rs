@@ -7,8 +7,10 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::api::{self, ApiError};
-use super::token::Credentials;
+use super::openapi::ApiError;
+use super::openapi::endpoints::STREAM_OPEN;
+use super::openapi::http::send_json;
+use super::openapi::token::Credentials;
 
 /// The robot message topic.
 pub const BOT_MESSAGE_TOPIC: &str = "/v1.0/im/bot/messages/get";
@@ -63,9 +65,9 @@ pub async fn open_connection(
     api_base: &str,
     credentials: &Credentials,
 ) -> Result<Connection, ApiError> {
-    let url = format!("{}/v1.0/gateway/connections/open", api_base.trim_end_matches('/'));
-    let request = http.post(url).header("Accept", "application/json").json(&open_request(credentials));
-    api::send_json(request).await
+    let request =
+        http.post(STREAM_OPEN.url(api_base, &[])).header("Accept", "application/json").json(&open_request(credentials));
+    send_json(request).await
 }
 
 /// A frame pushed by the gateway. Header values are strings on the wire; be liberal anyway.
