@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dingmeet::bot::command;
+use dingmeet::bot::commands;
 use dingmeet::bot::i18n::ZH;
 use dingmeet::bot::render;
+use dingmeet::bot::room_code::RoomCode;
 use dingmeet::config::Settings;
 use dingmeet::dingtalk::conference::{ConferenceInfo, Conferences};
 use dingmeet::dingtalk::message::CallbackBody;
@@ -65,9 +66,11 @@ fn benches(c: &mut Criterion) {
         b.iter(|| verifier.verify_at(Some(black_box(&timestamp)), Some(black_box(&signature)), NOW_MS))
     });
 
-    c.bench_function("parse_command", |b| b.iter(|| command::parse(black_box("@会议助手 /meeting 123 456 789 @张三"))));
+    c.bench_function("parse_command", |b| {
+        b.iter(|| commands::parse(black_box("@会议助手 /meeting 123 456 789 @张三")))
+    });
 
-    let code = command::RoomCode::parse("123456789").expect("code");
+    let code = RoomCode::parse("123456789").expect("code");
     let results = [(code, Ok(std::sync::Arc::new(meetings())))];
     c.bench_function("render_card", |b| {
         b.iter(|| render::meeting_card(&ZH, chrono_tz::Asia::Shanghai, black_box(&results), 0, Some("manager807")))

@@ -81,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let listen: SocketAddr = std::env::var("CEILING_LISTEN").unwrap_or_else(|_| "127.0.0.1:0".to_owned()).parse()?;
     let sink = Arc::new(Sink {
-        http: dingmeet::dingtalk::api::http_client(Duration::from_secs(5)),
+        http: dingmeet::dingtalk::openapi::http_client(Duration::from_secs(5)),
         posts: tokio::sync::Semaphore::new(MAX_POSTS_IN_FLIGHT),
         webhooks,
         reply,

@@ -303,7 +303,8 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 
 /// Frames acknowledged with code 200.
 fn acks(sim: &SimState) -> usize {
-    sim.stream_records()
+    sim.stream()
+        .records()
         .received
         .iter()
         .filter(|f| f.answers == Some(FrameKind::Callback))
@@ -316,7 +317,7 @@ async fn run(kind: Kind, round: u32, o: &Options) -> Result<Value, Error> {
     let sim = Simulator::start_with(scenario, SimClock::real()).await?;
     let state = Arc::clone(sim.state());
     // No redelivery: a reply that comes twice is the target's doing, not the simulator's.
-    state.set_redelivery(None);
+    state.stream().set_redelivery(None);
     let log = o.work.join(format!("{}-{round}.log", kind.name()));
     let mut target = Target::start(kind, o, &state, &log)?;
     let connected = state.wait_for_connections(1, CONNECT_TIMEOUT).await;

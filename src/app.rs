@@ -16,19 +16,19 @@ use crate::bot::live::{CardOptions, LiveCards};
 use crate::bot::remind::{RemindSettings, Reminders};
 use crate::clock::{self, SharedClock};
 use crate::config::{AppType, CardsMode, ConfigError, Mode, Settings};
-use crate::dingtalk::api::http_client;
-use crate::dingtalk::calls::Calls;
 use crate::dingtalk::card::{Callback, CardClient};
 use crate::dingtalk::conference::ConferenceClient;
+use crate::dingtalk::openapi::call_purpose::Calls;
+use crate::dingtalk::openapi::token::{AppKind, CorpTokenRoute, Credentials, TokenProvider};
+use crate::dingtalk::openapi::{Bases, OpenApi, http_client};
 use crate::dingtalk::reply::Replier;
 use crate::dingtalk::sign::Verifier;
-use crate::dingtalk::token::{AppKind, CorpTokenRoute, Credentials, TokenProvider};
 use crate::dingtalk::webhook::WebhookHosts;
 use crate::readiness::Readiness;
 use crate::server::limits::{HttpLimits, raise_open_files_limit};
 use crate::server::{self, AppState};
 use crate::state::{RateLimit, StateError, StateOptions, StateStore, SuiteTickets};
-use crate::stream::{StreamClient, StreamOptions};
+use crate::stream_client::{StreamClient, StreamOptions};
 use crate::telemetry::Metrics;
 
 /// Everything built from settings, before anything listens.
@@ -131,17 +131,13 @@ pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClo
         tokens = tokens.third_party(settings.app.corp_token_route, Arc::new(tickets));
     }
     let dingtalk = &settings.dingtalk;
-    let conferences = ConferenceClient::new(
-        http.clone(),
-        &dingtalk.api_base,
-        tokens.clone(),
-        dingtalk.cache_ttl,
-        dingtalk.circuit_breaker,
-        Arc::clone(&metrics),
-    );
+    let bases = Bases { api: &dingtalk.api_base, oapi: &dingtalk.oapi_base };
+    let api = OpenApi::new(http.clone(), bases, tokens, Arc::clone(&metrics), dingtalk.timeout)
+        .with_breaker(dingtalk.circuit_breaker);
+    let conferences = ConferenceClient::new(api.clone(), dingtalk.cache_ttl, Arc::clone(&metrics));
     let answers = &settings.answers;
     let live = card_options(settings).map(|options| {
-        let client = CardClient::new(http.clone(), &dingtalk.api_base, tokens.clone(), Arc::clone(&metrics));
+        let client = CardClient::new(api.clone());
         Arc::new(LiveCards::new(
             client,
             conferences.clone(),
@@ -153,13 +149,13 @@ pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClo
             Arc::clone(&metrics),
         ))
     });
-    let replier = Replier::new(http.clone(), &dingtalk.api_base, tokens, Arc::clone(&metrics));
+    let replier = Replier::new(http.clone(), api, Arc::clone(&metrics));
     let reminders = Reminders::new(
         &state,
         conferences.clone(),
         replier.clone(),
         Arc::clone(&metrics),
-        clock,
+        Arc::clone(&clock),
         RemindSettings { days: answers.remind_days.max(1), timezone: answers.timezone },
     )
     .with_budget(Arc::clone(&budget));
@@ -175,6 +171,7 @@ pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClo
         reminders: Some(Arc::new(reminders)),
         budget,
         live,
+        clock,
     });
     Ok(Components { bot: Arc::new(bot), verifier, http, credentials })
 }

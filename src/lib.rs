@@ -1,6 +1,6 @@
 //! dingmeet: a DingTalk robot that answers "what is behind this meeting code?".
 //!
-//! The path of a message: `server` (HTTP callback) or `stream` (WebSocket) hand an
+//! The path of a message: `server` (HTTP callback) or `stream_client` (WebSocket) hand an
 //! [`dingtalk::message::InboundMessage`] to [`bot`], which dedupes it, parses the command, asks
 //! DingTalk through [`dingtalk`], renders a card and replies. Dependencies point one way:
 //! `server` → `bot` → `dingtalk`.
@@ -16,5 +16,5 @@ pub mod readiness;
 pub mod sandbox;
 pub mod server;
 pub mod state;
-pub mod stream;
+pub mod stream_client;
 pub mod telemetry;

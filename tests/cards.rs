@@ -3,15 +3,16 @@
 
 use std::sync::Arc;
 
-use dingmeet::bot::command::RoomCode;
+use dingmeet::bot::commands;
 use dingmeet::bot::i18n::{EN, Text, ZH};
 use dingmeet::bot::remind::{
     self,
     plan::{Conversation, Instance, Reminder, Stage},
 };
 use dingmeet::bot::render::{self, CodeResult};
-use dingmeet::dingtalk::api::ApiError;
+use dingmeet::bot::room_code::RoomCode;
 use dingmeet::dingtalk::conference::{ConferenceInfo, Conferences};
+use dingmeet::dingtalk::openapi::ApiError;
 use dingmeet::dingtalk::reply::OutgoingMessage;
 use dingmeet::lang::Lang;
 
@@ -124,12 +125,12 @@ fn hostile_titles_stay_text() {
 fn every_lookup_error_has_its_own_answer() {
     let errors = [
         ApiError::InvalidRoomCode { code: "invalidRoomCode".into() },
-        ApiError::NoPermission { code: "noPermission".into() },
+        ApiError::NoPermission { code: "noPermission".into(), scopes: vec!["VideoConference.Conference.Read".into()] },
         ApiError::Upstream { code: "systemError".into(), status: 500 },
         ApiError::Timeout,
         ApiError::Decode("expected value at line 1 column 1".into()),
         ApiError::Network("connection refused".into()),
-        ApiError::Throttled { code: "Forbidden.AccessDenied.QpsLimitForApi".into() },
+        ApiError::Throttled { code: "Forbidden.AccessDenied.QpsLimitForApi".into(), retry_after_ms: Some(1000) },
         ApiError::NotAuthorized { code: "unauthorized.client".into() },
         ApiError::BadCredentials { code: "invalidClientIdOrSecret".into() },
         ApiError::SuiteTicket { code: "invalidSuiteTicket".into() },
@@ -154,7 +155,7 @@ fn several_codes_in_one_reply() {
 
 #[test]
 fn help() {
-    both("help", |t| render::help_card(t, None, None));
+    both("help", |t| commands::help_card(t, None, None));
 }
 
 #[test]
@@ -217,7 +218,15 @@ fn share_says_when_the_meeting_has_no_link() {
 #[test]
 fn share_explains_lookup_errors() {
     both("share_error", |t| {
-        render::share_card(t, TZ, &code("123456789"), &Err(ApiError::NoPermission { code: "noPermission".into() }))
+        render::share_card(
+            t,
+            TZ,
+            &code("123456789"),
+            &Err(ApiError::NoPermission {
+                code: "noPermission".into(),
+                scopes: vec!["VideoConference.Conference.Read".into()],
+            }),
+        )
     });
 }
 
@@ -232,7 +241,7 @@ fn share_has_no_mention_and_a_join_button() {
 
 #[test]
 fn parse_errors_explain_what_to_send() {
-    use dingmeet::bot::command::{CommandKind, ParseError};
+    use dingmeet::bot::commands::{CommandKind, ParseError};
     let cases = [
         ("unknown_with_hint", ParseError::UnknownCommand { word: "/meting".into(), suggestion: Some("/meeting") }),
         ("unknown", ParseError::UnknownCommand { word: "weather".into(), suggestion: None }),
@@ -241,7 +250,7 @@ fn parse_errors_explain_what_to_send() {
         ("bad_language", ParseError::BadLanguage { input: "fr".into() }),
     ];
     for (name, err) in cases {
-        both(&format!("parse_{name}"), |t| render::parse_error_card(t, &err, Some("manager807")));
+        both(&format!("parse_{name}"), |t| commands::parse_error_card(t, &err, Some("manager807")));
     }
 }
 
@@ -255,9 +264,9 @@ fn language_and_access_notices() {
 
 #[test]
 fn the_help_card_lists_every_alias_and_every_listed_alias_parses() {
-    use dingmeet::bot::command::{COMMANDS, parse};
+    use dingmeet::bot::commands::{COMMANDS, parse};
     for t in [&ZH, &EN] {
-        let OutgoingMessage::Markdown { text, .. } = render::help_card(t, None, None) else { panic!("markdown") };
+        let OutgoingMessage::Markdown { text, .. } = commands::help_card(t, None, None) else { panic!("markdown") };
         for spec in COMMANDS {
             for alias in spec.aliases {
                 assert!(text.contains(alias), "help lacks {alias}");

@@ -455,7 +455,7 @@ pub(crate) async fn run(options: &Options, mut log: impl FnMut(String)) -> anyho
             if last.as_ref() != Some(&answer) {
                 let specs: Vec<MeetingSpec> =
                     answer.iter().map(|m| serde_json::from_value(m.clone())).collect::<Result<_, _>>()?;
-                sim.set_answer(&plan.codes[code], CodeAnswer::Meetings(specs));
+                sim.meetings().set_answer(&plan.codes[code], CodeAnswer::Meetings(specs));
                 *last = Some(answer);
             }
         }

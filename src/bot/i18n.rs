@@ -1,7 +1,6 @@
-//! Every user-visible string, in Chinese and English, in one table. Templates and the bot read
-//! them from here; nothing user-visible is a scattered literal.
+//! Every user-visible string, in Chinese and English, in one table. Templates, the commands and
+//! the reminders read them from here; nothing user-visible is a scattered literal.
 
-use super::command::{Argument, CommandKind};
 use crate::lang::Lang;
 
 impl Lang {
@@ -91,29 +90,34 @@ pub struct Text {
     pub bad_language: &'static str,
     // Access.
     pub not_allowed: &'static str,
-}
-
-impl Text {
-    /// What a command does, for the help card.
-    pub fn describe(&self, kind: CommandKind) -> &'static str {
-        match kind {
-            CommandKind::Meeting => self.help_meeting,
-            CommandKind::Share => self.help_share,
-            CommandKind::Lang => self.help_lang,
-            CommandKind::Remind => self.help_remind,
-            CommandKind::Help => self.help_help,
-        }
-    }
-
-    /// The placeholder for a command's argument in usage lines.
-    pub fn argument(&self, argument: Argument) -> &'static str {
-        match argument {
-            Argument::Codes => self.arg_codes,
-            Argument::Code => self.arg_code,
-            Argument::Language => self.arg_language,
-            Argument::Reminder => self.arg_reminder,
-        }
-    }
+    // `/remind` and the reminders.
+    pub remind_confirm_intro: &'static str,
+    pub remind_confirm_item: &'static str,
+    pub remind_confirm_daily: &'static str,
+    pub remind_confirm_once: &'static str,
+    pub remind_how_to_stop: &'static str,
+    pub remind_nothing_upcoming: &'static str,
+    pub remind_not_found: &'static str,
+    pub remind_not_found_single: &'static str,
+    pub remind_full: &'static str,
+    pub remind_list_title: &'static str,
+    pub remind_list_item: &'static str,
+    pub remind_list_item_next: &'static str,
+    pub remind_list_empty: &'static str,
+    pub remind_off_one: &'static str,
+    pub remind_off_missing: &'static str,
+    pub remind_off_all: &'static str,
+    pub remind_no_send_permission: &'static str,
+    pub remind_no_store: &'static str,
+    pub remind_no_staff_id: &'static str,
+    pub remind_not_kept: &'static str,
+    // The reminder itself.
+    pub reminder_title: &'static str,
+    pub reminder_started_title: &'static str,
+    pub reminder_heading: &'static str,
+    pub reminder_started_heading: &'static str,
+    pub reminder_set_by: &'static str,
+    pub reminder_set_by_nobody: &'static str,
 }
 
 pub const ZH: Text = Text {
@@ -145,7 +149,7 @@ pub const ZH: Text = Text {
     duration_seconds: "{seconds} 秒",
     not_found: "没有找到会议号 {code} 的会议。请核对会议号后再试。",
     invalid_code: "钉钉说会议号 {code} 无效。会议号是一串数字，例如 123456789，请核对后再试。",
-    no_permission: "机器人还没有读取会议信息的权限。请管理员在钉钉开发者后台为应用开通 VideoConference.Conference.Read 权限；如果应用是从服务商安装的，还需要本组织的管理员同意授权这个权限。",
+    no_permission: "机器人还没有 {scope} 权限。请管理员在钉钉开发者后台为应用开通这个权限；如果应用是从服务商安装的，还需要本组织的管理员同意授权这个权限。",
     upstream_down: "钉钉暂时没有响应，请过一分钟再试。",
     upstream_error: "钉钉那边出错了，这次没有查到。请过一分钟再试。",
     upstream_timeout: "钉钉没有及时回答这次查询。请稍后再试。",
@@ -184,6 +188,32 @@ pub const ZH: Text = Text {
     lang_current: "本会话现在用中文回复。要切换，请发送 /lang en 或 /lang zh。",
     bad_language: "我只会中文（zh）和英文（en）。例如：/lang en",
     not_allowed: "抱歉，这个机器人只为指定的群和成员服务。如需使用，请联系管理员。",
+    remind_confirm_intro: "好的，会议号 {code} 的以下会议开始前 {minutes} 分钟，我会在这里发入会链接：",
+    remind_confirm_item: "{title}：{start}",
+    remind_confirm_daily: "之后 {days} 天内，我每天会重新查一次这个会议号，新排的会议也会提醒。",
+    remind_confirm_once: "这个提醒在上面的会议都提醒过后结束。",
+    remind_how_to_stop: "发送 /remind off {code} 取消。",
+    remind_nothing_upcoming: "会议号 {code} 在接下来 7 天内没有未开始的会议，所以没有设置提醒。",
+    remind_not_found: "没有找到会议号 {code} 的会议，所以没有设置提醒。请核对会议号后再试。",
+    remind_not_found_single: "没有找到会议号 {code} 的会议，所以没有设置提醒。单聊里我只能查到你所在组织的会议；别的组织的会议号，请在那个组织的群里设置提醒。",
+    remind_full: "这个会话已经有 {max} 个会议提醒了，不能再加。发送 /remind 查看，发送 /remind off <会议号> 取消一个。",
+    remind_list_title: "本会话的会议提醒：",
+    remind_list_item: "会议号 {code}：提前 {minutes} 分钟",
+    remind_list_item_next: "会议号 {code}：提前 {minutes} 分钟，下一场「{title}」{start}",
+    remind_list_empty: "本会话还没有会议提醒。发送 /remind <会议号> [提前几分钟] 设置一个，例如 /remind 123456789 10。",
+    remind_off_one: "已取消会议号 {code} 的提醒。",
+    remind_off_missing: "本会话没有会议号 {code} 的提醒。发送 /remind 查看已有的提醒。",
+    remind_off_all: "已取消本会话的全部 {count} 个会议提醒。",
+    remind_no_send_permission: "机器人没有主动发消息的权限，提醒发不出去，所以没有设置。请管理员在钉钉开发者后台为应用开通「企业内机器人发送消息」权限（qyapi_robot_sendmsg），再发一次这个命令。",
+    remind_no_store: "这个机器人没有保存数据的地方，不能设置提醒。请联系管理员配置 DINGMEET_DATA_DIR。",
+    remind_no_staff_id: "钉钉没有告诉我你是谁，单聊提醒发不出去，所以没有设置。请在群里设置提醒。",
+    remind_not_kept: "提醒没能保存下来，请稍后再试。",
+    reminder_title: "{title} {minutes} 分钟后开始",
+    reminder_started_title: "{title} 已经开始",
+    reminder_heading: "{minutes} 分钟后开始",
+    reminder_started_heading: "已经开始，现在就加入吧",
+    reminder_set_by: "{name} 设置的提醒 · 发送 /remind off {code} 取消",
+    reminder_set_by_nobody: "本会话设置的提醒 · 发送 /remind off {code} 取消",
 };
 
 pub const EN: Text = Text {
@@ -215,7 +245,7 @@ pub const EN: Text = Text {
     duration_seconds: "{seconds} s",
     not_found: "No meeting found for code {code}. Check the code and try again.",
     invalid_code: "DingTalk says meeting code {code} is not valid. A meeting code is digits, like 123456789; check it and try again.",
-    no_permission: "The bot may not read meeting information yet. An admin must grant the app the VideoConference.Conference.Read permission in the DingTalk developer console; for an app installed from a vendor, this organisation's admin must also approve that permission.",
+    no_permission: "The app lacks the {scope} permission. An admin must grant it to the app in the DingTalk developer console; for an app installed from a vendor, this organisation's admin must also approve that permission.",
     upstream_down: "DingTalk is not answering right now. Please try again in a minute.",
     upstream_error: "DingTalk ran into an error of its own and found nothing this time. Please try again in a minute.",
     upstream_timeout: "DingTalk did not answer this lookup in time. Please try again shortly.",
@@ -254,6 +284,32 @@ pub const EN: Text = Text {
     lang_current: "This conversation gets English replies. To switch, send /lang zh or /lang en.",
     bad_language: "I speak Chinese (zh) and English (en). For example: /lang zh",
     not_allowed: "Sorry, this bot only serves certain groups and people. Ask an admin if you need access.",
+    remind_confirm_intro: "OK: I will post the join link here {minutes} minutes before each of these meetings of code {code}:",
+    remind_confirm_item: "{title}: {start}",
+    remind_confirm_daily: "For the next {days} days I will look the code up again every day, so newly booked meetings are reminded too.",
+    remind_confirm_once: "This reminder ends once the meetings above are reminded.",
+    remind_how_to_stop: "Send /remind off {code} to cancel it.",
+    remind_nothing_upcoming: "Code {code} has no meeting starting in the next 7 days, so no reminder is set.",
+    remind_not_found: "No meetings found for code {code}, so no reminder is set. Check the code and try again.",
+    remind_not_found_single: "No meetings found for code {code}, so no reminder is set. In a 1:1 chat I can only see your own organisation's meetings; for another organisation's code, set the reminder in one of its groups.",
+    remind_full: "This conversation already has {max} meeting reminders, the most it can have. Send /remind to see them and /remind off <code> to cancel one.",
+    remind_list_title: "Meeting reminders in this conversation:",
+    remind_list_item: "code {code}: {minutes} minutes before",
+    remind_list_item_next: "code {code}: {minutes} minutes before; next \"{title}\" at {start}",
+    remind_list_empty: "No meeting reminders here yet. Send /remind <code> [minutes before] to set one, for example /remind 123456789 10.",
+    remind_off_one: "The reminder for code {code} is cancelled.",
+    remind_off_missing: "This conversation has no reminder for code {code}. Send /remind to see the ones it has.",
+    remind_off_all: "All {count} meeting reminders of this conversation are cancelled.",
+    remind_no_send_permission: "The robot may not post messages on its own, so a reminder could not go out and none is set. Ask an admin to grant the app the robot message permission (qyapi_robot_sendmsg) in the DingTalk developer console, then send this command again.",
+    remind_no_store: "This bot has nowhere to keep reminders, so none can be set. Ask an admin to set DINGMEET_DATA_DIR.",
+    remind_no_staff_id: "DingTalk did not say who you are, so a 1:1 reminder could not reach you and none is set. Set the reminder in a group instead.",
+    remind_not_kept: "The reminder could not be saved. Please try again in a moment.",
+    reminder_title: "{title} starts in {minutes} min",
+    reminder_started_title: "{title} has started",
+    reminder_heading: "starts in {minutes} minutes",
+    reminder_started_heading: "has started: join now",
+    reminder_set_by: "Reminder set by {name} · send /remind off {code} to stop it",
+    reminder_set_by_nobody: "Reminder set in this conversation · send /remind off {code} to stop it",
 };
 
 /// Replaces each `{name}` in `template` with its value, in one pass (a value is never itself

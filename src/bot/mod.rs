@@ -1,15 +1,18 @@
 //! The product: what the bot does with a message, from dedupe to the reply. Knows nothing of
 //! HTTP servers or sockets; talks to DingTalk only through `dingtalk`.
+//!
+//! One way down: `handle` (the ways in) → `commands` (the table, the parser and each command's
+//! answer) → the features (`live`, `remind`, `meeting_card_memo`) → `render` → `meeting_view` →
+//! `i18n`, with `room_code` and `crate::lang` the words they all share.
 
 pub mod access;
 pub mod budget;
-pub mod card_memo;
-mod card_press;
-pub mod command;
-pub mod events;
+pub mod commands;
 pub mod handle;
 pub mod i18n;
 pub mod live;
-pub mod meeting;
+pub mod meeting_card_memo;
+pub mod meeting_view;
 pub mod remind;
 pub mod render;
+pub mod room_code;

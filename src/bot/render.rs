@@ -8,11 +8,11 @@ use std::sync::Arc;
 use askama::Template;
 use chrono_tz::Tz;
 
-use super::command::{COMMANDS, ParseError, RoomCode};
 use super::i18n::{Text, fill};
-use super::meeting::{CodeReport, MAX_LISTED, MeetingView, Status, truncate};
-use crate::dingtalk::api::ApiError;
+use super::meeting_view::{CodeReport, MAX_LISTED, MeetingView, Status, truncate};
+use super::room_code::RoomCode;
 use crate::dingtalk::conference::Conferences;
+use crate::dingtalk::openapi::{ApiError, endpoints};
 use crate::dingtalk::reply::OutgoingMessage;
 
 /// A card's text stays under this many bytes: below the OpenAPI's 15,000-byte `msgParam` and
@@ -113,10 +113,13 @@ struct NoticeCard<'a> {
     mention: Option<&'a str>,
 }
 
-struct HelpLine {
-    usage: String,
-    description: &'static str,
-    aliases_note: String,
+/// One command on the help card.
+pub struct HelpLine {
+    /// The canonical alias and its argument: `/meeting code…`.
+    pub usage: String,
+    pub description: &'static str,
+    /// The other aliases, worded, or nothing.
+    pub aliases_note: String,
 }
 
 #[derive(Template)]
@@ -214,7 +217,13 @@ fn section<'a>(t: &Text, code: &RoomCode, report: &'a Result<CodeReport, &ApiErr
 pub fn error_message(t: &Text, code: &RoomCode, err: &ApiError) -> String {
     match err {
         ApiError::InvalidRoomCode { .. } | ApiError::BadRequest { .. } => fill(t.invalid_code, &[("code", code)]),
-        ApiError::NoPermission { .. } | ApiError::Forbidden { .. } => t.no_permission.to_owned(),
+        ApiError::NoPermission { scopes, .. } if !scopes.is_empty() => {
+            fill(t.no_permission, &[("scope", &scopes.join(", "))])
+        }
+        // A lookup refused another way (an IP allow-list): the permission lookups need.
+        ApiError::NoPermission { .. } | ApiError::Forbidden { .. } => {
+            fill(t.no_permission, &[("scope", &endpoints::CONFERENCE_INFOS.permission.unwrap_or_default())])
+        }
         ApiError::Throttled { .. } => t.throttled.to_owned(),
         ApiError::NotAuthorized { .. } => t.not_authorized.to_owned(),
         ApiError::SuiteTicket { .. } => t.waiting_for_authorisation.to_owned(),
@@ -267,47 +276,10 @@ pub fn notice_card(t: &Text, paragraphs: &[String], mention: Option<&str>) -> Ou
     markdown(title, render(&NoticeCard { paragraphs, mention }), mention)
 }
 
-/// The help card, built from the command table; `preface` explains why it is shown.
-pub fn help_card(t: &Text, preface: Option<String>, mention: Option<&str>) -> OutgoingMessage {
-    let commands = COMMANDS
-        .iter()
-        .map(|spec| {
-            let usage = match spec.argument {
-                Some(argument) => format!("{} {}", spec.aliases[0], t.argument(argument)),
-                None => spec.aliases[0].to_owned(),
-            };
-            let others = spec.aliases[1..].join(" ");
-            HelpLine {
-                usage,
-                description: t.describe(spec.kind),
-                aliases_note: if others.is_empty() {
-                    String::new()
-                } else {
-                    fill(t.help_aliases, &[("aliases", &others)])
-                },
-            }
-        })
-        .collect();
+/// The help card listing `commands`; `preface` explains why it is shown.
+pub fn help_card(t: &Text, preface: Option<String>, commands: Vec<HelpLine>, mention: Option<&str>) -> OutgoingMessage {
     let title = preface.clone().unwrap_or_else(|| t.help_title.to_owned());
     markdown(title, render(&HelpCard { t, preface, commands, mention }), mention)
-}
-
-/// The answer to a message that is not a command we can run: what was wrong and what to send.
-pub fn parse_error_card(t: &Text, err: &ParseError, mention: Option<&str>) -> OutgoingMessage {
-    match err {
-        ParseError::UnknownCommand { word, suggestion } => {
-            let mut preface = fill(t.unknown_command, &[("word", word)]);
-            if let Some(suggestion) = suggestion {
-                preface.push(' ');
-                preface.push_str(&fill(t.did_you_mean, &[("suggestion", suggestion)]));
-            }
-            help_card(t, Some(preface), mention)
-        }
-        ParseError::MissingArgument { .. } => notice_card(t, &[t.missing_code.to_owned()], mention),
-        ParseError::BadCode { input } => notice_card(t, &[fill(t.bad_code, &[("input", input)])], mention),
-        ParseError::BadLanguage { .. } => notice_card(t, &[t.bad_language.to_owned()], mention),
-        ParseError::BadMinutes { input } => notice_card(t, &[fill(t.bad_minutes, &[("input", input)])], mention),
-    }
 }
 
 #[cfg(test)]

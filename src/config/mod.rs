@@ -13,8 +13,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::dingtalk::breaker::Policy;
-use crate::dingtalk::token::CorpTokenRoute;
+use crate::dingtalk::openapi::breaker::Policy;
+use crate::dingtalk::openapi::token::CorpTokenRoute;
 use crate::lang::Lang;
 
 /// The environment variable prefix of every setting.
@@ -151,6 +151,8 @@ pub struct ServerSettings {
 #[derive(Debug, Clone)]
 pub struct DingTalkSettings {
     pub api_base: String,
+    /// The old-style OpenAPI host (`access_token` query parameter, `errcode` answers).
+    pub oapi_base: String,
     /// Hosts a `sessionWebhook` may point at (any port).
     pub webhook_hosts: Vec<String>,
     /// Every upstream call's timeout (at least 1 ms); also the Stream handshake's.

@@ -15,8 +15,8 @@ use super::{
     AnswerSettings, AppSettings, AppType, CardSettings, CardsMode, ConfigError, DEFAULT_CARD_TEMPLATE,
     DingTalkSettings, ENV_PREFIX, LogFormat, Mode, ServerSettings, Settings, StateSettings, StreamSettings,
 };
-use crate::dingtalk::breaker::Policy;
-use crate::dingtalk::token::CorpTokenRoute;
+use crate::dingtalk::openapi::breaker::Policy;
+use crate::dingtalk::openapi::token::CorpTokenRoute;
 use crate::lang::Lang;
 
 /// Every setting as it is written, flat, with its default. A field named `x` is set by `x = …`
@@ -34,6 +34,8 @@ pub(super) struct Raw {
     #[serde(deserialize_with = "from_str_or_native")]
     listen: SocketAddr,
     api_base: String,
+    /// DingTalk's old-style OpenAPI (`oapi.dingtalk.com`: `access_token` in the query, `errcode` answers).
+    oapi_base: String,
     /// Hosts a `sessionWebhook` may point at (any port).
     #[serde(deserialize_with = "string_list")]
     webhook_hosts: Vec<String>,
@@ -157,6 +159,7 @@ impl Default for Raw {
             callback_secrets: Vec::new(),
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             api_base: "https://api.dingtalk.com".to_owned(),
+            oapi_base: "https://oapi.dingtalk.com".to_owned(),
             webhook_hosts: vec!["oapi.dingtalk.com".to_owned(), "api.dingtalk.com".to_owned()],
             timezone: chrono_tz::Asia::Shanghai,
             lang: Lang::Zh,
@@ -228,6 +231,7 @@ impl Raw {
             },
             dingtalk: DingTalkSettings {
                 api_base: self.api_base,
+                oapi_base: self.oapi_base,
                 webhook_hosts: self.webhook_hosts,
                 timeout: Duration::from_millis(self.upstream_timeout_ms.max(1)),
                 cache_ttl: Duration::from_secs(self.cache_ttl_secs),

@@ -20,6 +20,7 @@ fn defaults_match_the_documented_contract() {
     let s = Settings::load_from(None, env(&[])).expect("loads");
     assert_eq!(s.server.listen.to_string(), "0.0.0.0:8080");
     assert_eq!(s.dingtalk.api_base, "https://api.dingtalk.com");
+    assert_eq!(s.dingtalk.oapi_base, "https://oapi.dingtalk.com");
     assert_eq!(s.dingtalk.webhook_hosts, ["oapi.dingtalk.com", "api.dingtalk.com"]);
     assert_eq!(s.answers.timezone, chrono_tz::Asia::Shanghai);
     assert_eq!((s.answers.lang, s.server.sign_window, s.dingtalk.timeout), (Lang::Zh, secs(3600), ms(5000)));
@@ -230,4 +231,13 @@ fn card_settings_default_to_live_cards_and_read_their_contract_names() {
     assert_eq!(s.dingtalk.monthly_call_budget, 500);
     let err = Settings::load_from(None, env(&[("DINGMEET_CARDS", "fancy")])).expect_err("refused");
     assert!(err.to_string().contains("use interactive or markdown"), "{err}");
+}
+
+#[test]
+fn the_old_style_openapi_base_is_its_own_setting() {
+    let s = Settings::load_from(None, env(&[("DINGMEET_OAPI_BASE", "http://127.0.0.1:7001")])).expect("loads");
+    assert_eq!(
+        (s.dingtalk.oapi_base.as_str(), s.dingtalk.api_base.as_str()),
+        ("http://127.0.0.1:7001", "https://api.dingtalk.com")
+    );
 }

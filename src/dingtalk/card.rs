@@ -4,18 +4,14 @@
 //! Needs the app's `Card.Instance.Write` permission.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::api::{self, ApiError};
-use super::calls::Purpose;
-use super::token::TokenProvider;
-use crate::telemetry::Metrics;
+use super::openapi::declaration::Declaration;
+use super::openapi::{ApiError, Endpoint, OpenApi, endpoints};
 
 /// How card creation is named in the call counts (the budget tells it from the other replies).
-pub const CREATE_ENDPOINT: &str = "card_create";
+pub const CREATE_ENDPOINT: &str = endpoints::CARD_CREATE.name;
 
 /// Where a card is delivered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +164,21 @@ struct Register<'a> {
     force_update: bool,
 }
 
+impl Endpoint for CreateAndDeliver<'_> {
+    type Response = Delivered;
+    const DECLARATION: &'static Declaration = &endpoints::CARD_CREATE;
+}
+
+impl Endpoint for Update<'_> {
+    type Response = serde::de::IgnoredAny;
+    const DECLARATION: &'static Declaration = &endpoints::CARD_UPDATE;
+}
+
+impl Endpoint for Register<'_> {
+    type Response = serde::de::IgnoredAny;
+    const DECLARATION: &'static Declaration = &endpoints::CARD_CALLBACK_REGISTER;
+}
+
 /// `createAndDeliver`'s answer (what is read of it).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -199,16 +210,16 @@ struct DeliverResult {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CardPress {
-    #[serde(default, deserialize_with = "super::lenient::opt_string")]
+    #[serde(default, deserialize_with = "super::loose_json::opt_string")]
     pub out_track_id: Option<String>,
-    #[serde(default, deserialize_with = "super::lenient::opt_string")]
+    #[serde(default, deserialize_with = "super::loose_json::opt_string")]
     pub corp_id: Option<String>,
-    #[serde(default, deserialize_with = "super::lenient::opt_string")]
+    #[serde(default, deserialize_with = "super::loose_json::opt_string")]
     pub user_id: Option<String>,
     /// A JSON string holding `{"cardPrivateData":{"actionIds":[…],"params":{…}}}`.
-    #[serde(default, deserialize_with = "super::lenient::opt_string")]
+    #[serde(default, deserialize_with = "super::loose_json::opt_string")]
     pub content: Option<String>,
-    #[serde(default, deserialize_with = "super::lenient::opt_string")]
+    #[serde(default, deserialize_with = "super::loose_json::opt_string")]
     pub value: Option<String>,
 }
 
@@ -233,15 +244,12 @@ impl CardPress {
 /// Creates, delivers and updates interactive cards.
 #[derive(Clone)]
 pub struct CardClient {
-    http: reqwest::Client,
-    api_base: String,
-    tokens: TokenProvider,
-    metrics: Arc<Metrics>,
+    api: OpenApi,
 }
 
 impl CardClient {
-    pub fn new(http: reqwest::Client, api_base: &str, tokens: TokenProvider, metrics: Arc<Metrics>) -> Self {
-        Self { http, api_base: api_base.trim_end_matches('/').to_owned(), tokens, metrics }
+    pub fn new(api: OpenApi) -> Self {
+        Self { api }
     }
 
     /// Creates `card` and delivers it to its space; an answer that says the delivery failed is
@@ -268,11 +276,7 @@ impl CardClient {
                 .then_some(RobotDeliver { space_type: "IM_ROBOT", robot_code: card.robot_code }),
             user_id_type: 1,
         };
-        let url = format!("{}/v1.0/card/instances/createAndDeliver", self.api_base);
-        let answer: Delivered = self
-            .call(corp, CREATE_ENDPOINT, Purpose::Reply, reqwest::Method::POST, &url, &body)
-            .await
-            .map_err(CardError::of)?;
+        let answer = self.api.call(corp, &body).await.map_err(CardError::of)?;
         let failed = answer.result.iter().flat_map(|r| &r.deliver_results).find(|r| r.success == Some(false));
         if let Some(failed) = failed {
             return Err(CardError::NotDelivered(failed.error_msg.clone().unwrap_or_else(|| "no reason given".into())));
@@ -295,10 +299,7 @@ impl CardClient {
             card_data: CardData { card_param_map: params },
             card_update_options: UpdateOptions { update_card_data_by_key: true },
         };
-        let url = format!("{}/v1.0/card/instances", self.api_base);
-        self.call::<serde_json::Value, _>(corp, "card_update", Purpose::Refresh, reqwest::Method::PUT, &url, &body)
-            .await
-            .map(drop)
+        self.api.call(corp, &body).await.map(drop)
     }
 
     /// Registers `callback_url` as where presses of cards created with `route_key` are sent.
@@ -310,53 +311,7 @@ impl CardClient {
         api_secret: Option<&str>,
     ) -> Result<(), ApiError> {
         let body = Register { callback_route_key: route_key, callback_url, api_secret, force_update: true };
-        let url = format!("{}/v1.0/card/callbacks/register", self.api_base);
-        self.call::<serde_json::Value, _>(
-            corp,
-            "card_callback_register",
-            Purpose::Reply,
-            reqwest::Method::POST,
-            &url,
-            &body,
-        )
-        .await
-        .map(drop)
-    }
-
-    /// One call with the organisation's token; a refused token is dropped and the call tried once more.
-    async fn call<T: serde::de::DeserializeOwned, B: Serialize>(
-        &self,
-        corp: Option<&str>,
-        endpoint: &'static str,
-        purpose: Purpose,
-        method: reqwest::Method,
-        url: &str,
-        body: &B,
-    ) -> Result<T, ApiError> {
-        let mut result = self.call_once(corp, endpoint, purpose, method.clone(), url, body).await;
-        if matches!(result, Err(ApiError::InvalidToken { .. })) {
-            self.tokens.invalidate(corp).await;
-            result = self.call_once(corp, endpoint, purpose, method, url, body).await;
-        }
-        result
-    }
-
-    async fn call_once<T: serde::de::DeserializeOwned, B: Serialize>(
-        &self,
-        corp: Option<&str>,
-        endpoint: &'static str,
-        purpose: Purpose,
-        method: reqwest::Method,
-        url: &str,
-        body: &B,
-    ) -> Result<T, ApiError> {
-        let token = self.tokens.token(corp).await?;
-        let started = Instant::now();
-        let request = self.http.request(method, url).header("x-acs-dingtalk-access-token", token.expose()).json(body);
-        self.tokens.calls().record(corp, endpoint, purpose);
-        let result = api::send_json::<T>(request).await;
-        self.metrics.upstream(endpoint, result.as_ref().map_or_else(ApiError::kind, |_| "ok"), started.elapsed());
-        result
+        self.api.call(corp, &body).await.map(drop)
     }
 }
 

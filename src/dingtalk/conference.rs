@@ -2,15 +2,14 @@
 //! and fetched once however many people ask about the same code at the same moment.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::api::{self, ApiError};
-use super::breaker::{self, Circuits, Outcome, Transition};
-use super::calls::Purpose;
-use super::lenient;
-use super::token::TokenProvider;
+use super::loose_json;
+use super::openapi::declaration::Declaration;
+use super::openapi::token::TokenProvider;
+use super::openapi::{ApiError, Endpoint, OpenApi, endpoints};
 use crate::telemetry::Metrics;
 
 /// Stop paging once this many instances are collected.
@@ -24,35 +23,35 @@ const MAX_PAGES: usize = 10;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConferenceInfo {
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "loose_json::opt_string")]
     pub conference_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "loose_json::opt_string")]
     pub title: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "loose_json::opt_string")]
     pub room_code: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "loose_json::opt_string")]
     pub external_link_url: Option<String>,
     /// 0 initialised, 1 ended, 2 started.
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[serde(default, deserialize_with = "loose_json::opt_i64")]
     pub status: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[serde(default, deserialize_with = "loose_json::opt_i64")]
     pub start_time: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[serde(default, deserialize_with = "loose_json::opt_i64")]
     pub end_time: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[serde(default, deserialize_with = "loose_json::opt_i64")]
     pub conf_duration: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "loose_json::opt_string")]
     pub creator_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "loose_json::opt_string")]
     pub creator_nick: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "loose_json::opt_string")]
     pub schedule_conference_id: Option<String>,
     /// `0` instant, `3` booked, `audio_conf` audio.
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "loose_json::opt_string")]
     pub biz_type: Option<String>,
     /// People in the meeting now: not in the code lookup, filled in from the conference's
     /// details (`GET /v1.0/conference/videoConferences/{conferenceId}`) for live cards.
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[serde(default, deserialize_with = "loose_json::opt_i64")]
     pub active_num: Option<i64>,
 }
 
@@ -63,17 +62,53 @@ struct ConferenceDetail {
     conf_info: Option<ConferenceInfo>,
 }
 
+/// One page of the meetings behind a code.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InfosRequest<'a> {
+    #[serde(skip)]
+    room_code: &'a str,
+    max_results: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<&'a str>,
+}
+
+impl Endpoint for InfosRequest<'_> {
+    type Response = InfosPage;
+    const DECLARATION: &'static Declaration = &endpoints::CONFERENCE_INFOS;
+
+    fn path_params(&self) -> Vec<&str> {
+        vec![self.room_code]
+    }
+}
+
+/// One conference's details.
+#[derive(Debug, Serialize)]
+struct DetailRequest<'a> {
+    #[serde(skip)]
+    conference_id: &'a str,
+}
+
+impl Endpoint for DetailRequest<'_> {
+    type Response = ConferenceDetail;
+    const DECLARATION: &'static Declaration = &endpoints::CONFERENCE_DETAIL;
+
+    fn path_params(&self) -> Vec<&str> {
+        vec![self.conference_id]
+    }
+}
+
 /// One page of the answer.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InfosPage {
     #[serde(default)]
     pub conference_list: Option<Vec<ConferenceInfo>>,
-    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    #[serde(default, deserialize_with = "loose_json::opt_bool")]
     pub has_more: Option<bool>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "loose_json::opt_string")]
     pub next_token: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[serde(default, deserialize_with = "loose_json::opt_i64")]
     pub total_count: Option<i64>,
 }
 
@@ -87,28 +122,19 @@ pub struct Conferences {
 /// Looks meeting codes up, with a short cache in front.
 #[derive(Clone)]
 pub struct ConferenceClient {
-    http: reqwest::Client,
-    api_base: String,
-    tokens: TokenProvider,
+    /// Its circuit breaker pauses lookups while DingTalk keeps failing (not consulted on a cache hit).
+    api: OpenApi,
     /// By (organisation, code): one organisation never sees another's meetings.
     cache: moka::future::Cache<(String, String), Arc<Conferences>>,
     /// False when the lifetime is zero: answers are then shared only by concurrent callers.
     caching: bool,
-    /// Per organisation: pauses lookups while DingTalk keeps failing (not consulted on a cache hit).
-    circuits: Arc<Circuits>,
     metrics: Arc<Metrics>,
 }
 
 impl ConferenceClient {
-    /// `cache_ttl` of zero disables the cache (single-flight still applies).
-    pub fn new(
-        http: reqwest::Client,
-        api_base: &str,
-        tokens: TokenProvider,
-        cache_ttl: Duration,
-        breaker: breaker::Policy,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    /// `cache_ttl` of zero disables the cache (single-flight still applies); lookups go through
+    /// `api`'s circuit breaker.
+    pub fn new(api: OpenApi, cache_ttl: Duration, metrics: Arc<Metrics>) -> Self {
         let cache = moka::future::Cache::builder()
             .max_capacity(10_000)
             // moka needs a lifetime above zero; a zero lifetime is honoured in `miss` instead,
@@ -117,13 +143,11 @@ impl ConferenceClient {
             .support_invalidation_closures()
             .build();
         let caching = !cache_ttl.is_zero();
-        let circuits = Arc::new(Circuits::new(breaker));
-        let api_base = api_base.trim_end_matches('/').to_owned();
-        Self { http, api_base, tokens, cache, caching, circuits, metrics }
+        Self { api, cache, caching, metrics }
     }
 
     pub fn tokens(&self) -> &TokenProvider {
-        &self.tokens
+        self.api.tokens()
     }
 
     /// Puts a known answer in the cache, as if DingTalk had just sent it (warm-up, benchmarks).
@@ -147,18 +171,8 @@ impl ConferenceClient {
         {
             return Ok(None);
         }
-        let token = self.tokens.token(corp).await?;
-        let started = Instant::now();
-        let url = format!("{}/v1.0/conference/videoConferences/{conference_id}", self.api_base);
-        let request = self.http.get(url).header("x-acs-dingtalk-access-token", token.expose());
-        self.tokens.calls().record(corp, "conference_detail", Purpose::Refresh);
-        let result = api::send_json::<ConferenceDetail>(request).await;
-        self.metrics.upstream(
-            "conference_detail",
-            result.as_ref().map_or_else(ApiError::kind, |_| "ok"),
-            started.elapsed(),
-        );
-        result.map(|detail| detail.conf_info.and_then(|info| info.active_num))
+        let detail = self.api.call(corp, &DetailRequest { conference_id }).await?;
+        Ok(detail.conf_info.and_then(|info| info.active_num))
     }
 
     /// Like [`Self::infos`], but never from the cache: someone asked for fresh data.
@@ -208,48 +222,7 @@ impl ConferenceClient {
     /// [`Self::fetch_all`] behind the organisation's circuit breaker. Inside the single-flight,
     /// so callers waiting on one code share one verdict (and a half-open trial's answer).
     async fn fetch_guarded(&self, corp: Option<&str>, room_code: &str) -> Result<Conferences, ApiError> {
-        let org = corp.unwrap_or_default();
-        if let Err(wait) = self.circuits.admit(org, Instant::now()) {
-            self.metrics.short_circuited();
-            let retry_in_secs = u64::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(u64::MAX).max(1);
-            return Err(ApiError::CircuitOpen { retry_in_secs });
-        }
-        let result = self.fetch_all(corp, room_code).await;
-        let Some(transition) = self.circuits.record(org, Outcome::of(&result), Instant::now()) else {
-            return result;
-        };
-        let policy = self.circuits.policy();
-        let cool_down_secs = policy.cool_down.as_secs_f64();
-        let reason = result.as_ref().err().map(ToString::to_string);
-        match transition {
-            Transition::Opened => {
-                self.metrics.circuit(true);
-                tracing::warn!(
-                    corp = org,
-                    failures = policy.failures,
-                    cool_down_secs,
-                    reason = reason.as_deref().unwrap_or_default(),
-                    "DingTalk's conference API keeps failing; lookups pause (circuit open)"
-                );
-            }
-            Transition::Reopened => tracing::warn!(
-                corp = org,
-                cool_down_secs,
-                reason = reason.as_deref().unwrap_or_default(),
-                "the trial lookup failed too; lookups pause again (circuit open)"
-            ),
-            Transition::Closed => {
-                self.metrics.circuit(false);
-                let reason =
-                    reason.map_or_else(|| "a lookup succeeded".to_owned(), |r| format!("DingTalk answered: {r}"));
-                tracing::info!(
-                    corp = org,
-                    %reason,
-                    "DingTalk's conference API answers again; lookups resume (circuit closed)"
-                );
-            }
-        }
-        result
+        self.api.guarded(corp, self.fetch_all(corp, room_code)).await
     }
 
     async fn fetch_all(&self, corp: Option<&str>, room_code: &str) -> Result<Conferences, ApiError> {
@@ -257,7 +230,7 @@ impl ConferenceClient {
         let mut total = 0;
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let page = self.page_with_token_refresh(corp, room_code, cursor.as_deref()).await?;
+            let page = self.page_with_retry(corp, room_code, cursor.as_deref()).await?;
             let batch = page.conference_list.unwrap_or_default();
             let got = batch.len();
             list.extend(batch);
@@ -270,23 +243,6 @@ impl ConferenceClient {
             cursor = next;
         }
         Ok(Conferences { list, total })
-    }
-
-    /// One page; an invalid token is dropped, refreshed and the call tried once more.
-    async fn page_with_token_refresh(
-        &self,
-        corp: Option<&str>,
-        room_code: &str,
-        cursor: Option<&str>,
-    ) -> Result<InfosPage, ApiError> {
-        match self.page_with_retry(corp, room_code, cursor).await {
-            Err(ApiError::InvalidToken { code }) => {
-                tracing::warn!(%code, "DingTalk refused the cached access token; fetching a new one");
-                self.tokens.invalidate(corp).await;
-                self.page_with_retry(corp, room_code, cursor).await
-            }
-            other => other,
-        }
     }
 
     /// One page; a connection failure or a gateway error is tried once more after a short pause.
@@ -306,20 +262,8 @@ impl ConferenceClient {
     }
 
     async fn page(&self, corp: Option<&str>, room_code: &str, cursor: Option<&str>) -> Result<InfosPage, ApiError> {
-        let token = self.tokens.token(corp).await?;
-        let started = Instant::now();
-        // The code is digits only (RoomCode), so it needs no escaping in the path.
-        let url = format!("{}/v1.0/conference/roomCodes/{room_code}/infos", self.api_base);
-        let mut query: Vec<(&str, String)> = vec![("maxResults", PAGE_SIZE.to_string())];
-        if let Some(cursor) = cursor {
-            query.push(("nextToken", cursor.to_owned()));
-        }
-        let request = self.http.get(url).header("x-acs-dingtalk-access-token", token.expose()).query(&query);
-        self.tokens.calls().record(corp, "conference_infos", Purpose::Query);
-        let result = api::send_json::<InfosPage>(request).await;
-        let outcome = result.as_ref().map_or_else(ApiError::kind, |_| "ok");
-        self.metrics.upstream("conference_infos", outcome, started.elapsed());
-        result
+        // The code is digits only (RoomCode); the declaration escapes it anyway.
+        self.api.call(corp, &InfosRequest { room_code, max_results: PAGE_SIZE, next_token: cursor }).await
     }
 }
 

@@ -12,7 +12,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::lenient;
+use super::loose_json;
 
 /// The event types this module reads.
 pub const STATUS_CHANGE: &str = "meeting_status_change";
@@ -98,47 +98,47 @@ struct Data {
     open_conf_model: Option<ConfModel>,
     #[serde(default)]
     open_member_models: Vec<MemberModel>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[serde(default, deserialize_with = "loose_json::opt_i64")]
     status_seq_num: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "loose_json::opt_string")]
     change_scene: Option<String>,
-    #[serde(default, rename = "eventId", alias = "EventId", deserialize_with = "lenient::opt_string")]
+    #[serde(default, rename = "eventId", alias = "EventId", deserialize_with = "loose_json::opt_string")]
     event_id: Option<String>,
-    #[serde(default, rename = "CorpId", alias = "corpId", deserialize_with = "lenient::opt_string")]
+    #[serde(default, rename = "CorpId", alias = "corpId", deserialize_with = "loose_json::opt_string")]
     corp_id: Option<String>,
-    #[serde(default, rename = "EventType", alias = "eventType", deserialize_with = "lenient::opt_string")]
+    #[serde(default, rename = "EventType", alias = "eventType", deserialize_with = "loose_json::opt_string")]
     event_type: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ConfModel {
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "loose_json::opt_string")]
     conference_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "loose_json::opt_string")]
     title: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "loose_json::opt_string")]
     room_code: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[serde(default, deserialize_with = "loose_json::opt_i64")]
     active_num: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[serde(default, deserialize_with = "loose_json::opt_i64")]
     attend_num: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[serde(default, deserialize_with = "loose_json::opt_i64")]
     conf_duration: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[serde(default, deserialize_with = "loose_json::opt_i64")]
     start_time: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[serde(default, deserialize_with = "loose_json::opt_i64")]
     end_time: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "loose_json::opt_string")]
     creator_nick: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct MemberModel {
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "loose_json::opt_string")]
     conference_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    #[serde(default, deserialize_with = "loose_json::opt_string")]
     user_nick: Option<String>,
 }
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::lenient;
+use super::loose_json;
 use super::webhook::{HostNotAllowed, SessionWebhook, UncheckedWebhook, WebhookHosts};
 
 /// A robot callback body as DingTalk sends it, the fields the bot uses. Every field but the four
@@ -15,7 +15,7 @@ pub struct CallbackBody {
     pub msgtype: String,
     pub msg_id: String,
     pub conversation_id: String,
-    #[serde(deserialize_with = "lenient::string")]
+    #[serde(deserialize_with = "loose_json::string")]
     pub conversation_type: String,
     #[serde(default)]
     pub text: Option<TextContent>,
@@ -33,7 +33,7 @@ pub struct CallbackBody {
     pub robot_code: Option<String>,
     #[serde(default)]
     pub session_webhook: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[serde(default, deserialize_with = "loose_json::opt_i64")]
     pub session_webhook_expired_time: Option<i64>,
 }
 

@@ -1,18 +1,16 @@
-//! The DingTalk platform: signatures, message types, tokens, the conference API and replies.
-//! Knows nothing about commands or cards.
+//! The DingTalk platform: signatures, message types, the OpenAPI client and what the bot calls
+//! through it (conferences, cards, replies), and the Stream's wire frames. Knows nothing about
+//! commands or cards' content.
 
-pub mod api;
-pub mod breaker;
 pub mod callback_crypto;
-pub mod calls;
 pub mod card;
 pub mod conference;
 pub mod event;
-pub mod lenient;
+pub mod loose_json;
 pub mod meeting_event;
 pub mod message;
+pub mod openapi;
 pub mod reply;
 pub mod sign;
-pub mod stream;
-pub mod token;
+pub mod stream_frame;
 pub mod webhook;

@@ -5,13 +5,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Serialize;
 
-use super::api::{self, ApiError};
-use super::calls::Purpose;
 use super::message::{ConversationKind, ReplyTarget};
-use super::token::TokenProvider;
+use super::openapi::declaration::Declaration;
+use super::openapi::error::OldEnvelope;
+use super::openapi::{ApiError, Endpoint, OpenApi, endpoints, http};
 use crate::telemetry::Metrics;
 
 /// Use a session webhook only if it lives at least this much longer.
@@ -149,28 +148,50 @@ pub enum ReplyError {
     NoRoute(&'static str),
 }
 
-#[derive(Debug, Deserialize)]
-struct WebhookAnswer {
-    #[serde(default)]
-    errcode: i64,
-    #[serde(default)]
-    errmsg: String,
+/// The robot's message to a group chat.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupSend<'a> {
+    msg_key: &'static str,
+    msg_param: String,
+    open_conversation_id: &'a str,
+    robot_code: &'a str,
+}
+
+impl Endpoint for GroupSend<'_> {
+    type Response = serde::de::IgnoredAny;
+    const DECLARATION: &'static Declaration = &endpoints::GROUP_SEND;
+}
+
+/// The robot's 1:1 message to people, by staff id.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OtoSend<'a> {
+    robot_code: &'a str,
+    user_ids: [&'a str; 1],
+    msg_key: &'static str,
+    msg_param: String,
+}
+
+impl Endpoint for OtoSend<'_> {
+    type Response = serde::de::IgnoredAny;
+    const DECLARATION: &'static Declaration = &endpoints::OTO_SEND;
 }
 
 /// Sends replies.
 #[derive(Clone)]
 pub struct Replier {
     http: reqwest::Client,
-    api_base: String,
-    tokens: TokenProvider,
+    api: OpenApi,
     metrics: Arc<Metrics>,
     posts: Arc<tokio::sync::Semaphore>,
 }
 
 impl Replier {
-    pub fn new(http: reqwest::Client, api_base: &str, tokens: TokenProvider, metrics: Arc<Metrics>) -> Self {
+    /// Session webhooks are posted with `http`; the OpenAPI sends go through `api`.
+    pub fn new(http: reqwest::Client, api: OpenApi, metrics: Arc<Metrics>) -> Self {
         let posts = Arc::new(tokio::sync::Semaphore::new(MAX_POSTS_IN_FLIGHT));
-        Self { http, api_base: api_base.trim_end_matches('/').to_owned(), tokens, metrics, posts }
+        Self { http, api, metrics, posts }
     }
 
     /// Delivers `message` to `target`, through the session webhook when it is alive (it was
@@ -217,12 +238,14 @@ impl Replier {
 
     async fn post_webhook(&self, url: reqwest::Url, message: &OutgoingMessage) -> Result<(), ReplyError> {
         let started = Instant::now();
-        let result = api::send_json::<WebhookAnswer>(self.http.post(url).json(&message.webhook_payload()))
+        // The webhook answers in the old style, `{errcode, errmsg}` with HTTP 200; its codes
+        // (300001, 130101, 460101) mean something to the reply path, so they are kept as they are.
+        let result = http::send_json::<OldEnvelope>(self.http.post(url).json(&message.webhook_payload()))
             .await
             .map_err(ReplyError::WebhookTransport)
-            .and_then(|answer| match answer.errcode {
+            .and_then(|answer| match answer.errcode.unwrap_or(0) {
                 0 => Ok(()),
-                errcode => Err(ReplyError::Webhook { errcode, errmsg: answer.errmsg }),
+                errcode => Err(ReplyError::Webhook { errcode, errmsg: answer.errmsg.unwrap_or_default() }),
             });
         let outcome = match &result {
             Ok(()) => "ok",
@@ -237,14 +260,14 @@ impl Replier {
     }
 
     async fn send_openapi(&self, target: &ReplyTarget, message: &OutgoingMessage) -> Result<(), ReplyError> {
-        let robot_code = target.robot_code.clone().unwrap_or_else(|| self.tokens.client_id().to_owned());
+        let robot_code = target.robot_code.as_deref().unwrap_or_else(|| self.api.tokens().client_id());
         let (msg_key, msg_param) = message.msg_key_and_param();
-        let (endpoint, url, body) = match target.kind {
-            ConversationKind::Group => (
-                "group_send",
-                format!("{}/v1.0/robot/groupMessages/send", self.api_base),
-                json!({ "msgKey": msg_key, "msgParam": msg_param, "openConversationId": target.conversation_id, "robotCode": robot_code }),
-            ),
+        let corp = target.corp_id.as_deref();
+        let result = match target.kind {
+            ConversationKind::Group => {
+                let open_conversation_id = &target.conversation_id;
+                self.api.call(corp, &GroupSend { msg_key, msg_param, open_conversation_id, robot_code }).await
+            }
             ConversationKind::Single => {
                 let Some(staff_id) = target.sender_staff_id.as_deref() else {
                     self.metrics.reply(Channel::OpenApi.label(), "no_route");
@@ -252,42 +275,18 @@ impl Replier {
                         "a 1:1 reply needs the sender's staff id, which DingTalk did not send",
                     ));
                 };
-                (
-                    "oto_send",
-                    format!("{}/v1.0/robot/oToMessages/batchSend", self.api_base),
-                    json!({ "robotCode": robot_code, "userIds": [staff_id], "msgKey": msg_key, "msgParam": msg_param }),
-                )
+                self.api.call(corp, &OtoSend { robot_code, user_ids: [staff_id], msg_key, msg_param }).await
             }
         };
-        let corp = target.corp_id.as_deref();
-        let mut result = self.post_openapi(corp, endpoint, &url, &body).await;
-        if matches!(result, Err(ApiError::InvalidToken { .. })) {
-            self.tokens.invalidate(target.corp_id.as_deref()).await;
-            result = self.post_openapi(corp, endpoint, &url, &body).await;
-        }
-        self.metrics.reply(Channel::OpenApi.label(), result.as_ref().map_or_else(ApiError::kind, |()| "ok"));
-        result.map_err(ReplyError::OpenApi)
-    }
-
-    async fn post_openapi(
-        &self,
-        corp: Option<&str>,
-        endpoint: &'static str,
-        url: &str,
-        body: &serde_json::Value,
-    ) -> Result<(), ApiError> {
-        let token = self.tokens.token(corp).await?;
-        let started = Instant::now();
-        let request = self.http.post(url).header("x-acs-dingtalk-access-token", token.expose()).json(body);
-        self.tokens.calls().record(corp, endpoint, Purpose::Reply);
-        let result = api::send_json::<serde_json::Value>(request).await.map(drop);
-        self.metrics.upstream(endpoint, result.as_ref().map_or_else(ApiError::kind, |()| "ok"), started.elapsed());
-        result
+        self.metrics.reply(Channel::OpenApi.label(), result.as_ref().map_or_else(ApiError::kind, |_| "ok"));
+        result.map(drop).map_err(ReplyError::OpenApi)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

@@ -1,20 +1,13 @@
-//! The sandbox's time: the bot's background work reads the simulator's clock, and the
-//! playground can run that clock fast (a week of reminders in a minute) or jump it ahead.
+//! The sandbox's time: the bot's background work reads the simulator's clock, which can run
+//! fast (a week of reminders in a minute) or jump ahead (the playground's `/api/clock` does both).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use dingtalk_sim::SimClock;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::playground::{Playground, error};
 use crate::clock::Clock;
 
 /// The simulator's clock as the bot's clock.
@@ -34,6 +27,8 @@ impl Clock for SimTime {
 
 /// The fastest the playground runs the clock: a week a minute.
 pub const MAX_SPEED: u32 = 7 * 24 * 60;
+/// The longest one jump ahead.
+const MAX_JUMP: Duration = Duration::from_secs(31 * 86_400);
 /// How often a fast clock is pushed ahead.
 const STEP: Duration = Duration::from_millis(100);
 
@@ -65,48 +60,27 @@ impl Speed {
         speed
     }
 
-    fn answer(&self) -> ClockAnswer {
-        ClockAnswer { now_ms: self.clock.now_ms(), speed: self.speed.load(Ordering::Relaxed) }
+    /// Milliseconds since the epoch by the simulated clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
-}
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct ClockAnswer {
-    now_ms: i64,
-    speed: u32,
-}
+    /// How many times real speed the clock runs.
+    pub fn speed(&self) -> u32 {
+        self.speed.load(Ordering::Relaxed)
+    }
 
-/// `POST /api/clock`: `{"speed": n}` (1 to a week a minute) and/or `{"advanceSecs": s}`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct ClockRequest {
-    speed: Option<u32>,
-    advance_secs: Option<u64>,
-}
-
-pub(super) async fn show(State(playground): State<Arc<Playground>>) -> Json<ClockAnswer> {
-    Json(playground.speed().answer())
-}
-
-pub(super) async fn change(
-    State(playground): State<Arc<Playground>>,
-    request: Result<Json<ClockRequest>, JsonRejection>,
-) -> Response {
-    let Json(request) = match request {
-        Ok(request) => request,
-        Err(rejection) => return error(StatusCode::BAD_REQUEST, &rejection.body_text()),
-    };
-    let speed = playground.speed();
-    if let Some(value) = request.speed {
-        if !(1..=MAX_SPEED).contains(&value) {
-            let problem = format!("speed is from 1 (real time) to {MAX_SPEED} (a week a minute)");
-            return error(StatusCode::BAD_REQUEST, &problem);
+    /// Runs the clock at `speed` times real speed, from 1 to [`MAX_SPEED`].
+    pub fn set_speed(&self, speed: u32) -> Result<(), String> {
+        if !(1..=MAX_SPEED).contains(&speed) {
+            return Err(format!("speed is from 1 (real time) to {MAX_SPEED} (a week a minute)"));
         }
-        speed.speed.store(value, Ordering::Relaxed);
+        self.speed.store(speed, Ordering::Relaxed);
+        Ok(())
     }
-    if let Some(secs) = request.advance_secs {
-        speed.clock.advance(Duration::from_secs(secs.min(31 * 86_400)));
+
+    /// Jumps the clock ahead by `by`, at most a month.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by.min(MAX_JUMP));
     }
-    Json(speed.answer()).into_response()
 }

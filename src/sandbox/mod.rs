@@ -2,7 +2,8 @@
 //! loopback, with no credentials and nothing to configure (`dingmeet sandbox`).
 //!
 //! The bot is built in-process from settings that point it at the simulator (its client id and
-//! secret from the scenario, `DINGMEET_API_BASE` = the simulator, `DINGMEET_WEBHOOK_HOSTS=127.0.0.1`);
+//! secret from the scenario, `DINGMEET_API_BASE` and `DINGMEET_OAPI_BASE` = the simulator,
+//! `DINGMEET_WEBHOOK_HOSTS=127.0.0.1`);
 //! `DINGMEET_*` variables of the environment are not read, so a real deployment's settings
 //! cannot leak in. The playground's messages take the real path: signed callback → bot →
 //! session webhook (or an interactive card) → simulator records → page. In HTTP mode the bot's
@@ -124,7 +125,7 @@ impl Sandbox {
         };
         let sim = Simulator::start_with(scenario, SimClock::real()).await.map_err(SandboxError::Simulator)?;
         // The playground can run the clock fast: meetings stay where they were put at start.
-        sim.pin_times();
+        sim.meetings().pin_times();
         let scratch = match &options.data_dir {
             Some(_) => None,
             None => Some(ScratchDir::new()?),

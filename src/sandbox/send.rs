@@ -206,7 +206,7 @@ impl SendOutcome {
 
 /// Signs and posts one message; with a sandbox, waits for the reply.
 pub async fn send(options: SendOptions) -> Result<SendOutcome, SendError> {
-    let http = crate::dingtalk::api::http_client(Duration::from_secs(30));
+    let http = crate::dingtalk::openapi::http_client(Duration::from_secs(30));
     let sandbox_url = match (&options.sandbox, &options.secret, &options.url) {
         (Some(url), _, _) => Some(url.trim_end_matches('/').to_owned()),
         (None, None, None) if options.detect_sandbox => Some(format!("http://127.0.0.1:{DEFAULT_PORT}")),

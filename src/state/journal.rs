@@ -32,45 +32,51 @@ pub(super) fn message_key(msg_id: &str) -> String {
     format!("msg:{msg_id}")
 }
 
-impl StateStore {
+/// The journal view of the store.
+#[derive(Debug, Clone, Copy)]
+pub struct Journal<'a> {
+    pub(super) store: &'a StateStore,
+}
+
+impl Journal<'_> {
     /// Records an accepted message (`payload` is what finishing it takes) and says whether it is
     /// new. With Redis up it goes to Redis, for any replica to finish; else to the local store.
     /// Atomic: of any number of concurrent deliveries of one id, exactly one is new.
-    pub async fn record(&self, msg_id: &str, payload: impl FnOnce() -> String) -> Result<Recorded, StoreFailure> {
+    pub async fn record(self, msg_id: &str, payload: impl FnOnce() -> String) -> Result<Recorded, StoreFailure> {
         let key = message_key(msg_id);
-        if !self.options.journal {
-            return Ok(if self.first_seen(&key).await {
+        if !self.store.options.journal {
+            return Ok(if self.store.dedupe().first_seen(&key).await {
                 Recorded::New(Ticket::Unrecorded)
             } else {
                 Recorded::Duplicate
             });
         }
-        if self.shared.is_none() && self.durable.is_none() {
-            let fresh = self.local.first_seen(&key).await;
+        if self.store.shared.is_none() && self.store.durable.is_none() {
+            let fresh = self.store.local.first_seen(&key).await;
             return Ok(if fresh { Recorded::New(Ticket::Unrecorded) } else { Recorded::Duplicate });
         }
         let payload = payload();
-        if let Some(shared) = &self.shared
-            && let Some(entry) = Box::pin(shared.record(&key, self.options.dedupe_ttl, msg_id, &payload)).await
+        if let Some(shared) = &self.store.shared
+            && let Some(entry) = Box::pin(shared.record(&key, self.store.options.dedupe_ttl, msg_id, &payload)).await
         {
-            self.local.first_seen(&key).await;
+            self.store.local.first_seen(&key).await;
             return Ok(entry.map_or(Recorded::Duplicate, |id| Recorded::New(Ticket::Shared(id))));
         }
-        let Some(durable) = &self.durable else {
+        let Some(durable) = &self.store.durable else {
             // Redis is down and nothing is kept locally: memory is all there is.
-            let fresh = self.local.first_seen(&key).await;
+            let fresh = self.store.local.first_seen(&key).await;
             return Ok(if fresh { Recorded::New(Ticket::Unrecorded) } else { Recorded::Duplicate });
         };
         // The duplicate check is the memory's (loaded with the window's ids at start), so the
         // record is one append; an id that could not be recorded is forgotten again, so its
         // redelivery is new.
-        if !self.local.first_seen(&key).await {
+        if !self.store.local.first_seen(&key).await {
             return Ok(Recorded::Duplicate);
         }
         match durable.record(msg_id, payload) {
             Ok(row) => Ok(Recorded::New(Ticket::Local(row))),
             Err(err) => {
-                self.local.forget(&key);
+                self.store.local.forget(&key);
                 Err(err)
             }
         }
@@ -78,25 +84,25 @@ impl StateStore {
 
     /// Right before a reply goes out: false if another replica already sent (or is sending) the
     /// reply to this message, which must then not be sent again.
-    pub async fn claim_reply(&self, msg_id: &str, ticket: &Ticket) -> bool {
-        match (ticket, &self.shared) {
+    pub async fn claim_reply(self, msg_id: &str, ticket: &Ticket) -> bool {
+        match (ticket, &self.store.shared) {
             (Ticket::Shared(_), Some(shared)) => {
-                Box::pin(shared.claim_reply(msg_id, self.options.dedupe_ttl)).await.unwrap_or(true)
+                Box::pin(shared.claim_reply(msg_id, self.store.options.dedupe_ttl)).await.unwrap_or(true)
             }
             _ => true,
         }
     }
 
     /// Marks a recorded message done: answered, or finally refused.
-    pub async fn finish(&self, ticket: &Ticket) {
+    pub async fn finish(self, ticket: &Ticket) {
         match ticket {
             Ticket::Local(row) => {
-                if let Some(durable) = &self.durable {
+                if let Some(durable) = &self.store.durable {
                     durable.done(*row);
                 }
             }
             Ticket::Shared(id) => {
-                if let Some(shared) = &self.shared {
+                if let Some(shared) = &self.store.shared {
                     Box::pin(shared.finish(id)).await;
                 }
             }
@@ -106,8 +112,8 @@ impl StateStore {
 
     /// The messages recorded in the local store and not done (a crash, or a stop whose grace
     /// period ran out), oldest first.
-    pub async fn unfinished(&self) -> Vec<(Ticket, String)> {
-        let Some(durable) = &self.durable else { return Vec::new() };
+    pub async fn unfinished(self) -> Vec<(Ticket, String)> {
+        let Some(durable) = &self.store.durable else { return Vec::new() };
         match durable.unfinished().await {
             Ok(rows) => rows.into_iter().map(|(row, payload)| (Ticket::Local(row), payload)).collect(),
             Err(err) => {
@@ -120,15 +126,48 @@ impl StateStore {
     /// With Redis: takes over the messages another replica recorded and left unacknowledged
     /// longer than the claim time (it stopped), and keeps this replica's own in-flight messages
     /// from looking abandoned.
-    pub async fn take_over(&self) -> Vec<(Ticket, String)> {
-        let Some(shared) = &self.shared else { return Vec::new() };
+    pub async fn take_over(self) -> Vec<(Ticket, String)> {
+        let Some(shared) = &self.store.shared else { return Vec::new() };
         Box::pin(shared.keep_claims()).await;
-        let claimed = Box::pin(shared.take_over(self.options.journal_claim)).await;
+        let claimed = Box::pin(shared.take_over(self.store.options.journal_claim)).await;
         claimed.into_iter().map(|(id, payload)| (Ticket::Shared(id), payload)).collect()
     }
 
-    /// How often [`StateStore::take_over`] should run: `None` without Redis.
-    pub fn take_over_every(&self) -> Option<Duration> {
-        self.shared.as_ref().map(|_| (self.options.journal_claim / 3).max(Duration::from_millis(100)))
+    /// How often [`Journal::take_over`] should run: `None` without Redis.
+    pub fn take_over_every(self) -> Option<Duration> {
+        self.store.shared.as_ref().map(|_| (self.store.options.journal_claim / 3).max(Duration::from_millis(100)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::StateOptions;
+
+    #[tokio::test]
+    async fn a_message_that_could_not_be_recorded_is_new_when_it_comes_again() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = StateStore::open(dir.path(), StateOptions::default()).await.expect("opens");
+        let journal = store.journal();
+        assert!(matches!(journal.record("m1", String::new).await, Ok(Recorded::New(Ticket::Local(_)))));
+        assert_eq!(journal.record("m1", String::new).await.ok(), Some(Recorded::Duplicate));
+        store.durable.as_ref().expect("durable").fail_records();
+        assert!(journal.record("m2", String::new).await.is_err(), "the disk is full");
+        assert!(journal.record("m2", String::new).await.is_err(), "still new, so it is tried again, not acked");
+    }
+
+    #[tokio::test]
+    async fn of_concurrent_deliveries_of_one_id_exactly_one_is_recorded() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = StateStore::open(dir.path(), StateOptions::default()).await.expect("opens");
+        let deliveries = (0..200).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.journal().record(&format!("m{}", i % 100), String::new).await })
+        });
+        let mut new = 0;
+        for delivery in deliveries {
+            new += usize::from(matches!(delivery.await.expect("task"), Ok(Recorded::New(_))));
+        }
+        assert_eq!(new, 100, "each id once");
     }
 }

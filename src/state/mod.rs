@@ -1,89 +1,70 @@
-//! State: duplicate detection, the per-conversation send rate limit, per-conversation settings,
-//! the journal of accepted messages and kept jobs. Kept in SQLite under `DINGMEET_DATA_DIR` (the
-//! store of record on this machine), with what every message reads mirrored in memory; in Redis,
-//! shared by every replica, when `DINGMEET_REDIS_URL` is set, with the local store answering
-//! while Redis is unreachable.
+//! State: what the bot keeps between messages, replicas and restarts, reached through small
+//! typed views of one [`StateStore`]. Kept in SQLite under `DINGMEET_DATA_DIR` (the store of
+//! record on this machine), with what every message reads mirrored in memory; in Redis, shared by
+//! every replica, when `DINGMEET_REDIS_URL` is set, with the local store answering while Redis is
+//! unreachable.
+//!
+//! | view | holds | Redis side | this machine's side |
+//! |---|---|---|---|
+//! | [`StateStore::dedupe`] | message ids seen within the window | `redis/dedupe.rs` | `memory/mod.rs` |
+//! | [`StateStore::send_limit`] | each conversation's sends in the window | `redis/send_log.rs` | `memory/send_log.rs`, `sqlite/send_log.rs` |
+//! | [`StateStore::settings`] | per-conversation settings (`/lang`) | `redis/settings.rs` | `memory/mod.rs`, `sqlite/settings.rs` |
+//! | [`StateStore::journal`] | accepted messages until answered | `redis/journal.rs` | `sqlite/journal.rs`, `sqlite/accepted_log.rs` |
+//! | [`StateStore::claims`] | who does a piece of work | `redis/claims.rs` | (none: no other replica) |
+//! | [`StateStore::shared_counts`] | counters every replica adds to (the budget's) | `redis/counts.rs` | (none) |
+//! | [`StateStore::local_registry`] | typed records of one kind (the budget's ledgers) | (none) | `sqlite/records.rs` |
+//! | [`StateStore::shared_registry`] | typed records every replica sees (live cards, reminders) | `redis/records.rs` | `sqlite/records.rs` |
+//!
+//! [`SuiteTickets`] keep a third-party app's suite ticket through the settings view.
+//!
+//! How to add a view: a file `src/state/<view>.rs` with a type that borrows the store
+//! (`#[derive(Debug, Clone, Copy)] pub struct Things<'a> { store: &'a StateStore }`) and its
+//! methods, each deciding in one place where its answer comes from (Redis while it answers, then
+//! memory, then SQLite); an accessor `pub fn things(&self) -> Things<'_>` in the `impl StateStore`
+//! below and a row in the table above; and each backend's side in a file named for what it holds:
+//! `redis/<view>.rs` (its commands on `RedisStore`, which answer `None` while Redis is away, so
+//! the view falls back), and `sqlite/<view>.rs` and `memory/` for what it keeps on this machine
+//! (a new table needs a migration in `sqlite/schema.rs`; what is loaded at start, `Loaded`). A
+//! view that only keeps typed records needs none of that: a type implementing [`Kept`] has a
+//! [`LocalRegistry`], and implementing [`Shared`] too, a [`SharedRegistry`]. Views are borrows,
+//! not clones: the per-message path (the dedupe, the journal's append) takes no allocation, lock
+//! or await more than its backend's.
 
+mod claims;
+mod dedupe;
 mod journal;
+mod local_registry;
 mod memory;
+mod options;
 mod redis;
-mod registry;
-mod shared;
+mod send_limit;
+mod settings;
+mod shared_counts;
+mod shared_registry;
 mod sqlite;
 mod suite_ticket;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use secrecy::SecretString;
 
-pub use self::journal::{Recorded, Ticket};
+pub use self::claims::{Claim, Claims};
+pub use self::dedupe::Dedupe;
+pub use self::journal::{Journal, Recorded, Ticket};
+pub use self::local_registry::{Kept, LocalRegistry};
 use self::memory::MemoryStore;
+pub use self::options::{RateLimit, StateOptions};
 use self::redis::RedisStore;
-pub use self::registry::{Kept, Registry};
-pub use self::shared::Claim;
+pub use self::send_limit::{SendLimit, SendSlot};
+pub use self::settings::Settings;
+use self::settings::SettingsMirror;
+pub use self::shared_counts::SharedCounts;
+pub use self::shared_registry::{Shared, SharedRegistry};
 pub use self::sqlite::{DATABASE_FILE, Retention, SqliteStore, StoreError, StoreFailure};
 pub use self::suite_ticket::{SUITE_TICKET_NAME, SUITE_TICKET_SCOPE, SuiteTickets};
 use crate::readiness::Readiness;
-
-/// How many replies one conversation may get per window, and how long a reply may wait for a
-/// free slot before it is dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Replies allowed per window; 0 turns the limit off.
-    pub max_per_window: u32,
-    pub window: Duration,
-    pub max_wait: Duration,
-}
-
-impl RateLimit {
-    /// DingTalk throttles a robot for 10 minutes beyond 20 messages a minute in one group.
-    pub fn per_minute(max: u32, max_wait: Duration) -> Self {
-        Self { max_per_window: max, window: Duration::from_secs(60), max_wait }
-    }
-}
-
-/// How the store behaves, whichever backend holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateOptions {
-    /// How long a message id is remembered.
-    pub dedupe_ttl: Duration,
-    pub rate_limit: RateLimit,
-    /// Prepended to every Redis key, so several bots can share one Redis.
-    pub key_prefix: String,
-    /// For `rediss://`: a PEM file of the CA certificates the server's certificate must chain to,
-    /// instead of the system roots.
-    pub redis_ca_file: Option<PathBuf>,
-    /// Whether accepted messages are journaled before they are acknowledged.
-    pub journal: bool,
-    /// With Redis: how long a journaled message may sit unacknowledged by its replica before
-    /// another takes it over.
-    pub journal_claim: Duration,
-}
-
-impl Default for StateOptions {
-    fn default() -> Self {
-        Self {
-            dedupe_ttl: Duration::from_secs(600),
-            rate_limit: RateLimit::per_minute(18, Duration::from_secs(30)),
-            key_prefix: "dingmeet:".to_owned(),
-            redis_ca_file: None,
-            journal: true,
-            journal_claim: Duration::from_secs(30),
-        }
-    }
-}
-
-/// The outcome of asking for a send slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendSlot {
-    /// Send now; `waited` is how long the reply queued for the slot.
-    Granted { waited: Duration },
-    /// No slot within the allowed wait; the next frees up after `retry_after`.
-    Refused { retry_after: Duration },
-}
 
 /// Where the state lives right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,10 +104,7 @@ pub struct StateStore {
     durable: Option<SqliteStore>,
     shared: Option<Arc<RedisStore>>,
     options: Arc<StateOptions>,
-    /// Whether every durable setting is also in memory, so a miss there is a miss: true until
-    /// more settings exist than the memory side keeps.
-    mirrored: Arc<AtomicBool>,
-    settings_written: Arc<AtomicUsize>,
+    settings_mirror: Arc<SettingsMirror>,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -158,13 +136,12 @@ impl StateStore {
             durable: None,
             shared: None,
             options: Arc::new(options),
-            mirrored: Arc::new(AtomicBool::new(true)),
-            settings_written: Arc::default(),
+            settings_mirror: Arc::new(SettingsMirror::new()),
         }
     }
 
     /// The store of record in `data_dir` (created if missing, mode 0700): what it holds is loaded,
-    /// the unfinished journal is left for [`StateStore::unfinished`]. Fails, naming the path and
+    /// the unfinished journal is left for [`Journal::unfinished`]. Fails, naming the path and
     /// what to do, on a directory that cannot be made, a damaged or newer store, or one in use.
     pub async fn open(data_dir: &Path, options: StateOptions) -> Result<Self, StateError> {
         let retention = Retention { dedupe: options.dedupe_ttl, sends: options.rate_limit.window };
@@ -181,8 +158,7 @@ impl StateStore {
         for msg_id in &loaded.seen {
             store.local.first_seen(&journal::message_key(msg_id)).await;
         }
-        store.settings_written.store(count, Ordering::Relaxed);
-        store.mirrored.store(count < memory::MAX_CONVERSATIONS / 2, Ordering::Relaxed);
+        store.settings_mirror.loaded(count);
         let now_wall = SystemTime::now();
         let now = tokio::time::Instant::now();
         for (conversation, at_ms) in &loaded.sends {
@@ -252,210 +228,61 @@ impl StateStore {
         &self.options
     }
 
-    /// Records `key` and returns true if it was not seen within the TTL (atomic: of any number
-    /// of concurrent callers with one key, on any replica sharing the Redis, exactly one gets true).
-    pub async fn first_seen(&self, key: &str) -> bool {
-        if let Some(shared) = &self.shared
-            && let Some(fresh) = Box::pin(shared.first_seen(key, self.options.dedupe_ttl)).await
-        {
-            // Remembered locally too, so an outage does not forget what this replica just saw.
-            self.local.first_seen(key).await;
-            return fresh;
-        }
-        self.local.first_seen(key).await
+    /// Whether replicas share records through Redis (whether or not it answers right now).
+    pub fn shares(&self) -> bool {
+        self.shared.is_some()
     }
 
-    /// Takes a send slot for `conversation` now, or says how long until one frees up.
-    pub async fn try_send_slot(&self, conversation: &str) -> Result<(), Duration> {
-        let limit = self.options.rate_limit;
-        if limit.max_per_window == 0 {
-            return Ok(());
-        }
-        if let Some(shared) = &self.shared
-            && let Some(result) = Box::pin(shared.try_send(conversation, limit.max_per_window, limit.window)).await
-        {
-            if result.is_ok() {
-                self.local.record_send(conversation).await;
-            }
-            return result;
-        }
-        let sent = self.local.try_send_counted(conversation).await?;
-        if sent >= 2
-            && let Some(durable) = &self.durable
-        {
-            // So a restart does not start the window over (DingTalk's count does not). A
-            // window's first send is not written: most conversations send once, and the one send
-            // a restart forgets stays within the two the default limit keeps below DingTalk's 20.
-            durable.record_send(conversation);
-        }
-        Ok(())
+    /// Whether records are shared through Redis right now.
+    pub fn sharing(&self) -> bool {
+        self.shared.as_ref().is_some_and(|shared| shared.is_up())
     }
 
-    /// Waits for a send slot for `conversation`, at most the configured `max_wait`; refuses at
-    /// once if no slot would free up in time.
-    pub async fn wait_for_send_slot(&self, conversation: &str) -> SendSlot {
-        let started = tokio::time::Instant::now();
-        let mut waited = Duration::ZERO;
-        loop {
-            match self.try_send_slot(conversation).await {
-                Ok(()) => return SendSlot::Granted { waited },
-                Err(retry_after) => {
-                    if started.elapsed() + retry_after > self.options.rate_limit.max_wait {
-                        return SendSlot::Refused { retry_after };
-                    }
-                    tokio::time::sleep(retry_after).await;
-                    waited = started.elapsed();
-                }
-            }
-        }
+    /// Duplicate detection: which keys were seen within the dedupe window.
+    pub fn dedupe(&self) -> Dedupe<'_> {
+        Dedupe { store: self }
     }
 
-    /// A conversation's setting (for example its language), if set.
-    pub async fn get_setting(&self, conversation: &str, key: &str) -> Option<String> {
-        if let Some(shared) = &self.shared
-            && let Some(value) = Box::pin(shared.setting(conversation, key)).await
-        {
-            self.local.set_setting(conversation, key, value.as_deref()).await;
-            return value;
-        }
-        let value = self.local.setting(conversation, key).await;
-        if value.is_some() || self.mirrored.load(Ordering::Relaxed) {
-            return value;
-        }
-        let durable = self.durable.as_ref()?;
-        match Box::pin(durable.setting(conversation, key)).await {
-            Ok(value) => {
-                self.local.set_setting(conversation, key, value.as_deref()).await;
-                value
-            }
-            Err(err) => {
-                tracing::error!(%err, "a setting could not be read: using the default");
-                None
-            }
-        }
+    /// The per-conversation send rate limit.
+    pub fn send_limit(&self) -> SendLimit<'_> {
+        SendLimit { store: self }
     }
 
-    /// Sets a conversation's setting. While Redis is unreachable the value is kept in this
-    /// replica only.
-    pub async fn set_setting(&self, conversation: &str, key: &str, value: &str) {
-        self.store_setting(conversation, key, Some(value)).await;
+    /// Per-conversation settings (and the store-wide ones, such as the suite ticket).
+    pub fn settings(&self) -> Settings<'_> {
+        Settings { store: self }
     }
 
-    /// Removes a conversation's setting.
-    pub async fn clear_setting(&self, conversation: &str, key: &str) {
-        self.store_setting(conversation, key, None).await;
+    /// The journal of accepted messages.
+    pub fn journal(&self) -> Journal<'_> {
+        Journal { store: self }
     }
 
-    async fn store_setting(&self, conversation: &str, key: &str, value: Option<&str>) {
-        self.local.set_setting(conversation, key, value).await;
-        if let Some(durable) = &self.durable {
-            let written = self.settings_written.fetch_add(1, Ordering::Relaxed) + 1;
-            if written >= memory::MAX_CONVERSATIONS / 2 {
-                self.mirrored.store(false, Ordering::Relaxed);
-            }
-            if let Err(err) = Box::pin(durable.set_setting(conversation, key, value)).await {
-                tracing::error!(%err, "a setting could not be stored: it holds until this process stops");
-            }
-        }
-        if let Some(shared) = &self.shared {
-            Box::pin(shared.set_setting(conversation, key, value)).await;
-        }
+    /// Claims on pieces of work, so one replica at a time does each.
+    pub fn claims(&self) -> Claims<'_> {
+        Claims { store: self }
+    }
+
+    /// Counters every replica adds to (through Redis).
+    pub fn shared_counts(&self) -> SharedCounts<'_> {
+        SharedCounts { store: self }
+    }
+
+    /// The records of kind `T` kept on this machine; `None` for a store in memory only.
+    pub fn local_registry<T: Kept>(&self) -> Option<LocalRegistry<T>> {
+        self.durable.clone().map(LocalRegistry::new)
+    }
+
+    /// The records of kind `T` every replica sees: in Redis when it is configured, and on this
+    /// machine, which answers while Redis does not.
+    pub fn shared_registry<T: Shared>(&self) -> SharedRegistry<T> {
+        SharedRegistry::new(self.clone(), self.local_registry())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn a_message_that_could_not_be_recorded_is_new_when_it_comes_again() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = StateStore::open(dir.path(), StateOptions::default()).await.expect("opens");
-        assert!(matches!(store.record("m1", String::new).await, Ok(Recorded::New(Ticket::Local(_)))));
-        assert_eq!(store.record("m1", String::new).await.ok(), Some(Recorded::Duplicate));
-        store.durable.as_ref().expect("durable").fail_records();
-        assert!(store.record("m2", String::new).await.is_err(), "the disk is full");
-        assert!(store.record("m2", String::new).await.is_err(), "still new, so it is tried again, not acked");
-    }
-
-    #[tokio::test]
-    async fn of_concurrent_deliveries_of_one_id_exactly_one_is_recorded() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = StateStore::open(dir.path(), StateOptions::default()).await.expect("opens");
-        let deliveries = (0..200).map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move { store.record(&format!("m{}", i % 100), String::new).await })
-        });
-        let mut new = 0;
-        for delivery in deliveries {
-            new += usize::from(matches!(delivery.await.expect("task"), Ok(Recorded::New(_))));
-        }
-        assert_eq!(new, 100, "each id once");
-    }
-
-    #[tokio::test]
-    async fn a_key_is_fresh_exactly_once_even_under_a_race() {
-        let store = StateStore::memory(Duration::from_secs(60));
-        let handles: Vec<_> = (0..50)
-            .map(|_| {
-                let store = store.clone();
-                tokio::spawn(async move { store.first_seen("msg-1").await })
-            })
-            .collect();
-        let mut fresh = 0;
-        for handle in handles {
-            fresh += usize::from(handle.await.expect("task"));
-        }
-        assert_eq!(fresh, 1);
-        assert!(store.first_seen("msg-2").await);
-        assert_eq!(store.backend(), Backend::Memory);
-    }
-
-    fn limited(max_per_window: u32, window_ms: u64, max_wait_ms: u64) -> StateStore {
-        StateStore::memory_with(StateOptions {
-            rate_limit: RateLimit {
-                max_per_window,
-                window: Duration::from_millis(window_ms),
-                max_wait: Duration::from_millis(max_wait_ms),
-            },
-            ..StateOptions::default()
-        })
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_reply_queues_for_a_free_slot_within_the_allowed_wait() {
-        let store = limited(2, 1000, 1500);
-        for _ in 0..2 {
-            assert_eq!(store.wait_for_send_slot("c").await, SendSlot::Granted { waited: Duration::ZERO });
-        }
-        assert_eq!(store.wait_for_send_slot("c").await, SendSlot::Granted { waited: Duration::from_millis(1000) });
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_reply_that_would_wait_too_long_is_refused_at_once() {
-        let store = limited(1, 60_000, 1000);
-        assert!(matches!(store.wait_for_send_slot("c").await, SendSlot::Granted { .. }));
-        let started = tokio::time::Instant::now();
-        assert_eq!(
-            store.wait_for_send_slot("c").await,
-            SendSlot::Refused { retry_after: Duration::from_millis(60_000) }
-        );
-        assert_eq!(started.elapsed(), Duration::ZERO);
-    }
-
-    #[tokio::test]
-    async fn a_zero_limit_means_no_limit() {
-        let store = limited(0, 60_000, 0);
-        for _ in 0..100 {
-            assert_eq!(store.try_send_slot("c").await, Ok(()));
-        }
-    }
-
-    #[test]
-    fn the_default_stays_under_dingtalks_twenty_a_minute() {
-        let limit = StateOptions::default().rate_limit;
-        assert!(limit.max_per_window < 20 && limit.window == Duration::from_secs(60));
-    }
 
     #[tokio::test]
     async fn settings_the_rate_limits_window_and_answered_ids_outlive_the_process() {
@@ -466,31 +293,22 @@ mod tests {
             ..StateOptions::default()
         };
         let store = StateStore::open(dir.path(), options.clone()).await.expect("opens");
-        store.set_setting("cid", "lang", "en").await;
+        store.settings().set("cid", "lang", "en").await;
         for _ in 0..3 {
-            assert_eq!(store.try_send_slot("cid").await, Ok(()));
+            assert_eq!(store.send_limit().try_slot("cid").await, Ok(()));
         }
-        let Ok(Recorded::New(ticket)) = store.record("m1", || "{}".to_owned()).await else { panic!("new") };
-        store.finish(&ticket).await;
+        let Ok(Recorded::New(ticket)) = store.journal().record("m1", || "{}".to_owned()).await else { panic!("new") };
+        store.journal().finish(&ticket).await;
         store.flush().await;
         drop(store);
 
         let store = StateStore::open(dir.path(), options).await.expect("reopens");
-        assert_eq!(store.get_setting("cid", "lang").await.as_deref(), Some("en"));
+        assert_eq!(store.settings().get("cid", "lang").await.as_deref(), Some("en"));
         // The window's first send is not kept: one slot frees, then the limit holds.
-        assert_eq!(store.try_send_slot("cid").await, Ok(()));
-        assert!(store.try_send_slot("cid").await.is_err(), "the sends before the restart still count");
-        assert_eq!(store.try_send_slot("other").await, Ok(()));
-        assert_eq!(store.record("m1", String::new).await.expect("recorded"), Recorded::Duplicate);
-        assert!(store.unfinished().await.is_empty(), "m1 was done");
-    }
-
-    #[tokio::test]
-    async fn settings_are_kept_per_scope() {
-        let store = StateStore::memory(Duration::from_secs(60));
-        assert_eq!(store.get_setting("cid1", "lang").await, None);
-        store.set_setting("cid1", "lang", "en").await;
-        assert_eq!(store.get_setting("cid1", "lang").await.as_deref(), Some("en"));
-        assert_eq!(store.get_setting("cid2", "lang").await, None);
+        assert_eq!(store.send_limit().try_slot("cid").await, Ok(()));
+        assert!(store.send_limit().try_slot("cid").await.is_err(), "the sends before the restart still count");
+        assert_eq!(store.send_limit().try_slot("other").await, Ok(()));
+        assert_eq!(store.journal().record("m1", String::new).await.expect("recorded"), Recorded::Duplicate);
+        assert!(store.journal().unfinished().await.is_empty(), "m1 was done");
     }
 }

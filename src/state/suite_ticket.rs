@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::StateStore;
-use crate::dingtalk::token::SuiteTicketSource;
+use crate::dingtalk::openapi::token::SuiteTicketSource;
 
 /// The state-store scope and name of the newest pushed ticket.
 pub const SUITE_TICKET_SCOPE: &str = "isv";
@@ -39,7 +39,7 @@ impl SuiteTickets {
     /// The tickets to try, best first, without repeats: the stored (pushed) one, this process's
     /// newest, then the seed.
     pub async fn candidates(&self) -> Vec<SecretString> {
-        let stored = self.store.get_setting(SUITE_TICKET_SCOPE, SUITE_TICKET_NAME).await.map(SecretString::from);
+        let stored = self.store.settings().get(SUITE_TICKET_SCOPE, SUITE_TICKET_NAME).await.map(SecretString::from);
         let latest = self.latest.read().unwrap_or_else(PoisonError::into_inner).clone();
         let mut out: Vec<SecretString> = Vec::with_capacity(3);
         for ticket in [stored, latest, self.seed.clone()].into_iter().flatten() {
@@ -58,7 +58,7 @@ impl SuiteTickets {
             return;
         }
         *self.latest.write().unwrap_or_else(PoisonError::into_inner) = Some(SecretString::from(ticket));
-        self.store.set_setting(SUITE_TICKET_SCOPE, SUITE_TICKET_NAME, ticket).await;
+        self.store.settings().set(SUITE_TICKET_SCOPE, SUITE_TICKET_NAME, ticket).await;
         tracing::info!(backend = ?self.store.backend(), "suite ticket from DingTalk stored");
     }
 }
@@ -89,7 +89,7 @@ mod tests {
         let store = StateStore::memory(Duration::from_secs(60));
         let tickets = SuiteTickets::new(store.clone(), Some(SecretString::from("seeded")));
         assert_eq!(texts(&tickets.candidates().await), ["seeded"]);
-        assert_eq!(store.get_setting(SUITE_TICKET_SCOPE, SUITE_TICKET_NAME).await, None, "a seed is not stored");
+        assert_eq!(store.settings().get(SUITE_TICKET_SCOPE, SUITE_TICKET_NAME).await, None, "a seed is not stored");
 
         tickets.remember("pushed-1").await;
         assert_eq!(texts(&tickets.candidates().await), ["pushed-1", "seeded"]);

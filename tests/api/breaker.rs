@@ -28,20 +28,20 @@ async fn metrics(app: &TestApp) -> String {
 async fn after_an_outage_lookups_cost_no_call_and_say_dingtalk_is_not_answering() {
     // A cool-down far longer than the test: no trial can be let through.
     let app = spawn_app_with(&[("DINGMEET_CIRCUIT_FAILURES", "3"), ("DINGMEET_CIRCUIT_COOLDOWN_MS", "600000")]).await;
-    app.sim.set_answer("123456789", system_error());
+    app.sim.meetings().set_answer("123456789", system_error());
 
     for _ in 0..3 {
         let text = reply_for(&app, "123456789").await;
         assert!(text.contains("钉钉那边出错了") && !text.contains(PAUSED), "DingTalk's own error first: {text}");
     }
-    assert_eq!(app.sim.conference_calls("123456789"), 3);
+    assert_eq!(app.sim.meetings().conference_calls("123456789"), 3);
 
     // Open: the same code, another code, and the same code once DingTalk is healthy again, all
     // answered without a single call.
     let calls_before = app.sim.records().conference_calls;
     let same = reply_for(&app, "123456789").await;
     let other = reply_for(&app, "987654321").await;
-    app.sim.set_answer("123456789", CodeAnswer::Meetings(Vec::new()));
+    app.sim.meetings().set_answer("123456789", CodeAnswer::Meetings(Vec::new()));
     let healed = reply_for(&app, "123456789").await;
     for text in [&same, &other, &healed] {
         assert!(text.contains(PAUSED) && text.contains("秒后再试"), "{text}");
@@ -68,11 +68,11 @@ async fn after_the_cool_down_one_trial_lookup_brings_the_bot_back() {
         ("DINGMEET_RATE_LIMIT_PER_MINUTE", "0"),
     ])
     .await;
-    app.sim.set_answer("555000555", system_error());
+    app.sim.meetings().set_answer("555000555", system_error());
     for _ in 0..2 {
         assert!(!reply_for(&app, "555000555").await.contains(PAUSED));
     }
-    app.sim.set_answer("555000555", CodeAnswer::Meetings(Vec::new()));
+    app.sim.meetings().set_answer("555000555", CodeAnswer::Meetings(Vec::new()));
 
     // Poll (with a deadline) until the reply is DingTalk's answer rather than the pause.
     let deadline = Instant::now() + WAIT;
@@ -86,10 +86,10 @@ async fn after_the_cool_down_one_trial_lookup_brings_the_bot_back() {
     };
 
     assert!(recovered.contains("没有找到会议号 555000555"), "{recovered}");
-    assert_eq!(app.sim.conference_calls("555000555"), 3, "two failures, then exactly one trial");
+    assert_eq!(app.sim.meetings().conference_calls("555000555"), 3, "two failures, then exactly one trial");
     // Closed again: another code is looked up at once.
     assert!(reply_for(&app, "123456789").await.contains("产品周会"));
-    assert_eq!(app.sim.conference_calls("123456789"), 1);
+    assert_eq!(app.sim.meetings().conference_calls("123456789"), 1);
     let text = metrics(&app).await;
     assert!(text.contains("dingmeet_upstream_circuit_open 0"), "{text}");
 }
@@ -103,6 +103,6 @@ async fn refusals_such_as_an_invalid_code_never_open_it() {
         assert!(text.contains("会议号 400000001 无效"), "{text}");
     }
 
-    assert_eq!(app.sim.conference_calls("400000001"), 4, "every lookup went to DingTalk");
+    assert_eq!(app.sim.meetings().conference_calls("400000001"), 4, "every lookup went to DingTalk");
     assert!(metrics(&app).await.contains("dingmeet_upstream_circuit_open 0"));
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dingmeet::bot::budget::Budget;
-use dingmeet::dingtalk::calls::{CallCounter, Purpose};
+use dingmeet::dingtalk::openapi::call_purpose::{CallCounter, Purpose};
 use dingmeet::readiness::Readiness;
 use dingmeet::state::StateStore;
 use dingmeet::telemetry::Metrics;

@@ -60,14 +60,14 @@ async fn the_same_msg_id_delivered_twice_gets_one_reply() {
 #[tokio::test]
 async fn the_ack_arrives_before_the_reply_even_while_dingtalk_is_still_answering() {
     let app = spawn_app().await;
-    let held = app.sim.hold("123456789");
+    let held = app.sim.meetings().hold("123456789");
 
     let delivery = app.send(app.message("/meeting 123456789")).await;
 
     // The ack is back while the lookup it started is still waiting for DingTalk.
     assert_acknowledged(&delivery);
     app.sim.wait_for_conference_calls("123456789", 1, WAIT).await.expect("the lookup started");
-    assert!(app.sim.webhook_posts().is_empty(), "no reply can exist before DingTalk answers");
+    assert!(app.sim.sessions().webhook_posts().is_empty(), "no reply can exist before DingTalk answers");
     held.release();
     let reply = app.reply_to(&delivery).await;
     assert!(text_of(&reply).contains("产品周会"));

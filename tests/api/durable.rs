@@ -110,7 +110,7 @@ async fn messages_acknowledged_before_a_sigkill_are_each_answered_once_by_the_ne
     let dir = data_dir();
     let vars =
         env(&sim, &[("DINGMEET_DATA_DIR", &dir.path().display().to_string()), ("DINGMEET_RATE_LIMIT_PER_MINUTE", "0")]);
-    let held = sim.hold("123456789");
+    let held = sim.meetings().hold("123456789");
     let mut bot = BotProcess::start(&vars).await;
     let sessions = twenty_acknowledged_and_unanswered(&sim, &bot).await;
     bot.kill().await;
@@ -142,7 +142,7 @@ async fn a_replica_killed_with_messages_in_flight_has_them_finished_by_another_o
         &sim,
         &[("DINGMEET_REDIS_URL", &url), ("DINGMEET_JOURNAL_CLAIM_SECS", "1"), ("DINGMEET_RATE_LIMIT_PER_MINUTE", "0")],
     );
-    let held = sim.hold("123456789");
+    let held = sim.meetings().hold("123456789");
     let mut doomed = BotProcess::start(&vars).await;
     let mut survivor = BotProcess::start(&vars).await;
     let sessions = twenty_acknowledged_and_unanswered(&sim, &doomed).await;

@@ -41,6 +41,29 @@ async fn no_permission_tells_the_admin_which_permission_to_grant() {
     assert!(text.contains("VideoConference.Conference.Read"), "{text}");
 }
 
+// Single-threaded, so the bot's tasks log through this thread's subscriber.
+#[tokio::test(flavor = "current_thread")]
+async fn a_missing_scope_named_by_dingtalk_reaches_the_answer_and_the_log_once() {
+    let (logs, _guard) = crate::state::capture_logs();
+    let app = spawn_app().await;
+    app.sim.orgs().set_conference_read(app.sim.home_corp(), false);
+
+    let first = reply_for(&app, "123456789").await;
+    let second = reply_for(&app, "987654321").await;
+
+    for text in [&first, &second] {
+        assert!(text.contains("VideoConference.Conference.Read") && text.contains("开发者后台"), "{text}");
+    }
+    let lookups = app.sim.meetings().lookups();
+    assert!(lookups.len() >= 2, "DingTalk refused both lookups: {lookups:?}");
+    let text = logs.text();
+    let lines: Vec<_> = text.lines().filter(|l| l.contains("lacks a permission DingTalk requires")).collect();
+    assert_eq!(lines.len(), 1, "once per organisation and scope:\n{text}");
+    assert!(lines[0].contains("scope=VideoConference.Conference.Read"), "{}", lines[0]);
+    let metrics = reqwest::get(format!("{}/metrics", app.address)).await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains(r#"dingmeet_permission_missing{scope="VideoConference.Conference.Read"} 1"#), "{metrics}");
+}
+
 #[tokio::test]
 async fn a_system_error_asks_to_try_again_later() {
     let app = spawn_app().await;
@@ -64,7 +87,7 @@ async fn a_slow_dingtalk_times_out_into_a_friendly_reply() {
 #[tokio::test]
 async fn a_slow_answer_inside_the_timeout_still_makes_a_card() {
     let app = spawn_app().await;
-    app.sim.set_delay("504000000", Duration::from_millis(300));
+    app.sim.meetings().set_delay("504000000", Duration::from_millis(300));
 
     let text = reply_for(&app, "504000000").await;
 
@@ -108,7 +131,7 @@ async fn an_answer_can_be_changed_while_the_bot_runs() {
     let app = spawn_app_with(&[("DINGMEET_CACHE_TTL_SECS", "0")]).await;
     assert!(reply_for(&app, "123456789").await.contains("产品周会"));
 
-    app.sim.set_answer(
+    app.sim.meetings().set_answer(
         "123456789",
         CodeAnswer::Error(ErrorAnswer { status: 403, code: "noPermission".into(), message: None }),
     );

@@ -79,7 +79,7 @@ async fn two_organisations_asking_about_one_code_in_the_same_minute_each_get_the
     assert!(other_again.contains(OTHER_MEETING) && !other_again.contains(HOME_MEETING), "{other_again}");
     assert!(home_again.contains(HOME_MEETING) && !home_again.contains(OTHER_MEETING), "{home_again}");
     assert_eq!(app.sim.records().lookups_of(SHARED_CODE).len(), 2, "no new lookups");
-    assert_eq!(app.sim.token_requests(), 2, "no new tokens");
+    assert_eq!(app.sim.tokens().requests(), 2, "no new tokens");
 }
 
 #[tokio::test]
@@ -140,7 +140,7 @@ async fn a_message_that_names_no_organisation_gets_a_clear_reply_and_costs_no_to
     let reply = text_of(&app.ask_with(app.message("/meeting 123456789").edit(without_corp_ids)).await);
 
     assert!(reply.contains("没有注明来自哪个组织"), "{reply}");
-    assert_eq!(app.sim.token_requests(), 0);
+    assert_eq!(app.sim.tokens().requests(), 0);
     assert!(app.sim.records().lookups.is_empty());
 }
 
@@ -156,8 +156,8 @@ async fn http_callbacks_of_a_third_party_app_are_verified_with_its_suite_secret(
     let forged = app.send(app.message("/meeting 123456789").corp_id(&beichen()).secret("not-the-suite-secret")).await;
     assert_refused(&forged, 401);
     let sim = app.finish().await;
-    assert_eq!(sim.conference_calls(SHARED_CODE), 1, "nothing more was looked up");
-    assert_eq!(sim.webhook_posts().len(), 1, "nothing more was posted");
+    assert_eq!(sim.meetings().conference_calls(SHARED_CODE), 1, "nothing more was looked up");
+    assert_eq!(sim.sessions().webhook_posts().len(), 1, "nothing more was posted");
 }
 
 #[tokio::test]
@@ -169,7 +169,7 @@ async fn an_organisation_removed_without_the_bot_hearing_of_it_gets_the_not_inst
     assert!(ask_from(&app, &corp, "555666777").await.contains("月度复盘"));
     let old_token = app.sim.records().lookups[0].token.clone().expect("a token was presented");
 
-    app.sim.uninstall_org(&corp);
+    app.sim.orgs().uninstall(&corp);
     let reply = ask_from(&app, &corp, SHARED_CODE).await;
     let later = ask_from(&app, &corp, "246813579").await;
 
@@ -191,7 +191,7 @@ async fn without_a_suite_ticket_the_classic_route_says_it_is_waiting_for_dingtal
     let reply = ask_from(&app, app.sim.home_corp(), SHARED_CODE).await;
 
     assert!(reply.contains(WAITING_REPLY), "{reply}");
-    assert_eq!(app.sim.token_requests(), 0, "nothing to ask DingTalk with");
+    assert_eq!(app.sim.tokens().requests(), 0, "nothing to ask DingTalk with");
 }
 
 #[tokio::test]
@@ -201,7 +201,7 @@ async fn a_stale_suite_ticket_gets_the_waiting_reply_too() {
     let reply = ask_from(&app, app.sim.home_corp(), SHARED_CODE).await;
 
     assert!(reply.contains(WAITING_REPLY), "{reply}");
-    let calls = app.sim.token_calls();
+    let calls = app.sim.tokens().calls();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].suite_ticket.as_deref(), Some("an-old-ticket"));
     assert_eq!(calls[0].refused.as_deref(), Some("invalidSuiteTicket"));

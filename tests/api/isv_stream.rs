@@ -2,7 +2,7 @@
 //! and the organisation events (`org_suite_relieve`, `org_suite_auth`, `org_suite_change`) with
 //! the change each stands for in the simulated world.
 
-use dingtalk_sim::gateway::Pushed;
+use dingtalk_sim::Pushed;
 use dingtalk_sim::records::TokenRoute;
 use dingtalk_sim::{MessageBuilder, Scenario, Simulator};
 
@@ -61,9 +61,9 @@ async fn the_classic_route_works_from_a_ticket_pushed_over_the_stream_and_surviv
 
     let before = ask_from(&app, &home, SHARED_CODE).await;
     assert!(before.contains(WAITING_REPLY), "no ticket yet: {before}");
-    assert_eq!(app.sim.token_requests(), 0, "nothing to ask DingTalk with yet");
+    assert_eq!(app.sim.tokens().requests(), 0, "nothing to ask DingTalk with yet");
 
-    let pushed = app.sim.push_suite_ticket("pushed-ticket-1");
+    let pushed = app.sim.isv().push_suite_ticket("pushed-ticket-1");
     assert_eq!(ack_status(&app, &pushed).await, "SUCCESS");
     let reply = ask_from(&app, &home, SHARED_CODE).await;
     assert!(reply.contains(HOME_MEETING), "{reply}");
@@ -75,14 +75,14 @@ async fn the_classic_route_works_from_a_ticket_pushed_over_the_stream_and_surviv
     let again = ask_from(&app, &home, SHARED_CODE).await;
     assert!(again.contains(HOME_MEETING), "{again}");
 
-    let calls = app.sim.token_calls();
+    let calls = app.sim.tokens().calls();
     assert_eq!(calls.len(), 2, "one token per bot: {calls:?}");
     for call in &calls {
         assert_eq!(call.route, TokenRoute::Classic);
         assert_eq!(call.suite_ticket.as_deref(), Some("pushed-ticket-1"));
         assert!(call.issued.is_some(), "{call:?}");
     }
-    let lookup_tokens: Vec<_> = app.sim.lookups().into_iter().filter_map(|l| l.token).collect();
+    let lookup_tokens: Vec<_> = app.sim.meetings().lookups().into_iter().filter_map(|l| l.token).collect();
     let issued: Vec<_> = calls.into_iter().filter_map(|c| c.issued).collect();
     assert_eq!(lookup_tokens, issued, "each bot looked up with the token it got from the pushed ticket");
 }
@@ -92,16 +92,16 @@ async fn a_newer_ticket_replaces_the_stored_one_and_an_empty_push_is_asked_for_a
     let app = spawn(&[THIRD_PARTY, CLASSIC, STREAM, ("DINGMEET_SUITE_TICKET", "seeded-but-stale")]).await;
     let home = app.sim.home_corp().to_owned();
 
-    let first = app.sim.push_suite_ticket("ticket-1");
+    let first = app.sim.isv().push_suite_ticket("ticket-1");
     assert_eq!(ack_status(&app, &first).await, "SUCCESS");
-    let second = app.sim.push_suite_ticket("ticket-2");
+    let second = app.sim.isv().push_suite_ticket("ticket-2");
     assert_eq!(ack_status(&app, &second).await, "SUCCESS");
     let empty =
-        app.sim.push_event(dingtalk_sim::gateway::StreamEvent::new("suite_ticket", &home, serde_json::json!({})));
+        app.sim.stream().push_event(dingtalk_sim::StreamEvent::new("suite_ticket", &home, serde_json::json!({})));
     assert_eq!(ack_status(&app, &empty).await, "LATER", "no ticket in it: push it again");
 
     assert!(ask_from(&app, &home, SHARED_CODE).await.contains(HOME_MEETING));
-    let presented: Vec<_> = app.sim.token_calls().into_iter().filter_map(|c| c.suite_ticket).collect();
+    let presented: Vec<_> = app.sim.tokens().calls().into_iter().filter_map(|c| c.suite_ticket).collect();
     assert_eq!(presented, ["ticket-2"], "the newest pushed ticket first; the stale seed was never needed");
 }
 
@@ -110,9 +110,9 @@ async fn after_org_suite_relieve_the_removed_organisations_token_is_never_presen
     let app = spawn(&[THIRD_PARTY, STREAM]).await;
     let (home, corp) = (app.sim.home_corp().to_owned(), org("北辰物流"));
     assert!(ask_from(&app, &corp, SHARED_CODE).await.contains(OTHER_MEETING));
-    let old_token = app.sim.lookups()[0].token.clone().expect("a token was presented");
+    let old_token = app.sim.meetings().lookups()[0].token.clone().expect("a token was presented");
 
-    let relieved = app.sim.relieve_org(&corp);
+    let relieved = app.sim.isv().relieve_org(&corp);
     assert_eq!(ack_status(&app, &relieved).await, "SUCCESS");
     let before = app.sim.records();
 
@@ -129,10 +129,11 @@ async fn after_org_suite_relieve_the_removed_organisations_token_is_never_presen
     assert!(ask_from(&app, &home, SHARED_CODE).await.contains(HOME_MEETING), "other organisations are untouched");
 
     // It installs the app again: a new token, never the old one.
-    let authorised = app.sim.authorise_org(&corp);
+    let authorised = app.sim.isv().authorise_org(&corp);
     assert_eq!(ack_status(&app, &authorised).await, "SUCCESS");
     assert!(ask_from(&app, &corp, SHARED_CODE).await.contains(OTHER_MEETING));
-    let presented: Vec<_> = app.sim.lookups().into_iter().filter(|l| l.token.as_ref() == Some(&old_token)).collect();
+    let presented: Vec<_> =
+        app.sim.meetings().lookups().into_iter().filter(|l| l.token.as_ref() == Some(&old_token)).collect();
     assert_eq!(presented.len(), 1, "the old token only ever before the removal: {presented:?}");
 }
 
@@ -143,7 +144,7 @@ async fn org_suite_change_drops_the_organisations_token_so_the_next_message_star
     let denied = ask_from(&app, &corp, SHARED_CODE).await;
     assert!(denied.contains("VideoConference.Conference.Read"), "{denied}");
 
-    let changed = app.sim.change_org_scope(&corp, true);
+    let changed = app.sim.isv().change_org_scope(&corp, true);
     assert_eq!(ack_status(&app, &changed).await, "SUCCESS");
     let granted = ask_from(&app, &corp, SHARED_CODE).await;
 
@@ -159,13 +160,13 @@ async fn when_dingtalk_refuses_the_pushed_ticket_the_seed_is_tried_next() {
     let home = app.sim.home_corp().to_owned();
     // A ticket the bot keeps but DingTalk does not take (pushed without changing the simulator's).
     let bogus =
-        app.sim.push_event(dingtalk_sim::gateway::StreamEvent::suite_ticket(&home, "not-a-ticket-dingtalk-takes"));
+        app.sim.stream().push_event(dingtalk_sim::StreamEvent::suite_ticket(&home, "not-a-ticket-dingtalk-takes"));
     assert_eq!(ack_status(&app, &bogus).await, "SUCCESS");
 
     let reply = ask_from(&app, &home, SHARED_CODE).await;
 
     assert!(reply.contains(HOME_MEETING), "{reply}");
-    let tried: Vec<_> = app.sim.token_calls().into_iter().map(|c| (c.suite_ticket, c.refused)).collect();
+    let tried: Vec<_> = app.sim.tokens().calls().into_iter().map(|c| (c.suite_ticket, c.refused)).collect();
     assert_eq!(
         tried,
         [(Some("not-a-ticket-dingtalk-takes".to_owned()), Some("invalidSuiteTicket".to_owned())), (Some(seed), None)],

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use dingtalk_sim::cards::CardRefusal;
+use dingtalk_sim::CardRefusal;
 use dingtalk_sim::records::cards::{CardCallKind, SimCard};
 use dingtalk_sim::scenario::{CodeAnswer, MeetingSpec};
 use dingtalk_sim::{Scenario, SimClock, Simulator};
@@ -40,7 +40,7 @@ fn meeting(title: &str, status: i64, start: i64, end: Option<i64>) -> MeetingSpe
 }
 
 fn set_meeting(sim: &Simulator, spec: MeetingSpec) {
-    sim.set_answer(CODE, CodeAnswer::Meetings(vec![spec]));
+    sim.meetings().set_answer(CODE, CodeAnswer::Meetings(vec![spec]));
 }
 
 /// Waits until `count` cards were delivered; returns them.
@@ -62,7 +62,7 @@ async fn updated(sim: &Simulator, out_track_id: &str, updates: usize) -> SimCard
 /// Lets the bot's scheduler run past `until` on its clock: moves the clock, then waits until
 /// the bot has looked the code up once more (each look is one lookup, the cache being off).
 async fn advance_and_look(app: &TestApp, by: Duration) {
-    let before = app.sim.conference_calls(CODE);
+    let before = app.sim.meetings().conference_calls(CODE);
     app.sim.clock().advance(by);
     app.sim.wait_for_conference_calls(CODE, before + 1, WAIT).await.expect("the bot looks at the card again");
 }
@@ -83,12 +83,16 @@ async fn a_meeting_in_progress_is_answered_with_a_card_and_no_webhook_copy() {
     assert_eq!(card.at_user_ids.keys().collect::<Vec<_>>(), ["manager807"]);
     let buttons = card.buttons();
     assert_eq!(buttons[0]["url"], "https://meeting.dingtalk.com/j/123456789", "{buttons:?}");
-    let create = &app.sim.card_records().calls_of(CardCallKind::CreateAndDeliver)[0].clone();
+    let create = &app.sim.cards().records().calls_of(CardCallKind::CreateAndDeliver)[0].clone();
     let body = create.body.clone().expect("a JSON body");
     assert_eq!(body["imGroupOpenDeliverModel"]["robotCode"], app.sim.client_id());
     assert_eq!(body["userIdType"], 1);
     let sim = app.finish().await;
-    assert!(sim.webhook_posts().is_empty(), "no second copy on the webhook: {:?}", sim.webhook_posts());
+    assert!(
+        sim.sessions().webhook_posts().is_empty(),
+        "no second copy on the webhook: {:?}",
+        sim.sessions().webhook_posts()
+    );
     assert!(sim.records().openapi_sends.is_empty());
 }
 
@@ -103,27 +107,27 @@ async fn a_one_to_one_card_goes_to_the_robot_space_of_the_sender() {
     assert_eq!(card.open_space_id, "dtv1.card//IM_ROBOT.manager807");
     assert_eq!(card.space_type, "IM_ROBOT");
     assert!(!card.markdown().contains("@manager807"), "no mention in a 1:1 chat");
-    let create = app.sim.card_records().calls_of(CardCallKind::CreateAndDeliver)[0].clone();
+    let create = app.sim.cards().records().calls_of(CardCallKind::CreateAndDeliver)[0].clone();
     assert_eq!(create.body.expect("a body")["imRobotOpenDeliverModel"]["spaceType"], "IM_ROBOT");
     let sim = app.finish().await;
-    assert!(sim.webhook_posts().is_empty());
+    assert!(sim.sessions().webhook_posts().is_empty());
 }
 
 #[tokio::test]
 async fn a_refused_card_is_answered_in_markdown_once_and_not_tried_again_for_a_while() {
     let app = spawn_live(&[]).await;
-    app.sim.refuse_cards(app.sim.home_corp(), Some(CardRefusal::NoPermission));
+    app.sim.cards().refuse(app.sim.home_corp(), Some(CardRefusal::NoPermission));
 
     let first = app.ask("/meeting 123456789").await;
     let second = app.ask("/meeting 123456789").await;
 
     assert!(text_of(&first).contains("产品周会") && text_of(&second).contains("产品周会"));
     let sim = app.finish().await;
-    let posts = sim.webhook_posts();
+    let posts = sim.sessions().webhook_posts();
     assert_eq!(posts.len(), 2, "each question answered exactly once: {posts:?}");
-    let creates = sim.card_records().calls_of(CardCallKind::CreateAndDeliver).len();
+    let creates = sim.cards().records().calls_of(CardCallKind::CreateAndDeliver).len();
     assert_eq!(creates, 1, "the refusal is remembered: the second answer does not pay a failed call");
-    assert!(sim.card_records().cards.is_empty());
+    assert!(sim.cards().records().cards.is_empty());
 }
 
 #[tokio::test]
@@ -134,7 +138,7 @@ async fn an_unpublished_template_falls_back_to_markdown_too() {
 
     assert!(text_of(&post).contains("产品周会"));
     let sim = app.finish().await;
-    let calls = sim.card_records().calls;
+    let calls = sim.cards().records().calls;
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].error_code.as_deref(), Some("param.templateUnpublished"));
 }
@@ -147,7 +151,7 @@ async fn the_markdown_setting_answers_in_markdown_without_calling_the_card_api()
 
     assert!(text_of(&post).contains("产品周会"));
     let sim = app.finish().await;
-    assert!(sim.card_records().calls.is_empty());
+    assert!(sim.cards().records().calls.is_empty());
 }
 
 #[tokio::test]
@@ -160,7 +164,7 @@ async fn an_answer_where_every_meeting_ended_stays_markdown() {
 
     assert!(text_of(&post).contains("复盘会"));
     let sim = app.finish().await;
-    assert!(sim.card_records().calls.is_empty(), "nothing on it can change: no card");
+    assert!(sim.cards().records().calls.is_empty(), "nothing on it can change: no card");
 }
 
 #[tokio::test]
@@ -189,11 +193,11 @@ async fn a_meeting_that_starts_and_ends_while_its_card_is_live_gets_one_update_f
     assert!(card.buttons().iter().all(|b| b.get("url").is_none()), "{:?}", card.buttons());
 
     // Then the card is left alone: hours later nothing is looked up or sent.
-    let looks = app.sim.conference_calls(CODE);
+    let looks = app.sim.meetings().conference_calls(CODE);
     app.sim.clock().advance(Duration::from_secs(6 * 3600));
     let sim = app.finish().await;
-    assert_eq!(sim.conference_calls(CODE), looks, "a final card is not looked at again");
-    assert_eq!(sim.card(&card.out_track_id).expect("the card").updates(), 2);
+    assert_eq!(sim.meetings().conference_calls(CODE), looks, "a final card is not looked at again");
+    assert_eq!(sim.cards().card(&card.out_track_id).expect("the card").updates(), 2);
 }
 
 #[tokio::test]
@@ -213,10 +217,10 @@ async fn a_meeting_in_progress_shows_who_is_in_it_and_then_costs_no_update_while
     app.sim.wait_until(WAIT, counted).await.expect("the third refresh reads the count");
 
     let sim = app.finish().await;
-    let card = sim.card(&card.out_track_id).expect("the card");
+    let card = sim.cards().card(&card.out_track_id).expect("the card");
     assert!(card.markdown().contains("在会人数：3"), "{}", card.markdown());
     assert_eq!(card.updates(), 1, "the first refresh adds how many are in it; then nothing changed, nothing sent");
-    let details = sim.card_records().calls_of(CardCallKind::ConferenceDetail).len();
+    let details = sim.cards().records().calls_of(CardCallKind::ConferenceDetail).len();
     assert_eq!(details, 3, "the count is read at each refresh of the live card, never for the answer itself");
 }
 
@@ -281,27 +285,27 @@ async fn refresh_over_the_stream_is_acked_at_once_and_shows_a_changed_title() {
     set_meeting(&app.sim, meeting("新标题", 2, now - 5 * MINUTE, None));
     app.sim.clock().advance(Duration::from_secs(11));
 
-    let pushed = app.sim.press_card(&card.out_track_id, "manager807", "refresh").expect("a Stream card");
+    let pushed = app.sim.cards().press(&card.out_track_id, "manager807", "refresh").expect("a Stream card");
 
     let ack = app.sim.wait_for_answer(&pushed.message_id, WAIT).await.expect("an ack");
     let card = updated(&app.sim, &card.out_track_id, 1).await;
     assert!(card.markdown().contains("新标题"), "{}", card.markdown());
-    let update = app.sim.card_records().calls_of(CardCallKind::Update)[0].clone();
+    let update = app.sim.cards().records().calls_of(CardCallKind::Update)[0].clone();
     assert!(ack.seq < update.seq, "ack #{} before the update #{}", ack.seq, update.seq);
 }
 
 #[tokio::test]
 async fn refresh_of_an_answer_under_ten_seconds_old_does_not_look_up_again() {
     let (app, card) = stream_card("站会").await;
-    let looks = app.sim.conference_calls(CODE);
+    let looks = app.sim.meetings().conference_calls(CODE);
 
-    let pushed = app.sim.press_card(&card.out_track_id, "manager807", "refresh").expect("a Stream card");
+    let pushed = app.sim.cards().press(&card.out_track_id, "manager807", "refresh").expect("a Stream card");
 
     app.sim.wait_for_answer(&pushed.message_id, WAIT).await.expect("an ack");
     presses(&app, "fresh_enough", 1).await;
     let sim = app.finish().await;
-    assert_eq!(sim.conference_calls(CODE), looks, "the answer is fresh enough");
-    assert!(sim.card_records().calls_of(CardCallKind::Update).is_empty());
+    assert_eq!(sim.meetings().conference_calls(CODE), looks, "the answer is fresh enough");
+    assert!(sim.cards().records().calls_of(CardCallKind::Update).is_empty());
 }
 
 #[tokio::test]
@@ -311,9 +315,10 @@ async fn a_press_on_an_unknown_card_or_from_another_organisation_changes_nothing
     set_meeting(&app.sim, meeting("新标题", 2, now - 5 * MINUTE, None));
     app.sim.clock().advance(Duration::from_secs(11));
 
-    let unknown = app.sim.card_press_body("dingmeet-unknown", app.sim.home_corp(), "manager807", "refresh");
-    let foreign = app.sim.card_press_body(&card.out_track_id, "ding-another-org", "intruder", "refresh");
-    let pushes = [app.sim.push_card_data(&unknown.to_string()), app.sim.push_card_data(&foreign.to_string())];
+    let unknown = app.sim.cards().press_body("dingmeet-unknown", app.sim.home_corp(), "manager807", "refresh");
+    let foreign = app.sim.cards().press_body(&card.out_track_id, "ding-another-org", "intruder", "refresh");
+    let pushes =
+        [app.sim.stream().push_card_data(&unknown.to_string()), app.sim.stream().push_card_data(&foreign.to_string())];
 
     for pushed in &pushes {
         app.sim.wait_for_answer(&pushed.message_id, WAIT).await.expect("acked all the same");
@@ -321,8 +326,8 @@ async fn a_press_on_an_unknown_card_or_from_another_organisation_changes_nothing
     presses(&app, "unknown_card", 1).await;
     presses(&app, "other_organisation", 1).await;
     let sim = app.finish().await;
-    assert!(sim.card_records().calls_of(CardCallKind::Update).is_empty());
-    assert!(sim.card(&card.out_track_id).expect("the card").markdown().contains("旧标题"));
+    assert!(sim.cards().records().calls_of(CardCallKind::Update).is_empty());
+    assert!(sim.cards().card(&card.out_track_id).expect("the card").markdown().contains("旧标题"));
 }
 
 #[tokio::test]
@@ -346,8 +351,8 @@ async fn in_http_mode_with_a_public_url_the_route_is_registered_and_signed_press
     set_meeting(&app.sim, meeting("新标题", 2, now - 5 * MINUTE, None));
     app.sim.clock().advance(Duration::from_secs(11));
 
-    let unsigned = app.sim.press_card_http(&card.out_track_id, "manager807", "refresh", false).await;
-    let signed = app.sim.press_card_http(&card.out_track_id, "manager807", "refresh", true).await;
+    let unsigned = app.sim.cards().press_http(&card.out_track_id, "manager807", "refresh", false).await;
+    let signed = app.sim.cards().press_http(&card.out_track_id, "manager807", "refresh", true).await;
 
     assert_eq!((unsigned, signed), (Some(401), Some(200)));
     let card = updated(&app.sim, &card.out_track_id, 1).await;
@@ -364,7 +369,7 @@ async fn in_http_mode_without_a_public_url_cards_have_no_refresh_button() {
     let card = cards(&app.sim, 1).await.remove(0);
     assert!(card.buttons().iter().all(|b| b["id"] != "refresh"), "{:?}", card.buttons());
     assert_eq!(card.callback_type, None);
-    assert!(app.sim.card_records().routes.is_empty());
+    assert!(app.sim.cards().records().routes.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -386,13 +391,13 @@ async fn two_replicas_on_one_redis_refresh_a_card_once_and_either_keeps_it_live(
 
     // It starts: both replicas find the card due; one looks and updates it.
     set_meeting(&sim, meeting("双副本会", 2, start, Some(end)));
-    let before = sim.conference_calls(CODE);
+    let before = sim.meetings().conference_calls(CODE);
     sim.clock().advance(Duration::from_secs(31 * 60));
     let card = updated(&sim, &card.out_track_id, 1).await;
     assert!(card.markdown().contains("进行中"), "{}", card.markdown());
     a.finish().await;
-    assert_eq!(sim.conference_calls(CODE), before + 1, "one replica looked, not both");
-    assert_eq!(sim.card(&card.out_track_id).expect("the card").updates(), 1, "one update, not one per replica");
+    assert_eq!(sim.meetings().conference_calls(CODE), before + 1, "one replica looked, not both");
+    assert_eq!(sim.cards().card(&card.out_track_id).expect("the card").updates(), 1, "one update, not one per replica");
 
     // The replica that delivered it is gone: the other keeps the card live to its end.
     set_meeting(&sim, meeting("双副本会", 1, start, Some(end)));
@@ -400,5 +405,5 @@ async fn two_replicas_on_one_redis_refresh_a_card_once_and_either_keeps_it_live(
     let card = updated(&sim, &card.out_track_id, 2).await;
     assert!(card.markdown().contains("已结束"), "{}", card.markdown());
     b.finish().await;
-    assert_eq!(sim.card(&card.out_track_id).expect("the card").updates(), 2);
+    assert_eq!(sim.cards().card(&card.out_track_id).expect("the card").updates(), 2);
 }

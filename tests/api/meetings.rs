@@ -43,7 +43,7 @@ async fn a_code_with_130_instances_lists_ten_and_counts_the_rest_from_dingtalks_
     assert!(text.contains("另有 120 场未列出"), "{text}");
     assert!(text.contains("#### 1. 每日站会 第1期 · 已结束"), "the latest first: {text}");
     let sim = app.finish().await;
-    assert_eq!(sim.conference_calls("999000130"), 5, "pages of 20 until at least 100 instances");
+    assert_eq!(sim.meetings().conference_calls("999000130"), 5, "pages of 20 until at least 100 instances");
 }
 
 #[tokio::test]
@@ -90,7 +90,7 @@ async fn up_to_five_codes_are_answered_in_one_reply_and_the_rest_are_counted() {
     assert!(text.contains("其余 1 个没有查询"), "{text}");
     let sim = app.finish().await;
     assert_eq!(sim.records().delivered_posts().len(), 1, "one reply for all codes");
-    assert_eq!(sim.conference_calls("400000001"), 0);
+    assert_eq!(sim.meetings().conference_calls("400000001"), 0);
 }
 
 #[tokio::test]

@@ -78,7 +78,7 @@ async fn a_typo_gets_a_did_you_mean_hint() {
     let text = text_of(&app.ask("/meting 123456789").await);
 
     assert!(text.contains("/meeting"), "{text}");
-    assert_eq!(app.finish().await.conference_calls("123456789"), 0, "nothing is looked up");
+    assert_eq!(app.finish().await.meetings().conference_calls("123456789"), 0, "nothing is looked up");
 }
 
 #[tokio::test]

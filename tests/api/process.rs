@@ -106,7 +106,7 @@ async fn json_logs_explain_rejections_carry_the_ids_and_never_contain_a_secret()
     let text = output.join("\n");
     let mut secrets = vec![sim.client_secret().to_owned(), rotated.to_owned(), "redis-pass-5be1".to_owned()];
     secrets.extend(callbacks.iter().filter_map(sign_of));
-    let tokens = sim.issued_tokens();
+    let tokens = sim.tokens().issued_texts();
     assert!(!tokens.is_empty(), "the bot fetched a token");
     secrets.extend(tokens);
     secrets.extend(callbacks.iter().map(|callback| callback.session_id.clone()));
@@ -118,7 +118,7 @@ async fn json_logs_explain_rejections_carry_the_ids_and_never_contain_a_secret()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_accepting_delivers_the_reply_in_flight_and_exits_0() {
     let sim = simulator().await;
-    let held = sim.hold("123456789");
+    let held = sim.meetings().hold("123456789");
     let mut bot = BotProcess::start(&env(&sim, &[("DINGMEET_SHUTDOWN_GRACE_SECS", "10")])).await;
     let delivery = sim.message("/meeting 123456789").post(&format!("{}/dingtalk/callback", bot.address)).await;
     assert_eq!(delivery.expect("the bot answers").status, 200);

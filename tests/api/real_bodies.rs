@@ -26,8 +26,8 @@ async fn post_captured(app: &TestApp, name: &str) -> String {
     let conversation = body["conversationId"].as_str().expect("a conversationId").to_owned();
     let kind = body["conversationType"].as_str().expect("a conversationType").to_owned();
     let expires = app.sim.clock().now_ms() + 5_400_000;
-    let session = app.sim.open_session(&conversation, &kind, expires);
-    body["sessionWebhook"] = Value::from(app.sim.session_url(&session.id));
+    let session = app.sim.sessions().open(&conversation, &kind, expires);
+    body["sessionWebhook"] = Value::from(app.sim.sessions().url(&session.id));
     body["sessionWebhookExpiredTime"] = Value::from(expires);
     let bytes = serde_json::to_vec(&body).expect("the body serialises");
 

@@ -186,7 +186,7 @@ fn free_port() -> u16 {
 
 /// PING over TLS, trusting `ca`, with the redis crate's blocking client.
 fn answers_tls_ping(url: &str, ca: &TestCa) -> bool {
-    dingmeet::dingtalk::api::install_crypto_provider();
+    dingmeet::dingtalk::openapi::install_crypto_provider();
     let root_cert = Some(std::fs::read(ca.cert_file()).expect("the test CA's certificate"));
     let certificates = redis::TlsCertificates { client_tls: None, root_cert };
     let client = redis::Client::build_with_tls(url, certificates).expect("a rediss:// URL");

@@ -112,7 +112,7 @@ async fn a_wrong_ca_or_tls_on_one_side_only_means_local_state_and_a_reason_that_
 
     let (store, reason) = open(&tls.url(), Some(tls.ca_file())).await;
     assert_eq!((store.backend(), reason), (Backend::Redis, None), "the right CA file is trusted");
-    assert!(store.first_seen("msg-over-tls").await && !store.first_seen("msg-over-tls").await);
+    assert!(store.dedupe().first_seen("msg-over-tls").await && !store.dedupe().first_seen("msg-over-tls").await);
 
     let (store, reason) = open(&tls.url(), Some(stranger.cert_file())).await;
     let reason = reason.expect("not ready with a CA that did not sign the server's certificate");
@@ -130,7 +130,7 @@ async fn a_wrong_ca_or_tls_on_one_side_only_means_local_state_and_a_reason_that_
     assert!(reason.contains("if that Redis accepts TLS only, use rediss://"), "{reason}");
 
     // Local state still answers, as with any unreachable Redis.
-    assert!(store.first_seen("msg-local").await && !store.first_seen("msg-local").await);
+    assert!(store.dedupe().first_seen("msg-local").await && !store.dedupe().first_seen("msg-local").await);
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use dingmeet::app::Application;
 use dingmeet::bot::handle::Bot;
-use dingmeet::bot::meeting::format_time;
+use dingmeet::bot::meeting_view::format_time;
 use dingmeet::config::Settings;
 use dingtalk_sim::records::{OpenApiSend, WebhookPost};
 use dingtalk_sim::scenario::{CodeAnswer, MeetingSpec, Moment, Offset};
@@ -144,7 +144,7 @@ async fn a_reminder_is_confirmed_then_sent_once_at_its_time_with_title_and_link(
     let bot = start(&sim, dir.path(), &[]).await;
     let start_ms = sim.clock().now_ms() + 60 * MINUTE;
     let later = start_ms + 2 * DAY;
-    sim.set_answer(
+    sim.meetings().set_answer(
         CODE,
         CodeAnswer::Meetings(vec![
             meeting("c1", "产品周会", 0, start_ms),
@@ -187,7 +187,7 @@ async fn a_one_to_one_reminder_goes_to_the_asker_through_batch_send() {
     let dir = data_dir();
     let bot = start(&sim, dir.path(), &[]).await;
     let start_ms = sim.clock().now_ms() + 20 * MINUTE;
-    sim.set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "一对一", 0, start_ms)]));
+    sim.meetings().set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "一对一", 0, start_ms)]));
     let confirmation = bot.ask(&sim, &format!("提醒 {CODE}"), true).await;
     assert!(confirmation.contains("5 分钟"), "{confirmation}");
     advance(&sim, 15 * MINUTE);
@@ -203,8 +203,8 @@ async fn reminders_are_listed_and_cancelled_one_or_all() {
     let dir = data_dir();
     let bot = start(&sim, dir.path(), &[("DINGMEET_LANG", "en")]).await;
     let now = sim.clock().now_ms();
-    sim.set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "Standup", 0, now + 60 * MINUTE)]));
-    sim.set_answer(OTHER, CodeAnswer::Meetings(vec![meeting("c2", "Review", 0, now + 90 * MINUTE)]));
+    sim.meetings().set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "Standup", 0, now + 60 * MINUTE)]));
+    sim.meetings().set_answer(OTHER, CodeAnswer::Meetings(vec![meeting("c2", "Review", 0, now + 90 * MINUTE)]));
     assert!(bot.ask(&sim, "/remind", false).await.contains("No meeting reminders"));
     bot.ask(&sim, &format!("/remind {CODE}"), false).await;
     bot.ask(&sim, &format!("/remind {OTHER} 15"), false).await;
@@ -233,7 +233,7 @@ async fn nothing_upcoming_or_an_unknown_code_sets_nothing() {
     let dir = data_dir();
     let bot = start(&sim, dir.path(), &[]).await;
     let now = sim.clock().now_ms();
-    sim.set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "已开过", 1, now - DAY)]));
+    sim.meetings().set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "已开过", 1, now - DAY)]));
     let answer = bot.ask(&sim, &format!("/remind {CODE}"), false).await;
     assert!(answer.contains("没有未开始的会议"), "{answer}");
     let answer = bot.ask(&sim, "/remind 555000111", true).await;
@@ -251,16 +251,16 @@ async fn a_cancelled_meeting_is_not_reminded_a_moved_one_is_rescheduled_and_an_e
     let bot = start(&sim, dir.path(), &[("DINGMEET_CACHE_TTL_SECS", "0")]).await;
     let now = sim.clock().now_ms();
     let third = "987650003";
-    sim.set_answer(CODE, CodeAnswer::Meetings(vec![meeting("gone", "被取消的会", 0, now + 30 * MINUTE)]));
-    sim.set_answer(OTHER, CodeAnswer::Meetings(vec![meeting("moved", "改期的会", 0, now + 30 * MINUTE)]));
-    sim.set_answer(third, CodeAnswer::Meetings(vec![meeting("early", "提前开的会", 0, now + 30 * MINUTE)]));
+    sim.meetings().set_answer(CODE, CodeAnswer::Meetings(vec![meeting("gone", "被取消的会", 0, now + 30 * MINUTE)]));
+    sim.meetings().set_answer(OTHER, CodeAnswer::Meetings(vec![meeting("moved", "改期的会", 0, now + 30 * MINUTE)]));
+    sim.meetings().set_answer(third, CodeAnswer::Meetings(vec![meeting("early", "提前开的会", 0, now + 30 * MINUTE)]));
     for code in [CODE, OTHER, third] {
         bot.ask(&sim, &format!("/remind {code}"), false).await;
     }
-    assert!(sim.cancel_meeting(CODE, "gone"));
-    assert!(sim.reschedule_meeting(OTHER, "moved", now + 90 * MINUTE));
+    assert!(sim.meetings().cancel_meeting(CODE, "gone"));
+    assert!(sim.meetings().reschedule_meeting(OTHER, "moved", now + 90 * MINUTE));
     advance(&sim, 10 * MINUTE);
-    assert!(sim.start_meeting(third, "early"));
+    assert!(sim.meetings().start_meeting(third, "early"));
     let now = now + 10 * MINUTE;
     advance(&sim, 14 * MINUTE);
 
@@ -289,7 +289,7 @@ async fn a_reminder_due_while_the_bot_was_down_is_sent_once_when_it_is_back() {
     let dir = data_dir();
     let bot = start(&sim, dir.path(), &[]).await;
     let start_ms = sim.clock().now_ms() + 30 * MINUTE;
-    sim.set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "停机期间的会", 0, start_ms)]));
+    sim.meetings().set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "停机期间的会", 0, start_ms)]));
     bot.ask(&sim, &format!("/remind {CODE}"), false).await;
     bot.finish().await;
 
@@ -311,10 +311,10 @@ async fn a_reminder_due_after_the_whole_meeting_passed_in_downtime_is_not_sent()
     let dir = data_dir();
     let bot = start(&sim, dir.path(), &[]).await;
     let start_ms = sim.clock().now_ms() + 30 * MINUTE;
-    sim.set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "错过的会", 0, start_ms)]));
+    sim.meetings().set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "错过的会", 0, start_ms)]));
     bot.ask(&sim, &format!("/remind {CODE}"), false).await;
     bot.finish().await;
-    sim.set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "错过的会", 1, start_ms)]));
+    sim.meetings().set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "错过的会", 1, start_ms)]));
     advance(&sim, 3 * 60 * MINUTE);
     let again = start(&sim, dir.path(), &[]).await;
     again.tick().await;
@@ -329,7 +329,7 @@ async fn a_weekly_code_is_reminded_on_two_consecutive_weeks() {
     let bot = start(&sim, dir.path(), &[("DINGMEET_CACHE_TTL_SECS", "0")]).await;
     let first = sim.clock().now_ms() + DAY;
     let second = first + 7 * DAY;
-    sim.set_answer(
+    sim.meetings().set_answer(
         CODE,
         CodeAnswer::Meetings(vec![meeting("w1", "周例会", 0, first), meeting("w2", "周例会", 0, second)]),
     );
@@ -362,7 +362,7 @@ async fn two_replicas_on_one_redis_send_one_reminder() {
     let a = start(&sim, dir_a.path(), &settings).await;
     let b = start(&sim, dir_b.path(), &settings).await;
     let start_ms = sim.clock().now_ms() + 30 * MINUTE;
-    sim.set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "两个副本", 0, start_ms)]));
+    sim.meetings().set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "两个副本", 0, start_ms)]));
     a.ask(&sim, &format!("/remind {CODE}"), false).await;
     let list = b.ask(&sim, "/remind", false).await;
     assert!(list.contains(CODE), "the other replica knows it: {list}");
@@ -382,9 +382,9 @@ async fn without_the_robot_send_permission_a_reminder_fails_once_and_remind_name
     let dir = data_dir();
     let bot = start(&sim, dir.path(), &[]).await;
     let now = sim.clock().now_ms();
-    sim.set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "没有权限", 0, now + 20 * MINUTE)]));
-    sim.set_answer(OTHER, CodeAnswer::Meetings(vec![meeting("c2", "下一个", 0, now + 90 * MINUTE)]));
-    sim.set_robot_send(sim.home_corp(), false);
+    sim.meetings().set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "没有权限", 0, now + 20 * MINUTE)]));
+    sim.meetings().set_answer(OTHER, CodeAnswer::Meetings(vec![meeting("c2", "下一个", 0, now + 90 * MINUTE)]));
+    sim.orgs().set_robot_send(sim.home_corp(), false);
     bot.ask(&sim, &format!("/remind {CODE}"), false).await;
     advance(&sim, 15 * MINUTE);
     sim.wait_until(WAIT, |records| (!records.openapi_sends.is_empty()).then_some(())).await.expect("a refused send");
@@ -402,7 +402,7 @@ async fn the_simulator_keeps_each_conversations_proactive_sends_apart() {
     let dir = data_dir();
     let bot = start(&sim, dir.path(), &[]).await;
     let now = sim.clock().now_ms();
-    sim.set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "群里", 0, now + 20 * MINUTE)]));
+    sim.meetings().set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "群里", 0, now + 20 * MINUTE)]));
     bot.ask(&sim, &format!("/remind {CODE}"), false).await;
     bot.ask(&sim, &format!("/remind {CODE}"), true).await;
     advance(&sim, 15 * MINUTE);
@@ -424,7 +424,7 @@ async fn a_reminder_set_while_redis_is_down_is_shared_when_it_is_back_and_sent_o
     let settings = [("DINGMEET_REDIS_URL", url.as_str())];
     let a = start(&sim, dir_a.path(), &settings).await;
     let start_ms = sim.clock().now_ms() + 30 * MINUTE;
-    sim.set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "断线时设置的会", 0, start_ms)]));
+    sim.meetings().set_answer(CODE, CodeAnswer::Meetings(vec![meeting("c1", "断线时设置的会", 0, start_ms)]));
     redis.kill();
     let confirmation = a.ask(&sim, &format!("/remind {CODE}"), false).await;
     assert!(confirmation.contains("断线时设置的会"), "{confirmation}");

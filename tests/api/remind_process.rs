@@ -25,7 +25,7 @@ fn env(sim: &Simulator, dir: &std::path::Path) -> Vec<(String, String)> {
 /// A meeting starting `lead_ms` from now, whose one-minute reminder is due `lead_ms - 60 s` from now.
 fn meeting_in(sim: &Simulator, lead_ms: i64) -> i64 {
     let start = sim.clock().now_ms() + lead_ms;
-    sim.set_answer(CODE, CodeAnswer::Meetings(vec![meeting("p1", "重启前设置的会", 0, start)]));
+    sim.meetings().set_answer(CODE, CodeAnswer::Meetings(vec![meeting("p1", "重启前设置的会", 0, start)]));
     start
 }
 

@@ -1,8 +1,11 @@
 //! Where replies go: the session webhook while it lives; the robot OpenAPI (`sampleMarkdown`)
 //! once it has expired or DingTalk answers `300001`.
 
+use std::time::Duration;
+
 use dingtalk_sim::records::SendKind;
 use dingtalk_sim::sender::SessionMode;
+use dingtalk_sim::{Scenario, SimClock, Simulator};
 
 use crate::helpers::*;
 
@@ -23,7 +26,7 @@ async fn an_expired_session_webhook_in_a_group_falls_back_to_the_group_send() {
     assert!(param["title"].as_str().is_some_and(|t| t.contains("123456789")), "{param}");
     assert!(send.text().is_some_and(|t| t.contains("产品周会") && t.contains("@manager807")), "{param}");
     let sim = app.finish().await;
-    assert!(sim.webhook_posts().is_empty(), "an expired session webhook is not even tried");
+    assert!(sim.sessions().webhook_posts().is_empty(), "an expired session webhook is not even tried");
 }
 
 #[tokio::test]
@@ -52,7 +55,7 @@ async fn a_session_dingtalk_no_longer_knows_answers_300001_and_the_reply_goes_th
     let sends = app.sim.wait_for_openapi_sends(1, WAIT).await.expect("an OpenAPI send");
     assert_eq!(sends[0].kind, SendKind::Group);
     let sim = app.finish().await;
-    let posts = sim.webhook_posts();
+    let posts = sim.sessions().webhook_posts();
     assert_eq!(posts.len(), 1, "the webhook was tried first");
     assert_eq!((posts[0].errcode, posts[0].errmsg.as_str()), (300_001, "session 不存在"));
 }
@@ -60,13 +63,13 @@ async fn a_session_dingtalk_no_longer_knows_answers_300001_and_the_reply_goes_th
 #[tokio::test]
 async fn a_session_that_expired_by_dingtalks_clock_falls_back_too() {
     let app = spawn_app().await;
-    let held = app.sim.hold("123456789");
+    let held = app.sim.meetings().hold("123456789");
 
     let delivery = app.send(app.message("/meeting 123456789")).await;
     assert_acknowledged(&delivery);
     app.sim.wait_for_conference_calls("123456789", 1, WAIT).await.expect("the lookup started");
     // The lookup took so long that DingTalk ended the session meanwhile.
-    app.sim.expire_sessions();
+    app.sim.sessions().expire_all();
     held.release();
 
     let sends = app.sim.wait_for_openapi_sends(1, WAIT).await.expect("an OpenAPI send");
@@ -74,16 +77,37 @@ async fn a_session_that_expired_by_dingtalks_clock_falls_back_too() {
 }
 
 #[tokio::test]
+async fn a_session_webhook_expires_by_the_bots_clock_not_the_wall_clock() {
+    let scenario = Scenario::builtin().expect("the builtin scenario is valid");
+    let sim = Simulator::start_with(scenario, SimClock::real()).await.expect("the simulator starts");
+    let app = spawn_app_in(sim, &[], data_dir(), true).await;
+    let held = app.sim.meetings().hold("123456789");
+
+    let delivery = app.send(app.message("/meeting 123456789")).await;
+    assert_acknowledged(&delivery);
+    app.sim.wait_for_conference_calls("123456789", 1, WAIT).await.expect("the lookup started");
+    // The bot's clock (the simulator's) runs past the session's 90 minutes during the lookup;
+    // by the wall clock the session would still be alive.
+    app.sim.clock().advance(Duration::from_secs(2 * 60 * 60));
+    held.release();
+
+    let sends = app.sim.wait_for_openapi_sends(1, WAIT).await.expect("an OpenAPI send");
+    assert_eq!(sends[0].kind, SendKind::Group);
+    let sim = app.finish().await;
+    assert!(sim.sessions().webhook_posts().is_empty(), "a session expired by the bot's clock is not even tried");
+}
+
+#[tokio::test]
 async fn the_openapi_fallback_refreshes_a_refused_token_once() {
     let app = spawn_app().await;
     assert!(text_of(&app.ask("/meeting 123456789").await).contains("产品周会"));
-    let held = app.sim.hold("111222333");
+    let held = app.sim.meetings().hold("111222333");
 
     let delivery = app.send(app.message("/meeting 111222333").session(SessionMode::Expired)).await;
     assert_acknowledged(&delivery);
     app.sim.wait_for_conference_calls("111222333", 1, WAIT).await.expect("the lookup started");
     // The token dies after the lookup used it and before the send does.
-    app.sim.revoke_tokens();
+    app.sim.tokens().revoke_all();
     held.release();
 
     let sends = app.sim.wait_for_openapi_sends(1, WAIT).await.expect("an OpenAPI send");
@@ -115,7 +139,7 @@ async fn a_throttled_session_webhook_130101_hands_the_reply_to_the_openapi() {
         "{metrics}"
     );
     let sim = app.finish().await;
-    let refused: Vec<_> = sim.webhook_posts().into_iter().filter(|p| !p.delivered()).collect();
+    let refused: Vec<_> = sim.sessions().webhook_posts().into_iter().filter(|p| !p.delivered()).collect();
     assert_eq!(refused.len(), 1, "only the 21st post was refused");
     assert_eq!(refused[0].errcode, 130_101);
 }

@@ -69,7 +69,7 @@ impl Running {
 }
 
 fn http() -> reqwest::Client {
-    dingmeet::dingtalk::api::http_client(Duration::from_secs(30))
+    dingmeet::dingtalk::openapi::http_client(Duration::from_secs(30))
 }
 
 #[tokio::test]
@@ -255,8 +255,8 @@ async fn send_signs_for_the_sandbox_and_reports_the_bots_reply() {
 #[tokio::test]
 async fn send_posts_to_any_bot_with_the_given_secret_and_webhook() {
     let app = spawn_app().await;
-    let session = app.sim.open_session("cidSendCli==", "2", app.sim.clock().now_ms() + 600_000);
-    let webhook = app.sim.session_url(&session.id);
+    let session = app.sim.sessions().open("cidSendCli==", "2", app.sim.clock().now_ms() + 600_000);
+    let webhook = app.sim.sessions().url(&session.id);
     let options = SendOptions {
         text: "/meeting 123456789".to_owned(),
         url: Some(app.callback_url()),

@@ -43,7 +43,7 @@ async fn duplicate_detection_is_atomic_across_two_instances_sharing_redis() {
     let racers: Vec<_> = (0..40)
         .map(|i| {
             let store = if i % 2 == 0 { a.clone() } else { b.clone() };
-            tokio::spawn(async move { store.first_seen("msg:race").await })
+            tokio::spawn(async move { store.dedupe().first_seen("msg:race").await })
         })
         .collect();
     let mut fresh = 0;
@@ -51,19 +51,19 @@ async fn duplicate_detection_is_atomic_across_two_instances_sharing_redis() {
         fresh += usize::from(racer.await.expect("task"));
     }
     assert_eq!(fresh, 1, "exactly one of 40 concurrent deliveries over two instances is new");
-    assert!(b.first_seen("msg:other").await);
-    assert!(!a.first_seen("msg:other").await);
+    assert!(b.dedupe().first_seen("msg:other").await);
+    assert!(!a.dedupe().first_seen("msg:other").await);
 }
 
 #[tokio::test]
 async fn a_seen_message_is_forgotten_after_the_dedupe_ttl() {
     let redis = RedisServer::start();
     let store = open(&redis, StateOptions { dedupe_ttl: Duration::from_millis(200), ..StateOptions::default() }).await;
-    assert!(store.first_seen("msg:ttl").await);
+    assert!(store.dedupe().first_seen("msg:ttl").await);
     let other = open(&redis, StateOptions { dedupe_ttl: Duration::from_millis(200), ..StateOptions::default() }).await;
     let deadline = Instant::now() + DEADLINE;
     // Redis expires the key (PX); a fresh instance without local memory sees it as new again.
-    while !other.first_seen("msg:ttl").await {
+    while !other.dedupe().first_seen("msg:ttl").await {
         assert!(Instant::now() < deadline, "the key never expired");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -75,11 +75,11 @@ async fn the_rate_limit_counts_sends_from_every_instance() {
     let limit = RateLimit { max_per_window: 3, window: Duration::from_secs(60), max_wait: Duration::ZERO };
     let a = open(&redis, options(limit)).await;
     let b = open(&redis, options(limit)).await;
-    assert_eq!(a.try_send_slot("cid-group").await, Ok(()));
-    assert_eq!(b.try_send_slot("cid-group").await, Ok(()));
-    assert_eq!(a.try_send_slot("cid-group").await, Ok(()));
+    assert_eq!(a.send_limit().try_slot("cid-group").await, Ok(()));
+    assert_eq!(b.send_limit().try_slot("cid-group").await, Ok(()));
+    assert_eq!(a.send_limit().try_slot("cid-group").await, Ok(()));
     for store in [&a, &b] {
-        match store.wait_for_send_slot("cid-group").await {
+        match store.send_limit().wait_for_slot("cid-group").await {
             SendSlot::Refused { retry_after } => {
                 assert!(
                     retry_after > Duration::from_secs(50) && retry_after <= Duration::from_secs(60),
@@ -89,7 +89,7 @@ async fn the_rate_limit_counts_sends_from_every_instance() {
             granted => panic!("a fourth send within the minute must be refused, got {granted:?}"),
         }
     }
-    assert_eq!(b.try_send_slot("cid-other").await, Ok(()), "other conversations have their own window");
+    assert_eq!(b.send_limit().try_slot("cid-other").await, Ok(()), "other conversations have their own window");
 }
 
 #[tokio::test]
@@ -98,8 +98,8 @@ async fn a_queued_reply_takes_the_slot_as_soon_as_it_frees_up_on_any_instance() 
     let limit = RateLimit { max_per_window: 1, window: Duration::from_millis(400), max_wait: Duration::from_secs(5) };
     let a = open(&redis, options(limit)).await;
     let b = open(&redis, options(limit)).await;
-    assert_eq!(a.wait_for_send_slot("cid").await, SendSlot::Granted { waited: Duration::ZERO });
-    match b.wait_for_send_slot("cid").await {
+    assert_eq!(a.send_limit().wait_for_slot("cid").await, SendSlot::Granted { waited: Duration::ZERO });
+    match b.send_limit().wait_for_slot("cid").await {
         SendSlot::Granted { waited } => {
             assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(5), "{waited:?}");
         }
@@ -114,24 +114,24 @@ async fn conversation_settings_are_shared_and_separated_by_key_prefix() {
     let b = open(&redis, StateOptions::default()).await;
     let other_bot = open(&redis, StateOptions { key_prefix: "otherbot:".into(), ..StateOptions::default() }).await;
 
-    assert_eq!(a.get_setting("cid1", "lang").await, None);
-    a.set_setting("cid1", "lang", "en").await;
-    assert_eq!(b.get_setting("cid1", "lang").await.as_deref(), Some("en"));
-    assert_eq!(b.get_setting("cid2", "lang").await, None, "settings are per conversation");
-    assert_eq!(other_bot.get_setting("cid1", "lang").await, None, "another key prefix is another bot");
+    assert_eq!(a.settings().get("cid1", "lang").await, None);
+    a.settings().set("cid1", "lang", "en").await;
+    assert_eq!(b.settings().get("cid1", "lang").await.as_deref(), Some("en"));
+    assert_eq!(b.settings().get("cid2", "lang").await, None, "settings are per conversation");
+    assert_eq!(other_bot.settings().get("cid1", "lang").await, None, "another key prefix is another bot");
 
-    b.set_setting("cid1", "lang", "zh").await;
-    assert_eq!(a.get_setting("cid1", "lang").await.as_deref(), Some("zh"));
-    b.clear_setting("cid1", "lang").await;
-    assert_eq!(a.get_setting("cid1", "lang").await, None);
+    b.settings().set("cid1", "lang", "zh").await;
+    assert_eq!(a.settings().get("cid1", "lang").await.as_deref(), Some("zh"));
+    b.settings().clear("cid1", "lang").await;
+    assert_eq!(a.settings().get("cid1", "lang").await, None);
 }
 
-/// Collects log output of the current thread's subscriber.
+/// Collects log output of the current thread's subscriber (also used by other tests).
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Captured {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
     }
 }
@@ -146,7 +146,7 @@ impl std::io::Write for Captured {
     }
 }
 
-fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+pub(crate) fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -167,16 +167,16 @@ async fn when_redis_dies_the_bot_keeps_answering_locally_and_recovers_when_it_is
     let store = open_url(&redis.url(), StateOptions::default(), readiness.clone()).await;
     let peer = open(&redis, StateOptions::default()).await;
     assert_eq!(readiness.snapshot().get(readiness::REDIS), Some(&CheckState::Pass));
-    assert!(store.first_seen("msg:before").await);
-    store.set_setting("cid", "lang", "en").await;
+    assert!(store.dedupe().first_seen("msg:before").await);
+    store.settings().set("cid", "lang", "en").await;
 
     redis.kill();
     for i in 0..5 {
-        assert!(store.first_seen(&format!("msg:during-{i}")).await, "new messages are still admitted");
+        assert!(store.dedupe().first_seen(&format!("msg:during-{i}")).await, "new messages are still admitted");
     }
-    assert!(!store.first_seen("msg:before").await, "what this instance saw before is still a duplicate");
-    assert_eq!(store.get_setting("cid", "lang").await.as_deref(), Some("en"), "the last known setting is kept");
-    assert_eq!(store.try_send_slot("cid").await, Ok(()), "replies still get slots");
+    assert!(!store.dedupe().first_seen("msg:before").await, "what this instance saw before is still a duplicate");
+    assert_eq!(store.settings().get("cid", "lang").await.as_deref(), Some("en"), "the last known setting is kept");
+    assert_eq!(store.send_limit().try_slot("cid").await, Ok(()), "replies still get slots");
     assert_eq!(store.backend(), Backend::LocalFallback);
     let reason = readiness.snapshot().get(readiness::REDIS).cloned().expect("the redis check");
     assert!(matches!(reason, CheckState::Degraded(_)), "degraded, still ready: {reason:?}");
@@ -186,12 +186,12 @@ async fn when_redis_dies_the_bot_keeps_answering_locally_and_recovers_when_it_is
     let _redis = RedisServer::start_on(port);
     eventually("the store is back on Redis", || store.backend() == Backend::Redis).await;
     assert_eq!(readiness.snapshot().get(readiness::REDIS), Some(&CheckState::Pass));
-    assert!(store.first_seen("msg:after").await);
+    assert!(store.dedupe().first_seen("msg:after").await);
     // The idle peer learns of the restart on its next call (its old connection is dead), falls
     // back for that call, reconnects, and then sees what the first instance stored.
-    assert!(peer.first_seen("msg:wake-peer").await);
+    assert!(peer.dedupe().first_seen("msg:wake-peer").await);
     eventually("the peer is back on Redis", || peer.backend() == Backend::Redis).await;
-    assert!(!peer.first_seen("msg:after").await, "state is shared again after recovery");
+    assert!(!peer.dedupe().first_seen("msg:after").await, "state is shared again after recovery");
 
     let text = logs.text();
     let count = |needle: &str| text.matches(needle).count();
@@ -209,15 +209,15 @@ async fn a_store_opened_while_redis_is_down_answers_locally_and_connects_once_it
     assert!(matches!(reason, CheckState::Degraded(_)), "degraded, still ready: {reason:?}");
     let reason = reason.reason().expect("a reason").to_owned();
     assert!(reason.contains("unavailable"), "{reason}");
-    assert!(store.first_seen("msg:1").await);
-    assert!(!store.first_seen("msg:1").await);
+    assert!(store.dedupe().first_seen("msg:1").await);
+    assert!(!store.dedupe().first_seen("msg:1").await);
 
     let redis = RedisServer::start_on(port);
     eventually("the store connects", || store.backend() == Backend::Redis).await;
     assert_eq!(readiness.snapshot().get(readiness::REDIS), Some(&CheckState::Pass));
     let peer = open(&redis, StateOptions::default()).await;
-    assert!(store.first_seen("msg:2").await);
-    assert!(!peer.first_seen("msg:2").await);
+    assert!(store.dedupe().first_seen("msg:2").await);
+    assert!(!peer.dedupe().first_seen("msg:2").await);
 }
 
 #[tokio::test]

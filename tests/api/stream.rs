@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use dingmeet::config::Mode;
 use dingmeet::sandbox::{Sandbox, SandboxOptions};
-use dingtalk_sim::gateway::{Closed, ConnectionRecord, Pushed, StreamEvent};
 use dingtalk_sim::records::WebhookPost;
+use dingtalk_sim::records::stream::{Closed, ConnectionRecord};
 use dingtalk_sim::{MessageBuilder, Scenario, Simulator};
+use dingtalk_sim::{Pushed, StreamEvent};
 use serde_json::{Value, json};
 
 use crate::helpers::spawn_bot;
@@ -92,17 +93,17 @@ async fn a_pushed_message_gets_its_card_and_the_ack_comes_first() {
             "data": "{\"response\":null}",
         }))
     );
-    assert_eq!(app.sim.stream_records().answers_to(&pushed.message_id).len(), 1, "one ack");
+    assert_eq!(app.sim.stream().records().answers_to(&pushed.message_id).len(), 1, "one ack");
 }
 
 #[tokio::test]
 async fn a_ping_frame_is_answered_with_its_id_and_data() {
     let (app, connection) = spawn_stream_app().await;
 
-    let id = app.sim.send_ping(connection.id).expect("sent");
+    let id = app.sim.stream().send_ping(connection.id).expect("sent");
 
     let pong = app.sim.wait_for_answer(&id, WAIT).await.expect("answered");
-    let records = app.sim.stream_records();
+    let records = app.sim.stream().records();
     let ping = records.sent_with(&id)[0].json().expect("JSON");
     assert_eq!((pong.code(), pong.message_id()), (Some(200), Some(id.as_str())));
     assert_eq!(pong.data(), ping["data"].as_str(), "the data echoed");
@@ -112,9 +113,9 @@ async fn a_ping_frame_is_answered_with_its_id_and_data() {
 #[tokio::test]
 async fn after_disconnect_the_bot_opens_a_new_connection_before_the_old_one_closes() {
     let (app, old) = spawn_stream_app().await;
-    app.sim.set_disconnect_grace(Duration::from_millis(1500));
+    app.sim.stream().set_disconnect_grace(Duration::from_millis(1500));
 
-    app.sim.send_disconnect(old.id).expect("sent");
+    app.sim.stream().send_disconnect(old.id).expect("sent");
     let right_after = app.sim.message("/meeting 123456789").push();
     let new = app.sim.wait_for_connections(2, WAIT).await.expect("a new connection");
     let later = app.sim.message("/meeting 123456789").single().push();
@@ -122,7 +123,7 @@ async fn after_disconnect_the_bot_opens_a_new_connection_before_the_old_one_clos
     assert_meeting_card(&reply_to(&app, &right_after).await);
     assert_meeting_card(&reply_to(&app, &later).await);
     assert_ne!(new.ticket, old.ticket, "a new ticket");
-    assert_eq!(app.sim.stream_records().tickets_issued(), 2);
+    assert_eq!(app.sim.stream().records().tickets_issued(), 2);
     let old_closed = app
         .sim
         .wait_until(WAIT, |r| r.stream.connection(old.id).filter(|c| !c.is_open()).cloned())
@@ -138,27 +139,27 @@ async fn after_disconnect_the_bot_opens_a_new_connection_before_the_old_one_clos
 async fn after_the_server_drops_the_socket_the_bot_comes_back_and_answers() {
     let (app, old) = spawn_stream_app().await;
 
-    app.sim.drop_connection(old.id);
+    app.sim.stream().drop_connection(old.id);
     let new = app.sim.wait_for_connections(2, WAIT).await.expect("a new connection");
     let pushed = app.sim.message("/meeting 123456789").push();
 
     assert_meeting_card(&reply_to(&app, &pushed).await);
     assert_eq!(pushed.connection, Some(new.id));
-    assert_eq!(app.sim.stream_records().connection(old.id).and_then(|c| c.closed), Some(Closed::Dropped));
+    assert_eq!(app.sim.stream().records().connection(old.id).and_then(|c| c.closed), Some(Closed::Dropped));
 }
 
 #[tokio::test]
 async fn after_connections_are_refused_for_seconds_the_bot_comes_back_by_itself() {
     let (app, old) = spawn_stream_app().await;
     let started = tokio::time::Instant::now();
-    app.sim.refuse_opens(Duration::from_millis(1500));
-    app.sim.refuse_upgrades(Duration::from_secs(3));
+    app.sim.stream().refuse_opens(Duration::from_millis(1500));
+    app.sim.stream().refuse_upgrades(Duration::from_secs(3));
 
-    app.sim.drop_connection(old.id);
+    app.sim.stream().drop_connection(old.id);
     let new = app.sim.wait_for_connections(2, WAIT).await.expect("a new connection");
 
     assert!(started.elapsed() >= Duration::from_secs(3), "not before the refusals ended");
-    let records = app.sim.stream_records();
+    let records = app.sim.stream().records();
     let refused_opens = records.open_requests - records.tickets_issued();
     assert!(refused_opens >= 2, "kept asking for a ticket: {refused_opens} refused");
     assert!(records.upgrades_refused >= 2, "kept trying the socket: {} refused", records.upgrades_refused);
@@ -176,7 +177,7 @@ async fn a_socket_that_stops_answering_pings_is_replaced() {
         .await
         .expect("the bot pings a quiet connection");
 
-    app.sim.silence_connection(old.id);
+    app.sim.stream().silence_connection(old.id);
     let new = app.sim.wait_for_connections(2, WAIT).await.expect("a new connection");
     let pushed = app.sim.message("/meeting 123456789").push();
 
@@ -187,8 +188,8 @@ async fn a_socket_that_stops_answering_pings_is_replaced() {
 #[tokio::test]
 async fn a_redelivered_message_gets_exactly_one_reply() {
     let (app, _) = spawn_stream_app().await;
-    app.sim.set_redelivery(Some(Duration::from_millis(200)));
-    app.sim.lose_acks(1);
+    app.sim.stream().set_redelivery(Some(Duration::from_millis(200)));
+    app.sim.stream().lose_acks(1);
 
     // The first ack is lost, so the gateway pushes the frame again with the same messageId.
     let pushed = app.sim.message("/meeting 123456789").push();
@@ -199,7 +200,7 @@ async fn a_redelivered_message_gets_exactly_one_reply() {
         .expect("both deliveries acknowledged");
     let post = reply_to(&app, &pushed).await;
     // Then DingTalk re-pushes it by hand, and as a new frame carrying the same msgId.
-    app.sim.redeliver(&id).expect("redelivered");
+    app.sim.stream().redeliver(&id).expect("redelivered");
     let msg_id = pushed.callback.as_ref().map(|c| c.msg_id.clone()).unwrap_or_default();
     let same_msg = app.sim.message("/meeting 123456789").msg_id(&msg_id).push();
     app.sim
@@ -210,7 +211,7 @@ async fn a_redelivered_message_gets_exactly_one_reply() {
         .expect("every delivery acknowledged");
 
     let sim = app.finish().await;
-    assert_eq!(sim.stream_records().sent_with(&id).len(), 3);
+    assert_eq!(sim.stream().records().sent_with(&id).len(), 3);
     let posts = sim.records().webhook_posts;
     assert_eq!(posts.len(), 1, "one reply: {posts:?}");
     assert_eq!(posts[0].seq, post.seq);
@@ -220,11 +221,11 @@ async fn a_redelivered_message_gets_exactly_one_reply() {
 async fn malformed_frames_are_survived() {
     let (app, connection) = spawn_stream_app().await;
     for text in ["not json", "[1,2]", "{}", r#"{"type":"CALLBACK"}"#, r#"{"type":"SYSTEM","headers":[]}"#, ""] {
-        assert!(app.sim.send_raw(connection.id, text), "{text}");
+        assert!(app.sim.stream().send_raw(connection.id, text), "{text}");
     }
-    app.sim.send_binary(connection.id, &[0, 159, 146, 150]);
-    let garbage = app.sim.push_bot_data("{\"msgtype\":");
-    let not_a_message = app.sim.push_bot_data("{\"hello\":\"world\"}");
+    app.sim.stream().send_binary(connection.id, &[0, 159, 146, 150]);
+    let garbage = app.sim.stream().push_bot_data("{\"msgtype\":");
+    let not_a_message = app.sim.stream().push_bot_data("{\"hello\":\"world\"}");
 
     let pushed = app.sim.message("/meeting 123456789").push();
 
@@ -234,7 +235,7 @@ async fn malformed_frames_are_survived() {
         assert_eq!(ack.code(), Some(200));
     }
     let sim = app.finish().await;
-    assert_eq!(sim.stream_records().connections.len(), 1, "the same connection throughout");
+    assert_eq!(sim.stream().records().connections.len(), 1, "the same connection throughout");
     assert_eq!(sim.records().webhook_posts.len(), 1, "nothing answered the garbage");
 }
 
@@ -244,7 +245,7 @@ async fn a_burst_of_1000_messages_gets_exactly_one_reply_each() {
     let (app, _) = spawn_stream_app().await;
     let started = std::time::Instant::now();
     // The lookup is held until every frame is acknowledged: acks never wait for the work.
-    let hold = app.sim.hold("123456789");
+    let hold = app.sim.meetings().hold("123456789");
 
     // One conversation each: the simulator allows 20 posts a minute per conversation.
     let pushed: Vec<Pushed> = (0..1000)
@@ -254,7 +255,7 @@ async fn a_burst_of_1000_messages_gets_exactly_one_reply_each() {
         .wait_until(WAIT, |r| (r.stream.received.iter().filter(|f| f.is_ack()).count() >= 1000).then_some(()))
         .await
         .expect("every frame acknowledged while the lookup is held");
-    assert!(app.sim.webhook_posts().is_empty(), "no reply yet");
+    assert!(app.sim.sessions().webhook_posts().is_empty(), "no reply yet");
     hold.release();
 
     app.sim.wait_for_webhook_posts(1000, Duration::from_secs(60)).await.expect("1,000 replies");
@@ -271,14 +272,14 @@ async fn a_burst_of_1000_messages_gets_exactly_one_reply_each() {
         assert_eq!(records.stream.answers_to(&push.message_id).len(), 1, "one ack for {}", push.message_id);
         assert_eq!(records.stream.sent_with(&push.message_id).len(), 1, "never redelivered");
     }
-    assert_eq!(sim.conference_calls("123456789"), 1, "one lookup served them all");
+    assert_eq!(sim.meetings().conference_calls("123456789"), 1, "one lookup served them all");
     assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
 }
 
 #[tokio::test]
 async fn readiness_follows_the_stream_and_no_callback_route_is_served() {
     let sim = simulator().await;
-    sim.refuse_connections(Duration::from_secs(3600));
+    sim.stream().refuse_connections(Duration::from_secs(3600));
     let app = spawn_app_against(sim, STREAM).await;
 
     let (status, body) = readyz(&app).await;
@@ -287,14 +288,14 @@ async fn readiness_follows_the_stream_and_no_callback_route_is_served() {
     let callback = app.message("help").post(&app.callback_url()).await.expect("the bot answers");
     assert_eq!(callback.status, 404, "stream mode serves no callback route");
 
-    app.sim.accept_connections();
+    app.sim.stream().accept_connections();
     let body = wait_for_readiness(&app, 200).await;
     assert_eq!(body["checks"]["stream"]["ok"], json!(true), "{body}");
 
-    app.sim.refuse_connections(Duration::from_secs(3600));
-    app.sim.drop_connections();
+    app.sim.stream().refuse_connections(Duration::from_secs(3600));
+    app.sim.stream().drop_connections();
     wait_for_readiness(&app, 503).await;
-    app.sim.accept_connections();
+    app.sim.stream().accept_connections();
     wait_for_readiness(&app, 200).await;
 }
 
@@ -302,9 +303,10 @@ async fn readiness_follows_the_stream_and_no_callback_route_is_served() {
 async fn suite_ticket_events_are_acknowledged_with_a_status() {
     let (app, _) = spawn_stream_app().await;
 
-    let good = app.sim.push_event(StreamEvent::suite_ticket("dingorg1", "pushed-ticket"));
-    let empty = app.sim.push_event(StreamEvent::new("suite_ticket", "dingorg1", json!({})));
-    let other = app.sim.push_event(StreamEvent::new("org_suite_auth", "dingorg2", json!({"authCorpInfo": {}})));
+    let good = app.sim.stream().push_event(StreamEvent::suite_ticket("dingorg1", "pushed-ticket"));
+    let empty = app.sim.stream().push_event(StreamEvent::new("suite_ticket", "dingorg1", json!({})));
+    let other =
+        app.sim.stream().push_event(StreamEvent::new("org_suite_auth", "dingorg2", json!({"authCorpInfo": {}})));
 
     let status = |id: String| {
         let sim = &app.sim;
@@ -337,13 +339,13 @@ async fn a_gateway_that_hangs_in_the_handshake_is_given_up_on_and_tried_again() 
     let app = spawn_app_against(simulator().await, &settings).await;
     let old = app.sim.wait_for_connections(1, WAIT).await.expect("the bot connects");
 
-    app.sim.stall_upgrades(Duration::from_secs(3600));
-    app.sim.drop_connection(old.id);
+    app.sim.stream().stall_upgrades(Duration::from_secs(3600));
+    app.sim.stream().drop_connection(old.id);
     app.sim
         .wait_until(WAIT, |r| (r.stream.tickets_issued() >= 4).then_some(()))
         .await
         .expect("a new ticket after each handshake that timed out");
-    app.sim.accept_connections();
+    app.sim.stream().accept_connections();
     let new = app.sim.wait_for_connections(2, WAIT).await.expect("connected once the gateway answers");
 
     let pushed = app.sim.message("/meeting 123456789").push();
@@ -363,7 +365,7 @@ async fn frames_without_a_message_id_are_each_answered() {
             "headers": { "contentType": "application/json", "messageId": "", "topic": "/v1.0/im/bot/messages/get" },
             "data": String::from_utf8_lossy(&callback.body),
         });
-        assert!(app.sim.send_raw(connection.id, &frame.to_string()));
+        assert!(app.sim.stream().send_raw(connection.id, &frame.to_string()));
     }
 
     let sessions: Vec<String> = callbacks.iter().map(|c| c.session_id.clone()).collect();
@@ -403,7 +405,7 @@ async fn two_replicas_sharing_redis_answer_each_message_once_whichever_socket_it
     sim.wait_for_webhook_posts(200, WAIT).await.expect("every message answered");
     // DingTalk pushes each again, to whichever replica it picks this time.
     for push in &pushed {
-        sim.redeliver(&push.message_id).expect("redelivered");
+        sim.stream().redeliver(&push.message_id).expect("redelivered");
     }
     sim.wait_until(WAIT, |r| (r.stream.received.iter().filter(|f| f.is_ack()).count() >= 400).then_some(()))
         .await

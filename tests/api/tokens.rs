@@ -16,15 +16,15 @@ async fn reply_for(app: &TestApp, code: &str) -> String {
 async fn a_refused_access_token_is_refreshed_and_the_call_retried_once() {
     let app = spawn_app().await;
     assert!(reply_for(&app, "123456789").await.contains("产品周会"));
-    assert_eq!(app.sim.tokens_issued(), 1);
+    assert_eq!(app.sim.tokens().issued_count(), 1);
 
-    app.sim.revoke_tokens();
+    app.sim.tokens().revoke_all();
 
     let text = reply_for(&app, "111222333").await;
     assert!(text.contains("临时沟通"), "{text}");
     let sim = app.finish().await;
-    assert_eq!(sim.tokens_issued(), 2, "one new token after InvalidAuthentication");
-    assert_eq!(sim.conference_calls("111222333"), 2, "the refused call and its one retry");
+    assert_eq!(sim.tokens().issued_count(), 2, "one new token after InvalidAuthentication");
+    assert_eq!(sim.meetings().conference_calls("111222333"), 2, "the refused call and its one retry");
 }
 
 #[tokio::test]
@@ -40,7 +40,7 @@ async fn a_token_that_expired_by_dingtalks_clock_is_refreshed_too() {
 
     let text = reply_for(&app, "111222333").await;
     assert!(text.contains("临时沟通"), "{text}");
-    assert_eq!(app.sim.tokens_issued(), 2);
+    assert_eq!(app.sim.tokens().issued_count(), 2);
 }
 
 #[tokio::test]
@@ -50,7 +50,7 @@ async fn wrong_app_credentials_get_a_misconfiguration_reply() {
     let text = reply_for(&app, "123456789").await;
 
     assert!(text.contains("配置"), "{text}");
-    assert_eq!(app.sim.tokens_issued(), 0);
+    assert_eq!(app.sim.tokens().issued_count(), 0);
 }
 
 #[tokio::test]
@@ -82,5 +82,5 @@ async fn a_third_party_app_on_the_classic_route_needs_the_current_suite_ticket()
     .await;
     let text = reply_for(&stale, "123456789").await;
     assert!(!text.contains("产品周会"), "{text}");
-    assert_eq!(stale.sim.tokens_issued(), 0);
+    assert_eq!(stale.sim.tokens().issued_count(), 0);
 }

@@ -19,72 +19,48 @@
 //!
 //! Layout, by concern, dependencies pointing one way (endpoints → state → records and scenario):
 //! - [`scenario`]: the world to simulate, read from TOML (`scenario.toml` is built in);
-//! - [`SimState`] (`state/`): the one shared state, one sub-state per concern under one lock, and
-//!   the waits; it knows no endpoint;
-//! - one module per concern, each with its endpoints (`routes()`, merged by [`router`]) and its
-//!   controls for tests (`impl SimState`): [`tokens`] (access tokens), [`meetings`] (the
-//!   conference lookup), [`sessions`] (session webhooks), `openapi` (the robot OpenAPI),
-//!   `orgs` and `isv` (organisations installing the app), [`gateway`] (the Stream gateway,
-//!   always on: the bot in `DINGMEET_MODE=stream` with `sim.bot_env()` connects here);
+//! - [`state`]: the one shared state ([`SimState`]), one sub-state per concern under one lock,
+//!   each with a view that holds what tests and endpoints do with it (`sim.tokens()`,
+//!   `sim.orgs()`, `sim.users()`, `sim.meetings()`, `sim.sessions()`, `sim.cards()`,
+//!   `sim.stream()`, `sim.isv()`), and the waits on the records; it knows no endpoint;
+//! - [`endpoints`]: the HTTP endpoints, one module per concern, merged by [`router`]: tokens,
+//!   the conference lookup, session webhooks, the robot OpenAPI, cards, the Stream gateway
+//!   (always on: the bot in `DINGMEET_MODE=stream` with `sim.bot_env()` connects here), and the
+//!   old-style contact API;
 //! - [`records`]: what was recorded, numbered from one sequence;
 //! - [`sender`]: DingTalk's side towards the bot, building and signing callbacks ([`sign`]).
 //!
 //! Organisations: the scenario's app belongs to one (`app.corp_id`), and `[[orgs]]` adds others,
-//! each with its own chats, tokens and meetings, for a third-party app serving many. A token
-//! speaks for the organisation it was issued to; [`SimState::uninstall_org`] and friends change who
-//! has installed the app, and `isv` does the same while pushing the Stream event DingTalk sends
-//! (`suite_ticket`, `org_suite_auth`, `org_suite_change`, `org_suite_relieve`).
+//! each with its own chats, people, tokens and meetings, for a third-party app serving many. A
+//! token speaks for the organisation it was issued to; [`state::orgs::OrgsView::uninstall`] and
+//! friends change who has installed the app, and [`SimState::isv`] does the same while pushing
+//! the Stream event DingTalk sends (`suite_ticket`, `org_suite_auth`, `org_suite_change`,
+//! `org_suite_relieve`).
 
-mod callback;
-pub mod cards;
 mod clock;
-pub mod gateway;
-pub mod http;
-mod isv;
-pub mod meetings;
-mod moves;
-pub mod openapi;
-mod orgs;
+pub mod endpoints;
+pub mod http_client;
+mod ids;
 pub mod records;
+mod robot_callback;
 pub mod scenario;
 pub mod sender;
-pub mod sessions;
 pub mod sign;
-mod state;
-pub mod tokens;
-mod wire;
+pub mod state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::http::StatusCode;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub use clock::SimClock;
+pub use endpoints::router;
 pub use scenario::{Scenario, ScenarioError};
 pub use sender::MessageBuilder;
+pub use state::cards::CardRefusal;
+pub use state::stream_push::{Pushed, StreamEvent};
 pub use state::{SimState, WaitTimeout};
-
-/// Every simulated endpoint, sharing `state`. Unknown paths answer 404 in the envelope.
-pub fn router(state: Arc<SimState>) -> Router {
-    Router::new()
-        .merge(tokens::routes())
-        .merge(meetings::routes())
-        .merge(sessions::routes())
-        .merge(openapi::routes())
-        .merge(cards::routes())
-        .merge(gateway::routes())
-        .fallback(|| async {
-            wire::error(
-                StatusCode::NOT_FOUND,
-                "InvalidAction.NotFound",
-                "Specified api is not found, please check your url and method.",
-            )
-        })
-        .with_state(state)
-}
 
 /// A running simulator. It derefs to its [`SimState`] for records, counters and injections;
 /// dropping it stops the server.
@@ -146,7 +122,7 @@ impl Simulator {
 
     /// Stops accepting, lets requests in flight finish, and waits for the server to end.
     pub async fn stop(mut self) {
-        self.state.close_stream();
+        self.state.stream().close_all();
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -164,7 +140,7 @@ impl std::ops::Deref for Simulator {
 
 impl Drop for Simulator {
     fn drop(&mut self) {
-        self.state.close_stream();
+        self.state.stream().close_all();
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }

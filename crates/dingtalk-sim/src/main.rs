@@ -21,7 +21,8 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use dingtalk_sim::gateway::{Closed, ConnectionId, StreamEvent};
+use dingtalk_sim::StreamEvent;
+use dingtalk_sim::records::stream::{Closed, ConnectionId};
 use dingtalk_sim::sender::Format;
 use dingtalk_sim::{MessageBuilder, Scenario, SimClock, SimState, Simulator};
 use serde::Deserialize;
@@ -144,24 +145,24 @@ struct Event {
 /// Pushes an `EVENT` frame; answers its `messageId`.
 async fn event(State(state): State<Arc<SimState>>, Json(request): Json<Event>) -> Json<Value> {
     let corp = request.corp_id.unwrap_or_else(|| state.home_corp().to_owned());
-    let pushed = state.push_event(StreamEvent::new(&request.event_type, &corp, request.data));
+    let pushed = state.stream().push_event(StreamEvent::new(&request.event_type, &corp, request.data));
     Json(json!({ "messageId": pushed.message_id }))
 }
 
 /// The live connection a system frame goes to: the newest.
 fn newest_live(state: &SimState) -> Option<ConnectionId> {
-    state.live_connections().into_iter().max()
+    state.stream().live_connections().into_iter().max()
 }
 
 async fn ping(State(state): State<Arc<SimState>>) -> Response {
-    match newest_live(&state).and_then(|id| state.send_ping(id)) {
+    match newest_live(&state).and_then(|id| state.stream().send_ping(id)) {
         Some(message_id) => Json(json!({ "messageId": message_id })).into_response(),
         None => bad("no live connection"),
     }
 }
 
 async fn disconnect(State(state): State<Arc<SimState>>) -> Response {
-    match newest_live(&state).and_then(|id| state.send_disconnect(id)) {
+    match newest_live(&state).and_then(|id| state.stream().send_disconnect(id)) {
         Some(message_id) => Json(json!({ "messageId": message_id })).into_response(),
         None => bad("no live connection"),
     }
@@ -170,7 +171,7 @@ async fn disconnect(State(state): State<Arc<SimState>>) -> Response {
 /// Sends a Close frame on the newest live connection.
 async fn close(State(state): State<Arc<SimState>>) -> Response {
     match newest_live(&state) {
-        Some(id) if state.close_connection(id) => Json(json!({ "connection": id.0 })).into_response(),
+        Some(id) if state.stream().close_connection(id) => Json(json!({ "connection": id.0 })).into_response(),
         _ => bad("no live connection"),
     }
 }
@@ -222,7 +223,7 @@ async fn sent(State(state): State<Arc<SimState>>, Query(query): Query<ForMessage
 
 /// The frames sent and not settled by an ack yet (they will be pushed again).
 async fn awaiting_ack(State(state): State<Arc<SimState>>) -> Json<Value> {
-    Json(json!({ "messageIds": state.awaiting_ack() }))
+    Json(json!({ "messageIds": state.stream().awaiting_ack() }))
 }
 
 #[derive(Deserialize)]
@@ -313,11 +314,11 @@ struct Move {
 async fn move_meeting(State(state): State<Arc<SimState>>, Json(request): Json<Move>) -> Response {
     let Move { code, conference_id, action, start_ms } = request;
     let moved = match (action.as_str(), start_ms) {
-        ("cancel", _) => state.cancel_meeting(&code, &conference_id),
-        ("reschedule", Some(start)) => state.reschedule_meeting(&code, &conference_id, start),
+        ("cancel", _) => state.meetings().cancel_meeting(&code, &conference_id),
+        ("reschedule", Some(start)) => state.meetings().reschedule_meeting(&code, &conference_id, start),
         ("reschedule", None) => return bad("reschedule needs startMs"),
-        ("start", _) => state.start_meeting(&code, &conference_id),
-        ("end", _) => state.end_meeting(&code, &conference_id),
+        ("start", _) => state.meetings().start_meeting(&code, &conference_id),
+        ("end", _) => state.meetings().end_meeting(&code, &conference_id),
         _ => return bad("action is cancel, reschedule, start or end"),
     };
     if !moved {

@@ -1,31 +1,22 @@
-//! The answering: a message's reply composed (the command parsed, meetings looked up, the card
-//! rendered) and sent, as a live card when it can be one, within the conversation's rate limit.
+//! The answering: a message's reply composed (checked against the allow-lists, the command
+//! parsed and answered by `commands`) and sent, as a live card when it can be one, within the
+//! conversation's rate limit.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use super::super::command::{self, Command};
-use super::super::live::{CardAnswer, CardView};
-use super::super::render::{self, CodeResult};
-use super::{Bot, LANG_SETTING};
-use crate::dingtalk::api::ApiError;
-use crate::dingtalk::conference::Conferences;
+use super::Bot;
+use crate::bot::commands::{self, Composed, Context};
+use crate::bot::render;
 use crate::dingtalk::message::{Body, ConversationKind, Message};
 use crate::dingtalk::reply::OutgoingMessage;
 use crate::state::{SendSlot, Ticket};
-
-/// An answer, and what it was made from when it could be an interactive card.
-pub struct Composed {
-    pub message: OutgoingMessage,
-    pub card: Option<CardAnswer>,
-}
 
 impl Bot {
     /// Parses, answers and replies; every failure ends in a log line, never a panic.
     pub(super) async fn process(&self, message: &Message, ticket: &Ticket) {
         let _in_flight = self.metrics.in_flight();
         let conversation = &message.reply_to.conversation_id;
-        match self.state.wait_for_send_slot(conversation).await {
+        match self.state.send_limit().wait_for_slot(conversation).await {
             SendSlot::Granted { waited } if !waited.is_zero() => {
                 tracing::info!(waited_ms = waited.as_millis(), "reply waited for a slot under the rate limit");
             }
@@ -42,7 +33,7 @@ impl Bot {
             }
         }
         let Composed { message: answer, card } = self.compose(message).await;
-        if !self.state.claim_reply(&message.id, ticket).await {
+        if !self.state.journal().claim_reply(&message.id, ticket).await {
             tracing::info!("already answered by another replica; not sent again");
             return;
         }
@@ -64,7 +55,7 @@ impl Bot {
                 Err(why) => tracing::debug!(?why, "answering in markdown"),
             }
         }
-        match self.replier.send(&message.reply_to, &answer, crate::clock::now_ms()).await {
+        match self.replier.send(&message.reply_to, &answer, self.clock.now_ms()).await {
             Ok(channel) => {
                 let latency_us = u64::try_from(message.received.elapsed().as_micros()).unwrap_or(u64::MAX);
                 tracing::info!(channel = channel.label(), latency_us, "replied");
@@ -87,76 +78,38 @@ impl Bot {
             ConversationKind::Group => render::mention_for(message.reply_to.sender_staff_id.as_deref()),
             ConversationKind::Single => None,
         };
-        let plain = |message| Composed { message, card: None };
         if let Err(refusal) = self.access.check(message) {
             tracing::info!(reason = refusal.label(), "message refused by an allow-list");
             self.metrics.refused(refusal.label());
-            return plain(render::notice_card(t, &[t.not_allowed.to_owned()], mention));
+            return Composed::plain(render::notice_card(t, &[t.not_allowed.to_owned()], mention));
         }
         let text = match &message.body {
             Body::Text(text) => text,
             Body::Unsupported(kind) => {
                 tracing::info!(msgtype = %kind, "message type not supported");
                 self.metrics.command("unsupported");
-                return plain(render::notice_card(t, &[t.unsupported_message.to_owned()], mention));
+                return Composed::plain(render::notice_card(t, &[t.unsupported_message.to_owned()], mention));
             }
         };
-        let command = match command::parse(text) {
+        let command = match commands::parse(text) {
             Ok(command) => command,
             Err(err) => {
                 self.metrics.command("invalid");
-                return plain(render::parse_error_card(t, &err, mention));
+                return Composed::plain(commands::parse_error_card(t, &err, mention));
             }
         };
         self.metrics.command(command.kind().label());
-        let corp = message.reply_to.corp_id.as_deref();
-        // What a live card is made from; not built when answers are never interactive.
-        let card = |results: Vec<CodeResult>, skipped: usize, share: bool| {
-            self.live.is_some().then(|| CardAnswer {
-                view: CardView {
-                    codes: results.iter().map(|(code, _)| code.as_str().to_owned()).collect(),
-                    skipped,
-                    share,
-                    mention: if share { None } else { mention.map(str::to_owned) },
-                    lang: lang.code().to_owned(),
-                },
-                results,
-            })
+        let context = Context {
+            message,
+            lang,
+            mention,
+            timezone: self.timezone,
+            conferences: &self.conferences,
+            cards: &self.cards,
+            interactive: self.live.is_some(),
+            reminders: self.reminders.as_deref(),
+            state: &self.state,
         };
-        match command {
-            Command::Help => plain(render::help_card(t, None, mention)),
-            Command::Meeting { codes, skipped } => {
-                let lookups = codes.into_iter().map(|code| async move {
-                    let result = self.lookup(corp, &code).await;
-                    (code, result)
-                });
-                let results: Vec<CodeResult> = futures_util::future::join_all(lookups).await;
-                let message = self.cards.meeting_card(t, self.timezone, &results, skipped, mention);
-                Composed { message, card: card(results, skipped, false) }
-            }
-            Command::Share(code) => {
-                let result = self.lookup(corp, &code).await;
-                let message = render::share_card(t, self.timezone, &code, &result);
-                Composed { message, card: card(vec![(code, result)], 0, true) }
-            }
-            Command::Remind(request) => plain(match &self.reminders {
-                Some(reminders) => reminders.answer(message, request, lang, mention).await,
-                None => render::notice_card(t, &[t.misconfigured.to_owned()], mention),
-            }),
-            Command::Lang(None) => plain(render::notice_card(t, &[t.lang_current.to_owned()], mention)),
-            Command::Lang(Some(lang)) => {
-                self.state.set_setting(&message.reply_to.conversation_id, LANG_SETTING, lang.code()).await;
-                let t = lang.text();
-                plain(render::notice_card(t, &[t.lang_switched.to_owned()], mention))
-            }
-        }
-    }
-
-    async fn lookup(&self, corp: Option<&str>, code: &command::RoomCode) -> Result<Arc<Conferences>, ApiError> {
-        let result = self.conferences.infos(corp, code.as_str()).await;
-        if let Err(err) = &result {
-            tracing::warn!(code = %code, %err, kind = err.kind(), "meeting lookup failed");
-        }
-        result
+        commands::answer(command, &context).await
     }
 }

@@ -71,7 +71,7 @@ impl Bot {
             }
             Ok(message) => {
                 let payload = || serde_json::to_string(&message).unwrap_or_default();
-                match self.state.record(&message.id, payload).await {
+                match self.state.journal().record(&message.id, payload).await {
                     Ok(Recorded::New(ticket)) => Ok((message, ticket)),
                     Ok(Recorded::Duplicate) => {
                         tracing::info!("duplicate delivery acknowledged, not processed again");
@@ -98,7 +98,7 @@ impl Bot {
         self.tasks.spawn(
             async move {
                 bot.process(&message, &ticket).await;
-                bot.state.finish(&ticket).await;
+                bot.state.journal().finish(&ticket).await;
             }
             .instrument(span),
         );
@@ -107,7 +107,7 @@ impl Bot {
     /// Finishes the messages this replica's journal holds undone (it was killed, or stopped
     /// before their replies went out), each once, alongside new ones.
     pub async fn resume(self: &Arc<Self>) {
-        let unfinished = self.state.unfinished().await;
+        let unfinished = self.state.journal().unfinished().await;
         if !unfinished.is_empty() {
             tracing::info!(messages = unfinished.len(), "finishing the messages accepted before the restart");
         }
@@ -119,7 +119,7 @@ impl Bot {
     /// With Redis: until `stop`, takes over the journaled messages of replicas that stopped
     /// acknowledging them, and keeps this replica's own claims fresh.
     pub async fn take_over(self: Arc<Self>, stop: CancellationToken) {
-        let Some(every) = self.state.take_over_every() else { return };
+        let Some(every) = self.state.journal().take_over_every() else { return };
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -127,7 +127,7 @@ impl Bot {
                 () = stop.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            let taken = self.state.take_over().await;
+            let taken = self.state.journal().take_over().await;
             if !taken.is_empty() {
                 tracing::info!(messages = taken.len(), "taking over messages another replica accepted and left");
             }
@@ -142,7 +142,7 @@ impl Bot {
             Ok(message) => message,
             Err(err) => {
                 tracing::warn!(%err, "a journaled message that no longer reads is dropped");
-                self.state.finish(&ticket).await;
+                self.state.journal().finish(&ticket).await;
                 return;
             }
         };
@@ -154,7 +154,7 @@ impl Bot {
                 span.in_scope(
                     || tracing::warn!(host = %refused.host, "a journaled message's webhook host is no longer allowed"),
                 );
-                self.state.finish(&ticket).await;
+                self.state.journal().finish(&ticket).await;
             }
         }
     }
@@ -162,7 +162,7 @@ impl Bot {
     /// Whether a transport's own delivery id (a Stream frame's) is seen for the first time; a
     /// redelivery is counted as a duplicate.
     pub async fn first_delivery(&self, delivery_id: &str) -> bool {
-        if self.state.first_seen(&format!("frame:{delivery_id}")).await {
+        if self.state.dedupe().first_seen(&format!("frame:{delivery_id}")).await {
             return true;
         }
         self.metrics.callback(Outcome::Duplicate);

@@ -2,9 +2,13 @@
 //! where the reply would go, records it in the journal, which is also the dedupe, and counts);
 //! then, in the background, it parses the message, asks DingTalk, renders the card, replies and
 //! marks it done. Journaled messages left unfinished by a crash, or by a stopped replica on
-//! Redis, take the same path ([`Bot::resume`], [`Bot::take_over`]).
+//! Redis, take the same path ([`Bot::resume`], [`Bot::take_over`]). The other ways in: a press
+//! of a live card's button (`card_press`) and a third-party app's lifecycle events, such as
+//! suite tickets and installs (`app_events`).
 
 mod answer;
+mod app_events;
+mod card_press;
 mod intake;
 
 use std::sync::Arc;
@@ -12,16 +16,18 @@ use std::sync::Arc;
 use chrono_tz::Tz;
 use tokio_util::task::TaskTracker;
 
-pub use self::answer::Composed;
 pub use self::intake::Admission;
 use super::access::Access;
 use super::budget::Budget;
-use super::card_memo::CardMemo;
+pub use super::commands::Composed;
+use super::commands::LANG_SETTING;
 use super::live::LiveCards;
+use super::meeting_card_memo::MeetingCardMemo;
 use super::remind::Reminders;
+use crate::clock::SharedClock;
 use crate::dingtalk::conference::ConferenceClient;
+use crate::dingtalk::openapi::token::TokenProvider;
 use crate::dingtalk::reply::Replier;
-use crate::dingtalk::token::TokenProvider;
 use crate::dingtalk::webhook::WebhookHosts;
 use crate::lang::Lang;
 use crate::state::StateStore;
@@ -40,7 +46,8 @@ pub struct Bot {
     reminders: Option<Arc<Reminders>>,
     budget: Arc<Budget>,
     live: Option<Arc<LiveCards>>,
-    cards: CardMemo,
+    clock: SharedClock,
+    cards: MeetingCardMemo,
     tasks: TaskTracker,
 }
 
@@ -60,15 +67,27 @@ pub struct BotParts {
     pub budget: Arc<Budget>,
     /// Answers meeting questions that can still change with interactive cards kept live.
     pub live: Option<Arc<LiveCards>>,
+    /// What a reply's session webhook expiry is compared against (the simulator's clock in
+    /// tests and the sandbox, as for the background work).
+    pub clock: SharedClock,
 }
-
-/// The state-store setting that holds a conversation's language.
-const LANG_SETTING: &str = "lang";
 
 impl Bot {
     pub fn new(parts: BotParts) -> Self {
-        let BotParts { lang, timezone, conferences, hosts, replier, state, metrics, access, reminders, budget, live } =
-            parts;
+        let BotParts {
+            lang,
+            timezone,
+            conferences,
+            hosts,
+            replier,
+            state,
+            metrics,
+            access,
+            reminders,
+            budget,
+            live,
+            clock,
+        } = parts;
         Self {
             lang,
             timezone,
@@ -81,7 +100,8 @@ impl Bot {
             reminders,
             budget,
             live,
-            cards: CardMemo::default(),
+            clock,
+            cards: MeetingCardMemo::default(),
             tasks: TaskTracker::new(),
         }
     }
@@ -125,7 +145,7 @@ impl Bot {
 
     /// The conversation's language: its `/lang` choice, else the configured default.
     pub async fn language(&self, conversation_id: &str) -> Lang {
-        let chosen = self.state.get_setting(conversation_id, LANG_SETTING).await;
+        let chosen = self.state.settings().get(conversation_id, LANG_SETTING).await;
         chosen.and_then(|code| code.parse().ok()).unwrap_or(self.lang)
     }
 

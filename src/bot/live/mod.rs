@@ -4,7 +4,7 @@
 //! while a meeting is in progress, and once more when it ends. Everything else, and every
 //! refusal of the card API, stays today's markdown reply.
 
-mod book;
+mod record;
 mod view;
 
 use std::collections::{BTreeMap, HashMap};
@@ -12,23 +12,22 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use self::book::Book;
+pub use self::record::LiveCard;
 pub use self::view::{AFTER_CHANGE, CardAnswer, CardView, REFRESH_ACTION, card_params, next_look, render_view};
 use self::view::{digest, ms};
 use super::budget::{Budget, MAX_STRETCH, Pace};
-use super::command::RoomCode;
 use super::render::CodeResult;
+use super::room_code::RoomCode;
 use crate::clock::SharedClock;
-use crate::dingtalk::calls::{self, Purpose};
 use crate::dingtalk::card::{Callback, CardClient, CardError, NewCard, Space};
 use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::message::{ConversationKind, ReplyTarget};
+use crate::dingtalk::openapi::call_purpose::{self, Purpose};
 use crate::dingtalk::reply::OutgoingMessage;
 use crate::lang::Lang;
-use crate::state::{Claim, Kept, StateStore};
+use crate::state::{Claim, Kept, SharedRegistry, StateStore};
 use crate::telemetry::Metrics;
 
 /// A Refresh press within this long of the last lookup shows that lookup instead of another.
@@ -48,27 +47,6 @@ pub struct CardOptions {
     pub live: Duration,
     /// How Refresh presses come back; `None`: the cards have no Refresh button.
     pub callback: Option<Callback>,
-}
-
-/// A delivered card that may still change, kept until it cannot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LiveCard {
-    pub corp: Option<String>,
-    pub space: Space,
-    pub view: CardView,
-    /// After this the card is left alone.
-    pub until_ms: i64,
-    /// A digest of the parameters last sent: an update is sent only when they change.
-    pub sent: String,
-    /// When the codes were last looked up for it.
-    pub looked_up_ms: i64,
-    /// When it is next looked at: with replicas on Redis, one replica claims each look.
-    #[serde(default)]
-    pub due_ms: i64,
-}
-
-impl Kept for LiveCard {
-    const KIND: &'static str = "live_card";
 }
 
 /// Why an answer went as markdown rather than a card.
@@ -91,9 +69,8 @@ pub struct LiveCards {
     client: CardClient,
     conferences: ConferenceClient,
     options: CardOptions,
-    book: Book,
-    /// Claims each look of a card, with replicas on Redis.
-    state: StateStore,
+    /// The live cards, seen by every replica (which claim each look).
+    book: SharedRegistry<LiveCard>,
     budget: Arc<Budget>,
     clock: SharedClock,
     timezone: Tz,
@@ -118,8 +95,7 @@ impl LiveCards {
             client,
             conferences,
             options,
-            book: Book::open(state),
-            state: state.clone(),
+            book: state.shared_registry(),
             budget,
             clock,
             timezone,
@@ -157,6 +133,19 @@ impl LiveCards {
                 "DingTalk refused an interactive card: grant the app the Card.Instance.Write permission and check \
                  that DINGMEET_CARD_TEMPLATE_ID is published; answering in markdown meanwhile"
             );
+        }
+    }
+
+    /// Keeps `card` for its next look (at its `due_ms`), for every replica.
+    async fn keep(&self, out_track_id: &str, card: &LiveCard) {
+        if let Err(err) = self.book.put(out_track_id, card).await {
+            tracing::warn!(%err, out_track_id, "a live card could not be kept; it stays as it is now");
+        }
+    }
+
+    async fn forget(&self, out_track_id: &str) {
+        if let Err(err) = self.book.remove(out_track_id).await {
+            tracing::warn!(%err, out_track_id, "a finished live card could not be forgotten");
         }
     }
 
@@ -214,10 +203,10 @@ impl LiveCards {
             looked_up_ms: now,
             due_ms: due,
         };
-        self.book.keep(&out_track_id, due, &kept).await;
+        self.keep(&out_track_id, &kept).await;
         let created = self.client.create_and_deliver(corp, &card).await;
         if let Err(err) = created {
-            self.book.forget(&out_track_id).await;
+            self.forget(&out_track_id).await;
             self.metrics.card("create", err.kind());
             if matches!(err, CardError::Refused(_)) {
                 self.remember_refusal(org, now, &err);
@@ -270,15 +259,21 @@ impl LiveCards {
     /// Redis each look is claimed, so one replica makes it.
     pub async fn refresh_due(&self) -> usize {
         let now = self.clock.now_ms();
-        let Some(due) = self.book.due(now).await else { return 0 };
+        let due = match self.book.due(now).await {
+            Ok(due) => due,
+            Err(err) => {
+                tracing::warn!(%err, "live cards could not be read; trying again shortly");
+                return 0;
+            }
+        };
         let mut looked = 0;
         for (out_track_id, card) in due {
             let claim = format!("{}:{out_track_id}:{}", LiveCard::KIND, card.due_ms);
-            if self.state.claim(&claim, LOOK_LEASE).await != Claim::Mine {
+            if self.book.claim(&claim, LOOK_LEASE).await != Claim::Mine {
                 continue;
             }
-            calls::with_purpose(Purpose::Refresh, self.refresh(&out_track_id, card, now, false)).await;
-            self.state.finish_claim(&claim, LOOK_LEASE).await;
+            call_purpose::with_purpose(Purpose::Refresh, self.refresh(&out_track_id, card, now, false)).await;
+            self.book.finish_claim(&claim, LOOK_LEASE).await;
             looked += 1;
         }
         looked
@@ -295,7 +290,8 @@ impl LiveCards {
             None if !self.budget.window_spent(&org) => self.options.refresh.mul_f64(MAX_STRETCH),
             None => {
                 // Paused for the month: looked at again once the window may have rolled on.
-                self.book.keep(out_track_id, now.saturating_add(ms(self.options.refresh)), &card).await;
+                card.due_ms = now.saturating_add(ms(self.options.refresh));
+                self.keep(out_track_id, &card).await;
                 return;
             }
         };
@@ -330,10 +326,13 @@ impl LiveCards {
             self.metrics.card("update", "unchanged");
         }
         match next_look(&results, now, refresh, card.until_ms) {
-            Some(due) if now < card.until_ms => self.book.keep(out_track_id, due.max(now + 1), &card).await,
+            Some(due) if now < card.until_ms => {
+                card.due_ms = due.max(now + 1);
+                self.keep(out_track_id, &card).await;
+            }
             _ => {
                 tracing::info!(out_track_id, "live card final: nothing on it can change any more");
-                self.book.forget(out_track_id).await;
+                self.forget(out_track_id).await;
             }
         }
     }
@@ -341,7 +340,7 @@ impl LiveCards {
     /// A Refresh press on card `out_track_id` by someone of organisation `corp`: shows fresh
     /// data. A card the bot does not know, or of another organisation, is left as it is.
     pub async fn pressed(&self, corp: Option<&str>, out_track_id: &str) -> bool {
-        let card = match self.book.kept(out_track_id).await {
+        let card = match self.book.get(out_track_id).await {
             Ok(Some(card)) => card,
             Ok(None) => {
                 self.metrics.card("press", "unknown_card");
@@ -359,7 +358,7 @@ impl LiveCards {
             return false;
         }
         let now = self.clock.now_ms();
-        calls::with_purpose(Purpose::Refresh, self.refresh(out_track_id, card, now, true)).await;
+        call_purpose::with_purpose(Purpose::Refresh, self.refresh(out_track_id, card, now, true)).await;
         self.metrics.card("press", "refreshed");
         true
     }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::bot::i18n::Text;
-use crate::bot::meeting::Status;
+use crate::bot::meeting_view::Status;
 use crate::bot::render::{self, CodeResult};
 use crate::dingtalk::reply::OutgoingMessage;
 use crate::lang::Lang;
@@ -85,7 +85,7 @@ fn buttons(t: &Text, results: &[CodeResult], refresh: bool) -> String {
         let url = joinable
             .first()
             .and_then(|info| info.external_link_url.as_deref())
-            .and_then(crate::bot::meeting::safe_link);
+            .and_then(crate::bot::meeting_view::safe_link);
         if let Some(url) = url
             && list.len() < MAX_JOIN_BUTTONS
         {
@@ -137,7 +137,7 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    use crate::bot::command::RoomCode;
+    use crate::bot::room_code::RoomCode;
     use crate::dingtalk::conference::{ConferenceInfo, Conferences};
 
     const NOW: i64 = 1_795_674_600_000;

@@ -5,9 +5,8 @@ use askama::Template;
 use chrono_tz::Tz;
 
 use super::plan::{Conversation, Instance, Reminder};
-use super::text::RemindText;
 use crate::bot::i18n::{Text, fill};
-use crate::bot::meeting::{format_time, safe_link, truncate};
+use crate::bot::meeting_view::{format_time, safe_link, truncate};
 use crate::bot::render::{self, escape};
 use crate::dingtalk::reply::OutgoingMessage;
 
@@ -26,28 +25,28 @@ struct ReminderCard<'a> {
     footer: String,
 }
 
-fn title_of<'a>(r: &'a RemindText, instance: &'a Instance) -> String {
-    let title = instance.title.as_deref().map(str::trim).filter(|t| !t.is_empty()).unwrap_or(r.untitled);
+fn title_of<'a>(t: &'a Text, instance: &'a Instance) -> String {
+    let title = instance.title.as_deref().map(str::trim).filter(|t| !t.is_empty()).unwrap_or(t.untitled);
     truncate(title, MAX_TITLE_CHARS)
 }
 
 /// The reminder for one instance: an action card with a Join button when its link is usable,
 /// markdown otherwise; no @-mention.
-pub(super) fn reminder(t: &Text, r: &RemindText, tz: Tz, reminder: &Reminder, instance: &Instance) -> OutgoingMessage {
-    let title = title_of(r, instance);
+pub(super) fn reminder(t: &Text, tz: Tz, reminder: &Reminder, instance: &Instance) -> OutgoingMessage {
+    let title = title_of(t, instance);
     let minutes = &reminder.minutes;
     let (heading, notification) = if instance.started {
-        (r.started_heading.to_owned(), fill(r.started_title, &[("title", &title)]))
+        (t.reminder_started_heading.to_owned(), fill(t.reminder_started_title, &[("title", &title)]))
     } else {
         (
-            fill(r.reminder_heading, &[("minutes", minutes)]),
-            fill(r.reminder_title, &[("title", &title), ("minutes", minutes)]),
+            fill(t.reminder_heading, &[("minutes", minutes)]),
+            fill(t.reminder_title, &[("title", &title), ("minutes", minutes)]),
         )
     };
     let code = &reminder.code;
     let footer = match reminder.set_by.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
-        Some(name) => fill(r.reminder_set_by, &[("name", &truncate(name, 40)), ("code", code)]),
-        None => fill(r.reminder_set_by_nobody, &[("code", code)]),
+        Some(name) => fill(t.reminder_set_by, &[("name", &truncate(name, 40)), ("code", code)]),
+        None => fill(t.reminder_set_by_nobody, &[("code", code)]),
     };
     let card = ReminderCard {
         title: &title,
@@ -70,53 +69,43 @@ pub(super) fn reminder(t: &Text, r: &RemindText, tz: Tz, reminder: &Reminder, in
 }
 
 /// The confirmation of `/remind <code>`: which meetings, at what times, and how to stop.
-pub(super) fn confirmation(
-    t: &Text,
-    r: &RemindText,
-    tz: Tz,
-    reminder: &Reminder,
-    days: u32,
-    mention: Option<&str>,
-) -> OutgoingMessage {
+pub(super) fn confirmation(t: &Text, tz: Tz, reminder: &Reminder, days: u32, mention: Option<&str>) -> OutgoingMessage {
     let code = &reminder.code;
-    let mut paragraphs = vec![fill(r.confirm_intro, &[("code", code), ("minutes", &reminder.minutes)])];
+    let mut paragraphs = vec![fill(t.remind_confirm_intro, &[("code", code), ("minutes", &reminder.minutes)])];
     for instance in &reminder.instances {
         let start = format_time(instance.start_ms, tz).unwrap_or_default();
-        paragraphs.push(format!("- {}", fill(r.confirm_item, &[("title", &title_of(r, instance)), ("start", &start)])));
+        paragraphs.push(format!(
+            "- {}",
+            fill(t.remind_confirm_item, &[("title", &title_of(t, instance)), ("start", &start)])
+        ));
     }
     paragraphs.push(if reminder.next_lookup_ms.is_some() {
-        fill(r.confirm_daily, &[("days", &days)])
+        fill(t.remind_confirm_daily, &[("days", &days)])
     } else {
-        r.confirm_once.to_owned()
+        t.remind_confirm_once.to_owned()
     });
-    paragraphs.push(fill(r.how_to_stop, &[("code", code)]));
+    paragraphs.push(fill(t.remind_how_to_stop, &[("code", code)]));
     render::notice_card(t, &paragraphs, mention)
 }
 
 /// `/remind` alone: this conversation's reminders.
-pub(super) fn list(
-    t: &Text,
-    r: &RemindText,
-    tz: Tz,
-    kept: Option<&Conversation>,
-    mention: Option<&str>,
-) -> OutgoingMessage {
+pub(super) fn list(t: &Text, tz: Tz, kept: Option<&Conversation>, mention: Option<&str>) -> OutgoingMessage {
     let reminders = kept.map(|c| c.reminders.as_slice()).unwrap_or_default();
     if reminders.is_empty() {
-        return render::notice_card(t, &[r.list_empty.to_owned()], mention);
+        return render::notice_card(t, &[t.remind_list_empty.to_owned()], mention);
     }
-    let mut paragraphs = vec![r.list_title.to_owned()];
+    let mut paragraphs = vec![t.remind_list_title.to_owned()];
     for reminder in reminders {
         let (code, minutes) = (&reminder.code, &reminder.minutes);
         let line = match reminder.next() {
             Some(next) => {
                 let start = format_time(next.start_ms, tz).unwrap_or_default();
                 fill(
-                    r.list_item_next,
-                    &[("code", code), ("minutes", minutes), ("title", &title_of(r, next)), ("start", &start)],
+                    t.remind_list_item_next,
+                    &[("code", code), ("minutes", minutes), ("title", &title_of(t, next)), ("start", &start)],
                 )
             }
-            None => fill(r.list_item, &[("code", code), ("minutes", minutes)]),
+            None => fill(t.remind_list_item, &[("code", code), ("minutes", minutes)]),
         };
         paragraphs.push(format!("- {line}"));
     }
@@ -127,7 +116,6 @@ pub(super) fn list(
 mod tests {
     use super::*;
     use crate::bot::remind::plan::Stage;
-    use crate::bot::remind::text::text;
     use crate::lang::Lang;
 
     fn sample(title: &str, url: Option<&str>) -> (Reminder, Instance) {
@@ -156,7 +144,7 @@ mod tests {
     #[test]
     fn a_reminder_carries_title_time_link_who_and_how_to_stop() {
         let (reminder, instance) = sample("周会 *重要*", Some("https://meeting.dingtalk.com/j/1"));
-        let message = super::reminder(Lang::Zh.text(), text(Lang::Zh), chrono_tz::Asia::Shanghai, &reminder, &instance);
+        let message = super::reminder(Lang::Zh.text(), chrono_tz::Asia::Shanghai, &reminder, &instance);
         let OutgoingMessage::ActionCard { title, text, button_url, .. } = message else { panic!("an action card") };
         assert_eq!(button_url, "https://meeting.dingtalk.com/j/1");
         assert!(title.contains("5 分钟后开始"), "{title}");
@@ -167,7 +155,7 @@ mod tests {
     #[test]
     fn a_reminder_without_a_safe_link_is_markdown() {
         let (reminder, instance) = sample("x", Some("javascript:alert(1)"));
-        let message = super::reminder(Lang::En.text(), text(Lang::En), chrono_tz::UTC, &reminder, &instance);
+        let message = super::reminder(Lang::En.text(), chrono_tz::UTC, &reminder, &instance);
         assert!(matches!(message, OutgoingMessage::Markdown { ref at_user_ids, .. } if at_user_ids.is_empty()));
     }
 }

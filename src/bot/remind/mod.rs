@@ -2,18 +2,18 @@
 //! each meeting behind the code the bot posts its title, time and join link there, through the
 //! robot OpenAPI, exactly once across restarts and replicas.
 //!
-//! `request` parses the command, `plan` keeps and decides (pure), `book` stores, `card`
-//! renders, `service` answers the command and runs the scheduler.
+//! `request` is what the command asks (parsed with the other commands, in `commands`), `plan`
+//! keeps and decides (pure), the store's shared registry keeps each conversation's record, `card`
+//! renders (its texts are in `i18n`), `service` answers the command and runs the scheduler.
 
-mod book;
 mod card;
 pub mod plan;
 mod request;
 mod service;
-mod text;
 
 pub use self::request::RemindRequest;
 pub use self::service::{RemindSettings, Reminders};
+use crate::state::Shared;
 
 /// Minutes before the start when none are given.
 pub const DEFAULT_MINUTES: u32 = 5;
@@ -46,7 +46,7 @@ pub fn reminder_card(
     reminder: &plan::Reminder,
     instance: &plan::Instance,
 ) -> crate::dingtalk::reply::OutgoingMessage {
-    card::reminder(lang.text(), text::text(lang), tz, reminder, instance)
+    card::reminder(lang.text(), tz, reminder, instance)
 }
 
 /// The answer to `/remind <code>` that set `reminder`.
@@ -57,7 +57,7 @@ pub fn confirmation_card(
     days: u32,
     mention: Option<&str>,
 ) -> crate::dingtalk::reply::OutgoingMessage {
-    card::confirmation(lang.text(), text::text(lang), tz, reminder, days, mention)
+    card::confirmation(lang.text(), tz, reminder, days, mention)
 }
 
 /// The answer to `/remind` alone.
@@ -67,5 +67,27 @@ pub fn list_card(
     kept: Option<&plan::Conversation>,
     mention: Option<&str>,
 ) -> crate::dingtalk::reply::OutgoingMessage {
-    card::list(lang.text(), text::text(lang), tz, kept, mention)
+    card::list(lang.text(), tz, kept, mention)
+}
+
+/// A conversation's reminders are seen by every replica; a change made while Redis is
+/// unreachable waits on this replica and is shared once it is back, so no reminder is lost.
+impl Shared for plan::Conversation {
+    const QUEUED_WHILE_AWAY: bool = true;
+
+    fn due_ms(&self) -> Option<i64> {
+        plan::Conversation::due_ms(self)
+    }
+
+    fn is_queued(&self) -> bool {
+        self.unshared
+    }
+
+    fn set_queued(&mut self, queued: bool) {
+        self.unshared = queued;
+    }
+
+    fn is_spent(&self) -> bool {
+        self.reminders.is_empty()
+    }
 }

@@ -10,20 +10,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono_tz::Tz;
 use tokio::sync::Notify;
 
-use super::book::Book;
 use super::plan::{self, Conversation, Reminder};
-use super::text::{RemindText, text};
 use super::{DAY_MS, MAX_PER_CONVERSATION, RemindRequest, card};
 use crate::bot::budget::Budget;
-use crate::bot::command::RoomCode;
 use crate::bot::i18n::{Text, fill};
 use crate::bot::render;
+use crate::bot::room_code::RoomCode;
 use crate::clock::SharedClock;
 use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::message::{ConversationKind, Message, ReplyTarget};
 use crate::dingtalk::reply::{OutgoingMessage, Replier};
 use crate::lang::Lang;
-use crate::state::StateStore;
+use crate::state::{SharedRegistry, StateStore};
 use crate::telemetry::Metrics;
 
 /// The settings reminders read.
@@ -37,7 +35,9 @@ pub struct RemindSettings {
 
 /// The reminders of every conversation, and their scheduler.
 pub struct Reminders {
-    book: Option<Book>,
+    /// Every conversation's reminders; `None` for a store in memory only: they must outlive the
+    /// process.
+    book: Option<SharedRegistry<Conversation>>,
     conferences: ConferenceClient,
     replier: Replier,
     metrics: Arc<Metrics>,
@@ -68,7 +68,7 @@ impl Reminders {
         settings: RemindSettings,
     ) -> Self {
         Self {
-            book: Book::open(state),
+            book: state.shared_registry().kept_locally(),
             conferences,
             replier,
             metrics,
@@ -97,41 +97,41 @@ impl Reminders {
         lang: Lang,
         mention: Option<&str>,
     ) -> OutgoingMessage {
-        let (t, r) = (lang.text(), text(lang));
+        let t = lang.text();
         let notice = |line: String| render::notice_card(t, &[line], mention);
-        let Some(book) = &self.book else { return notice(r.no_store.to_owned()) };
+        let Some(book) = &self.book else { return notice(t.remind_no_store.to_owned()) };
         let conversation = message.reply_to.conversation_id.as_str();
         let _busy = self.busy.lock().await;
         let kept = match book.get(conversation).await {
             Ok(kept) => kept,
             Err(err) => {
                 tracing::error!(%err, "reminders could not be read");
-                return notice(r.not_kept.to_owned());
+                return notice(t.remind_not_kept.to_owned());
             }
         };
         match request {
-            RemindRequest::List => card::list(t, r, self.settings.timezone, kept.as_ref(), mention),
+            RemindRequest::List => card::list(t, self.settings.timezone, kept.as_ref(), mention),
             RemindRequest::Off(code) => {
-                let Some(mut kept) = kept else { return notice(r.list_empty.to_owned()) };
+                let Some(mut kept) = kept else { return notice(t.remind_list_empty.to_owned()) };
                 let before = kept.reminders.len();
                 kept.reminders.retain(|reminder| code.as_ref().is_some_and(|code| reminder.code != code.as_str()));
                 let removed = before - kept.reminders.len();
                 if let Err(err) = book.put(conversation, &kept).await {
                     tracing::error!(%err, "a cancelled reminder could not be stored");
-                    return notice(r.not_kept.to_owned());
+                    return notice(t.remind_not_kept.to_owned());
                 }
                 tracing::info!(conversation, removed, "reminders cancelled");
                 match code {
-                    Some(code) if removed == 0 => notice(fill(r.off_missing, &[("code", &code)])),
-                    Some(code) => notice(fill(r.off_one, &[("code", &code)])),
-                    None if removed == 0 => notice(r.list_empty.to_owned()),
-                    None => notice(fill(r.off_all, &[("count", &removed)])),
+                    Some(code) if removed == 0 => notice(fill(t.remind_off_missing, &[("code", &code)])),
+                    Some(code) => notice(fill(t.remind_off_one, &[("code", &code)])),
+                    None if removed == 0 => notice(t.remind_list_empty.to_owned()),
+                    None => notice(fill(t.remind_off_all, &[("count", &removed)])),
                 }
             }
             RemindRequest::Set { code, minutes } => {
-                match self.set(book, message, kept, &code, minutes, lang, t, r).await {
+                match self.set(book, message, kept, &code, minutes, lang, t).await {
                     Ok(reminder) => {
-                        card::confirmation(t, r, self.settings.timezone, &reminder, self.settings.days, mention)
+                        card::confirmation(t, self.settings.timezone, &reminder, self.settings.days, mention)
                     }
                     Err(line) => notice(line),
                 }
@@ -142,39 +142,39 @@ impl Reminders {
     #[expect(clippy::too_many_arguments, reason = "one call site; the pieces of one command")]
     async fn set(
         &self,
-        book: &Book,
+        book: &SharedRegistry<Conversation>,
         message: &Message,
         kept: Option<Conversation>,
         code: &RoomCode,
         minutes: u32,
         lang: Lang,
         t: &Text,
-        r: &RemindText,
     ) -> Result<Reminder, String> {
         let target = &message.reply_to;
         if target.kind == ConversationKind::Single && target.sender_staff_id.is_none() {
-            return Err(r.no_staff_id.to_owned());
+            return Err(t.remind_no_staff_id.to_owned());
         }
         if self.send_refused(target.corp_id.as_deref()) {
-            return Err(r.no_send_permission.to_owned());
+            return Err(t.remind_no_send_permission.to_owned());
         }
         let mut kept =
             kept.unwrap_or_else(|| Conversation { target: proactive(target), reminders: Vec::new(), unshared: false });
         if kept.find(code.as_str()).is_none() && kept.reminders.len() >= MAX_PER_CONVERSATION {
-            return Err(fill(r.full, &[("max", &MAX_PER_CONVERSATION)]));
+            return Err(fill(t.remind_full, &[("max", &MAX_PER_CONVERSATION)]));
         }
         let found = self.conferences.infos(target.corp_id.as_deref(), code.as_str()).await.map_err(|err| {
             tracing::warn!(code = %code, %err, kind = err.kind(), "meeting lookup for a reminder failed");
             render::error_message(t, code, &err)
         })?;
         if found.list.is_empty() {
-            let text = if target.kind == ConversationKind::Single { r.not_found_single } else { r.not_found };
+            let text =
+                if target.kind == ConversationKind::Single { t.remind_not_found_single } else { t.remind_not_found };
             return Err(fill(text, &[("code", code)]));
         }
         let now = self.clock.now_ms();
         let instances = plan::upcoming(&found, now);
         if instances.is_empty() {
-            return Err(fill(r.nothing_upcoming, &[("code", code)]));
+            return Err(fill(t.remind_nothing_upcoming, &[("code", code)]));
         }
         let reminder = Reminder {
             code: code.as_str().to_owned(),
@@ -192,7 +192,7 @@ impl Reminders {
         kept.reminders.push(reminder.clone());
         if let Err(err) = book.put(&target.conversation_id, &kept).await {
             tracing::error!(%err, "a reminder could not be stored");
-            return Err(r.not_kept.to_owned());
+            return Err(t.remind_not_kept.to_owned());
         }
         tracing::info!(
             conversation = %target.conversation_id,

@@ -62,12 +62,12 @@ pub(super) async fn press(
         Ok(request) => request,
         Err(rejection) => return error(StatusCode::BAD_REQUEST, &rejection.body_text()),
     };
-    let Some(card) = pg.sim.card(&request.out_track_id) else {
+    let Some(card) = pg.sim.cards().card(&request.out_track_id) else {
         return error(StatusCode::NOT_FOUND, "no such card: the bot delivered none with this outTrackId");
     };
     let user = pg.sim.scenario().chat.sender_staff_id.clone();
     if card.callback_type.as_deref() == Some("STREAM") {
-        let Some(pushed) = pg.sim.press_card(&card.out_track_id, &user, &request.action) else {
+        let Some(pushed) = pg.sim.cards().press(&card.out_track_id, &user, &request.action) else {
             return error(StatusCode::CONFLICT, "the card does not call back over the Stream");
         };
         let answer = PressAnswer { via: "stream", status: None, stream_message_id: Some(pushed.message_id) };
@@ -76,7 +76,7 @@ pub(super) async fn press(
     // Signed with the wall clock the bot checks signatures against, however far the simulated
     // clock was run ahead.
     let now = crate::clock::now_ms();
-    match pg.sim.press_card_http_at(&card.out_track_id, &user, &request.action, Some(now)).await {
+    match pg.sim.cards().press_http_at(&card.out_track_id, &user, &request.action, Some(now)).await {
         Some(0) => error(StatusCode::BAD_GATEWAY, "the bot did not answer the card callback"),
         Some(status) => {
             Json(PressAnswer { via: "http", status: Some(status), stream_message_id: None }).into_response()
@@ -101,6 +101,7 @@ pub(super) struct Movable {
 fn movable(pg: &Playground) -> Vec<Movable> {
     let now = pg.sim.clock().now_ms();
     pg.sim
+        .meetings()
         .movable_meetings()
         .into_iter()
         .map(|(code, spec)| Movable {
@@ -148,7 +149,7 @@ pub(super) async fn move_meeting(
         Err(rejection) => return error(StatusCode::BAD_REQUEST, &rejection.body_text()),
     };
     let found =
-        pg.sim.movable_meetings().into_iter().find(|(code, spec)| {
+        pg.sim.meetings().movable_meetings().into_iter().find(|(code, spec)| {
             *code == request.code && spec.conference_id.as_deref() == Some(&request.conference_id)
         });
     let Some((code, spec)) = found else {
@@ -156,15 +157,15 @@ pub(super) async fn move_meeting(
     };
     let id = request.conference_id.as_str();
     let moved = match request.action {
-        Move::Start => pg.at_booked_time(spec.start, || pg.sim.start_meeting(&code, id)),
-        Move::End => pg.at_booked_time(spec.end, || pg.sim.end_meeting(&code, id)),
+        Move::Start => pg.at_booked_time(spec.start, || pg.sim.meetings().start_meeting(&code, id)),
+        Move::End => pg.at_booked_time(spec.end, || pg.sim.meetings().end_meeting(&code, id)),
         Move::Rename => {
             let title = request.title.as_deref().map(str::trim).unwrap_or_default();
             if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
                 let problem = format!("give the meeting a title of 1 to {MAX_TITLE_CHARS} characters");
                 return error(StatusCode::BAD_REQUEST, &problem);
             }
-            pg.sim.rename_meeting(&code, id, title)
+            pg.sim.meetings().rename_meeting(&code, id, title)
         }
     };
     if !moved {

@@ -22,12 +22,14 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use super::clock::Speed;
 use crate::config::Mode;
 use crate::lang::Lang;
 use dingtalk_sim::SimState;
 use dingtalk_sim::records::{Records, Tally};
 
 mod cards;
+mod clock;
 mod replies;
 mod send;
 
@@ -56,14 +58,14 @@ pub struct Playground {
     mode: Mode,
     /// Cancelled at shutdown, so long polls end at once.
     stop: CancellationToken,
-    speed: Arc<super::clock::Speed>,
+    speed: Arc<Speed>,
     /// The bot's `DINGMEET_CARD_REFRESH_SECS`: how long a moved meeting's card may wait for a look.
     card_refresh: Duration,
 }
 
 impl Playground {
     pub fn new(sim: Arc<SimState>, callback_url: String, lang: Lang, mode: Mode, stop: CancellationToken) -> Self {
-        let speed = super::clock::Speed::start(sim.clock().clone(), stop.clone());
+        let speed = Speed::start(sim.clock().clone(), stop.clone());
         Self { sim, callback_url, lang, mode, stop, speed, card_refresh: Duration::from_secs(600) }
     }
 
@@ -75,7 +77,7 @@ impl Playground {
     }
 
     /// How fast the simulated clock runs.
-    pub fn speed(&self) -> &super::clock::Speed {
+    pub fn speed(&self) -> &Speed {
         &self.speed
     }
 
@@ -125,7 +127,7 @@ pub fn router(playground: Arc<Playground>) -> Router {
         .route("/api/sessions", post(open_session))
         .route("/api/replies", get(replies))
         .route("/api/stats", get(stats))
-        .route("/api/clock", get(super::clock::show).post(super::clock::change))
+        .route("/api/clock", get(clock::show).post(clock::change))
         .route("/api/press", post(cards::press))
         .route("/api/meetings", get(cards::meetings).post(cards::move_meeting))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page") })

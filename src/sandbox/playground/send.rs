@@ -188,9 +188,9 @@ pub(super) async fn open_session(
     };
     let lifetime_ms = i64::try_from(pg.sim.scenario().sessions.lifetime_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let expires_ms = pg.sim.clock().now_ms().saturating_add(lifetime_ms);
-    let session = pg.sim.open_session(&conversation_id, conversation_type, expires_ms);
+    let session = pg.sim.sessions().open(&conversation_id, conversation_type, expires_ms);
     Json(SessionAnswer {
-        session_webhook: pg.sim.session_url(&session.id),
+        session_webhook: pg.sim.sessions().url(&session.id),
         session: session.id,
         expires_ms,
         conversation_id,

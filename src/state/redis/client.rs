@@ -15,7 +15,7 @@ use super::StateError;
 pub(super) fn client(url: &SecretString, ca_file: Option<&Path>) -> Result<(redis::Client, bool), StateError> {
     // rustls needs the process-wide provider before the first TLS connection; installing it
     // here does not rely on the HTTP client having been built first.
-    crate::dingtalk::api::install_crypto_provider();
+    crate::dingtalk::openapi::install_crypto_provider();
     let bad_url = |err: redis::RedisError| StateError::BadRedisUrl(err.to_string());
     let info = url.expose_secret().trim().into_connection_info().map_err(bad_url)?;
     let tls = match &info.addr {

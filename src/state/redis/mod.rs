@@ -1,14 +1,20 @@
 //! The Redis side of the shared store: one `ConnectionManager`, a health flag that sends every
 //! operation to the local fallback while Redis is unreachable, and a watcher that brings it back.
+//! Each view's commands are in a file of their own (`dedupe`, `send_log`, `settings`, `journal`,
+//! `records`, `claims`, `counts`).
 //! `rediss://` connects over TLS (rustls with ring), verifying the server against the system
 //! roots or the CA file given.
 
+mod claims;
 mod client;
+mod counts;
+mod dedupe;
 mod journal;
-mod kept;
-mod per_message;
+mod records;
+mod send_log;
+mod settings;
 
-pub(super) use self::kept::DONE;
+pub(super) use self::claims::DONE;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -22,7 +28,7 @@ use tokio::sync::Notify;
 
 use self::client::{client, explain};
 use self::journal::{GROUP, RECORD_SCRIPT};
-use self::per_message::SEND_SLOT_SCRIPT;
+use self::send_log::SEND_SLOT_SCRIPT;
 use super::StateError;
 use crate::readiness::{self, Readiness};
 

@@ -2,27 +2,33 @@
 //! schema migrated at start, written by one thread that commits whatever queued up meanwhile in
 //! one transaction (a group commit), read through a second connection off the async runtime,
 //! and checkpointed by a third thread, so no commit waits for a checkpoint's `fsync`. Accepted
-//! messages are appended to a log file of their own before they are acknowledged ([`ahead`]),
-//! and reach the database with the next group commit.
+//! messages are appended to a log file of their own before they are acknowledged
+//! ([`accepted_log`]), and reach the database with the next group commit. Each view's reads and
+//! writes are in a file of their own (`journal`, `settings`, `send_log`, `records`); this one
+//! opens the store and holds what they share.
 //!
 //! SQLite rather than a pure-Rust store (redb): the file opens in the `sqlite3` shell for a look
 //! or a `.backup` while the bot runs, and a schema with migrations fits what is kept (rows
 //! found by more than one key: pending journal entries, jobs by due time).
 
-mod ahead;
+mod accepted_log;
+mod journal;
+mod records;
 mod schema;
+mod send_log;
+mod settings;
 mod writer;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
-use self::ahead::{Accepted, AheadLog};
+use self::accepted_log::{Accepted, AcceptedLog};
 pub use self::schema::StoreError;
 use self::schema::{check, classify, create_dir, lock, migrate, open_connection};
 use self::writer::{Lazy, Reply, WAKE_AT, Write};
@@ -82,7 +88,7 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-use crate::clock::{epoch_ms as wall_ms, now_ms};
+use crate::clock::now_ms;
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
@@ -104,12 +110,12 @@ impl SqliteStore {
             path: dir.display().to_string(),
             problem: format!("its accepted-message log: {err}"),
         };
-        let replayed = ahead::replay(dir).map_err(log_failure)?;
+        let replayed = accepted_log::replay(dir).map_err(log_failure)?;
         let next_row = keep_replayed(&mut conn, &replayed).map_err(|err| classify(&path, &err))?;
         if !replayed.is_empty() {
             tracing::info!(store = path, messages = replayed.len(), "accepted messages replayed from the log");
         }
-        let log = AheadLog::open(dir).map_err(log_failure)?;
+        let log = AcceptedLog::open(dir).map_err(log_failure)?;
         let reader = open_connection(&file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|err| classify(&path, &err))?;
         let loaded = load(&reader, retention).map_err(|err| classify(&path, &err))?;
         // The writer never checkpoints: the checkpointer does, on its own connection.
@@ -180,101 +186,6 @@ impl SqliteStore {
         result.map_err(|err| self.failure(err.to_string()))
     }
 
-    /// Records an accepted message (the caller checked it is new) and returns its row. Once it
-    /// returns, the message survives the process being killed: it is in the accepted-message
-    /// log, one `write` to the page cache, made on the calling thread (a few microseconds), and
-    /// it reaches the database with the next group commit.
-    pub fn record(&self, msg_id: &str, payload: String) -> Result<i64, StoreFailure> {
-        let mut pending = self.lazy.lock().unwrap_or_else(PoisonError::into_inner);
-        let row = self.next_row.fetch_add(1, Ordering::Relaxed);
-        let accepted = Accepted { row, received_ms: now_ms(), msg_id: msg_id.to_owned(), payload };
-        pending.log.append(&accepted).map_err(|err| self.failure(format!("its accepted-message log: {err}")))?;
-        pending.writes.push(Write::Record(accepted));
-        self.wake_if_full(pending.writes.len());
-        Ok(row)
-    }
-
-    /// Makes recording fail from now on, as on a full disk.
-    #[cfg(test)]
-    pub(crate) fn fail_records(&self) {
-        self.lazy.lock().unwrap_or_else(PoisonError::into_inner).log.fail_appends().expect("/dev/full opens");
-    }
-
-    /// Marks a recorded message done (committed with the next batch).
-    pub fn done(&self, row: i64) {
-        self.write_later(Write::Done { row, at_ms: now_ms() });
-    }
-
-    /// The recorded messages not done yet, oldest first: `(row, payload)`.
-    pub async fn unfinished(&self) -> Result<Vec<(i64, String)>, StoreFailure> {
-        self.read(|conn| {
-            let mut statement = conn.prepare("SELECT row, payload FROM journal WHERE done_ms IS NULL ORDER BY row")?;
-            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            rows.collect()
-        })
-        .await
-    }
-
-    /// Sets (or with `None` removes) a setting; returns once committed.
-    pub async fn set_setting(&self, scope: &str, name: &str, value: Option<&str>) -> Result<(), StoreFailure> {
-        let (scope, name, value) = (scope.to_owned(), name.to_owned(), value.map(str::to_owned));
-        self.write(|reply| Write::Setting { scope, name, value, reply }).await
-    }
-
-    pub async fn setting(&self, scope: &str, name: &str) -> Result<Option<String>, StoreFailure> {
-        let (scope, name) = (scope.to_owned(), name.to_owned());
-        self.read(move |conn| {
-            conn.prepare_cached("SELECT value FROM settings WHERE scope = ?1 AND name = ?2")?
-                .query_row(params![scope, name], |row| row.get(0))
-                .optional()
-        })
-        .await
-    }
-
-    /// Counts a reply sent to `conversation` now (committed with the next batch).
-    pub fn record_send(&self, conversation: &str) {
-        self.write_later(Write::Send { conversation: conversation.to_owned(), at_ms: now_ms() });
-    }
-
-    pub async fn put_job(
-        &self,
-        kind: &'static str,
-        key: &str,
-        due: Option<SystemTime>,
-        payload: String,
-    ) -> Result<(), StoreFailure> {
-        let (key, due_ms) = (key.to_owned(), due.map(wall_ms));
-        self.write(|reply| Write::PutJob { kind, key, due_ms, payload, reply }).await
-    }
-
-    pub async fn remove_job(&self, kind: &'static str, key: &str) -> Result<bool, StoreFailure> {
-        let key = key.to_owned();
-        self.write(|reply| Write::RemoveJob { kind, key, reply }).await
-    }
-
-    pub async fn job(&self, kind: &'static str, key: &str) -> Result<Option<String>, StoreFailure> {
-        let key = key.to_owned();
-        self.read(move |conn| {
-            conn.prepare_cached("SELECT payload FROM jobs WHERE kind = ?1 AND key = ?2")?
-                .query_row(params![kind, key], |row| row.get(0))
-                .optional()
-        })
-        .await
-    }
-
-    /// The jobs of `kind` due at or before `until`, soonest first: `(key, payload)`.
-    pub async fn due_jobs(&self, kind: &'static str, until: SystemTime) -> Result<Vec<(String, String)>, StoreFailure> {
-        let until = wall_ms(until);
-        self.read(move |conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT key, payload FROM jobs WHERE kind = ?1 AND due_ms IS NOT NULL AND due_ms <= ?2 ORDER BY due_ms",
-            )?;
-            let rows = statement.query_map(params![kind, until], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            rows.collect()
-        })
-        .await
-    }
-
     /// Waits until every write queued before it is committed.
     pub async fn flush(&self) -> Result<(), StoreFailure> {
         self.write(|reply| Write::Flush { reply }).await
@@ -316,7 +227,7 @@ mod tests {
 
     const RETENTION: Retention = Retention { dedupe: Duration::from_secs(600), sends: Duration::from_secs(60) };
 
-    fn open(dir: &Path) -> (SqliteStore, Loaded) {
+    pub(super) fn open(dir: &Path) -> (SqliteStore, Loaded) {
         SqliteStore::open(dir, RETENTION).expect("the store opens")
     }
 
@@ -354,7 +265,7 @@ mod tests {
         store.flush().await.expect("flushed");
         drop(store);
         // What a process killed right after acknowledging m2 leaves: m2 in the log only.
-        let mut log = AheadLog::open(dir.path()).expect("opens");
+        let mut log = AcceptedLog::open(dir.path()).expect("opens");
         let unanswered = answered + 1;
         log.append(&Accepted { row: unanswered, received_ms: now_ms(), msg_id: "m2".into(), payload: "two".into() })
             .expect("appended");
@@ -363,22 +274,7 @@ mod tests {
         let (store, loaded) = open(dir.path());
         assert_eq!(loaded.seen, ["m1", "m2"]);
         assert_eq!(store.unfinished().await.expect("read"), [(unanswered, "two".to_owned())]);
-        assert!(ahead::replay(dir.path()).expect("read").is_empty(), "kept, so the log is emptied");
+        assert!(accepted_log::replay(dir.path()).expect("read").is_empty(), "kept, so the log is emptied");
         assert!(store.record("m3", String::new()).expect("recorded") > unanswered, "rows are not reused");
-    }
-
-    #[tokio::test]
-    async fn jobs_are_kept_by_kind_and_key_and_found_when_due() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let (store, _) = open(dir.path());
-        let now = SystemTime::now();
-        store.put_job("reminder", "a", Some(now - Duration::from_secs(5)), "A".to_owned()).await.expect("put");
-        store.put_job("reminder", "b", Some(now + Duration::from_secs(60)), "B".to_owned()).await.expect("put");
-        store.put_job("card", "a", None, "card".to_owned()).await.expect("put");
-        assert_eq!(store.due_jobs("reminder", now).await.expect("read"), [("a".to_owned(), "A".to_owned())]);
-        assert_eq!(store.job("card", "a").await.expect("read").as_deref(), Some("card"));
-        assert!(store.remove_job("reminder", "a").await.expect("removed"));
-        assert!(!store.remove_job("reminder", "a").await.expect("removed"));
-        assert!(store.due_jobs("reminder", now).await.expect("read").is_empty());
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, Transaction, params};
 use tokio::sync::oneshot;
 
-use super::ahead::{Accepted, AheadLog};
+use super::accepted_log::{Accepted, AcceptedLog};
 use super::{Retention, millis, now_ms};
 
 /// The most writes one transaction commits. The writer never waits to fill a batch: what queued
@@ -200,7 +200,7 @@ impl Write {
 /// accepted messages among them until then.
 pub(super) struct Pending {
     pub writes: Vec<Write>,
-    pub log: AheadLog,
+    pub log: AcceptedLog,
 }
 
 pub(super) type Lazy = Arc<Mutex<Pending>>;
@@ -210,7 +210,7 @@ pub(super) type Lazy = Arc<Mutex<Pending>>;
 pub(super) fn start(
     conn: Connection,
     checkpointer: Connection,
-    log: AheadLog,
+    log: AcceptedLog,
     retention: Retention,
 ) -> std::io::Result<(mpsc::Sender<Write>, Lazy)> {
     let (checkpoints, checkpoint_asked) = mpsc::sync_channel(1);

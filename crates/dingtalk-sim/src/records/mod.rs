@@ -166,6 +166,18 @@ pub struct Lookup {
     pub corp_id: Option<String>,
 }
 
+/// One old-style `POST /topapi/v2/user/get`, whatever the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserLookup {
+    pub seq: u64,
+    /// The `userid` asked about, when the body named one.
+    pub staff_id: Option<String>,
+    /// The organisation of the `access_token`, when it was valid.
+    pub corp_id: Option<String>,
+    /// What was answered (0 = found).
+    pub errcode: i64,
+}
+
 /// Everything recorded so far, as [`crate::SimState::wait_until`] sees it.
 #[derive(Debug, Default, Clone)]
 pub struct Records {
@@ -182,6 +194,8 @@ pub struct Records {
     pub tokens_issued: usize,
     /// Every token request, in order.
     pub token_calls: Vec<TokenCall>,
+    /// Every old-style user lookup, in order.
+    pub user_lookups: Vec<UserLookup>,
     /// The Stream gateway: connections, frames sent and frames received (numbered from the same
     /// `seq` as webhook posts, so a test can tell an ack came before a reply).
     pub stream: StreamRecords,

@@ -27,7 +27,7 @@ pub struct Subscription {
 pub enum Closed {
     /// The client closed it, or it failed on the client's side.
     ByClient,
-    /// The simulator sent a close frame ([`crate::SimState::close_connection`]).
+    /// The simulator sent a close frame ([`crate::state::stream::StreamView::close_connection`]).
     ByServer,
     /// The simulator dropped the TCP connection without a close frame.
     Dropped,
@@ -52,7 +52,7 @@ pub struct ConnectionRecord {
     pub closed: Option<Closed>,
     /// A `disconnect` frame was sent: nothing more is delivered to it.
     pub draining: bool,
-    /// It stopped reading and answering ([`crate::SimState::silence_connection`]).
+    /// It stopped reading and answering ([`crate::state::stream::StreamView::silence_connection`]).
     pub silent: bool,
     /// WebSocket-level pings received from the client.
     pub ws_pings: usize,
@@ -75,7 +75,7 @@ pub enum FrameKind {
     Ping,
     /// `SYSTEM` `disconnect`.
     Disconnect,
-    /// Any text or binary, as given ([`crate::SimState::send_raw`]).
+    /// Any text or binary, as given ([`crate::state::stream::StreamView::send_raw`]).
     Raw,
 }
 
@@ -112,7 +112,7 @@ pub struct ReceivedFrame {
     pub json: Option<Value>,
     /// What its `headers.messageId` names: the kind of frame it answers, if the simulator sent it.
     pub answers: Option<FrameKind>,
-    /// Dropped on purpose ([`crate::SimState::lose_acks`]): recorded, but the gateway acts as if it
+    /// Dropped on purpose ([`crate::state::stream::StreamView::lose_acks`]): recorded, but the gateway acts as if it
     /// never arrived.
     pub lost: bool,
 }

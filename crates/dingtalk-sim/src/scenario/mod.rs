@@ -1,18 +1,19 @@
 //! Scenarios: the simulator's world (credentials, chat, meeting codes and how each answers),
 //! read from a TOML file people can edit. `scenario.toml` (at the crate's root) is compiled in as the
-//! default; `codes` holds how meeting codes answer, `time` the relative times.
+//! default; `codes` holds how meeting codes answer, `time` the relative times, `users` the people.
 //!
 //! Meeting times are written relative to the simulator clock (`start = "-15m"`, `"+2h"`,
 //! `"-1d2h"`, `"now"`) so cards always look current; a number is an absolute time in ms.
 //!
-//! Organisations: the app's own (`app.corp_id`) owns the top-level `[[codes]]`; every
-//! `[[orgs]]` entry is another organisation with its own `[[orgs.codes]]`, so one meeting code can
-//! mean different meetings in different organisations (what a third-party app serves). An
-//! organisation can be listed as not having installed the app, or as having installed it without
-//! the conference scope.
+//! Organisations: the app's own (`app.corp_id`) owns the top-level `[[codes]]` and `[[users]]`;
+//! every `[[orgs]]` entry is another organisation with its own `[[orgs.codes]]` and
+//! `[[orgs.users]]`, so one meeting code can mean different meetings in different organisations
+//! (what a third-party app serves). An organisation can be listed as not having installed the
+//! app, or as having installed it without the conference scope (or the member scope).
 
 mod codes;
 mod time;
+mod users;
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 
 pub use codes::{CodeAnswer, CodeScenario, ErrorAnswer, MeetingSpec, RawAnswer};
 pub use time::{Moment, Offset, parse_offset};
+pub use users::UserScenario;
 
 /// The scenario shipped with the crate.
 pub const BUILTIN_TOML: &str = include_str!("../../scenario.toml");
@@ -63,6 +65,9 @@ pub struct Scenario {
     pub chat: Chat,
     #[serde(default)]
     pub codes: Vec<CodeScenario>,
+    /// The people of the app's own organisation.
+    #[serde(default)]
+    pub users: Vec<UserScenario>,
     /// Organisations besides the app's own (third-party apps serve several).
     #[serde(default)]
     pub orgs: Vec<Org>,
@@ -85,6 +90,10 @@ pub struct Org {
     /// `403 Forbidden.AccessDenied.AccessTokenPermissionDenied`.
     #[serde(default = "yes")]
     pub conference_read: bool,
+    /// Whether it granted `qyapi_get_member`: if not, the old-style `user/get` with its token
+    /// answers `60011`.
+    #[serde(default = "yes")]
+    pub member_read: bool,
     /// Its group chat with the robot; derived from `corp_id` when left out.
     #[serde(default)]
     pub group_conversation_id: Option<String>,
@@ -94,6 +103,9 @@ pub struct Org {
     /// Its meeting codes, written like the top-level `[[codes]]`.
     #[serde(default)]
     pub codes: Vec<CodeScenario>,
+    /// Its people, written like the top-level `[[users]]`.
+    #[serde(default)]
+    pub users: Vec<UserScenario>,
 }
 
 fn yes() -> bool {
@@ -255,6 +267,7 @@ impl Scenario {
             return invalid("app.client_id and app.client_secret must not be empty".to_owned());
         }
         validate_codes("", &self.codes)?;
+        users::validate_users("", &self.users)?;
         let mut corps = std::collections::HashSet::from([self.app.corp_id.as_str()]);
         for org in &self.orgs {
             if org.corp_id.trim().is_empty() {
@@ -267,6 +280,7 @@ impl Scenario {
                 ));
             }
             validate_codes(&format!("organisation {}: ", org.corp_id), &org.codes)?;
+            users::validate_users(&format!("organisation {}: ", org.corp_id), &org.users)?;
         }
         Ok(())
     }
@@ -290,10 +304,10 @@ impl Scenario {
         let org = self.org(corp);
         chat.group_conversation_id = org
             .and_then(|o| o.group_conversation_id.clone())
-            .unwrap_or_else(|| format!("cid{}", crate::wire::stable_base64(&format!("group/{corp}"), 32)));
+            .unwrap_or_else(|| format!("cid{}", crate::ids::stable_base64(&format!("group/{corp}"), 32)));
         chat.single_conversation_id = org
             .and_then(|o| o.single_conversation_id.clone())
-            .unwrap_or_else(|| format!("cid{}", crate::wire::stable_base64(&format!("single/{corp}"), 16)));
+            .unwrap_or_else(|| format!("cid{}", crate::ids::stable_base64(&format!("single/{corp}"), 16)));
         if let Some(org) = org.filter(|o| !o.name.is_empty()) {
             chat.group_title = format!("{} · {}", org.name, chat.group_title);
         }

@@ -6,11 +6,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::draft::{Chat, Draft, Format, SessionMode};
-use crate::callback::Callback;
-use crate::sessions::Session;
+use crate::ids;
+use crate::robot_callback::Callback;
 use crate::sign::sign;
 use crate::state::SimState;
-use crate::wire;
+use crate::state::sessions::Session;
 
 /// The message body, keys in the order of a captured callback.
 #[derive(Serialize)]
@@ -83,8 +83,8 @@ impl Draft {
             None => self.open_session(state, &conversation_id, conversation_type, sent_ms, expires_ms),
         };
         let expires_ms = session.expires_ms;
-        let msg_id = self.msg_id.clone().unwrap_or_else(|| format!("msg{}", wire::random_base64(16)));
-        let chatbot_user_id = format!("$:LWCP_v1:${}", wire::stable_base64(&format!("bot/{}", app.client_id), 24));
+        let msg_id = self.msg_id.clone().unwrap_or_else(|| format!("msg{}", ids::random_base64(16)));
+        let chatbot_user_id = format!("$:LWCP_v1:${}", ids::stable_base64(&format!("bot/{}", app.client_id), 24));
         let sender_staff_id = self.sender_staff_id.clone().unwrap_or_else(|| Some(chat.sender_staff_id.clone()));
         let sender_seed = sender_staff_id.clone().unwrap_or_else(|| chat.sender_nick.clone());
         let (msgtype, text, content) = self.words(&app.bot_name, group);
@@ -98,7 +98,7 @@ impl Draft {
             conversation_id: conversation_id.clone(),
             at_users: group.then(|| {
                 let people = self.mentioned.iter().map(
-                    |staff| json!({ "unionId": union_id(staff), "dingtalkId": dingtalk_id(staff), "staffId": staff }),
+                    |staff| json!({ "unionId": ids::union_id_for(staff), "dingtalkId": dingtalk_id(staff), "staffId": staff }),
                 );
                 people.chain([json!({ "dingtalkId": chatbot_user_id })]).collect()
             }),
@@ -117,7 +117,7 @@ impl Draft {
             conversation_title: group.then(|| chat.group_title.clone()),
             is_in_at_list: group.then_some(true),
             session_webhook: session_webhook.clone(),
-            sender_union_id: union_id(&sender_seed),
+            sender_union_id: ids::union_id_for(&sender_seed),
             text,
             content,
             robot_code: app.robot_code().to_owned(),
@@ -166,19 +166,19 @@ impl Draft {
     ) -> (Session, String) {
         let session = match self.session {
             SessionMode::Unknown => Session {
-                id: wire::hex(32),
+                id: ids::hex(32),
                 conversation_id: conversation_id.to_owned(),
                 conversation_type: conversation_type.to_owned(),
                 created_ms: sent_ms,
                 expires_ms,
             },
             SessionMode::Live | SessionMode::Expired => {
-                state.open_session(conversation_id, conversation_type, expires_ms)
+                state.sessions().open(conversation_id, conversation_type, expires_ms)
             }
         };
         let session_webhook = match &self.webhook_host {
             Some(host) => format!("https://{host}/robot/sendBySession?session={}", session.id),
-            None => state.session_url(&session.id),
+            None => state.sessions().url(&session.id),
         };
         (session, session_webhook)
     }
@@ -188,7 +188,7 @@ impl Draft {
         // DingTalk removes the @-mention of the robot; typed first, it leaves its space behind.
         let spoken = if group && !self.mention_at_end { format!(" {}", self.text) } else { self.text.clone() };
         let picture =
-            || json!({ "downloadCode": wire::random_base64(48), "pictureDownloadCode": wire::random_base64(48) });
+            || json!({ "downloadCode": ids::random_base64(48), "pictureDownloadCode": ids::random_base64(48) });
         match &self.format {
             Format::Text => ("text".to_owned(), Some(json!({ "content": spoken })), None),
             Format::RichText => {
@@ -223,16 +223,5 @@ impl Draft {
 
 /// A person's `senderId` / `atUsers[].dingtalkId`, stable for the same seed.
 fn dingtalk_id(seed: &str) -> String {
-    format!("$:LWCP_v1:${}", wire::stable_base64(&format!("user/{seed}"), 16))
-}
-
-/// A person's `unionId`, stable for the same seed: letters and digits ending `iEiE`, as captured
-/// (`rkq8m6nIlrmaPC3HLyECZAiEiE`).
-fn union_id(seed: &str) -> String {
-    let letters: String = wire::stable_base64(&format!("union/{seed}"), 24)
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(22)
-        .collect();
-    format!("{letters}iEiE")
+    format!("$:LWCP_v1:${}", ids::stable_base64(&format!("user/{seed}"), 16))
 }

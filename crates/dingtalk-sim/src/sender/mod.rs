@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-pub use crate::callback::Callback;
-use crate::gateway::Pushed;
+pub use crate::robot_callback::Callback;
 use crate::state::SimState;
+use crate::state::stream_push::Pushed;
 use draft::Draft;
 pub use draft::{Chat, Format, SessionMode};
 
@@ -187,7 +187,7 @@ impl MessageBuilder {
     pub fn push(self) -> Pushed {
         let state = Arc::clone(&self.state);
         let callback = self.build();
-        state.push_callback(callback)
+        state.stream().push_callback(callback)
     }
 
     /// Builds, signs and posts the message to `url` as DingTalk does.

@@ -9,11 +9,13 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::ids;
 use crate::records::stream::{ConnectionId, FrameKind, SentFrame, StreamRecords, Subscription};
-use crate::wire;
 
 /// The robot message topic.
 pub const BOT_MESSAGE_TOPIC: &str = "/v1.0/im/bot/messages/get";
+/// The Stream topic card button presses come on.
+pub const CARD_CALLBACK_TOPIC: &str = "/v1.0/card/instances/callback";
 /// The only topic an `EVENT` subscription may name.
 pub const EVENT_TOPIC: &str = "*";
 /// DingTalk re-pushes an unacknowledged callback after about a minute.
@@ -168,23 +170,13 @@ pub(crate) fn refusing(until: Option<Instant>) -> bool {
     until.is_some_and(|until| Instant::now() < until)
 }
 
-/// A UUID-shaped random id (tickets, connection ids).
-pub(crate) fn uuid() -> String {
-    uuid_from(&wire::hex(32))
-}
-
-pub(crate) fn uuid_from(hex: &str) -> String {
-    let part = |from: usize, to: usize| hex.get(from..to).unwrap_or_default();
-    format!("{}-{}-{}-{}-{}", part(0, 8), part(8, 12), part(12, 16), part(16, 20), part(20, 32))
-}
-
 impl Gateway {
     /// A `messageId` shaped like DingTalk's: random, random, the time in hex, a counter, the
     /// first and last parts of varying width as captured (`bbb43a7_fc9_19ce26ebc01_2925aa2`,
     /// `212ca9d7_974_1898c159aa6_1783b`), so a client that assumes fixed widths fails here.
     pub(crate) fn message_id(&mut self, now_ms: i64) -> String {
         self.counter += 1;
-        format!("{}_{}_{:x}_{:x}", wire::hex(fastrand::usize(7..=8)), wire::hex(3), now_ms.max(0), self.counter)
+        format!("{}_{}_{:x}_{:x}", ids::hex(fastrand::usize(7..=8)), ids::hex(3), now_ms.max(0), self.counter)
     }
 
     pub(crate) fn wake(&self) {
@@ -306,5 +298,28 @@ impl Gateway {
     /// Tells connection `id` to do something; false when it is gone.
     pub(crate) fn command(&self, id: ConnectionId, command: Command) -> bool {
         self.conns.get(&id).is_some_and(|c| c.tx.send(command).is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_look_like_dingtalks_and_vary_in_width() {
+        let mut widths = std::collections::BTreeSet::new();
+        for _ in 0..64 {
+            let mut gateway = Gateway::default();
+            let id = gateway.message_id(1_774_098_949_543);
+            let parts: Vec<&str> = id.split('_').collect();
+            assert_eq!(parts.len(), 4, "{id}");
+            assert!(parts.iter().all(|p| p.chars().all(|c| c.is_ascii_hexdigit())), "{id}");
+            assert!((7..=8).contains(&parts[0].len()) && parts[1].len() == 3, "{id}");
+            assert_eq!(parts[2], "19d1089a5a7");
+            assert!((5..=7).contains(&parts[3].len()), "{id}");
+            widths.insert((parts[0].len(), parts[3].len()));
+            assert_ne!(gateway.message_id(0), gateway.message_id(0));
+        }
+        assert!(widths.len() > 1, "the widths vary: {widths:?}");
     }
 }

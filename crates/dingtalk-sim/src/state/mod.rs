@@ -1,17 +1,25 @@
 //! The simulator's shared state: the scenario, the clock, and one lock over the world as it is
-//! now, kept by concern in the submodules (organisations, tokens, meeting codes, sessions, the
-//! journal of what was recorded, the Stream gateway). Every change that records something wakes
-//! the waiters ([`SimState::wait_until`]).
+//! now, kept by concern in the submodules. Each concern has its data (under the lock, in
+//! [`World`]) and a view ([`SimState::tokens`], [`SimState::meetings`], …) that holds what tests
+//! and endpoints do with it; every change that records something wakes the waiters
+//! ([`SimState::wait_until`], in `waits`).
 //!
-//! What tests and endpoints do with each concern lives with that concern, in `impl SimState`
-//! blocks at the crate's top level (`tokens.rs`, `meetings.rs`, `sessions.rs`, `orgs.rs`,
-//! `gateway/`); this module depends on none of them.
+//! The state knows nothing of HTTP: the endpoints (`crate::endpoints`) read and change it through
+//! the views, never the reverse.
 
-pub(crate) mod gateway;
-pub(crate) mod meetings;
-pub(crate) mod orgs;
-pub(crate) mod sessions;
-pub(crate) mod tokens;
+pub mod card_presses;
+pub mod cards;
+pub mod gateway;
+pub mod isv;
+pub mod meeting_changes;
+pub mod meetings;
+pub mod orgs;
+pub mod sessions;
+pub mod stream;
+pub mod stream_push;
+pub mod tokens;
+pub mod users;
+mod waits;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -20,9 +28,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::clock::SimClock;
-use crate::records::stream::StreamRecords;
-use crate::records::{OpenApiSend, Records, WebhookPost};
+use crate::records::Records;
 use crate::scenario::Scenario;
+
+pub use waits::WaitTimeout;
 
 /// Everything recorded, and the one sequence every record (and every Stream frame) is numbered
 /// from, so a test can tell an ack came before a reply.
@@ -43,20 +52,13 @@ impl Journal {
 #[derive(Debug)]
 pub(crate) struct World {
     pub(crate) orgs: orgs::Orgs,
+    pub(crate) users: users::Users,
     pub(crate) tokens: tokens::Tokens,
     pub(crate) codes: meetings::Codes,
     pub(crate) sessions: sessions::Sessions,
     pub(crate) journal: Journal,
     pub(crate) gateway: gateway::Gateway,
-    pub(crate) cards: crate::cards::CardBehaviour,
-}
-
-/// A wait that ran out of time; says what had been recorded.
-#[derive(Debug, thiserror::Error)]
-#[error("nothing matched within {timeout:?}; recorded so far: {seen}")]
-pub struct WaitTimeout {
-    pub timeout: Duration,
-    pub seen: String,
+    pub(crate) cards: cards::CardBehaviour,
 }
 
 /// The simulator's state, shared by every endpoint.
@@ -77,19 +79,20 @@ impl SimState {
     pub fn new(scenario: Scenario, clock: SimClock, base_url: &str) -> Self {
         let world = World {
             orgs: orgs::Orgs::new(&scenario),
+            users: users::Users::new(&scenario),
             tokens: tokens::Tokens::new(&scenario.app.suite_ticket),
             codes: meetings::Codes::new(&scenario),
             sessions: sessions::Sessions::default(),
             journal: Journal::default(),
             gateway: gateway::Gateway::with_redelivery(scenario.stream.redelivery()),
-            cards: crate::cards::CardBehaviour::default(),
+            cards: cards::CardBehaviour::default(),
         };
         Self {
             conversation_corps: orgs::conversation_corps(&scenario),
             scenario,
             clock,
             base_url: base_url.trim_end_matches('/').to_owned(),
-            http: crate::http::client(Duration::from_secs(30)),
+            http: crate::http_client::client(Duration::from_secs(30)),
             world: Mutex::new(world),
             changes: watch::channel(0).0,
         }
@@ -107,22 +110,44 @@ impl SimState {
         out
     }
 
-    /// Runs `f` on the gateway's state and its records under the one lock, so what it records is
-    /// numbered from the shared sequence; then wakes every waiter.
-    pub(crate) fn with_gateway<T>(
-        &self,
-        f: impl FnOnce(&mut gateway::Gateway, &mut StreamRecords, &mut u64) -> T,
-    ) -> T {
-        self.update(|world| {
-            let World { gateway, journal, .. } = world;
-            f(gateway, &mut journal.records.stream, &mut journal.seq)
-        })
+    /// Access tokens: issuing, checking, revoking, and the token requests recorded.
+    pub fn tokens(&self) -> tokens::TokensView<'_> {
+        tokens::TokensView::new(self)
     }
 
-    /// Reads the gateway's state and records under the lock, waking no one.
-    pub(crate) fn read_gateway<T>(&self, f: impl FnOnce(&gateway::Gateway, &StreamRecords) -> T) -> T {
-        let world = self.lock();
-        f(&world.gateway, &world.journal.records.stream)
+    /// Organisations: who has installed the app and what they granted.
+    pub fn orgs(&self) -> orgs::OrgsView<'_> {
+        orgs::OrgsView::new(self)
+    }
+
+    /// The people of each organisation (the old-style `user/get` answers from them).
+    pub fn users(&self) -> users::UsersView<'_> {
+        users::UsersView::new(self)
+    }
+
+    /// What a third-party app is told over the Stream, with the change behind each message.
+    pub fn isv(&self) -> isv::IsvView<'_> {
+        isv::IsvView::new(self)
+    }
+
+    /// Meeting codes: how each answers, the lookups, and the organiser's changes to a meeting.
+    pub fn meetings(&self) -> meetings::MeetingsView<'_> {
+        meetings::MeetingsView::new(self)
+    }
+
+    /// Session webhooks and what was posted to them.
+    pub fn sessions(&self) -> sessions::SessionsView<'_> {
+        sessions::SessionsView::new(self)
+    }
+
+    /// The card platform: refusals, delivered cards, button presses.
+    pub fn cards(&self) -> cards::CardsView<'_> {
+        cards::CardsView::new(self)
+    }
+
+    /// The Stream gateway: pushes, connections and their misbehaviour, and what it recorded.
+    pub fn stream(&self) -> stream::StreamView<'_> {
+        stream::StreamView::new(self)
     }
 
     pub fn scenario(&self) -> &Scenario {
@@ -164,7 +189,8 @@ impl SimState {
         self.conversation_corps.get(conversation_id).map(String::as_str)
     }
 
-    /// The bot's settings for talking to this simulator, as `DINGMEET_*` variables.
+    /// The bot's settings for talking to this simulator, as `DINGMEET_*` variables. The one
+    /// address serves the old-style (`oapi.dingtalk.com`) endpoints too.
     pub fn bot_env(&self) -> Vec<(String, String)> {
         let host = reqwest::Url::parse(&self.base_url)
             .ok()
@@ -174,86 +200,11 @@ impl SimState {
             ("DINGMEET_CLIENT_ID", self.client_id().to_owned()),
             ("DINGMEET_CLIENT_SECRET", self.client_secret().to_owned()),
             ("DINGMEET_API_BASE", self.base_url.clone()),
+            ("DINGMEET_OAPI_BASE", self.base_url.clone()),
             ("DINGMEET_WEBHOOK_HOSTS", host),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
-    }
-
-    /// A copy of everything recorded.
-    pub fn records(&self) -> Records {
-        self.lock().journal.records.clone()
-    }
-
-    /// Counts over the records ([`Records::tally`]), without copying them.
-    pub fn tally(&self, mention_prefix: Option<&str>) -> crate::records::Tally {
-        self.lock().journal.records.tally(mention_prefix)
-    }
-
-    /// Waits until `check` finds something in the records, or `timeout` passes. `check` runs
-    /// at once and again after every change, so nothing is missed and nothing sleeps.
-    pub async fn wait_until<T>(
-        &self,
-        timeout: Duration,
-        mut check: impl FnMut(&Records) -> Option<T>,
-    ) -> Result<T, WaitTimeout> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut changes = self.changes.subscribe();
-        loop {
-            changes.borrow_and_update();
-            if let Some(found) = check(&self.lock().journal.records) {
-                return Ok(found);
-            }
-            // The sender lives as long as `self`, so `changed` fails only after a deadline.
-            if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
-                let records = self.records();
-                let seen = format!(
-                    "{} webhook posts ({} delivered), {} OpenAPI sends ({} accepted), {}",
-                    records.webhook_posts.len(),
-                    records.delivered_posts().len(),
-                    records.openapi_sends.len(),
-                    records.accepted_sends().len(),
-                    records.stream.summary()
-                );
-                return Err(WaitTimeout { timeout, seen });
-            }
-        }
-    }
-
-    /// Waits for at least `count` delivered webhook posts; returns every delivered post.
-    pub async fn wait_for_webhook_posts(
-        &self,
-        count: usize,
-        timeout: Duration,
-    ) -> Result<Vec<WebhookPost>, WaitTimeout> {
-        self.wait_until(timeout, |records| {
-            let delivered: Vec<WebhookPost> = records.delivered_posts().into_iter().cloned().collect();
-            (delivered.len() >= count).then_some(delivered)
-        })
-        .await
-    }
-
-    /// Waits for at least `count` accepted OpenAPI sends; returns every accepted send.
-    pub async fn wait_for_openapi_sends(
-        &self,
-        count: usize,
-        timeout: Duration,
-    ) -> Result<Vec<OpenApiSend>, WaitTimeout> {
-        self.wait_until(timeout, |records| {
-            let accepted: Vec<OpenApiSend> = records.accepted_sends().into_iter().cloned().collect();
-            (accepted.len() >= count).then_some(accepted)
-        })
-        .await
-    }
-
-    /// Waits until `code` has been asked about at least `count` times.
-    pub async fn wait_for_conference_calls(
-        &self,
-        code: &str,
-        count: usize,
-        timeout: Duration,
-    ) -> Result<(), WaitTimeout> {
-        self.wait_until(timeout, |records| (records.conference_calls(code) >= count).then_some(())).await
     }
 }

@@ -1,7 +1,12 @@
 //! Session webhooks handed out with robot messages, and each conversation's recent posts for
-//! DingTalk's per-minute limit.
+//! DingTalk's per-minute limit; and [`SessionsView`], how the sender, the webhook endpoint and
+//! tests use them.
 
 use std::collections::{HashMap, VecDeque};
+
+use super::SimState;
+use crate::ids;
+use crate::records::WebhookPost;
 
 /// A session webhook the simulator handed out with a robot message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,5 +56,66 @@ impl Sessions {
         }
         recent.push_back(now_ms);
         true
+    }
+}
+
+/// The session webhooks, seen through the shared state.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionsView<'a> {
+    state: &'a SimState,
+}
+
+impl<'a> SessionsView<'a> {
+    pub(super) fn new(state: &'a SimState) -> Self {
+        Self { state }
+    }
+
+    /// Opens a session for a conversation; it expires at `expires_ms` (simulator time).
+    pub fn open(&self, conversation_id: &str, conversation_type: &str, expires_ms: i64) -> Session {
+        let session = Session {
+            id: ids::hex(32),
+            conversation_id: conversation_id.to_owned(),
+            conversation_type: conversation_type.to_owned(),
+            created_ms: self.state.clock().now_ms(),
+            expires_ms,
+        };
+        self.state.lock().sessions.insert(session.clone());
+        session
+    }
+
+    /// The session webhook URL for a session id.
+    pub fn url(&self, session_id: &str) -> String {
+        format!("{}/robot/sendBySession?session={session_id}", self.state.base_url())
+    }
+
+    /// The session, if it exists and has not expired by the simulator clock.
+    pub fn live(&self, session_id: &str) -> Option<Session> {
+        let now = self.state.clock().now_ms();
+        self.state.lock().sessions.live(session_id, now).cloned()
+    }
+
+    /// Ends every session now: the next post to any answers `300001`.
+    pub fn expire_all(&self) {
+        let now = self.state.clock().now_ms();
+        self.state.lock().sessions.expire_all(now);
+    }
+
+    /// Takes one of the conversation's posts for the current minute, if any is left.
+    pub(crate) fn take_post_slot(&self, conversation_id: &str) -> bool {
+        let now = self.state.clock().now_ms();
+        let limit = self.state.scenario().sessions.posts_per_minute;
+        self.state.lock().sessions.take_post_slot(conversation_id, now, limit)
+    }
+
+    pub(crate) fn record_post(&self, mut post: WebhookPost) {
+        self.state.update(|world| {
+            post.seq = world.journal.next_seq();
+            world.journal.records.webhook_posts.push(post);
+        });
+    }
+
+    /// Every session-webhook post so far, answered or refused.
+    pub fn webhook_posts(&self) -> Vec<WebhookPost> {
+        self.state.lock().journal.records.webhook_posts.clone()
     }
 }

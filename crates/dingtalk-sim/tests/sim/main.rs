@@ -1,6 +1,7 @@
 //! The simulator's own tests: its wire format pinned to docs/dingtalk-protocol.md, driven by plain
 //! HTTP and WebSocket clients (no bot). One binary, as the bot's `tests/api` is.
 
+mod contact_users;
 mod orgs;
 mod scenario;
 mod sign;
@@ -13,5 +14,5 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(10);
 
 fn http() -> reqwest::Client {
-    dingtalk_sim::http::client(Duration::from_secs(10))
+    dingtalk_sim::http_client::client(Duration::from_secs(10))
 }

@@ -79,14 +79,14 @@ async fn a_token_sees_only_the_meetings_of_the_organisation_it_was_issued_to() {
         (200, Some(0)),
         "another organisation's code finds nothing"
     );
-    let lookups = sim.lookups();
+    let lookups = sim.meetings().lookups();
     let seen: Vec<_> = lookups.iter().map(|l| (l.token.clone().unwrap_or_default(), l.corp_id.clone())).collect();
     assert_eq!(
         seen,
         [(home_token.clone(), Some(home.clone())), (other_token, Some(other.clone())), (home_token, Some(home))],
         "every lookup is recorded with the token and whose it is"
     );
-    assert!(sim.token_calls().iter().all(|c| c.route == TokenRoute::Unified && c.issued.is_some()));
+    assert!(sim.tokens().calls().iter().all(|c| c.route == TokenRoute::Unified && c.issued.is_some()));
 }
 
 #[tokio::test]
@@ -94,9 +94,9 @@ async fn an_organisation_that_removes_the_app_loses_its_tokens_and_gets_no_new_o
     let sim = sim().await;
     let (home, other) = (sim.home_corp().to_owned(), corp_named(&sim, "北辰物流"));
     let (home_token, other_token) = (token_for(&sim, &home).await, token_for(&sim, &other).await);
-    let ticket = sim.suite_ticket();
+    let ticket = sim.tokens().suite_ticket();
 
-    sim.uninstall_org(&other);
+    sim.orgs().uninstall(&other);
 
     let (status, answer) = infos(&sim, "123456789", &other_token).await;
     assert_eq!((status, answer["code"].as_str()), (400, Some("InvalidAuthentication")), "{answer}");
@@ -105,12 +105,12 @@ async fn an_organisation_that_removes_the_app_loses_its_tokens_and_gets_no_new_o
     let (status, answer) = classic(&sim, &other, &ticket).await;
     assert_eq!((status, answer["code"].as_str()), (400, Some("invalidAuthInfo")), "{answer}");
     assert_eq!(infos(&sim, "123456789", &home_token).await.0, 200, "the other organisations are untouched");
-    assert!(!sim.org_installed(&other));
+    assert!(!sim.orgs().installed(&other));
 
-    sim.install_org(&other);
+    sim.orgs().install(&other);
     let fresh = token_for(&sim, &other).await;
     assert_eq!(titles(&infos(&sim, "123456789", &fresh).await.1), ["北辰物流 仓储晨会"]);
-    let refused: Vec<_> = sim.token_calls().into_iter().filter_map(|c| c.refused).collect();
+    let refused: Vec<_> = sim.tokens().calls().into_iter().filter_map(|c| c.refused).collect();
     assert_eq!(refused, ["unauthorized.client", "invalidAuthInfo"]);
 }
 
@@ -120,11 +120,11 @@ async fn an_organisation_that_has_not_installed_the_app_gets_no_token() {
     let stranger = corp_named(&sim, "西湖茶社");
     let (status, answer) = unified(&sim, &stranger).await;
     assert_eq!((status, answer["code"].as_str()), (401, Some("unauthorized.client")), "{answer}");
-    let (status, answer) = classic(&sim, &stranger, &sim.suite_ticket()).await;
+    let (status, answer) = classic(&sim, &stranger, &sim.tokens().suite_ticket()).await;
     assert_eq!((status, answer["code"].as_str()), (400, Some("invalidAuthInfo")), "{answer}");
     let (status, _) = unified(&sim, "dingneverheardof").await;
     assert_eq!(status, 401, "nor does a corp the scenario does not know");
-    assert_eq!(sim.tokens_issued(), 0);
+    assert_eq!(sim.tokens().issued_count(), 0);
 }
 
 #[tokio::test]
@@ -137,22 +137,22 @@ async fn an_organisation_without_the_conference_scope_is_refused_with_403() {
     assert_eq!(status, 403, "{answer}");
     assert_eq!(answer["code"], "Forbidden.AccessDenied.AccessTokenPermissionDenied");
 
-    sim.set_conference_read(&corp, true);
+    sim.orgs().set_conference_read(&corp, true);
     assert_eq!(infos(&sim, "123456789", &token).await.0, 200);
 }
 
 #[tokio::test]
 async fn a_newer_suite_ticket_makes_the_old_one_stale() {
     let sim = sim().await;
-    let (home, old) = (sim.home_corp().to_owned(), sim.suite_ticket());
+    let (home, old) = (sim.home_corp().to_owned(), sim.tokens().suite_ticket());
 
-    sim.set_suite_ticket("ticket-2");
+    sim.tokens().set_suite_ticket("ticket-2");
 
     let (status, answer) = classic(&sim, &home, &old).await;
     assert_eq!((status, answer["code"].as_str()), (400, Some("invalidSuiteTicket")), "{answer}");
     let (status, answer) = classic(&sim, &home, "ticket-2").await;
     assert_eq!(status, 200, "{answer}");
-    let presented: Vec<_> = sim.token_calls().into_iter().map(|c| (c.route, c.suite_ticket)).collect();
+    let presented: Vec<_> = sim.tokens().calls().into_iter().map(|c| (c.route, c.suite_ticket)).collect();
     assert_eq!(presented, [(TokenRoute::Classic, Some(old)), (TokenRoute::Classic, Some("ticket-2".to_owned()))]);
 }
 

@@ -85,7 +85,7 @@ async fn the_token_endpoint_answers_access_token_and_expire_in() {
     assert_eq!(keys(&body), ["accessToken", "expireIn"], "{text}");
     assert!(body["accessToken"].as_str().is_some_and(|t| t.len() == 32), "{text}");
     assert_eq!(body["expireIn"], json!(7200), "a number, not a string");
-    assert_eq!((sim.token_requests(), sim.tokens_issued()), (1, 1));
+    assert_eq!((sim.tokens().requests(), sim.tokens().issued_count()), (1, 1));
 }
 
 #[tokio::test]
@@ -103,7 +103,7 @@ async fn bad_credentials_answer_400_invalid_client_id_or_secret_as_captured() {
     assert_eq!(status, 400);
     assert!(text.starts_with(r#"{"requestid":""#), "the captured key order: {text}");
     assert_envelope(&text, "invalidClientIdOrSecret", "无效的clientId或者clientSecret");
-    assert_eq!((sim.token_requests(), sim.tokens_issued()), (1, 0));
+    assert_eq!((sim.tokens().requests(), sim.tokens().issued_count()), (1, 0));
 }
 
 #[tokio::test]
@@ -151,7 +151,7 @@ async fn revoked_tokens_answer_invalid_authentication() {
     let sim = live().await;
     let token = token(&sim).await;
 
-    sim.revoke_tokens();
+    sim.tokens().revoke_all();
 
     let (status, _, text) = infos(&sim, "123456789", Some(&token), "").await;
     assert_eq!(status, 400);
@@ -195,7 +195,7 @@ async fn third_party_apps_get_organisation_tokens_from_the_unified_and_classic_r
     let (status, _, text) = post("/v1.0/oauth2/corpAccessToken".into(), classic(&ticket, "dingnotinstalled")).await;
     assert_eq!(status, 400);
     assert_envelope(&text, "invalidAuthInfo", "授权关系不存在");
-    assert_eq!(sim.tokens_issued(), 2);
+    assert_eq!(sim.tokens().issued_count(), 2);
 }
 
 // --- Conference infos ---------------------------------------------------------------------------
@@ -224,7 +224,7 @@ async fn the_conference_api_wants_the_token_in_its_header_only() {
     let (status, _, text) = infos(&sim, "123456789", Some("not-a-token"), "").await;
     assert_eq!(status, 400, "an invalid token is 400, not 401");
     assert_envelope(&text, "InvalidAuthentication", "不合法的access_token");
-    assert_eq!(sim.conference_calls("123456789"), 4);
+    assert_eq!(sim.meetings().conference_calls("123456789"), 4);
 }
 
 #[tokio::test]
@@ -303,7 +303,7 @@ async fn a_long_list_is_paged_with_next_token_until_has_more_is_false() {
     }
     assert_eq!(sizes, [50, 50, 30]);
     assert_eq!(seen.len(), 130);
-    assert_eq!(sim.conference_calls("999000130"), 3);
+    assert_eq!(sim.meetings().conference_calls("999000130"), 3);
 
     let (_, _, text) = infos(&sim, "999000130", Some(&token), "?maxResults=1000").await;
     assert_eq!(parse(&text)["conferenceList"].as_array().map(Vec::len), Some(100), "pages are at most 100");
@@ -363,7 +363,7 @@ async fn the_garbled_code_answers_html_with_status_200() {
 async fn a_held_code_answers_once_released() {
     let sim = live().await;
     let token = token(&sim).await;
-    let held = sim.hold("123456789");
+    let held = sim.meetings().hold("123456789");
     let url = format!("{}/v1.0/conference/roomCodes/123456789/infos", sim.base_url());
     let pending = tokio::spawn(http().get(url).header("x-acs-dingtalk-access-token", token).send());
 
@@ -414,7 +414,7 @@ async fn the_session_webhook_answers_errcode_0_and_records_the_post() {
     let answer = post_webhook(&callback.session_webhook, &markdown("hello")).await;
 
     assert_eq!(answer, json!({ "errcode": 0, "errmsg": "ok" }));
-    let posts = sim.webhook_posts();
+    let posts = sim.sessions().webhook_posts();
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].session, callback.session_id);
     assert_eq!(posts[0].conversation_id.as_deref(), Some(callback.conversation_id.as_str()));
@@ -424,7 +424,7 @@ async fn the_session_webhook_answers_errcode_0_and_records_the_post() {
 #[tokio::test]
 async fn an_unknown_or_expired_session_answers_300001() {
     let sim = frozen().await;
-    let url = sim.session_url("0123456789abcdef0123456789abcdef");
+    let url = sim.sessions().url("0123456789abcdef0123456789abcdef");
 
     assert_eq!(post_webhook(&url, &markdown("x")).await, json!({ "errcode": 300001, "errmsg": "session 不存在" }));
 
@@ -461,7 +461,7 @@ async fn a_body_over_20000_bytes_answers_460101() {
     let answer = post_webhook(&callback.session_webhook, &markdown(&"长".repeat(7000))).await;
 
     assert_eq!(answer, json!({ "errcode": 460101, "errmsg": "message too long, exceed 20000 bytes" }));
-    assert!(!sim.webhook_posts()[0].delivered());
+    assert!(!sim.sessions().webhook_posts()[0].delivered());
 }
 
 #[tokio::test]
@@ -656,7 +656,7 @@ async fn the_sender_builds_a_group_message_like_dingtalks_capture() {
     assert_eq!((webhook.host_str(), webhook.path()), (Some("127.0.0.1"), "/robot/sendBySession"));
     let session = webhook.query_pairs().find(|(k, _)| k == "session").map(|(_, v)| v.into_owned()).expect("session");
     assert!(session.len() == 32 && session.bytes().all(|b| b.is_ascii_hexdigit()), "{session}");
-    assert!(sim.live_session(&session).is_some(), "the session is open");
+    assert!(sim.sessions().live(&session).is_some(), "the session is open");
 
     // Signed as DingTalk signs: the timestamp header text, a newline, the app secret.
     let header = |name: &str| callback.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
@@ -731,9 +731,9 @@ async fn sender_options_break_the_message_on_purpose() {
 
     let expired = sim.message("x").session(dingtalk_sim::sender::SessionMode::Expired).build();
     assert!(expired.json().expect("JSON")["sessionWebhookExpiredTime"].as_i64() < Some(now));
-    assert!(sim.live_session(&expired.session_id).is_none());
+    assert!(sim.sessions().live(&expired.session_id).is_none());
     let unknown = sim.message("x").session(dingtalk_sim::sender::SessionMode::Unknown).build();
-    assert!(sim.live_session(&unknown.session_id).is_none());
+    assert!(sim.sessions().live(&unknown.session_id).is_none());
     let foreign = sim.message("x").webhook_host("evil.example").build();
     assert!(foreign.session_webhook.starts_with("https://evil.example/robot/sendBySession?session="));
     let fixed = sim.message("x").msg_id("msgFixed==").build();

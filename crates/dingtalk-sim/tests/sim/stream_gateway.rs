@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
-use dingtalk_sim::gateway::{BOT_MESSAGE_TOPIC, CONNECT_PATH, OPEN_PATH};
-use dingtalk_sim::gateway::{Closed, FrameKind, StreamEvent};
+use dingtalk_sim::StreamEvent;
+use dingtalk_sim::endpoints::stream_gateway::{CONNECT_PATH, OPEN_PATH};
+use dingtalk_sim::records::stream::{Closed, FrameKind};
+use dingtalk_sim::state::gateway::BOT_MESSAGE_TOPIC;
 use dingtalk_sim::{Scenario, SimClock, Simulator};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -131,7 +133,7 @@ async fn the_open_call_answers_a_websocket_endpoint_and_a_ticket() {
     assert_eq!(body["endpoint"], format!("ws://{}/connect", sim.addr()));
     let ticket = body["ticket"].as_str().expect("a string");
     assert_eq!(ticket.split('-').map(str::len).collect::<Vec<_>>(), [8, 4, 4, 4, 12], "{ticket}");
-    let records = sim.stream_records();
+    let records = sim.stream().records();
     assert_eq!((records.open_requests, records.tickets), (1, vec![ticket.to_owned()]));
 }
 
@@ -150,7 +152,7 @@ async fn bad_credentials_answer_401_auth_failed() {
         assert_eq!(status, 401, "{text}");
         assert_eq!(text, r#"{"code":"authFailed","message":"鉴权失败"}"#);
     }
-    assert_eq!(sim.stream_records().tickets_issued(), 0);
+    assert_eq!(sim.stream().records().tickets_issued(), 0);
 }
 
 #[tokio::test]
@@ -176,7 +178,7 @@ async fn subscriptions_must_be_listed_and_events_must_take_every_topic() {
         .await
         .expect("answers");
     assert_eq!(form.status().as_u16(), 400, "JSON only");
-    assert_eq!(sim.stream_records().tickets_issued(), 0);
+    assert_eq!(sim.stream().records().tickets_issued(), 0);
 }
 
 #[tokio::test]
@@ -196,7 +198,7 @@ async fn a_ticket_opens_one_connection_and_only_once() {
         (records.ua.as_deref(), records.local_ip.as_deref()),
         (Some("dingtalk-sdk-go/v0.9.2"), Some("10.0.0.5"))
     );
-    let stream = sim.stream_records();
+    let stream = sim.stream().records();
     assert_eq!((stream.connections.len(), stream.upgrades_refused), (1, 3));
     drop(first);
 }
@@ -219,15 +221,15 @@ async fn a_ticket_expires_after_90_seconds_of_simulator_time() {
 async fn refused_connections_answer_503_until_accepted_again() {
     let sim = live().await;
     let early = ticket(&sim).await;
-    sim.refuse_connections(Duration::from_secs(3600));
+    sim.stream().refuse_connections(Duration::from_secs(3600));
 
     let (status, _, text) = open_with(&sim, &open_body(&sim)).await;
     assert_eq!(status, 503, "{text}");
     assert_eq!(refused_status(upgrade(&sim, &early).await), 503);
 
-    sim.accept_connections();
+    sim.stream().accept_connections();
     upgrade(&sim, &early).await.expect("the ticket was not used up by the refusal");
-    let records = sim.stream_records();
+    let records = sim.stream().records();
     assert_eq!((records.open_requests, records.tickets_issued(), records.upgrades_refused), (2, 1, 1));
 }
 
@@ -280,14 +282,14 @@ async fn acks_are_recorded_in_order_and_settle_their_frame() {
     assert!(answer.is_ack() && !answer.lost);
     assert_eq!(answer.answers, Some(FrameKind::Callback));
     assert_eq!((answer.code(), answer.message(), answer.data()), (Some(200), Some("OK"), Some(r#"{"response":null}"#)));
-    let records = sim.stream_records();
+    let records = sim.stream().records();
     assert!(records.sent_with(&id)[0].seq < answer.seq, "numbered from the shared sequence");
 }
 
 #[tokio::test]
 async fn unacknowledged_frames_are_redelivered_with_the_same_id_after_the_delay() {
     let sim = live().await;
-    sim.set_redelivery(Some(Duration::from_millis(100)));
+    sim.stream().set_redelivery(Some(Duration::from_millis(100)));
     let mut ws = connect(&sim).await;
     sim.wait_for_connections(1, WAIT).await.expect("registered");
 
@@ -308,7 +310,7 @@ async fn unacknowledged_frames_are_redelivered_with_the_same_id_after_the_delay(
     let third_again = next_frame(&mut ws).await;
     assert_eq!(message_id(&third_again), message_id(&third));
 
-    let records = sim.stream_records();
+    let records = sim.stream().records();
     assert_eq!(records.sent_with(&message_id(&first)).len(), 1);
     let attempts: Vec<u32> = records.sent_with(&message_id(&second)).iter().map(|f| f.attempt).collect();
     assert_eq!(attempts, [0, 1]);
@@ -317,8 +319,8 @@ async fn unacknowledged_frames_are_redelivered_with_the_same_id_after_the_delay(
 #[tokio::test]
 async fn lost_acks_are_recorded_but_the_frame_comes_back() {
     let sim = live().await;
-    sim.set_redelivery(Some(Duration::from_millis(50)));
-    sim.lose_acks(1);
+    sim.stream().set_redelivery(Some(Duration::from_millis(50)));
+    sim.stream().lose_acks(1);
     let mut ws = connect(&sim).await;
     sim.wait_for_connections(1, WAIT).await.expect("registered");
 
@@ -330,9 +332,9 @@ async fn lost_acks_are_recorded_but_the_frame_comes_back() {
 
     assert_eq!(message_id(&again), id);
     sim.wait_until(WAIT, |r| (r.stream.answers_to(&id).len() == 2).then_some(())).await.expect("both acks");
-    let lost: Vec<bool> = sim.stream_records().answers_to(&id).iter().map(|f| f.lost).collect();
+    let lost: Vec<bool> = sim.stream().records().answers_to(&id).iter().map(|f| f.lost).collect();
     assert_eq!(lost, [true, false]);
-    assert_eq!(sim.redeliver(&id).map(|c| c.0), Some(1), "and a forced redelivery goes out at once");
+    assert_eq!(sim.stream().redeliver(&id).map(|c| c.0), Some(1), "and a forced redelivery goes out at once");
     assert_eq!(message_id(&next_frame(&mut ws).await), id);
 }
 
@@ -342,7 +344,7 @@ async fn ping_is_a_system_frame_whose_answer_is_recorded_as_a_pong() {
     let mut ws = connect(&sim).await;
     let connection = sim.wait_for_connections(1, WAIT).await.expect("registered");
 
-    let id = sim.send_ping(connection.id).expect("sent");
+    let id = sim.stream().send_ping(connection.id).expect("sent");
 
     let frame = next_frame(&mut ws).await;
     assert_eq!(frame["type"], "SYSTEM");
@@ -359,11 +361,11 @@ async fn ping_is_a_system_frame_whose_answer_is_recorded_as_a_pong() {
 #[tokio::test]
 async fn disconnect_stops_deliveries_there_and_closes_the_socket_after_the_grace() {
     let sim = live().await;
-    sim.set_disconnect_grace(Duration::from_millis(200));
+    sim.stream().set_disconnect_grace(Duration::from_millis(200));
     let mut ws = connect(&sim).await;
     let connection = sim.wait_for_connections(1, WAIT).await.expect("registered");
 
-    sim.send_disconnect(connection.id).expect("sent");
+    sim.stream().send_disconnect(connection.id).expect("sent");
     let frame = next_frame(&mut ws).await;
     assert_eq!((frame["type"].as_str(), frame["headers"]["topic"].as_str()), (Some("SYSTEM"), Some("disconnect")));
     assert_eq!(frame["data"], r#"{"reason":"connection is expired"}"#);
@@ -401,8 +403,8 @@ async fn a_close_from_the_client_is_answered_with_a_close() {
 async fn an_event_ack_without_a_status_settles_it_and_later_does_not() {
     let sim = live().await;
     let mut ws = connect(&sim).await;
-    let echoed = sim.push_event(StreamEvent::new("user_add_org", "dingorg1", json!({ "userId": ["u1"] })));
-    let later = sim.push_event(StreamEvent::new("user_add_org", "dingorg1", json!({ "userId": ["u2"] })));
+    let echoed = sim.stream().push_event(StreamEvent::new("user_add_org", "dingorg1", json!({ "userId": ["u1"] })));
+    let later = sim.stream().push_event(StreamEvent::new("user_add_org", "dingorg1", json!({ "userId": ["u2"] })));
     let first = next_frame(&mut ws).await;
     next_frame(&mut ws).await;
 
@@ -411,17 +413,17 @@ async fn an_event_ack_without_a_status_settles_it_and_later_does_not() {
     send(&mut ws, &ack(&later.message_id, r#"{"status":"LATER","message":"later"}"#)).await;
     sim.wait_until(WAIT, |r| (r.stream.answers_to(&later.message_id).len() == 1).then_some(())).await.expect("acked");
 
-    assert_eq!(sim.awaiting_ack(), std::slice::from_ref(&later.message_id));
+    assert_eq!(sim.stream().awaiting_ack(), std::slice::from_ref(&later.message_id));
 }
 
 #[tokio::test]
 async fn events_are_event_frames_and_later_asks_for_them_again() {
     let sim = live().await;
-    sim.set_redelivery(Some(Duration::from_millis(50)));
+    sim.stream().set_redelivery(Some(Duration::from_millis(50)));
     let mut ws = connect(&sim).await;
     sim.wait_for_connections(1, WAIT).await.expect("registered");
 
-    let pushed = sim.push_event(StreamEvent::suite_ticket("dingorg1", "ticket-1"));
+    let pushed = sim.stream().push_event(StreamEvent::suite_ticket("dingorg1", "ticket-1"));
 
     let frame = next_frame(&mut ws).await;
     assert_eq!(frame["type"], "EVENT");
@@ -463,7 +465,7 @@ async fn each_push_goes_to_exactly_one_of_several_connections() {
 
     let pushed: Vec<_> = (0..60).map(|n| sim.message(format!("help {n}")).push()).collect();
 
-    let records = sim.stream_records();
+    let records = sim.stream().records();
     for push in &pushed {
         assert_eq!(records.sent_with(&push.message_id).len(), 1, "{}", push.message_id);
     }
@@ -497,7 +499,7 @@ async fn raw_frames_go_out_as_given_and_client_pings_are_counted() {
     let mut ws = connect(&sim).await;
     let connection = sim.wait_for_connections(1, WAIT).await.expect("registered");
 
-    assert!(sim.send_raw(connection.id, "not json"));
+    assert!(sim.stream().send_raw(connection.id, "not json"));
     assert_eq!(next_text(&mut ws).await, "not json");
     ws.send(Message::Ping(b"x".to_vec().into())).await.expect("sent");
     let pong = tokio::time::timeout(WAIT, ws.next()).await.expect("in time");
@@ -515,14 +517,14 @@ async fn a_dropped_connection_ends_without_a_close_frame_and_a_silenced_one_take
     let _silenced = connect(&sim).await;
     let second = sim.wait_for_connections(2, WAIT).await.expect("registered");
 
-    sim.drop_connection(first.id);
+    sim.stream().drop_connection(first.id);
     let end = tokio::time::timeout(WAIT, dropped.next()).await.expect("ends in time");
     assert!(!matches!(end, Some(Ok(Message::Close(_)))), "no close frame: {end:?}");
-    sim.silence_connection(second.id);
+    sim.stream().silence_connection(second.id);
 
     let closed =
         sim.wait_until(WAIT, |r| r.stream.connection(first.id).and_then(|c| c.closed)).await.expect("recorded");
     assert_eq!(closed, Closed::Dropped);
-    assert!(sim.live_connections().is_empty());
+    assert!(sim.stream().live_connections().is_empty());
     assert_eq!(sim.message("help").push().connection, None, "a silent connection takes nothing");
 }

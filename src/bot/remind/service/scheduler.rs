@@ -8,19 +8,22 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::Reminders;
-use crate::bot::remind::book::Book;
 use crate::bot::remind::plan::{Conversation, Outcome, Reminder, Stage};
-use crate::bot::remind::text::text;
 use crate::bot::remind::{CLAIM_TTL_MS, SENT_TTL_MS, card};
-use crate::dingtalk::api::ApiError;
-use crate::dingtalk::calls::{self, Purpose};
+use crate::dingtalk::openapi::ApiError;
+use crate::dingtalk::openapi::call_purpose::{self, Purpose};
 use crate::dingtalk::reply::ReplyError;
 use crate::lang::Lang;
-use crate::state::Claim;
+use crate::state::{Claim, SharedRegistry};
 
 /// After DingTalk refused a reminder for want of the send permission, how long `/remind` in
 /// that organisation is refused at once (the permission may be granted meanwhile).
 const NO_PERMISSION_MEMORY_MS: i64 = 60 * 60_000;
+
+/// A claim's life, from its milliseconds.
+fn lease(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(1).max(1))
+}
 
 impl Reminders {
     /// Whether a background look-up for `corp` may be spent now. The hook for the monthly
@@ -81,12 +84,18 @@ impl Reminders {
         };
         let mut sent = 0;
         for (conversation, kept) in due {
-            sent += calls::with_purpose(Purpose::Reminder, self.work(book, &conversation, kept, now)).await;
+            sent += call_purpose::with_purpose(Purpose::Reminder, self.work(book, &conversation, kept, now)).await;
         }
         sent
     }
 
-    async fn work(&self, book: &Book, conversation: &str, mut kept: Conversation, now: i64) -> usize {
+    async fn work(
+        &self,
+        book: &SharedRegistry<Conversation>,
+        conversation: &str,
+        mut kept: Conversation,
+        now: i64,
+    ) -> usize {
         let before = kept.clone();
         let mut sent = 0;
         kept.reminders.retain(|reminder| {
@@ -157,7 +166,7 @@ impl Reminders {
     /// Sends one instance's reminder if it is due. True if it went out from here.
     async fn maybe_send(
         &self,
-        book: &Book,
+        book: &SharedRegistry<Conversation>,
         conversation: &str,
         kept: &mut Conversation,
         index: usize,
@@ -181,7 +190,7 @@ impl Reminders {
             return false;
         }
         let claim = format!("reminder:{conversation}:{}:{}:{}", reminder.code, instance.id, instance.start_ms);
-        match book.claim(&claim, CLAIM_TTL_MS).await {
+        match book.claim(&claim, lease(CLAIM_TTL_MS)).await {
             Claim::Busy => return false,
             Claim::Done => {
                 kept.reminders[index].instances[at].stage = Stage::Done(Outcome::Sent);
@@ -199,7 +208,7 @@ impl Reminders {
         let reminder = &kept.reminders[index];
         let instance = &reminder.instances[at];
         let lang: Lang = reminder.lang.parse().unwrap_or_default();
-        let message = card::reminder(lang.text(), text(lang), self.settings.timezone, reminder, instance);
+        let message = card::reminder(lang.text(), self.settings.timezone, reminder, instance);
         let result = self.replier.send(&kept.target, &message, now).await;
         let outcome = match &result {
             Ok(_) if instance.started => Outcome::Started,
@@ -220,7 +229,7 @@ impl Reminders {
                 "reminder sent"
             );
         }
-        book.finish_claim(&claim, SENT_TTL_MS).await;
+        book.finish_claim(&claim, lease(SENT_TTL_MS)).await;
         self.outcome(outcome);
         kept.reminders[index].instances[at].stage = Stage::Done(outcome);
         outcome != Outcome::Failed

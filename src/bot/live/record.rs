@@ -1,0 +1,35 @@
+//! The record kept for a delivered live card, in every replica's registry: what it shows, where,
+//! and when it is next looked at.
+
+use serde::{Deserialize, Serialize};
+
+use super::view::CardView;
+use crate::dingtalk::card::Space;
+use crate::state::{Kept, Shared};
+
+/// A delivered card that may still change, kept until it cannot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveCard {
+    pub corp: Option<String>,
+    pub space: Space,
+    pub view: CardView,
+    /// After this the card is left alone.
+    pub until_ms: i64,
+    /// A digest of the parameters last sent: an update is sent only when they change.
+    pub sent: String,
+    /// When the codes were last looked up for it.
+    pub looked_up_ms: i64,
+    /// When it is next looked at: with replicas on Redis, one replica claims each look.
+    #[serde(default)]
+    pub due_ms: i64,
+}
+
+impl Kept for LiveCard {
+    const KIND: &'static str = "live_card";
+}
+
+impl Shared for LiveCard {
+    fn due_ms(&self) -> Option<i64> {
+        Some(self.due_ms)
+    }
+}
