@@ -16,6 +16,7 @@ use crate::bot::live::{CardOptions, LiveCards};
 use crate::bot::remind::{RemindSettings, Reminders};
 use crate::clock::{self, SharedClock};
 use crate::config::{AppType, CardsMode, ConfigError, Mode, Settings};
+use crate::dingtalk::callback_crypto::EventCipher;
 use crate::dingtalk::card::{Callback, CardClient};
 use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::openapi::call_purpose::Calls;
@@ -37,6 +38,8 @@ pub struct Components {
     pub verifier: Arc<Verifier>,
     pub http: reqwest::Client,
     pub credentials: Credentials,
+    /// The event subscription's cipher, when its token and aes_key are set.
+    pub events: Option<Arc<EventCipher>>,
 }
 
 /// A bound, ready-to-run bot.
@@ -173,7 +176,14 @@ pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClo
         live,
         clock,
     });
-    Ok(Components { bot: Arc::new(bot), verifier, http, credentials })
+    let events = match &settings.server.events {
+        Some(push) => Some(Arc::new(
+            EventCipher::new(push.token.clone(), &push.aes_key, &credentials.client_id)
+                .map_err(|err| ConfigError::Invalid(format!("DINGMEET_EVENT_AES_KEY: {err}")))?,
+        )),
+        None => None,
+    };
+    Ok(Components { bot: Arc::new(bot), verifier, http, credentials, events })
 }
 
 /// A third-party app on the classic route needs suite tickets, which DingTalk pushes over the
@@ -262,7 +272,8 @@ impl Application {
             ))
         });
         register_checks(&readiness, &components.bot, stream.as_deref());
-        let state = AppState { bot: components.bot, verifier: components.verifier, readiness };
+        let state =
+            AppState { bot: components.bot, verifier: components.verifier, readiness, events: components.events };
         let limits = HttpLimits::new(&settings.server, raise_open_files_limit());
         let server = &settings.server;
         Ok(Self {

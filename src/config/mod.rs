@@ -124,6 +124,19 @@ pub struct AppSettings {
     pub suite_ticket: Option<SecretString>,
 }
 
+/// The event subscription's HTTP push: the console's token and aes_key (both secrets).
+#[derive(Clone)]
+pub struct EventPush {
+    pub token: SecretString,
+    pub aes_key: SecretString,
+}
+
+impl std::fmt::Debug for EventPush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventPush { token: [redacted], aes_key: [redacted] }")
+    }
+}
+
 /// How messages arrive, and the process around them.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
@@ -131,6 +144,8 @@ pub struct ServerSettings {
     pub mode: Mode,
     /// More secrets accepted on callbacks while rotating.
     pub callback_secrets: Vec<SecretString>,
+    /// DingTalk's encrypted event pushes to `POST /dingtalk/events`, when configured.
+    pub events: Option<EventPush>,
     /// How far a callback's `timestamp` may be from now.
     pub sign_window: Duration,
     /// How long shutdown waits for replies in flight.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::{
     AnswerSettings, AppSettings, AppType, CardSettings, CardsMode, ConfigError, DEFAULT_CARD_TEMPLATE,
-    DingTalkSettings, ENV_PREFIX, LogFormat, Mode, ServerSettings, Settings, StateSettings, StreamSettings,
+    DingTalkSettings, ENV_PREFIX, EventPush, LogFormat, Mode, ServerSettings, Settings, StateSettings, StreamSettings,
 };
 use crate::dingtalk::openapi::breaker::Policy;
 use crate::dingtalk::openapi::token::CorpTokenRoute;
@@ -31,6 +31,11 @@ pub(super) struct Raw {
     /// More secrets accepted on callbacks while rotating (comma-separated).
     #[serde(deserialize_with = "secret_list")]
     callback_secrets: Vec<SecretString>,
+    /// The event subscription's token (the developer console's 签名 token): with
+    /// `event_aes_key`, `POST /dingtalk/events` takes DingTalk's encrypted event pushes.
+    event_token: Option<SecretString>,
+    /// The event subscription's 43-character aes_key (the console's 加密 aes_key).
+    event_aes_key: Option<SecretString>,
     #[serde(deserialize_with = "from_str_or_native")]
     listen: SocketAddr,
     api_base: String,
@@ -157,6 +162,8 @@ impl Default for Raw {
             client_id: None,
             client_secret: None,
             callback_secrets: Vec::new(),
+            event_token: None,
+            event_aes_key: None,
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             api_base: "https://api.dingtalk.com".to_owned(),
             oapi_base: "https://oapi.dingtalk.com".to_owned(),
@@ -221,6 +228,7 @@ impl Raw {
                 listen: self.listen,
                 mode: self.mode,
                 callback_secrets: self.callback_secrets,
+                events: event_push(self.event_token, self.event_aes_key)?,
                 sign_window: Duration::from_secs(self.sign_window_secs),
                 shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
                 log_format: self.log_format,
@@ -273,6 +281,25 @@ impl Raw {
                 public_url: self.public_url.filter(|url| !url.trim().is_empty()),
             },
         })
+    }
+}
+
+/// The event push settings: both or neither, the aes_key as the console makes it.
+fn event_push(token: Option<SecretString>, aes_key: Option<SecretString>) -> Result<Option<EventPush>, ConfigError> {
+    let set = |s: Option<SecretString>| s.filter(|s| !s.expose_secret().trim().is_empty());
+    match (set(token), set(aes_key)) {
+        (None, None) => Ok(None),
+        (Some(token), Some(aes_key)) => {
+            crate::dingtalk::callback_crypto::check_aes_key(&aes_key)
+                .map_err(|err| ConfigError::Invalid(format!("DINGMEET_EVENT_AES_KEY: {err}")))?;
+            Ok(Some(EventPush { token, aes_key }))
+        }
+        (Some(_), None) => Err(ConfigError::Invalid(
+            "DINGMEET_EVENT_TOKEN is set but DINGMEET_EVENT_AES_KEY is not: event pushes need both (the console's token and aes_key)".into(),
+        )),
+        (None, Some(_)) => Err(ConfigError::Invalid(
+            "DINGMEET_EVENT_AES_KEY is set but DINGMEET_EVENT_TOKEN is not: event pushes need both (the console's token and aes_key)".into(),
+        )),
     }
 }
 

@@ -175,11 +175,13 @@ fn debug_output_hides_secrets() {
             ("DINGMEET_CALLBACK_SECRETS", "old-secret"),
             ("DINGMEET_REDIS_URL", "redis://:redis-pass@cache:6379"),
             ("DINGMEET_SUITE_TICKET", "ticket-secret"),
+            ("DINGMEET_EVENT_TOKEN", "event-token-secret"),
+            ("DINGMEET_EVENT_AES_KEY", "Yue0EfdN5900c1ce5cf6A152c63DDe1808a60c5ecd7"),
         ]),
     )
     .expect("loads");
     let text = format!("{s:?}");
-    for secret in ["very-secret", "old-secret", "redis-pass", "ticket-secret"] {
+    for secret in ["very-secret", "old-secret", "redis-pass", "ticket-secret", "event-token-secret", "Yue0EfdN59"] {
         assert!(!text.contains(secret), "{secret} in {text}");
     }
     assert!(text.contains("callback_secrets") && text.contains("REDACTED"), "the fields are there: {text}");
@@ -240,4 +242,18 @@ fn the_old_style_openapi_base_is_its_own_setting() {
         (s.dingtalk.oapi_base.as_str(), s.dingtalk.api_base.as_str()),
         ("http://127.0.0.1:7001", "https://api.dingtalk.com")
     );
+}
+
+#[test]
+fn event_pushes_need_both_the_token_and_a_well_formed_aes_key() {
+    let key = "Yue0EfdN5900c1ce5cf6A152c63DDe1808a60c5ecd7";
+    let s = Settings::load_from(None, env(&[("DINGMEET_EVENT_TOKEN", "t"), ("DINGMEET_EVENT_AES_KEY", key)]))
+        .expect("loads");
+    assert!(s.server.events.is_some());
+    assert!(Settings::load_from(None, env(&[])).expect("loads").server.events.is_none());
+    let err = |vars: &[(&str, &str)]| Settings::load_from(None, env(vars)).expect_err("refused").to_string();
+    assert!(err(&[("DINGMEET_EVENT_TOKEN", "t")]).contains("DINGMEET_EVENT_AES_KEY is not"));
+    assert!(err(&[("DINGMEET_EVENT_AES_KEY", key)]).contains("DINGMEET_EVENT_TOKEN is not"));
+    let short = err(&[("DINGMEET_EVENT_TOKEN", "t"), ("DINGMEET_EVENT_AES_KEY", "abc")]);
+    assert!(short.contains("exactly 43") && !short.contains("abc"), "{short}");
 }

@@ -81,6 +81,28 @@ pub struct EventCipher {
     owner_key: String,
 }
 
+/// The AES key a console `aes_key` stands for: 43 letters and digits, plus `=`, base64-decoded.
+pub fn check_aes_key(aes_key: &SecretString) -> Result<[u8; 32], KeyError> {
+    let text = aes_key.expose_secret();
+    if text.chars().count() != AES_KEY_CHARS {
+        return Err(KeyError::Length(text.chars().count()));
+    }
+    if !text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(KeyError::Characters);
+    }
+    let mut padded = String::with_capacity(AES_KEY_CHARS + 1);
+    padded.push_str(text);
+    padded.push('=');
+    // 43 base64 digits and one `=` are 32 bytes; the last digit's low bits are not checked
+    // (DingTalk's consoles make keys whose last digit has them set).
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
+    let bytes = engine.decode(padded).map_err(|_| KeyError::Characters)?;
+    bytes.try_into().map_err(|_| KeyError::Characters)
+}
+
 /// The 32-byte AES key, kept out of `Debug`.
 #[derive(Clone)]
 struct SecretKey([u8; 32]);
@@ -98,24 +120,7 @@ impl std::fmt::Debug for EventCipher {
 impl EventCipher {
     /// Checks `aes_key` (43 letters and digits) and derives the AES key from it.
     pub fn new(token: SecretString, aes_key: &SecretString, owner_key: &str) -> Result<Self, KeyError> {
-        let text = aes_key.expose_secret();
-        if text.chars().count() != AES_KEY_CHARS {
-            return Err(KeyError::Length(text.chars().count()));
-        }
-        if !text.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(KeyError::Characters);
-        }
-        let mut padded = String::with_capacity(AES_KEY_CHARS + 1);
-        padded.push_str(text);
-        padded.push('=');
-        // 43 base64 digits and one `=` are 32 bytes; the last digit's low bits are not checked
-        // (DingTalk's consoles make keys whose last digit has them set).
-        let engine = base64::engine::GeneralPurpose::new(
-            &base64::alphabet::STANDARD,
-            base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
-        );
-        let bytes = engine.decode(padded).map_err(|_| KeyError::Characters)?;
-        let key: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Characters)?;
+        let key = check_aes_key(aes_key)?;
         Ok(Self { token, key: SecretKey(key), owner_key: owner_key.to_owned() })
     }
 

@@ -4,6 +4,7 @@ pub mod callback;
 pub mod card_callback;
 mod connections;
 mod deadline;
+pub mod event_callback;
 pub mod health;
 pub mod limits;
 pub mod listener;
@@ -14,6 +15,7 @@ use axum::Router;
 use axum::routing::{get, post};
 
 use crate::bot::handle::Bot;
+use crate::dingtalk::callback_crypto::EventCipher;
 use crate::dingtalk::sign::Verifier;
 use crate::readiness::Readiness;
 
@@ -23,18 +25,23 @@ pub struct AppState {
     pub bot: Arc<Bot>,
     pub verifier: Arc<Verifier>,
     pub readiness: Readiness,
+    /// DingTalk's encrypted event pushes, when the event subscription's token and aes_key are set.
+    pub events: Option<Arc<EventCipher>>,
 }
 
 /// The bot's routes; tests can drive it without a socket. Without `callbacks` (stream mode)
-/// only health, readiness and metrics are served.
+/// no robot or card callback is served; event pushes are, whenever they are configured.
 pub fn router(state: AppState, callbacks: bool) -> Router {
-    let router = if callbacks {
+    let mut router = if callbacks {
         Router::new()
             .route("/dingtalk/callback", post(callback::receive))
             .route(card_callback::PATH, post(card_callback::receive))
     } else {
         Router::new()
     };
+    if state.events.is_some() {
+        router = router.route(event_callback::PATH, post(event_callback::receive));
+    }
     router
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -19,6 +19,7 @@ mod durable;
 mod economy;
 mod endpoints;
 mod errors;
+mod event_push;
 mod helpers;
 mod intake;
 mod isv;

@@ -31,7 +31,12 @@ fn router_with(extra: &[(&str, &str)]) -> (axum::Router, AppState) {
     let vars = vars.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned()));
     let settings = Settings::load_from(None, vars).expect("the test settings load");
     let components = app::build(&settings).expect("the bot builds");
-    let state = AppState { bot: components.bot, verifier: components.verifier, readiness: Readiness::new() };
+    let state = AppState {
+        bot: components.bot,
+        verifier: components.verifier,
+        readiness: Readiness::new(),
+        events: components.events,
+    };
     (server::router(state.clone(), true), state)
 }
 
