@@ -11,8 +11,8 @@ use tracing::Instrument;
 
 use super::AppState;
 use crate::bot::handle::Admission;
-use crate::dingtalk::message::{CallbackBody, InboundMessage};
 use crate::clock::now_ms;
+use crate::dingtalk::message::{CallbackBody, InboundMessage};
 use crate::dingtalk::sign::SignError;
 use crate::telemetry::Outcome;
 

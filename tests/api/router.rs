@@ -7,8 +7,8 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use dingmeet::app;
-use dingmeet::config::Settings;
 use dingmeet::clock::now_ms;
+use dingmeet::config::Settings;
 use dingmeet::dingtalk::sign::sign;
 use dingmeet::readiness::Readiness;
 use dingmeet::server::{self, AppState};
