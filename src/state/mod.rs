@@ -24,7 +24,7 @@ use self::memory::MemoryStore;
 use self::redis::RedisStore;
 pub use self::registry::{Kept, Registry};
 pub use self::shared::Claim;
-pub use self::sqlite::{DATABASE_FILE, Retention, SqliteStore, StoreError, StoreFailure};
+pub use self::sqlite::{DATABASE_FILE, Retention, SqliteStore, StoreError, StoreFailure, WriterHealth};
 pub use self::suite_ticket::{SUITE_TICKET_NAME, SUITE_TICKET_SCOPE, SuiteTickets};
 use crate::readiness::Readiness;
 

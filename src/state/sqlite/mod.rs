@@ -10,8 +10,11 @@
 //! found by more than one key: pending journal entries, jobs by due time).
 
 mod ahead;
+mod health;
 mod schema;
 mod writer;
+
+pub use health::WriterHealth;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -141,6 +144,12 @@ impl SqliteStore {
         &self.path
     }
 
+    /// How its writer is doing; [`WriterHealth::check`] with whether writes wait is its check.
+    pub fn health(&self) -> (WriterHealth, bool) {
+        let pending = self.lazy.lock().unwrap_or_else(PoisonError::into_inner);
+        (pending.health.clone(), !pending.writes.is_empty())
+    }
+
     pub(super) fn failure(&self, problem: impl Into<String>) -> StoreFailure {
         StoreFailure { path: Arc::clone(&self.path), problem: problem.into() }
     }
@@ -188,7 +197,12 @@ impl SqliteStore {
         let mut pending = self.lazy.lock().unwrap_or_else(PoisonError::into_inner);
         let row = self.next_row.fetch_add(1, Ordering::Relaxed);
         let accepted = Accepted { row, received_ms: now_ms(), msg_id: msg_id.to_owned(), payload };
-        pending.log.append(&accepted).map_err(|err| self.failure(format!("its accepted-message log: {err}")))?;
+        if let Err(err) = pending.log.append(&accepted) {
+            pending.health.write_errors += 1;
+            pending.health.append_failing = Some(format!("its accepted-message log: {err}"));
+            return Err(self.failure(format!("its accepted-message log: {err}")));
+        }
+        pending.health.append_failing = None;
         pending.writes.push(Write::Record(accepted));
         self.wake_if_full(pending.writes.len());
         Ok(row)
