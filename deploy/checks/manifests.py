@@ -67,6 +67,11 @@ check(refs == made and len(refs) == 2, say(f"Deployment: envFrom the generated C
 if redis == "redis":
     check(data.get("DINGMEET_REDIS_URL") == "redis://dingmeet-redis:6379/0"
           and ("Service", "dingmeet-redis") in objs, say("Redis: its Service, and DINGMEET_REDIS_URL in the ConfigMap"))
+    sts = objs.get(("StatefulSet", "dingmeet-redis"), {}).get("spec", {})
+    args = [a for c in sts.get("template", {}).get("spec", {}).get("containers", []) for a in c.get("args", [])]
+    claims = [t["metadata"]["name"] for t in sts.get("volumeClaimTemplates", [])]
+    check("--appendonly" in args and args[args.index("--appendonly") + 1] == "yes" and claims == ["data"],
+          say("Redis: a StatefulSet with append-only persistence on its PersistentVolumeClaim"))
 else:
     check("DINGMEET_REDIS_URL" not in data and not any(n.startswith("dingmeet-redis") for _, n in objs),
           say("no Redis and no DINGMEET_REDIS_URL"))
