@@ -1,12 +1,9 @@
 //! How the store's writer is doing: whether it runs and commits, the writes it could not make,
 //! and the journal's backlog. The store's readiness check and its metrics read it.
 
-use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-
-use super::writer::Lazy;
 
 /// Writes waiting longer than this for the writer to take them mean it is stuck (a commit waits
 /// at most the busy timeout, 5 s, for a lock).
@@ -31,12 +28,12 @@ pub struct WriterHealth {
     pub oldest_received_ms: Option<i64>,
 }
 
-/// Marks the writer stopped when its thread ends, however it ends.
-pub(super) struct StoppedMark(pub Lazy);
+/// Runs its closure when dropped: marks the writer stopped when its thread ends, however it ends.
+pub(super) struct OnDrop<F: FnMut()>(pub F);
 
-impl Drop for StoppedMark {
+impl<F: FnMut()> Drop for OnDrop<F> {
     fn drop(&mut self) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).health.stopped = true;
+        (self.0)();
     }
 }
 
@@ -82,6 +79,20 @@ pub(super) fn count_backlog(conn: &Connection) -> rusqlite::Result<(i64, Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::{Retention, SqliteStore};
+
+    #[test]
+    fn a_store_whose_log_cannot_be_written_fails_its_check_and_counts_the_error() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let retention = Retention { dedupe: Duration::from_secs(60), sends: Duration::from_secs(60) };
+        let (store, _) = SqliteStore::open(dir.path(), retention).expect("opens");
+        assert_eq!(store.health().0.check(false), Ok(()));
+        store.fail_records();
+        assert!(store.record("m1", String::new()).is_err(), "the disk is full");
+        let (health, _) = store.health();
+        assert_eq!(health.write_errors, 1);
+        assert!(health.check(false).is_err_and(|why| why.contains("accepted-message log")), "{health:?}");
+    }
 
     #[test]
     fn the_check_names_a_stopped_writer_a_failing_write_and_a_stuck_one() {

@@ -11,7 +11,7 @@ use rusqlite::{Connection, Transaction, params};
 use tokio::sync::oneshot;
 
 use super::ahead::{Accepted, AheadLog};
-use super::health::{self, StoppedMark, WriterHealth};
+use super::health::{self, OnDrop, WriterHealth};
 use super::{Retention, millis, now_ms};
 
 /// The most writes one transaction commits. The writer never waits to fill a batch: what queued
@@ -237,7 +237,8 @@ struct Writer {
 impl Writer {
     /// Commits what queued up together until every sender is gone, then what is left.
     fn run(self, mut conn: Connection) {
-        let _stopped = StoppedMark(Arc::clone(&self.lazy));
+        let lazy = Arc::clone(&self.lazy);
+        let _stopped = OnDrop(move || lazy.lock().unwrap_or_else(PoisonError::into_inner).health.stopped = true);
         let mut purge = Purge::new(self.retention);
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut commits = 0u32;
