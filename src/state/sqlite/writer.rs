@@ -16,17 +16,16 @@ use super::{Retention, millis, now_ms};
 
 /// The most writes one transaction commits. The writer never waits to fill a batch: what queued
 /// up while the last commit ran is the next batch, so an idle store commits at once and a busy
-/// one commits many writes together. (Waiting even 1 ms for more halved the load benchmark's
-/// throughput: each connection waits for its ack, so the wait is paid per request.)
+/// one commits many writes together. (Waiting for more would be paid per request: each
+/// connection waits for its ack.)
 const MAX_BATCH: usize = 1024;
 /// How often the writer drops what is past its keeping time.
 const PURGE_EVERY: Duration = Duration::from_secs(10);
 /// Writes nobody waits for (an accepted message, already in the log; a reply's done mark; a
 /// send) do not wake the writer: they join the next commit, and an idle writer commits them
 /// after at most this long. Waking it for each made every message two commits, two wake-ups and
-/// a checkpoint every few hundred messages (`perf stat` on the load benchmark: 2.2 `pwrite`s and
-/// 1.2 futex calls per message). A crash within this time after a reply answers that message
-/// once more at the next start.
+/// a checkpoint every few hundred messages. A crash within this time after a reply answers that
+/// message once more at the next start.
 pub(super) const LAZY_WITHIN: Duration = Duration::from_millis(50);
 /// With this many writes waiting, the one that makes it so wakes the writer: a busy bot commits
 /// more often than every [`LAZY_WITHIN`], so the messages held for the commit stay a few hundred
