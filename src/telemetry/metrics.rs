@@ -43,7 +43,6 @@ pub struct Metrics {
     budget_left: Family<OrgLabels<1>, Gauge>,
     background_paused: Family<OrgLabels<1>, Gauge>,
     cards: Family<Labels<2>, Counter>,
-    permission_missing: Family<OrgLabels<1>, Gauge>,
     hot: HotSeries,
     connections: connections::ConnectionMetrics,
     operations: OperationsMetrics,
@@ -163,12 +162,6 @@ impl Metrics {
             "Interactive cards: created, updated, fallen back, by action and outcome",
             cards.clone(),
         );
-        let permission_missing = Family::default();
-        registry.register(
-            "permission_missing",
-            "Organisations found lacking a permission (scope) the app needs, by scope",
-            permission_missing.clone(),
-        );
         // Series an alert watches exist from the start (at 0), so a rate is defined before the
         // first bad callback or dropped reply.
         for outcome in Outcome::EXPORTED_AT_START {
@@ -206,7 +199,6 @@ impl Metrics {
             budget_left,
             background_paused,
             cards,
-            permission_missing,
             hot: HotSeries::default(),
             connections,
             operations,
@@ -309,11 +301,6 @@ impl Metrics {
     }
 
     /// Counts a message as in flight until the guard drops.
-    /// One more organisation lacks `scope` (the OpenAPI client tells each organisation once).
-    pub fn permission_missing(&self, scope: &str) {
-        self.permission_missing.get_or_create(&[("scope", scope.to_owned())]).inc();
-    }
-
     pub fn in_flight(&self) -> InFlight {
         self.in_flight.inc();
         InFlight(self.in_flight.clone())

@@ -1,6 +1,7 @@
 //! The metrics an on-call person's alerts read beyond the traffic counts: which build runs, the
 //! Stream connection and when it last heard anything, the store's journal backlog and write
-//! errors, how long a question waits for its answer, and the budget's limit.
+//! errors, how long a question waits for its answer, the budget's limit, and the permissions
+//! found missing.
 
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;
@@ -39,6 +40,7 @@ pub struct OperationsMetrics {
     store_write_errors: Counter,
     reply_seconds: Family<[(&'static str, &'static str); 1], Histogram>,
     budget_limit: Gauge,
+    permission_missing: Family<[(&'static str, String); 1], Gauge>,
     store: OnceLock<StoreSource>,
 }
 
@@ -99,6 +101,12 @@ impl OperationsMetrics {
             "DINGMEET_MONTHLY_CALL_BUDGET: OpenAPI calls allowed per organisation in a rolling 30 days (0 = no limit)",
             budget_limit.clone(),
         );
+        let permission_missing = Family::default();
+        registry.register(
+            "permission_missing",
+            "Organisations found lacking a permission (scope) the app needs, by scope",
+            permission_missing.clone(),
+        );
         Self {
             stream_enabled,
             stream_connected,
@@ -108,8 +116,14 @@ impl OperationsMetrics {
             store_write_errors,
             reply_seconds,
             budget_limit,
+            permission_missing,
             store: OnceLock::new(),
         }
+    }
+
+    /// One more organisation lacks `scope` (the OpenAPI client tells each organisation once).
+    pub fn permission_missing(&self, scope: &str) {
+        self.permission_missing.get_or_create(&[("scope", scope.to_owned())]).inc();
     }
 
     /// This replica runs the Stream client.

@@ -129,7 +129,13 @@ mod tests {
 
     #[test]
     fn the_envelope_keeps_the_captured_key_order() {
-        let text = serde_json::to_string(&Envelope { code: "c", requestid: "r".into(), message: "m", accessdenieddetail: None }).expect("json");
+        let text = serde_json::to_string(&Envelope {
+            code: "c",
+            requestid: "r".into(),
+            message: "m",
+            accessdenieddetail: None,
+        })
+        .expect("json");
         assert_eq!(text, r#"{"code":"c","requestid":"r","message":"m"}"#);
     }
 }
