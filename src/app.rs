@@ -126,6 +126,7 @@ pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClo
     let verifier = Arc::new(Verifier::new(secrets, settings.server.sign_window));
     let budget =
         Arc::new(Budget::new(settings.dingtalk.monthly_call_budget, Arc::clone(&clock), &state, Arc::clone(&metrics)));
+    metrics.operations().budget_limit(settings.dingtalk.monthly_call_budget);
     let mut tokens =
         TokenProvider::new(http.clone(), &settings.dingtalk.api_base, credentials.clone(), Arc::clone(&metrics))
             .with_calls(Calls::new(budget.clone()));
@@ -214,12 +215,16 @@ fn stream_options(settings: &Settings) -> StreamOptions {
     }
 }
 
+/// How long a failed access-token check is repeated before DingTalk is asked again.
+const TOKEN_RETRY_AFTER: Duration = Duration::from_secs(30);
+
 /// The checks `/readyz` reports besides the pushed ones (Redis): the configuration (it loaded,
-/// or the process would not run), the access token, and the Stream socket in stream mode.
+/// or the process would not run), the access token (needed until the first one), the store's
+/// writer, and the Stream socket in stream mode.
 fn register_checks(readiness: &Readiness, bot: &Bot, stream: Option<&StreamClient>) {
     readiness.pass("config");
     let tokens = bot.tokens().clone();
-    readiness.probe("access_token", move || {
+    readiness.probe_remembered("access_token", TOKEN_RETRY_AFTER, move || {
         let tokens = tokens.clone();
         async move {
             match tokens.kind() {
@@ -260,6 +265,7 @@ impl Application {
         settings.credentials()?;
         let readiness = Readiness::new();
         let store = open_state(settings, &readiness).await?;
+        let durable = store.durable().cloned();
         let components = build_with_clock(settings, store, clock)?;
         warn_about_suite_tickets(settings);
         let stream = settings.server.mode.stream().then(|| {
@@ -272,6 +278,9 @@ impl Application {
             ))
         });
         register_checks(&readiness, &components.bot, stream.as_deref());
+        if let Some(durable) = durable {
+            server::health::watch_store(&readiness, components.bot.metrics(), durable);
+        }
         let state =
             AppState { bot: components.bot, verifier: components.verifier, readiness, events: components.events };
         let limits = HttpLimits::new(&settings.server, raise_open_files_limit());

@@ -1,13 +1,16 @@
 //! Readiness: named checks, each registered by the part of the bot it is about, that
 //! `GET /readyz` reports one by one. A check is either pushed (the part reports each change:
-//! Redis) or probed (asked at each request: the access token, the Stream socket). A check never
-//! registered does not count. A degraded check is reported but keeps the replica ready: only what
+//! Redis), probed (asked at each request: the Stream socket, the store), or probed and remembered
+//! (the access token: needed until it first passes, degraded when it fails after that, and a
+//! failure not asked again for a while, so probes do not call DingTalk each time and spend the
+//! monthly budget). A check never registered does not count. A degraded check is reported but keeps the replica ready: only what
 //! stops this replica from answering at all takes it out of the load balancer, so an outage of
 //! something every replica shares (Redis) does not take all of them out at once.
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 
@@ -52,6 +55,53 @@ type Probe = Arc<dyn Fn() -> BoxFuture<'static, CheckState> + Send + Sync>;
 enum Check {
     Pushed(CheckState),
     Probed(Probe),
+    /// A probe whose last answer is kept ([`Readiness::probe_remembered`]).
+    Remembered(Probe, Arc<Mutex<Memory>>),
+}
+
+/// What a remembered probe has answered.
+#[derive(Debug, Default)]
+struct Memory {
+    /// It has passed at least once: a failure since is a degradation.
+    passed: bool,
+    /// The last failure and when it was asked, repeated without asking until it is old enough.
+    failed: Option<(Instant, String)>,
+    /// The state the last report gave.
+    last: Option<CheckState>,
+}
+
+impl Memory {
+    /// The state a failure with `reason` reports.
+    fn failure(&self, reason: &str) -> CheckState {
+        if self.passed {
+            CheckState::Degraded(format!("{reason} (it passed before: the replica answers with what it has)"))
+        } else {
+            CheckState::Fail(reason.to_owned())
+        }
+    }
+
+    /// The failure to repeat without asking, while it is younger than `retry_after`.
+    fn fresh_failure(&self, retry_after: Duration) -> Option<CheckState> {
+        let (at, reason) = self.failed.as_ref()?;
+        (at.elapsed() < retry_after).then(|| self.failure(reason))
+    }
+
+    fn answered(&mut self, result: Result<(), String>) -> CheckState {
+        let state = match result {
+            Ok(()) => {
+                self.passed = true;
+                self.failed = None;
+                CheckState::Pass
+            }
+            Err(reason) => {
+                let state = self.failure(&reason);
+                self.failed = Some((Instant::now(), reason));
+                state
+            }
+        };
+        self.last = Some(state.clone());
+        state
+    }
 }
 
 /// Named readiness checks, shared by every part that reports one. Cheap to clone.
@@ -72,7 +122,7 @@ impl std::fmt::Debug for Readiness {
         for (name, check) in checks.iter() {
             match check {
                 Check::Pushed(state) => map.entry(name, state),
-                Check::Probed(_) => map.entry(name, &"probed"),
+                Check::Probed(_) | Check::Remembered(..) => map.entry(name, &"probed"),
             };
         }
         map.finish()
@@ -117,17 +167,49 @@ impl Readiness {
         self.checks.write().unwrap_or_else(PoisonError::into_inner).insert(check, Check::Probed(probe));
     }
 
+    /// Registers `check` as asked of `probe`, needed only until it first passes: a failure after
+    /// that reports it degraded. A failure is repeated without asking `probe` again for
+    /// `retry_after`.
+    pub fn probe_remembered<F, Fut>(&self, check: &'static str, retry_after: Duration, probe: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let memory = Arc::new(Mutex::new(Memory::default()));
+        let kept = Arc::clone(&memory);
+        let probe: Probe = Arc::new(move || {
+            let memory = Arc::clone(&kept);
+            let repeated = memory.lock().unwrap_or_else(PoisonError::into_inner).fresh_failure(retry_after);
+            let asked = repeated.ok_or_else(&probe);
+            Box::pin(async move {
+                match asked {
+                    Ok(repeated) => repeated,
+                    Err(asked) => {
+                        let result = asked.await;
+                        memory.lock().unwrap_or_else(PoisonError::into_inner).answered(result)
+                    }
+                }
+            })
+        });
+        let check_entry = Check::Remembered(probe, memory);
+        self.checks.write().unwrap_or_else(PoisonError::into_inner).insert(check, check_entry);
+    }
+
     fn set(&self, check: &'static str, state: CheckState) {
         self.checks.write().unwrap_or_else(PoisonError::into_inner).insert(check, Check::Pushed(state));
     }
 
-    /// Every pushed check and its state, by name (probes are left out: they are async).
+    /// Every pushed check and its state, and each remembered probe's last state once asked, by
+    /// name (other probes are left out: they are async).
     pub fn snapshot(&self) -> BTreeMap<&'static str, CheckState> {
         let checks = self.checks.read().unwrap_or_else(PoisonError::into_inner);
         checks
             .iter()
             .filter_map(|(name, check)| match check {
                 Check::Pushed(state) => Some((*name, state.clone())),
+                Check::Remembered(_, memory) => {
+                    memory.lock().unwrap_or_else(PoisonError::into_inner).last.clone().map(|state| (*name, state))
+                }
                 Check::Probed(_) => None,
             })
             .collect()
@@ -142,7 +224,7 @@ impl Readiness {
         let states = checks.into_iter().map(|(name, check)| async move {
             match check {
                 Check::Pushed(state) => (name, state),
-                Check::Probed(probe) => (name, probe().await),
+                Check::Probed(probe) | Check::Remembered(probe, _) => (name, probe().await),
             }
         });
         futures_util::future::join_all(states).await.into_iter().collect()
@@ -183,5 +265,44 @@ mod tests {
         let report = readiness.report().await;
         assert_eq!(report.get("config"), Some(&CheckState::Pass));
         assert_eq!(report.get("socket"), Some(&CheckState::Fail("down".to_owned())));
+    }
+
+    #[tokio::test]
+    async fn a_remembered_probe_fails_until_it_first_passes_then_only_degrades_and_repeats_failures() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let readiness = Readiness::new();
+        let up = Arc::new(AtomicBool::new(false));
+        let asked = Arc::new(AtomicUsize::new(0));
+        let (probe_up, probe_asked) = (Arc::clone(&up), Arc::clone(&asked));
+        readiness.probe_remembered("token", Duration::ZERO, move || {
+            probe_asked.fetch_add(1, Ordering::SeqCst);
+            let up = probe_up.load(Ordering::SeqCst);
+            async move { if up { Ok(()) } else { Err("refused".to_owned()) } }
+        });
+        assert!(readiness.snapshot().is_empty(), "not reported before it is asked");
+        assert_eq!(readiness.report().await["token"], CheckState::Fail("refused".to_owned()));
+        up.store(true, Ordering::SeqCst);
+        assert_eq!(readiness.report().await["token"], CheckState::Pass);
+        up.store(false, Ordering::SeqCst);
+        let after = readiness.report().await["token"].clone();
+        assert!(matches!(&after, CheckState::Degraded(why) if why.starts_with("refused")), "{after:?}");
+        assert_eq!(readiness.snapshot()["token"], after, "the last state is in the snapshot");
+        assert_eq!(asked.load(Ordering::SeqCst), 3, "asked each time with no retry delay");
+    }
+
+    #[tokio::test]
+    async fn a_remembered_failure_is_repeated_without_asking_within_its_retry_delay() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let readiness = Readiness::new();
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&asked);
+        readiness.probe_remembered("token", Duration::from_secs(3600), move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { Err("timed out".to_owned()) }
+        });
+        for _ in 0..5 {
+            assert_eq!(readiness.report().await["token"], CheckState::Fail("timed out".to_owned()));
+        }
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
     }
 }

@@ -17,9 +17,9 @@ use crate::telemetry::Metrics;
 const EXPIRY_MARGIN_MS: i64 = 30_000;
 /// The most session-webhook posts in flight at once. Each needs a connection of its own, and a
 /// pooled connection holds tens of KiB of buffers: without a bound, a moment when the webhook
-/// host answers slowly opens a connection for every reply waiting (over 200 in the load
-/// benchmark, several MB). 64 posts in flight are over a thousand replies a second even at
-/// DingTalk's 50 ms; the others wait their turn in memory, a few hundred bytes each.
+/// host answers slowly opens a connection for every reply waiting, and memory grows with them.
+/// 64 posts in flight are over a thousand replies a second even at DingTalk's 50 ms; the others
+/// wait their turn in memory, a few hundred bytes each.
 const MAX_POSTS_IN_FLIGHT: usize = 64;
 /// `errcode` for an expired or unknown session.
 const SESSION_GONE: i64 = 300_001;

@@ -7,7 +7,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use crate::readiness::CheckState;
+use crate::readiness::{CheckState, Readiness};
+use crate::state::SqliteStore;
+use crate::telemetry::Metrics;
+use crate::telemetry::operations::StoreReading;
 
 /// The process is alive and serving.
 pub async fn healthz() -> Response {
@@ -15,12 +18,13 @@ pub async fn healthz() -> Response {
 }
 
 /// Ready when no registered check fails (`app` registers them: the configuration loaded, an
-/// access token can be had, the Stream socket is up in stream mode, Redis when configured). A
-/// degraded check (Redis unreachable: answers come from the local store) is reported and leaves
-/// the replica ready. Each check that is not passing says why:
+/// access token could be had at least once, the store's writer runs and writes, the Stream socket
+/// is up in stream mode, Redis when configured). A degraded check (Redis unreachable: answers
+/// come from the local store; the access token failing after it once passed) is reported and
+/// leaves the replica ready. Each check that is not passing says why:
 ///
 /// `{"ready": true, "status": "degraded", "checks": {"config": {"ok": true}, "access_token": {"ok": true},
-///   "redis": {"ok": true, "degraded": true, "reason": "…"}}}`
+///   "store": {"ok": true}, "redis": {"ok": true, "degraded": true, "reason": "…"}}}`
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let report = state.readiness.report().await;
     let ready = report.values().all(CheckState::ready);
@@ -40,6 +44,24 @@ fn check(state: &CheckState) -> Value {
         CheckState::Degraded(reason) => json!({ "ok": true, "degraded": true, "reason": reason }),
         CheckState::Fail(reason) => json!({ "ok": false, "reason": reason }),
     }
+}
+
+/// Makes the store's writer a readiness check (`store`: a replica that cannot record what it
+/// accepts must not get messages) and its journal backlog and write errors metrics.
+pub fn watch_store(readiness: &Readiness, metrics: &Metrics, store: SqliteStore) {
+    let checked = store.clone();
+    readiness.probe("store", move || {
+        let (health, waiting) = checked.health();
+        async move { health.check(waiting) }
+    });
+    metrics.operations().observe_store(move || {
+        let (health, _) = store.health();
+        StoreReading {
+            backlog: health.backlog,
+            oldest_received_ms: health.oldest_received_ms,
+            write_errors: health.write_errors,
+        }
+    });
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {

@@ -133,6 +133,7 @@ impl StreamClient {
     /// close and for every acknowledged message to be handed to the bot.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut backoff = Backoff::default();
+        self.bot.metrics().operations().stream_enabled();
         let mut first = true;
         while !shutdown.is_cancelled() {
             if !first {

@@ -58,6 +58,7 @@ impl StreamClient {
         shutdown: CancellationToken,
     ) -> SessionEnd {
         let _live = LiveGuard::new(&self.status);
+        let _counted = self.bot.metrics().operations().stream_socket();
         let (mut sink, mut stream) = socket.split();
         let mut handoff = Some(handoff);
         let mut last_heard = Instant::now();
@@ -102,6 +103,7 @@ impl StreamClient {
                 }
                 incoming = stream.next() => {
                     last_heard = Instant::now();
+                    self.bot.metrics().operations().stream_frame();
                     pinged_at = None;
                     let text = match incoming {
                         None => return end_after_close(drain_deadline, StreamError::Closed),

@@ -4,6 +4,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::connections;
+use super::operations::OperationsMetrics;
+pub use super::outcome::Outcome;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
@@ -14,58 +16,11 @@ use prometheus_client::registry::Registry;
 /// Label sets as arrays: building one for a lookup allocates nothing.
 type Labels<const N: usize> = [(&'static str, &'static str); N];
 
-/// What became of a message delivered by either transport: the `outcome` label of
-/// `dingmeet_callbacks_total`, and the `error` an HTTP refusal answers with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// New work, answered in the background.
-    Accepted,
-    /// A redelivery (the same `msgId`, or the same Stream frame), acknowledged and dropped.
-    Duplicate,
-    /// The `sign` header does not match.
-    BadSignature,
-    /// The `timestamp` header is outside the window.
-    Stale,
-    /// `timestamp` or `sign` missing or unreadable.
-    BadHeaders,
-    /// Not a DingTalk robot message (or not readable at all).
-    BadBody,
-    /// Over the size limit.
-    TooLarge,
-    /// The `sessionWebhook` host is not on `DINGMEET_WEBHOOK_HOSTS`.
-    WebhookHostNotAllowed,
-    /// The journal could not record it (the store failed): not acknowledged, so DingTalk sends
-    /// it again.
-    NotRecorded,
-}
-
-impl Outcome {
-    /// The outcomes exported (at 0) from the start, so an alert's rate is defined before the
-    /// first bad callback.
-    const EXPORTED_AT_START: [Self; 7] = [
-        Self::Accepted,
-        Self::Duplicate,
-        Self::BadSignature,
-        Self::Stale,
-        Self::BadHeaders,
-        Self::BadBody,
-        Self::TooLarge,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Accepted => "accepted",
-            Self::Duplicate => "duplicate",
-            Self::BadSignature => "bad_signature",
-            Self::Stale => "stale",
-            Self::BadHeaders => "bad_headers",
-            Self::BadBody => "bad_body",
-            Self::TooLarge => "too_large",
-            Self::WebhookHostNotAllowed => "webhook_host_not_allowed",
-            Self::NotRecorded => "not_recorded",
-        }
-    }
-}
+/// Why a message was refused (`dingmeet_refused_messages_total{reason}`): the allow-lists' and the
+/// rate limit's.
+const REFUSAL_REASONS: [&str; 3] = ["rate_limited", "conversation_not_allowed", "user_not_allowed"];
+/// How a reminder settles (`dingmeet_reminders_total{outcome}`).
+const REMINDER_OUTCOMES: [&str; 6] = ["sent", "started", "cancelled", "missed", "uncertain", "failed"];
 
 /// Every metric the bot exports, registered in one registry per application instance.
 pub struct Metrics {
@@ -88,9 +43,9 @@ pub struct Metrics {
     budget_left: Family<OrgLabels<1>, Gauge>,
     background_paused: Family<OrgLabels<1>, Gauge>,
     cards: Family<Labels<2>, Counter>,
-    permission_missing: Family<OrgLabels<1>, Gauge>,
     hot: HotSeries,
     connections: connections::ConnectionMetrics,
+    operations: OperationsMetrics,
 }
 
 /// Label sets that name an organisation (a value only known at run time).
@@ -207,19 +162,23 @@ impl Metrics {
             "Interactive cards: created, updated, fallen back, by action and outcome",
             cards.clone(),
         );
-        let permission_missing = Family::default();
-        registry.register(
-            "permission_missing",
-            "Organisations found lacking a permission (scope) the app needs, by scope",
-            permission_missing.clone(),
-        );
         // Series an alert watches exist from the start (at 0), so a rate is defined before the
         // first bad callback or dropped reply.
         for outcome in Outcome::EXPORTED_AT_START {
             drop(callbacks.get_or_create(&[("outcome", outcome.label())]));
         }
-        drop(refused.get_or_create(&[("reason", "rate_limited")]));
+        for reason in REFUSAL_REASONS {
+            drop(refused.get_or_create(&[("reason", reason)]));
+        }
+        for outcome in REMINDER_OUTCOMES {
+            drop(reminders.get_or_create(&[("outcome", outcome)]));
+        }
+        drop(token_fetches.get_or_create(&[("outcome", "ok")]));
+        for channel in ["session_webhook", "openapi"] {
+            drop(replies.get_or_create(&[("channel", channel), ("outcome", "ok")]));
+        }
         let connections = connections::ConnectionMetrics::register(&mut registry);
+        let operations = OperationsMetrics::register(&mut registry);
         Self {
             registry,
             callbacks,
@@ -240,9 +199,9 @@ impl Metrics {
             budget_left,
             background_paused,
             cards,
-            permission_missing,
             hot: HotSeries::default(),
             connections,
+            operations,
         }
     }
 
@@ -342,11 +301,6 @@ impl Metrics {
     }
 
     /// Counts a message as in flight until the guard drops.
-    /// One more organisation lacks `scope` (the OpenAPI client tells each organisation once).
-    pub fn permission_missing(&self, scope: &str) {
-        self.permission_missing.get_or_create(&[("scope", scope.to_owned())]).inc();
-    }
-
     pub fn in_flight(&self) -> InFlight {
         self.in_flight.inc();
         InFlight(self.in_flight.clone())
@@ -357,8 +311,14 @@ impl Metrics {
         &self.connections
     }
 
+    /// The build, Stream, store, reply latency and budget-limit metrics.
+    pub fn operations(&self) -> &OperationsMetrics {
+        &self.operations
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        self.operations.refresh();
         let mut out = String::new();
         if let Err(err) = encode(&mut out, &self.registry) {
             tracing::error!(%err, "could not encode metrics");
@@ -422,6 +382,10 @@ mod tests {
         let text = Metrics::new().render();
         assert!(text.contains(r#"dingmeet_callbacks_total{outcome="bad_signature"} 0"#), "{text}");
         assert!(text.contains(r#"dingmeet_refused_messages_total{reason="rate_limited"} 0"#), "{text}");
+        assert!(text.contains(r#"dingmeet_callbacks_total{outcome="not_recorded"} 0"#), "{text}");
+        assert!(text.contains(r#"dingmeet_callbacks_total{outcome="webhook_host_not_allowed"} 0"#), "{text}");
+        assert!(text.contains(r#"dingmeet_reminders_total{outcome="missed"} 0"#), "{text}");
+        assert!(text.contains(r#"dingmeet_token_fetches_total{outcome="ok"} 0"#), "{text}");
         assert!(text.contains("dingmeet_upstream_circuit_open 0"), "{text}");
         assert!(text.contains("dingmeet_upstream_short_circuited_total 0"), "{text}");
     }

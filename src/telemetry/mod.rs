@@ -4,6 +4,8 @@ pub mod connections;
 mod json;
 pub mod logging;
 pub mod metrics;
+pub mod operations;
+mod outcome;
 
 pub use logging::{LOG_FLUSH_INTERVAL, LogGuard, init_logging};
 pub use metrics::{InFlight, Metrics, Outcome};

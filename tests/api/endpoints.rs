@@ -30,7 +30,11 @@ async fn readyz_is_ready_with_each_check_named_when_dingtalk_answers() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         parse(&body),
-        json!({ "ready": true, "status": "ready", "checks": { "config": { "ok": true }, "access_token": { "ok": true } } })
+        json!({
+            "ready": true,
+            "status": "ready",
+            "checks": { "config": { "ok": true }, "access_token": { "ok": true }, "store": { "ok": true } }
+        })
     );
 }
 

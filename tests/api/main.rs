@@ -30,6 +30,7 @@ mod meetings;
 mod messages;
 mod month_script;
 mod process;
+mod readiness;
 mod real_bodies;
 mod redis_server;
 mod redis_tls;

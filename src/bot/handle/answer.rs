@@ -49,6 +49,7 @@ impl Bot {
             match live.deliver(&message.reply_to, &answer, &card, &at).await {
                 Ok(()) => {
                     let latency_us = u64::try_from(message.received.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    self.metrics.operations().reply_delivered("card", message.received.elapsed());
                     tracing::info!(channel = "card", latency_us, "replied");
                     return;
                 }
@@ -58,6 +59,7 @@ impl Bot {
         match self.replier.send(&message.reply_to, &answer, self.clock.now_ms()).await {
             Ok(channel) => {
                 let latency_us = u64::try_from(message.received.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.metrics.operations().reply_delivered(channel.label(), message.received.elapsed());
                 tracing::info!(channel = channel.label(), latency_us, "replied");
             }
             Err(err) => tracing::warn!(%err, "could not deliver the reply"),

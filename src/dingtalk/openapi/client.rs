@@ -191,7 +191,7 @@ impl MissingPermissions {
                     "the app lacks a permission DingTalk requires (named once per organisation); an administrator \
                      grants it in DingTalk's developer console"
                 );
-                metrics.permission_missing(scope);
+                metrics.operations().permission_missing(scope);
             }
         }
     }

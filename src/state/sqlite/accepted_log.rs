@@ -3,9 +3,9 @@
 //! group commit; two files take turns, so the one whose records are committed is emptied while
 //! the other takes appends. At start both are replayed into the database, then emptied.
 //!
-//! Why not a SQLite commit per ack: each costs two thread wake-ups, four `fcntl` locks and three
-//! `pwrite`s (`perf stat` on the load benchmark: 2.6 futex calls, 3.4 `fcntl`s, 3.5 `pwrite`s per
-//! message), where the append is one `write` on the calling task.
+//! Why not a SQLite commit per ack: each costs thread wake-ups, `fcntl` locks and several
+//! `pwrite`s on the writer thread and back, where the append is one `write` on the calling task
+//! (BENCHMARKS.md has the counts).
 //!
 //! A record: its body's length (u32, little-endian), the CRC-32 of the body, then the body: the
 //! row (i64), the time received (ms since the epoch, i64), the `msgId`'s length (u32), the

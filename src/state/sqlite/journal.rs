@@ -19,7 +19,12 @@ impl SqliteStore {
         let mut pending = self.lazy.lock().unwrap_or_else(PoisonError::into_inner);
         let row = self.next_row.fetch_add(1, Ordering::Relaxed);
         let accepted = Accepted { row, received_ms: now_ms(), msg_id: msg_id.to_owned(), payload };
-        pending.log.append(&accepted).map_err(|err| self.failure(format!("its accepted-message log: {err}")))?;
+        if let Err(err) = pending.log.append(&accepted) {
+            pending.health.write_errors += 1;
+            pending.health.append_failing = Some(format!("its accepted-message log: {err}"));
+            return Err(self.failure(format!("its accepted-message log: {err}")));
+        }
+        pending.health.append_failing = None;
         pending.writes.push(Write::Record(accepted));
         self.wake_if_full(pending.writes.len());
         Ok(row)

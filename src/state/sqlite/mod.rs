@@ -12,12 +12,15 @@
 //! found by more than one key: pending journal entries, jobs by due time).
 
 mod accepted_log;
+mod health;
 mod journal;
 mod records;
 mod schema;
 mod send_log;
 mod settings;
 mod writer;
+
+pub use health::WriterHealth;
 
 use std::path::Path;
 use std::sync::atomic::AtomicI64;
@@ -145,6 +148,12 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// How its writer is doing; [`WriterHealth::check`] with whether writes wait is its check.
+    pub fn health(&self) -> (WriterHealth, bool) {
+        let pending = self.lazy.lock().unwrap_or_else(PoisonError::into_inner);
+        (pending.health.clone(), !pending.writes.is_empty())
     }
 
     pub(super) fn failure(&self, problem: impl Into<String>) -> StoreFailure {

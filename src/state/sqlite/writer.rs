@@ -11,21 +11,21 @@ use rusqlite::{Connection, Transaction, params};
 use tokio::sync::oneshot;
 
 use super::accepted_log::{Accepted, AcceptedLog};
+use super::health::{self, OnDrop, WriterHealth};
 use super::{Retention, millis, now_ms};
 
 /// The most writes one transaction commits. The writer never waits to fill a batch: what queued
 /// up while the last commit ran is the next batch, so an idle store commits at once and a busy
-/// one commits many writes together. (Waiting even 1 ms for more halved the load benchmark's
-/// throughput: each connection waits for its ack, so the wait is paid per request.)
+/// one commits many writes together. (Waiting for more would be paid per request: each
+/// connection waits for its ack.)
 const MAX_BATCH: usize = 1024;
 /// How often the writer drops what is past its keeping time.
 const PURGE_EVERY: Duration = Duration::from_secs(10);
 /// Writes nobody waits for (an accepted message, already in the log; a reply's done mark; a
 /// send) do not wake the writer: they join the next commit, and an idle writer commits them
 /// after at most this long. Waking it for each made every message two commits, two wake-ups and
-/// a checkpoint every few hundred messages (`perf stat` on the load benchmark: 2.2 `pwrite`s and
-/// 1.2 futex calls per message). A crash within this time after a reply answers that message
-/// once more at the next start.
+/// a checkpoint every few hundred messages. A crash within this time after a reply answers that
+/// message once more at the next start.
 pub(super) const LAZY_WITHIN: Duration = Duration::from_millis(50);
 /// With this many writes waiting, the one that makes it so wakes the writer: a busy bot commits
 /// more often than every [`LAZY_WITHIN`], so the messages held for the commit stay a few hundred
@@ -197,10 +197,11 @@ impl Write {
 }
 
 /// Writes nobody waits for, taken by the writer's next commit, and the log that holds the
-/// accepted messages among them until then.
+/// accepted messages among them until then; and how the writer is doing.
 pub(super) struct Pending {
     pub writes: Vec<Write>,
     pub log: AcceptedLog,
+    pub health: WriterHealth,
 }
 
 pub(super) type Lazy = Arc<Mutex<Pending>>;
@@ -218,7 +219,7 @@ pub(super) fn start(
         .name("store-checkpoint".into())
         .spawn(move || checkpoint_loop(&checkpointer, &checkpoint_asked))?;
     let (writes, queue) = mpsc::channel();
-    let lazy = Arc::new(Mutex::new(Pending { writes: Vec::new(), log }));
+    let lazy = Arc::new(Mutex::new(Pending { writes: Vec::new(), log, health: WriterHealth::default() }));
     let writer = Writer { queue, lazy: Arc::clone(&lazy), checkpoints, retention };
     std::thread::Builder::new().name("store-writer".into()).spawn(move || writer.run(conn))?;
     Ok((writes, lazy))
@@ -235,6 +236,8 @@ struct Writer {
 impl Writer {
     /// Commits what queued up together until every sender is gone, then what is left.
     fn run(self, mut conn: Connection) {
+        let lazy = Arc::clone(&self.lazy);
+        let _stopped = OnDrop(move || lazy.lock().unwrap_or_else(PoisonError::into_inner).health.stopped = true);
         let mut purge = Purge::new(self.retention);
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut commits = 0u32;
@@ -258,17 +261,33 @@ impl Writer {
                 if !batch.is_empty() {
                     // Appends from now on go to the other file; this commit covers the sealed one.
                     pending.log.seal();
+                    pending.health.last_batch = Some(Instant::now());
                 }
             }
             if !batch.is_empty() {
-                if commit(&mut conn, &mut batch) {
-                    let emptied = self.lazy.lock().unwrap_or_else(PoisonError::into_inner).log.committed();
-                    if let Err(err) = emptied {
-                        tracing::warn!(%err, "the accepted-message log could not be emptied (it is replayed at start)");
+                // A commit with nothing to write (a flush) says nothing of the store's health.
+                let writes_rows = batch.iter().any(|write| !matches!(write, Write::Flush { .. } | Write::Wake));
+                let committed = commit(&mut conn, &mut batch);
+                let mut pending = self.lazy.lock().unwrap_or_else(PoisonError::into_inner);
+                match committed {
+                    Err(problem) => {
+                        pending.health.write_failed(Some(problem));
+                        drop(pending);
+                        let excess = batch.len().saturating_sub(MAX_RETRIED);
+                        batch
+                            .drain(..excess)
+                            .for_each(|write| write.answer(Err("dropped after failed commits".into())));
                     }
-                } else {
-                    let excess = batch.len().saturating_sub(MAX_RETRIED);
-                    batch.drain(..excess).for_each(|write| write.answer(Err("dropped after failed commits".into())));
+                    Ok(write_failed) => {
+                        if writes_rows {
+                            pending.health.write_failed(write_failed);
+                        }
+                        let emptied = pending.log.committed();
+                        drop(pending);
+                        if let Err(err) = emptied {
+                            tracing::warn!(%err, "the accepted-message log could not be emptied (it is replayed at start)");
+                        }
+                    }
                 }
                 commits += 1;
                 if commits.is_multiple_of(CHECKPOINT_EVERY_COMMITS) {
@@ -279,7 +298,10 @@ impl Writer {
             if stopping {
                 break;
             }
-            purge.maybe(&conn);
+            if purge.maybe(&conn) {
+                let backlog = health::count_backlog(&conn);
+                self.lazy.lock().unwrap_or_else(PoisonError::into_inner).health.set_backlog(backlog);
+            }
         }
     }
 }
@@ -295,8 +317,9 @@ fn checkpoint_loop(conn: &Connection, asked: &mpsc::Receiver<()>) {
 }
 
 /// Commits `batch` in one transaction and answers its writes; when the commit fails, the
-/// writes nobody waits for stay in `batch` for the next one. Whether it committed.
-fn commit(conn: &mut Connection, batch: &mut Vec<Write>) -> bool {
+/// writes nobody waits for stay in `batch` for the next one, and why it failed is the error. A
+/// commit in which a write failed (its caller is told) names that failure.
+fn commit(conn: &mut Connection, batch: &mut Vec<Write>) -> Result<Option<String>, String> {
     let rows = BatchRows::of(batch);
     let outcomes = (|| {
         let tx = conn.transaction()?;
@@ -307,8 +330,9 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Write>) -> bool {
     })();
     match outcomes {
         Ok(outcomes) => {
+            let failed = outcomes.iter().find_map(|outcome| outcome.as_ref().err()).cloned();
             batch.drain(..).zip(outcomes).for_each(|(write, outcome)| write.answer(outcome));
-            true
+            Ok(failed)
         }
         Err(err) => {
             let problem = format!("a write failed: {err}");
@@ -316,7 +340,7 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Write>) -> bool {
             let (kept, waited): (Vec<_>, Vec<_>) = batch.drain(..).partition(Write::unwaited);
             waited.into_iter().for_each(|write| write.answer(Err(problem.clone())));
             *batch = kept;
-            false
+            Err(problem)
         }
     }
 }
@@ -335,14 +359,16 @@ impl Purge {
         Self { retention, last: Instant::now(), marks: std::collections::VecDeque::new() }
     }
 
-    fn maybe(&mut self, conn: &Connection) {
+    /// Purges if it is time; whether it was.
+    fn maybe(&mut self, conn: &Connection) -> bool {
         if self.last.elapsed() < PURGE_EVERY {
-            return;
+            return false;
         }
         self.last = Instant::now();
         if let Err(err) = self.run(conn) {
             tracing::warn!(%err, "the store could not drop expired rows");
         }
+        true
     }
 
     fn run(&mut self, conn: &Connection) -> rusqlite::Result<()> {
