@@ -48,6 +48,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use prometheus_client::metrics::counter::Counter;
 use secrecy::SecretString;
 
 pub use self::claims::{Claim, Claims};
@@ -56,7 +57,7 @@ pub use self::journal::{Journal, Recorded, Ticket};
 pub use self::local_registry::{Kept, LocalRegistry};
 use self::memory::MemoryStore;
 pub use self::options::{RateLimit, StateOptions};
-use self::redis::RedisStore;
+use self::redis::{Held, RedisStore};
 pub use self::send_limit::{SendLimit, SendSlot};
 pub use self::settings::Settings;
 use self::settings::SettingsMirror;
@@ -105,6 +106,8 @@ pub struct StateStore {
     shared: Option<Arc<RedisStore>>,
     options: Arc<StateOptions>,
     settings_mirror: Arc<SettingsMirror>,
+    /// The times Redis was found to have lost its data.
+    redis_emptied: Counter,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -137,6 +140,7 @@ impl StateStore {
             shared: None,
             options: Arc::new(options),
             settings_mirror: Arc::new(SettingsMirror::new()),
+            redis_emptied: Counter::default(),
         }
     }
 
@@ -186,19 +190,29 @@ impl StateStore {
     /// Shares this store's state through Redis at `url`, with every replica on the same Redis
     /// and key prefix; the local store answers while Redis is unreachable. Reports its health as
     /// the [`crate::readiness::REDIS`] check. An unreachable Redis is not an error: it is
-    /// reconnected in the background.
+    /// reconnected in the background. A Redis that lost its data (restarted without persistence)
+    /// is noticed, logged and counted ([`StateStore::redis_emptied`]), and what this machine keeps
+    /// is put back in it.
     pub async fn with_redis(mut self, url: &SecretString, readiness: Readiness) -> Result<Self, StateError> {
         let options = &self.options;
+        let held = Held { store: self.durable.clone(), emptied: self.redis_emptied.clone() };
         let shared = RedisStore::connect(
             url,
             options.redis_ca_file.as_deref(),
             &options.key_prefix,
             options.journal_claim,
             readiness,
+            held,
         )
         .await?;
         self.shared = Some(shared);
         Ok(self)
+    }
+
+    /// Counts the times Redis was found to have lost what it held (exported as
+    /// `dingmeet_redis_emptied_total`).
+    pub fn redis_emptied(&self) -> Counter {
+        self.redis_emptied.clone()
     }
 
     /// Where the state lives right now.

@@ -30,6 +30,7 @@ mod messages;
 mod month_script;
 mod process;
 mod real_bodies;
+mod redis_emptied;
 mod redis_server;
 mod redis_tls;
 mod remind;
