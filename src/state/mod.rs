@@ -63,7 +63,9 @@ pub use self::settings::Settings;
 use self::settings::SettingsMirror;
 pub use self::shared_counts::SharedCounts;
 pub use self::shared_registry::{Shared, SharedRegistry};
-pub use self::sqlite::{DATABASE_FILE, Retention, SqliteStore, StoreError, StoreFailure};
+pub use self::sqlite::{
+    BackedUp, BackupError, DATABASE_FILE, Retention, SqliteStore, StoreError, StoreFailure, backup,
+};
 pub use self::suite_ticket::{SUITE_TICKET_NAME, SUITE_TICKET_SCOPE, SuiteTickets};
 use crate::readiness::Readiness;
 

@@ -10,6 +10,7 @@
 //! The simulator's own tests are in its crate (`crates/dingtalk-sim/tests`); `sim_parity` checks
 //! it against the bot's own wire code.
 
+mod backup;
 mod breaker;
 mod browser;
 mod budget;
