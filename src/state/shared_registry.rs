@@ -167,10 +167,14 @@ impl<T: Shared> SharedRegistry<T> {
             None => None,
         };
         let Some(rows) = rows else {
-            return match &self.local {
-                Some(local) => local.due(system_time(until_ms)).await,
-                None => Ok(Vec::new()),
-            };
+            let Some(local) = &self.local else { return Ok(Vec::new()) };
+            let mut due = local.due(system_time(until_ms)).await?;
+            if T::QUEUED_WHILE_AWAY {
+                // A queued change is kept due at the epoch to be found once Redis is back; its
+                // work is due when the record says.
+                due.retain(|(_, kept)| kept.due_ms().is_some_and(|at| at <= until_ms));
+            }
+            return Ok(due);
         };
         let mut due: Vec<(String, T)> =
             rows.into_iter().filter_map(|(key, payload)| Some((key.clone(), decode(&key, &payload)?))).collect();
