@@ -15,7 +15,10 @@
 //! | [`StateStore::local_registry`] | typed records of one kind (the budget's ledgers) | (none) | `sqlite/records.rs` |
 //! | [`StateStore::shared_registry`] | typed records every replica sees (live cards, reminders) | `redis/records.rs` | `sqlite/records.rs` |
 //!
-//! [`SuiteTickets`] keep a third-party app's suite ticket through the settings view.
+//! [`SuiteTickets`] keep a third-party app's suite ticket through the settings view. A Redis that
+//! lost its data is found by a marker key and given back what this machine keeps
+//! (`redis/marker.rs`, and each [`SharedRegistry`] for its records); [`backup`] copies the store of
+//! record while the bot runs (`sqlite/backup.rs`).
 //!
 //! How to add a view: a file `src/state/<view>.rs` with a type that borrows the store
 //! (`#[derive(Debug, Clone, Copy)] pub struct Things<'a> { store: &'a StateStore }`) and its
