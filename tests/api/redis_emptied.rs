@@ -89,7 +89,8 @@ async fn a_redis_restarted_empty_or_flushed_is_noticed_counted_and_given_back_wh
 
     assert!(metrics.render().contains("dingmeet_redis_emptied_total 2"), "{}", metrics.render());
     let text = logs.text();
-    assert_eq!(text.matches("Redis lost the shared state").count(), 2, "{text}");
+    // Twice from this replica; the peer may have noticed the flush too by now.
+    assert!(text.matches("Redis lost the shared state").count() >= 2, "{text}");
     assert!(text.contains("appendonly yes"), "the warning says what to do:\n{text}");
 }
 
@@ -104,4 +105,29 @@ async fn a_cleared_setting_reads_as_cleared_on_every_replica() {
     assert_eq!(peer.settings().get("cid", "lang").await.as_deref(), Some("en"));
     peer.settings().clear("cid", "lang").await;
     assert_eq!(store.settings().get("cid", "lang").await, None, "the clear is in Redis, not a missing value");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_replica_restarted_after_another_found_redis_empty_still_puts_back_what_it_keeps() {
+    let (logs, _guard) = capture_logs();
+    let mut redis = RedisServer::start();
+    let port = redis.port();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = StateStore::open(dir.path(), StateOptions::default()).await.expect("opens");
+    let store = store.with_redis(&url(&redis), Readiness::new()).await.expect("connects");
+    store.settings().set("cid", "lang", "en").await;
+    store.flush().await;
+    drop(store);
+
+    // Redis restarts empty while this replica is stopped, and another replica sets a new marker.
+    redis.kill();
+    let redis = RedisServer::start_on(port);
+    let peer = StateStore::redis(&url(&redis), StateOptions::default(), Readiness::new()).await.expect("connects");
+    assert_eq!(peer.settings().get("cid", "lang").await, None, "nothing put it back yet");
+
+    let store = StateStore::open(dir.path(), StateOptions::default()).await.expect("reopens");
+    let store = store.with_redis(&url(&redis), Readiness::new()).await.expect("connects");
+    assert_eq!(store.redis_emptied().get(), 1, "the epoch it kept is not Redis's now");
+    assert_eq!(peer.settings().get("cid", "lang").await.as_deref(), Some("en"));
+    assert_eq!(logs.text().matches("Redis lost the shared state").count(), 1, "{}", logs.text());
 }

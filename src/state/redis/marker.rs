@@ -4,7 +4,9 @@
 //! persistence, flushed, failed over to an empty replica): it says so, counts it, and puts back
 //! the settings this machine keeps; the shared registries put back their records on their next
 //! pass ([`RedisStore::emptied_generation`]). Checked on every (re)connect and every
-//! [`MARKER_CHECK`] while connected.
+//! [`MARKER_CHECK`] while connected. The epoch last seen is kept in the store of record too, so a
+//! replica restarted after another one found Redis empty and set a new marker still puts back
+//! what it keeps.
 
 use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
@@ -17,6 +19,11 @@ use super::RedisStore;
 /// How often a connected replica looks at the marker: a Redis restarted between two operations
 /// is noticed by the failing one, a flushed one only by this.
 pub(super) const MARKER_CHECK: Duration = Duration::from_secs(5);
+
+/// Where the store of record keeps the epoch last seen: a settings scope no conversation has,
+/// never put back in Redis.
+const EPOCH_SCOPE: &str = ":redis";
+const EPOCH_NAME: &str = "marker";
 
 impl RedisStore {
     fn marker_key(&self) -> String {
@@ -42,23 +49,33 @@ impl RedisStore {
                 redis::cmd("GET").arg(self.marker_key()).query_async::<Option<String>>(conn).await?.unwrap_or(fresh)
             }
         };
-        let previous = self.epoch.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let seen = self.epoch.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let previous = match seen {
+            Some(seen) => Some(seen),
+            None => self.kept_epoch().await,
+        };
         let emptied = match &previous {
             Some(previous) => *previous != current,
             None => created.is_some(),
         };
         if !emptied {
+            if previous.is_none() {
+                self.keep_epoch(&current).await;
+            }
+            *self.epoch.lock().unwrap_or_else(PoisonError::into_inner) = Some(current);
             return Ok(());
         }
-        let settings = match &self.held {
+        let mut settings = match &self.held {
             Some(held) => held.all_settings().await.unwrap_or_else(|err| {
                 tracing::error!(%err, "the settings to put back in Redis could not be read");
                 Vec::new()
             }),
             None => Vec::new(),
         };
+        settings.retain(|(scope, _, _)| scope != EPOCH_SCOPE);
         let put_back = self.republish_settings(conn, &settings).await?;
         // Only now: a failure above leaves the old epoch, so the next attempt puts them back.
+        self.keep_epoch(&current).await;
         *self.epoch.lock().unwrap_or_else(PoisonError::into_inner) = Some(current);
         self.emptied_generation.fetch_add(1, Ordering::AcqRel);
         if previous.is_some() || !settings.is_empty() {
@@ -74,5 +91,19 @@ impl RedisStore {
             );
         }
         Ok(())
+    }
+
+    /// The epoch the store of record last saw (another process's, before a restart).
+    async fn kept_epoch(&self) -> Option<String> {
+        let held = self.held.as_ref()?;
+        held.setting(EPOCH_SCOPE, EPOCH_NAME).await.ok().flatten()
+    }
+
+    async fn keep_epoch(&self, epoch: &str) {
+        if let Some(held) = &self.held
+            && let Err(err) = held.set_setting(EPOCH_SCOPE, EPOCH_NAME, Some(epoch)).await
+        {
+            tracing::warn!(%err, "the Redis marker seen could not be kept in the store");
+        }
     }
 }
