@@ -367,17 +367,22 @@ async fn in_http_mode_without_a_public_url_cards_have_no_refresh_button() {
     assert!(app.sim.card_records().routes.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_replicas_on_one_redis_refresh_a_card_once_and_either_keeps_it_live() {
-    let redis = crate::redis_server::RedisServer::start();
-    let url = redis.url();
+/// The builtin scenario on a frozen clock and two replicas with interactive cards on the Redis
+/// at `url`; the clock's start.
+async fn two_replicas_on(url: &str) -> (Simulator, TestBot, TestBot, i64) {
     let scenario = Scenario::builtin().expect("the builtin scenario is valid");
     let now = SimClock::real().now_ms();
     let sim = Simulator::start_with(scenario, SimClock::frozen(now)).await.expect("the simulator starts");
-    let settings =
-        [("DINGMEET_CARDS", "interactive"), ("DINGMEET_CACHE_TTL_SECS", "0"), ("DINGMEET_REDIS_URL", url.as_str())];
+    let settings = [("DINGMEET_CARDS", "interactive"), ("DINGMEET_CACHE_TTL_SECS", "0"), ("DINGMEET_REDIS_URL", url)];
     let a = spawn_bot_on(&sim, &settings, None, Some(sim_time(&sim))).await;
     let b = spawn_bot_on(&sim, &settings, None, Some(sim_time(&sim))).await;
+    (sim, a, b, now)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_on_one_redis_refresh_a_card_once_and_either_keeps_it_live() {
+    let redis = crate::redis_server::RedisServer::start();
+    let (sim, a, b, now) = two_replicas_on(&redis.url()).await;
     let (start, end) = (now + 30 * MINUTE, now + 60 * MINUTE);
     set_meeting(&sim, meeting("双副本会", 0, start, Some(end)));
     let delivery = sim.message(format!("/meeting {CODE}")).post(&a.callback_url()).await.expect("a answers");
@@ -414,13 +419,7 @@ async fn shared_in_redis(url: &str, out_track_id: &str) -> bool {
 async fn a_card_delivered_while_redis_is_down_is_shared_once_it_is_back_and_updated_once() {
     let mut redis = crate::redis_server::RedisServer::start();
     let (port, url) = (redis.port(), redis.url());
-    let scenario = Scenario::builtin().expect("the builtin scenario is valid");
-    let now = SimClock::real().now_ms();
-    let sim = Simulator::start_with(scenario, SimClock::frozen(now)).await.expect("the simulator starts");
-    let settings =
-        [("DINGMEET_CARDS", "interactive"), ("DINGMEET_CACHE_TTL_SECS", "0"), ("DINGMEET_REDIS_URL", url.as_str())];
-    let a = spawn_bot_on(&sim, &settings, None, Some(sim_time(&sim))).await;
-    let b = spawn_bot_on(&sim, &settings, None, Some(sim_time(&sim))).await;
+    let (sim, a, b, now) = two_replicas_on(&url).await;
     let (start, end) = (now + 30 * MINUTE, now + 60 * MINUTE);
     set_meeting(&sim, meeting("断线会", 0, start, Some(end)));
 
