@@ -119,7 +119,7 @@ pub const CARD_ROUTE_KEY: &str = "dingmeet";
 pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClock) -> Result<Components, ConfigError> {
     let (client_id, client_secret) = settings.credentials()?;
     let credentials = Credentials { client_id, client_secret };
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::with_redis_emptied(state.redis_emptied()));
     let http = http_client(settings.dingtalk.timeout);
     let mut secrets = vec![credentials.client_secret.clone()];
     secrets.extend(settings.server.callback_secrets.iter().cloned());

@@ -49,6 +49,19 @@ enum Command {
         #[arg(required = true)]
         text: Vec<String>,
     },
+    /// Copy the store of record (`dingmeet.sqlite3` in DINGMEET_DATA_DIR) to FILE, safely while
+    /// the bot runs, with the messages its accepted-message logs hold. Restore: README.md, "Where
+    /// data lives".
+    Backup {
+        /// A TOML settings file, read for DINGMEET_DATA_DIR as `serve` would.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// The data directory [default: the one `serve` uses with these settings].
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Where the copy goes (replaced if it exists; written beside it first).
+        file: PathBuf,
+    },
     /// Try the bot with no DingTalk account: a simulated DingTalk, the bot wired to it, and a
     /// playground page that looks like a DingTalk chat, all on 127.0.0.1.
     #[cfg(feature = "sandbox")]
@@ -184,6 +197,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let message = dingmeet::dingtalk::message::Message::local(text.join(" "));
             let reply = bot.answer(&message).await;
             println!("{}", serde_json::to_string_pretty(&reply.webhook_body())?);
+            Ok(())
+        }
+        Command::Backup { config, data_dir, file } => {
+            let data_dir = match data_dir {
+                Some(dir) => dir,
+                None => Settings::load(config.as_deref())?.state.data_dir,
+            };
+            let target = file.clone();
+            let backed_up = tokio::task::spawn_blocking(move || dingmeet::state::backup(&data_dir, &target)).await??;
+            println!(
+                "backed up {} to {} ({} bytes; {} accepted messages only the logs held, included)",
+                backed_up.source.display(),
+                file.display(),
+                backed_up.bytes,
+                backed_up.folded_from_logs,
+            );
             Ok(())
         }
         #[cfg(not(feature = "sandbox"))]

@@ -66,6 +66,16 @@ impl<T: Kept> LocalRegistry<T> {
             .collect())
     }
 
+    /// Every record of this kind, due or not (one that no longer decodes is skipped).
+    pub async fn all(&self) -> Result<Vec<(String, T)>, StoreFailure> {
+        let rows = self.store.jobs(T::KIND).await?;
+        Ok(rows.into_iter().filter_map(|(key, payload)| Some((key, self.decode(&payload).ok()?))).collect())
+    }
+
+    pub(super) fn failure(&self, problem: String) -> StoreFailure {
+        self.store.failure(problem)
+    }
+
     fn decode(&self, payload: &str) -> Result<T, StoreFailure> {
         serde_json::from_str(payload).map_err(|err| self.store.failure(format!("a {} record: {err}", T::KIND)))
     }

@@ -15,7 +15,10 @@
 //! | [`StateStore::local_registry`] | typed records of one kind (the budget's ledgers) | (none) | `sqlite/records.rs` |
 //! | [`StateStore::shared_registry`] | typed records every replica sees (live cards, reminders) | `redis/records.rs` | `sqlite/records.rs` |
 //!
-//! [`SuiteTickets`] keep a third-party app's suite ticket through the settings view.
+//! [`SuiteTickets`] keep a third-party app's suite ticket through the settings view. A Redis that
+//! lost its data is found by a marker key and given back what this machine keeps
+//! (`redis/marker.rs`, and each [`SharedRegistry`] for its records); [`backup`] copies the store of
+//! record while the bot runs (`sqlite/backup.rs`).
 //!
 //! How to add a view: a file `src/state/<view>.rs` with a type that borrows the store
 //! (`#[derive(Debug, Clone, Copy)] pub struct Things<'a> { store: &'a StateStore }`) and its
@@ -48,6 +51,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use prometheus_client::metrics::counter::Counter;
 use secrecy::SecretString;
 
 pub use self::claims::{Claim, Claims};
@@ -56,13 +60,15 @@ pub use self::journal::{Journal, Recorded, Ticket};
 pub use self::local_registry::{Kept, LocalRegistry};
 use self::memory::MemoryStore;
 pub use self::options::{RateLimit, StateOptions};
-use self::redis::RedisStore;
+use self::redis::{Held, RedisStore};
 pub use self::send_limit::{SendLimit, SendSlot};
 pub use self::settings::Settings;
 use self::settings::SettingsMirror;
 pub use self::shared_counts::SharedCounts;
 pub use self::shared_registry::{Shared, SharedRegistry};
-pub use self::sqlite::{DATABASE_FILE, Retention, SqliteStore, StoreError, StoreFailure, WriterHealth};
+pub use self::sqlite::{
+    BackedUp, BackupError, DATABASE_FILE, Retention, SqliteStore, StoreError, StoreFailure, WriterHealth, backup,
+};
 pub use self::suite_ticket::{SUITE_TICKET_NAME, SUITE_TICKET_SCOPE, SuiteTickets};
 use crate::readiness::Readiness;
 
@@ -105,6 +111,8 @@ pub struct StateStore {
     shared: Option<Arc<RedisStore>>,
     options: Arc<StateOptions>,
     settings_mirror: Arc<SettingsMirror>,
+    /// The times Redis was found to have lost its data.
+    redis_emptied: Counter,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -137,6 +145,7 @@ impl StateStore {
             shared: None,
             options: Arc::new(options),
             settings_mirror: Arc::new(SettingsMirror::new()),
+            redis_emptied: Counter::default(),
         }
     }
 
@@ -186,19 +195,29 @@ impl StateStore {
     /// Shares this store's state through Redis at `url`, with every replica on the same Redis
     /// and key prefix; the local store answers while Redis is unreachable. Reports its health as
     /// the [`crate::readiness::REDIS`] check. An unreachable Redis is not an error: it is
-    /// reconnected in the background.
+    /// reconnected in the background. A Redis that lost its data (restarted without persistence)
+    /// is noticed, logged and counted ([`StateStore::redis_emptied`]), and what this machine keeps
+    /// is put back in it.
     pub async fn with_redis(mut self, url: &SecretString, readiness: Readiness) -> Result<Self, StateError> {
         let options = &self.options;
+        let held = Held { store: self.durable.clone(), emptied: self.redis_emptied.clone() };
         let shared = RedisStore::connect(
             url,
             options.redis_ca_file.as_deref(),
             &options.key_prefix,
             options.journal_claim,
             readiness,
+            held,
         )
         .await?;
         self.shared = Some(shared);
         Ok(self)
+    }
+
+    /// Counts the times Redis was found to have lost what it held (exported as
+    /// `dingmeet_redis_emptied_total`).
+    pub fn redis_emptied(&self) -> Counter {
+        self.redis_emptied.clone()
     }
 
     /// Where the state lives right now.

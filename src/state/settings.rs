@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::StateStore;
 use super::memory::MAX_CONVERSATIONS;
+use super::redis::CLEARED;
 
 /// Whether every durable setting is also in memory, so a miss there is a miss: true until more
 /// settings exist than the memory side keeps.
@@ -47,9 +48,12 @@ impl Settings<'_> {
     /// A conversation's setting (for example its language), if set.
     pub async fn get(self, conversation: &str, key: &str) -> Option<String> {
         let store = self.store;
+        // Redis's answer when it has one (a cleared setting is one); none at all may be a Redis
+        // that lost its data, so this machine's answers.
         if let Some(shared) = &store.shared
-            && let Some(value) = Box::pin(shared.setting(conversation, key)).await
+            && let Some(Some(value)) = Box::pin(shared.setting(conversation, key)).await
         {
+            let value = Some(value).filter(|value| value != CLEARED);
             store.local.set_setting(conversation, key, value.as_deref()).await;
             return value;
         }

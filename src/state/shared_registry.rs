@@ -4,8 +4,10 @@
 //! up, and from this machine while it does not. A kind whose changes must not be lost to an
 //! outage ([`Shared::QUEUED_WHILE_AWAY`]) keeps them here, marked in the record and due at once,
 //! and the first pass over what is due with Redis back shares them. Claims make sure only one
-//! replica does a record's work.
+//! replica does a record's work. After Redis lost its data (its marker, `redis/marker.rs`), the
+//! next pass over what is due puts back the records this machine keeps, where Redis lacks them.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Claim, Kept, LocalRegistry, StateStore, StoreFailure};
@@ -38,6 +40,8 @@ pub trait Shared: Kept + Clone {
 pub struct SharedRegistry<T> {
     store: StateStore,
     local: Option<LocalRegistry<T>>,
+    /// The [`super::redis`] store's emptied generation whose loss this registry made good.
+    republished: AtomicU64,
 }
 
 impl<T> std::fmt::Debug for SharedRegistry<T> {
@@ -59,7 +63,7 @@ fn decode<T: Kept>(key: &str, payload: &str) -> Option<T> {
 
 impl<T: Shared> SharedRegistry<T> {
     pub(super) fn new(store: StateStore, local: Option<LocalRegistry<T>>) -> Self {
-        Self { store, local }
+        Self { store, local, republished: AtomicU64::new(0) }
     }
 
     /// This registry if it is kept on this machine too (`None` for a store in memory only), for
@@ -157,15 +161,20 @@ impl<T: Shared> SharedRegistry<T> {
     /// The records due by `until_ms`, soonest first: every replica's from Redis while it answers
     /// (after sharing the changes queued here while it did not), else this machine's.
     pub async fn due(&self, until_ms: i64) -> Result<Vec<(String, T)>, StoreFailure> {
+        self.republish_if_emptied().await?;
         let rows = match &self.store.shared {
             Some(shared) => Box::pin(shared.due_kept(T::KIND, until_ms)).await,
             None => None,
         };
         let Some(rows) = rows else {
-            return match &self.local {
-                Some(local) => local.due(system_time(until_ms)).await,
-                None => Ok(Vec::new()),
-            };
+            let Some(local) = &self.local else { return Ok(Vec::new()) };
+            let mut due = local.due(system_time(until_ms)).await?;
+            if T::QUEUED_WHILE_AWAY {
+                // A queued change is kept due at the epoch to be found once Redis is back; its
+                // work is due when the record says.
+                due.retain(|(_, kept)| kept.due_ms().is_some_and(|at| at <= until_ms));
+            }
+            return Ok(due);
         };
         let mut due: Vec<(String, T)> =
             rows.into_iter().filter_map(|(key, payload)| Some((key.clone(), decode(&key, &payload)?))).collect();
@@ -173,6 +182,32 @@ impl<T: Shared> SharedRegistry<T> {
             self.share_queued(until_ms, &mut due).await?;
         }
         Ok(due)
+    }
+
+    /// Puts back, where Redis lacks them, the records kept here, once per time Redis was found
+    /// to have lost its data.
+    async fn republish_if_emptied(&self) -> Result<(), StoreFailure> {
+        let (Some(shared), Some(local)) = (&self.store.shared, &self.local) else { return Ok(()) };
+        let generation = shared.emptied_generation();
+        if generation <= self.republished.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut records = Vec::new();
+        for (key, mut kept) in local.all().await? {
+            if kept.is_spent() {
+                continue;
+            }
+            kept.set_queued(false);
+            let payload = serde_json::to_string(&kept).map_err(|err| local.failure(err.to_string()))?;
+            records.push((key, kept.due_ms(), payload));
+        }
+        if let Some(missing) = Box::pin(shared.republish_kept(T::KIND, &records)).await {
+            self.republished.store(generation, Ordering::Release);
+            if missing > 0 {
+                tracing::info!(kind = T::KIND, records = missing, "records Redis had lost are put back");
+            }
+        }
+        Ok(())
     }
 
     /// Shares what was changed here while Redis was unreachable (kept due at the epoch), and

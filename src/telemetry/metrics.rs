@@ -87,6 +87,12 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
+        Self::with_redis_emptied(Counter::default())
+    }
+
+    /// The metrics, exporting `redis_emptied` (counted by the state store) as
+    /// `dingmeet_redis_emptied_total`.
+    pub fn with_redis_emptied(redis_emptied: Counter) -> Self {
         let mut registry = Registry::with_prefix("dingmeet");
         let callbacks = Family::default();
         registry.register("callbacks", "Callbacks received, by outcome", callbacks.clone());
@@ -161,6 +167,12 @@ impl Metrics {
             "cards",
             "Interactive cards: created, updated, fallen back, by action and outcome",
             cards.clone(),
+        );
+        registry.register(
+            "redis_emptied",
+            "Times Redis was found to have lost the shared state (its marker key gone); what this replica \
+             keeps was put back",
+            redis_emptied,
         );
         // Series an alert watches exist from the start (at 0), so a rate is defined before the
         // first bad callback or dropped reply.

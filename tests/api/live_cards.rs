@@ -372,17 +372,22 @@ async fn in_http_mode_without_a_public_url_cards_have_no_refresh_button() {
     assert!(app.sim.cards().records().routes.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_replicas_on_one_redis_refresh_a_card_once_and_either_keeps_it_live() {
-    let redis = crate::redis_server::RedisServer::start();
-    let url = redis.url();
+/// The builtin scenario on a frozen clock and two replicas with interactive cards on the Redis
+/// at `url`; the clock's start.
+async fn two_replicas_on(url: &str) -> (Simulator, TestBot, TestBot, i64) {
     let scenario = Scenario::builtin().expect("the builtin scenario is valid");
     let now = SimClock::real().now_ms();
     let sim = Simulator::start_with(scenario, SimClock::frozen(now)).await.expect("the simulator starts");
-    let settings =
-        [("DINGMEET_CARDS", "interactive"), ("DINGMEET_CACHE_TTL_SECS", "0"), ("DINGMEET_REDIS_URL", url.as_str())];
+    let settings = [("DINGMEET_CARDS", "interactive"), ("DINGMEET_CACHE_TTL_SECS", "0"), ("DINGMEET_REDIS_URL", url)];
     let a = spawn_bot_on(&sim, &settings, None, Some(sim_time(&sim))).await;
     let b = spawn_bot_on(&sim, &settings, None, Some(sim_time(&sim))).await;
+    (sim, a, b, now)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_on_one_redis_refresh_a_card_once_and_either_keeps_it_live() {
+    let redis = crate::redis_server::RedisServer::start();
+    let (sim, a, b, now) = two_replicas_on(&redis.url()).await;
     let (start, end) = (now + 30 * MINUTE, now + 60 * MINUTE);
     set_meeting(&sim, meeting("双副本会", 0, start, Some(end)));
     let delivery = sim.message(format!("/meeting {CODE}")).post(&a.callback_url()).await.expect("a answers");
@@ -406,4 +411,43 @@ async fn two_replicas_on_one_redis_refresh_a_card_once_and_either_keeps_it_live(
     assert!(card.markdown().contains("已结束"), "{}", card.markdown());
     b.finish().await;
     assert_eq!(sim.cards().card(&card.out_track_id).expect("the card").updates(), 2);
+}
+
+/// Whether the card's record is in Redis, where every replica finds it.
+async fn shared_in_redis(url: &str, out_track_id: &str) -> bool {
+    let Ok(client) = redis::Client::open(url) else { return false };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return false };
+    redis::cmd("HEXISTS").arg("dingmeet:kept:live_card").arg(out_track_id).query_async(&mut conn).await.unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_card_delivered_while_redis_is_down_is_shared_once_it_is_back_and_updated_once() {
+    let mut redis = crate::redis_server::RedisServer::start();
+    let (port, url) = (redis.port(), redis.url());
+    let (sim, a, b, now) = two_replicas_on(&url).await;
+    let (start, end) = (now + 30 * MINUTE, now + 60 * MINUTE);
+    set_meeting(&sim, meeting("断线会", 0, start, Some(end)));
+
+    redis.kill();
+    let delivery = sim.message(format!("/meeting {CODE}")).post(&a.callback_url()).await.expect("a answers");
+    assert_acknowledged(&delivery);
+    let card = cards(&sim, 1).await.remove(0);
+    assert!(!shared_in_redis(&url, &card.out_track_id).await);
+
+    // Redis is back: the replica that delivered the card shares it on its next pass.
+    let _redis = crate::redis_server::RedisServer::start_on(port);
+    let deadline = std::time::Instant::now() + WAIT;
+    while !shared_in_redis(&url, &card.out_track_id).await {
+        assert!(std::time::Instant::now() < deadline, "the card was not shared once Redis was back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.finish().await;
+
+    // The other replica keeps it live, once.
+    set_meeting(&sim, meeting("断线会", 2, start, Some(end)));
+    sim.clock().advance(Duration::from_secs(31 * 60));
+    let card = updated(&sim, &card.out_track_id, 1).await;
+    assert!(card.markdown().contains("进行中"), "{}", card.markdown());
+    b.finish().await;
+    assert_eq!(sim.cards().card(&card.out_track_id).expect("the card").updates(), 1, "one update, not one per replica");
 }

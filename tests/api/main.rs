@@ -10,6 +10,7 @@
 //! The simulator's own tests are in its crate (`crates/dingtalk-sim/tests`); `sim_parity` checks
 //! it against the bot's own wire code.
 
+mod backup;
 mod breaker;
 mod browser;
 mod budget;
@@ -32,6 +33,7 @@ mod month_script;
 mod process;
 mod readiness;
 mod real_bodies;
+mod redis_emptied;
 mod redis_server;
 mod redis_tls;
 mod remind;

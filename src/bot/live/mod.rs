@@ -202,6 +202,7 @@ impl LiveCards {
             sent: digest(&params),
             looked_up_ms: now,
             due_ms: due,
+            unshared: false,
         };
         self.keep(&out_track_id, &kept).await;
         let created = self.client.create_and_deliver(corp, &card).await;

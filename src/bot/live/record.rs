@@ -22,14 +22,29 @@ pub struct LiveCard {
     /// When it is next looked at: with replicas on Redis, one replica claims each look.
     #[serde(default)]
     pub due_ms: i64,
+    /// Changed while Redis was unreachable and not shared yet (kept on this replica only).
+    #[serde(default)]
+    pub unshared: bool,
 }
 
 impl Kept for LiveCard {
     const KIND: &'static str = "live_card";
 }
 
+/// A card delivered or updated while Redis is unreachable waits on this replica and is shared
+/// once it is back, so every replica keeps it live.
 impl Shared for LiveCard {
+    const QUEUED_WHILE_AWAY: bool = true;
+
     fn due_ms(&self) -> Option<i64> {
         Some(self.due_ms)
+    }
+
+    fn is_queued(&self) -> bool {
+        self.unshared
+    }
+
+    fn set_queued(&mut self, queued: bool) {
+        self.unshared = queued;
     }
 }

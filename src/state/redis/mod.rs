@@ -1,7 +1,7 @@
 //! The Redis side of the shared store: one `ConnectionManager`, a health flag that sends every
 //! operation to the local fallback while Redis is unreachable, and a watcher that brings it back.
 //! Each view's commands are in a file of their own (`dedupe`, `send_log`, `settings`, `journal`,
-//! `records`, `claims`, `counts`).
+//! `records`, `claims`, `counts`); the marker that tells a Redis that lost its data, in `marker`.
 //! `rediss://` connects over TLS (rustls with ring), verifying the server against the system
 //! roots or the CA file given.
 
@@ -10,26 +10,31 @@ mod client;
 mod counts;
 mod dedupe;
 mod journal;
+mod marker;
 mod records;
 mod send_log;
 mod settings;
 
 pub(super) use self::claims::DONE;
+pub(super) use self::settings::CLEARED;
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::SecretString;
 use tokio::sync::Notify;
 
 use self::client::{client, explain};
 use self::journal::{GROUP, RECORD_SCRIPT};
+use self::marker::MARKER_CHECK;
 use self::send_log::SEND_SLOT_SCRIPT;
-use super::StateError;
+use super::{SqliteStore, StateError};
 use crate::readiness::{self, Readiness};
 
 /// How long one connection attempt may take.
@@ -40,6 +45,8 @@ const OP_TIMEOUT: Duration = Duration::from_millis(500);
 /// The first and the longest pause between reconnection attempts while Redis is down.
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
+/// How long checking the marker, and putting back what a Redis that lost its data lacks, may take.
+const REPUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Health {
@@ -67,6 +74,20 @@ pub(super) struct RedisStore {
     consumer: String,
     /// The journal entries this replica is working on, whose claims it keeps fresh.
     in_flight: Mutex<HashSet<String>>,
+    /// The marker's epoch this replica last saw in Redis (`None` before the first connect).
+    epoch: Mutex<Option<String>>,
+    /// How many times this replica found Redis emptied.
+    emptied_generation: AtomicU64,
+    /// Counts the times Redis was found emptied, for `dingmeet_redis_emptied_total`.
+    emptied: Counter,
+    /// What this machine keeps, put back in a Redis that lost it.
+    held: Option<SqliteStore>,
+}
+
+/// What a replica puts back in a Redis that lost its data, and where it counts that.
+pub(super) struct Held {
+    pub store: Option<SqliteStore>,
+    pub emptied: Counter,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -96,6 +117,7 @@ impl RedisStore {
         prefix: &str,
         claim: Duration,
         readiness: Readiness,
+        held: Held,
     ) -> Result<Arc<Self>, StateError> {
         let (client, tls) = client(url, ca_file)?;
         let host = std::env::var("HOSTNAME").ok().filter(|h| !h.trim().is_empty());
@@ -116,6 +138,10 @@ impl RedisStore {
             record: redis::Script::new(RECORD_SCRIPT),
             consumer,
             in_flight: Mutex::new(HashSet::new()),
+            epoch: Mutex::new(None),
+            emptied_generation: AtomicU64::new(0),
+            emptied: held.emptied,
+            held: held.store,
         });
         tracing::debug!(consumer = %store.consumer, claim_secs = claim.as_secs_f64(), "journal consumer");
         store.readiness.degrade(readiness::REDIS, format!("connecting to Redis at {}", store.target));
@@ -234,7 +260,7 @@ impl RedisStore {
             }
             Ok::<_, redis::RedisError>(conn)
         };
-        let conn = match tokio::time::timeout(CONNECT_TIMEOUT * 3, attempt).await {
+        let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT * 3, attempt).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(err)) => return Err(explain(&err.to_string(), self.tls)),
             Err(_) => {
@@ -242,6 +268,13 @@ impl RedisStore {
                 return Err(explain(&reason, self.tls));
             }
         };
+        // Before the connection is used: nothing reads a Redis that lost its data before what
+        // this machine keeps is back in it.
+        match tokio::time::timeout(REPUBLISH_TIMEOUT, self.settle_marker(&mut conn)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(format!("its marker could not be checked: {err}")),
+            Err(_) => return Err(format!("its marker was not checked within {} s", REPUBLISH_TIMEOUT.as_secs())),
+        }
         let mut slot = self.connection.write().unwrap_or_else(PoisonError::into_inner);
         let generation = slot.as_ref().map_or(0, |(g, _)| g.wrapping_add(1));
         *slot = Some((generation, conn));
@@ -249,7 +282,23 @@ impl RedisStore {
     }
 }
 
-/// Waits while Redis is up; while it is down, reconnects with a growing pause until it is back.
+impl RedisStore {
+    /// Looks at the marker on the connection in use (putting back what a Redis that lost its data
+    /// lacks); a failure marks Redis down, as any operation's does.
+    async fn check_marker(&self) {
+        let Some((generation, mut conn)) = self.connection.read().unwrap_or_else(PoisonError::into_inner).clone()
+        else {
+            return;
+        };
+        match tokio::time::timeout(REPUBLISH_TIMEOUT, self.settle_marker(&mut conn)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => self.mark_down(generation, err.to_string()),
+            Err(_) => self.mark_down(generation, "its marker was not checked in time".to_owned()),
+        }
+    }
+}
+
+/// Waits while Redis is up (looking at its marker now and then); while it is down, reconnects with a growing pause until it is back.
 /// Holds only a weak reference between attempts, so it ends when the store is dropped.
 async fn watch(store: Weak<RedisStore>, wake: Arc<Notify>) {
     let mut pause = RETRY_MIN;
@@ -260,7 +309,11 @@ async fn watch(store: Weak<RedisStore>, wake: Arc<Notify>) {
         };
         if up {
             pause = RETRY_MIN;
-            wake.notified().await;
+            if tokio::time::timeout(MARKER_CHECK, wake.notified()).await.is_err()
+                && let Some(store) = store.upgrade()
+            {
+                store.check_marker().await;
+            }
             continue;
         }
         tokio::time::sleep(pause).await;

@@ -3,6 +3,9 @@
 
 use super::RedisStore;
 
+/// How many records one republishing round trip carries.
+const REPUBLISH_CHUNK: usize = 200;
+
 impl RedisStore {
     fn kept_keys(&self, kind: &str) -> (String, String) {
         (format!("{}kept:{kind}", self.prefix), format!("{}kept-due:{kind}", self.prefix))
@@ -44,6 +47,37 @@ impl RedisStore {
             Ok(removed > 0)
         })
         .await
+    }
+
+    /// Puts back `records` (`(key, due, payload)`) that Redis lacks: one another replica changed
+    /// since is newer and stays. How many were missing; `None` if Redis did not answer.
+    pub(in crate::state) async fn republish_kept(
+        &self,
+        kind: &str,
+        records: &[(String, Option<i64>, String)],
+    ) -> Option<usize> {
+        let (hash, due) = self.kept_keys(kind);
+        let mut missing = 0;
+        for chunk in records.chunks(REPUBLISH_CHUNK) {
+            let mut pipe = redis::pipe();
+            for (key, _, payload) in chunk {
+                pipe.cmd("HSETNX").arg(&hash).arg(key).arg(payload);
+            }
+            let pipe = &pipe;
+            let set: Vec<u32> = self.run(|mut conn| async move { pipe.query_async(&mut conn).await }).await?;
+            let mut schedule = redis::pipe();
+            for ((key, at, _), set) in chunk.iter().zip(set) {
+                if set == 1 {
+                    missing += 1;
+                    if let Some(at) = at {
+                        schedule.cmd("ZADD").arg(&due).arg("NX").arg(*at).arg(key).ignore();
+                    }
+                }
+            }
+            let schedule = &schedule;
+            self.run(|mut conn| async move { schedule.exec_async(&mut conn).await }).await?;
+        }
+        Some(missing)
     }
 
     /// The records due at or before `until_ms`, soonest first.

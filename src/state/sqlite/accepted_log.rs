@@ -53,6 +53,21 @@ fn paths(dir: &Path) -> [PathBuf; 2] {
 
 /// Every record both files hold, in the order they were written (oldest file first).
 pub(super) fn replay(dir: &Path) -> io::Result<Vec<Accepted>> {
+    read(dir, |path| {
+        tracing::warn!(
+            file = %path.display(),
+            "the accepted-message log ends in a damaged record (a crash mid-write): what follows it is skipped"
+        );
+    })
+}
+
+/// What both files hold now, read while the bot may be appending (a backup's): a record being
+/// written as they are read ends the file's records, and is no damage.
+pub(super) fn snapshot(dir: &Path) -> io::Result<Vec<Accepted>> {
+    read(dir, |_| {})
+}
+
+fn read(dir: &Path, torn_at: impl Fn(&Path)) -> io::Result<Vec<Accepted>> {
     let mut per_file = Vec::new();
     for path in paths(dir) {
         let mut bytes = Vec::new();
@@ -65,10 +80,7 @@ pub(super) fn replay(dir: &Path) -> io::Result<Vec<Accepted>> {
         }
         let (decoded, torn) = decode_all(&bytes);
         if torn {
-            tracing::warn!(
-                file = %path.display(),
-                "the accepted-message log ends in a damaged record (a crash mid-write): what follows it is skipped"
-            );
+            torn_at(&path);
         }
         per_file.push(decoded);
     }

@@ -5,13 +5,14 @@
 //! messages are appended to a log file of their own before they are acknowledged
 //! ([`accepted_log`]), and reach the database with the next group commit. Each view's reads and
 //! writes are in a file of their own (`journal`, `settings`, `send_log`, `records`); this one
-//! opens the store and holds what they share.
+//! opens the store and holds what they share. `backup` copies it while it runs.
 //!
 //! SQLite rather than a pure-Rust store (redb): the file opens in the `sqlite3` shell for a look
 //! or a `.backup` while the bot runs, and a schema with migrations fits what is kept (rows
 //! found by more than one key: pending journal entries, jobs by due time).
 
 mod accepted_log;
+mod backup;
 mod health;
 mod journal;
 mod records;
@@ -32,6 +33,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
 use self::accepted_log::{Accepted, AcceptedLog};
+pub use self::backup::{BackedUp, BackupError, backup};
 pub use self::schema::StoreError;
 use self::schema::{check, classify, create_dir, lock, migrate, open_connection};
 use self::writer::{Lazy, Reply, WAKE_AT, Write};

@@ -36,6 +36,16 @@ impl SqliteStore {
         .await
     }
 
+    /// Every job of `kind`, due or not: `(key, payload)`.
+    pub async fn jobs(&self, kind: &'static str) -> Result<Vec<(String, String)>, StoreFailure> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached("SELECT key, payload FROM jobs WHERE kind = ?1 ORDER BY key")?;
+            let rows = statement.query_map(params![kind], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+
     /// The jobs of `kind` due at or before `until`, soonest first: `(key, payload)`.
     pub async fn due_jobs(&self, kind: &'static str, until: SystemTime) -> Result<Vec<(String, String)>, StoreFailure> {
         let until = wall_ms(until);
@@ -67,6 +77,7 @@ mod tests {
         store.put_job("card", "a", None, "card".to_owned()).await.expect("put");
         assert_eq!(store.due_jobs("reminder", now).await.expect("read"), [("a".to_owned(), "A".to_owned())]);
         assert_eq!(store.job("card", "a").await.expect("read").as_deref(), Some("card"));
+        assert_eq!(store.jobs("card").await.expect("read"), [("a".to_owned(), "card".to_owned())], "due or not");
         assert!(store.remove_job("reminder", "a").await.expect("removed"));
         assert!(!store.remove_job("reminder", "a").await.expect("removed"));
         assert!(store.due_jobs("reminder", now).await.expect("read").is_empty());

@@ -21,4 +21,14 @@ impl SqliteStore {
         })
         .await
     }
+
+    /// Every setting: `(scope, name, value)`.
+    pub async fn all_settings(&self) -> Result<Vec<(String, String, String)>, StoreFailure> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached("SELECT scope, name, value FROM settings ORDER BY scope, name")?;
+            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+            rows.collect()
+        })
+        .await
+    }
 }
