@@ -2,6 +2,8 @@
 //! serves (and runs the Stream client) until told to stop, then drains the replies in flight
 //! within the grace period.
 
+mod options;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,12 +14,12 @@ use tokio_util::sync::CancellationToken;
 use crate::bot::access::Access;
 use crate::bot::budget::Budget;
 use crate::bot::handle::{Bot, BotParts};
-use crate::bot::live::{CardOptions, LiveCards};
+use crate::bot::live::LiveCards;
 use crate::bot::remind::{RemindSettings, Reminders};
 use crate::clock::{self, SharedClock};
-use crate::config::{AppType, CardsMode, ConfigError, Mode, Settings};
+use crate::config::{AppType, ConfigError, Mode, Settings};
 use crate::dingtalk::callback_crypto::EventCipher;
-use crate::dingtalk::card::{Callback, CardClient};
+use crate::dingtalk::card::CardClient;
 use crate::dingtalk::conference::ConferenceClient;
 use crate::dingtalk::openapi::call_purpose::Calls;
 use crate::dingtalk::openapi::token::{AppKind, CorpTokenRoute, Credentials, TokenProvider};
@@ -28,9 +30,12 @@ use crate::dingtalk::webhook::WebhookHosts;
 use crate::readiness::Readiness;
 use crate::server::limits::{HttpLimits, raise_open_files_limit};
 use crate::server::{self, AppState};
-use crate::state::{RateLimit, StateError, StateOptions, StateStore, SuiteTickets};
-use crate::stream_client::{StreamClient, StreamOptions};
+use crate::state::{StateError, StateStore, SuiteTickets};
+use crate::stream_client::StreamClient;
 use crate::telemetry::Metrics;
+
+pub use self::options::state_options;
+use self::options::{card_options, stream_options};
 
 /// Everything built from settings, before anything listens.
 pub struct Components {
@@ -64,19 +69,6 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
 }
 
-/// The state store's options from settings.
-pub fn state_options(settings: &Settings) -> StateOptions {
-    let state = &settings.state;
-    StateOptions {
-        dedupe_ttl: state.dedupe_ttl,
-        rate_limit: RateLimit::per_minute(state.rate_limit_per_minute, state.rate_limit_wait),
-        key_prefix: state.redis_key_prefix.clone(),
-        redis_ca_file: state.redis_ca_file.clone(),
-        journal: state.journal,
-        journal_claim: state.journal_claim,
-    }
-}
-
 /// Opens the state store: the store of record in the data directory, shared through Redis when
 /// `DINGMEET_REDIS_URL` is set (reporting to `readiness`).
 pub async fn open_state(settings: &Settings, readiness: &Readiness) -> Result<StateStore, StateError> {
@@ -95,20 +87,6 @@ pub fn build(settings: &Settings) -> Result<Components, ConfigError> {
 /// Builds the bot (clients, caches) from settings around a state store.
 pub fn build_with_state(settings: &Settings, state: StateStore) -> Result<Components, ConfigError> {
     build_with_clock(settings, state, clock::system())
-}
-
-/// How interactive cards are made, from settings (`None`: answers are markdown only).
-fn card_options(settings: &Settings) -> Option<CardOptions> {
-    let cards = &settings.cards;
-    if cards.mode == CardsMode::Markdown {
-        return None;
-    }
-    let callback = if settings.server.mode.stream() {
-        Some(Callback::Stream)
-    } else {
-        cards.public_url.as_ref().map(|_| Callback::Http { route_key: CARD_ROUTE_KEY.to_owned() })
-    };
-    Some(CardOptions { template_id: cards.template_id.clone(), refresh: cards.refresh, live: cards.live, callback })
 }
 
 /// The route key HTTP card callbacks are registered under.
@@ -200,18 +178,6 @@ fn warn_about_suite_tickets(settings: &Settings) {
             "DINGMEET_CORP_TOKEN_ROUTE=classic without the Stream: DingTalk pushes suite tickets over the Stream only, \
              so this replica gets them from DINGMEET_SUITE_TICKET or from a Stream replica sharing its Redis"
         );
-    }
-}
-
-fn stream_options(settings: &Settings) -> StreamOptions {
-    let stream = &settings.stream;
-    StreamOptions {
-        backoff_initial: stream.backoff_initial,
-        backoff_max: stream.backoff_max,
-        ping_interval: stream.ping_interval,
-        pong_timeout: stream.pong_timeout,
-        connect_timeout: settings.dingtalk.timeout,
-        ..StreamOptions::default()
     }
 }
 
