@@ -37,6 +37,7 @@
 //! the Stream event DingTalk sends (`suite_ticket`, `org_suite_auth`, `org_suite_change`,
 //! `org_suite_relieve`).
 
+pub mod callback_crypto;
 mod clock;
 pub mod endpoints;
 pub mod http_client;
