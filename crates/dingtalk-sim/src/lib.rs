@@ -71,6 +71,8 @@ pub struct Simulator {
     addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    /// Makes the HTTP event pushes as they come due.
+    pusher: tokio::task::JoinHandle<()>,
 }
 
 impl Simulator {
@@ -99,7 +101,8 @@ impl Simulator {
                 tracing::warn!(%err, "the DingTalk simulator stopped with an error");
             }
         });
-        Ok(Self { state, addr, shutdown: Some(shutdown), task })
+        let pusher = tokio::spawn(push_events(Arc::clone(&state)));
+        Ok(Self { state, addr, shutdown: Some(shutdown), task, pusher })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -123,6 +126,7 @@ impl Simulator {
 
     /// Stops accepting, lets requests in flight finish, and waits for the server to end.
     pub async fn stop(mut self) {
+        self.pusher.abort();
         self.state.stream().close_all();
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
@@ -141,10 +145,25 @@ impl std::ops::Deref for Simulator {
 
 impl Drop for Simulator {
     fn drop(&mut self) {
+        self.pusher.abort();
         self.state.stream().close_all();
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
         self.task.abort();
+    }
+}
+
+/// Makes the HTTP event pushes due: after every change (a new event) and, since the simulator's
+/// clock may be moved without a change, a few times a second for the retries it brings due.
+async fn push_events(state: Arc<SimState>) {
+    let mut changes = state.subscribe_changes();
+    loop {
+        changes.borrow_and_update();
+        state.events().push_due().await;
+        tokio::select! {
+            _ = changes.changed() => {}
+            () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+        }
     }
 }
