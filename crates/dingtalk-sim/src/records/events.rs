@@ -67,6 +67,8 @@ pub struct EventRecords {
     /// Every HTTP push attempt, in order.
     pub http_pushes: Vec<HttpPush>,
     pub check_urls: Vec<CheckUrl>,
+    /// The `eventId`s given up on after the retries (listed for `get_call_back_failed_result`).
+    pub given_up: Vec<String>,
 }
 
 impl EventRecords {

@@ -110,7 +110,10 @@ impl EventsView<'_> {
                         let due_ms = at_ms.saturating_add(delay_ms);
                         world.events.queue.push(QueuedPush { due_ms, attempt: push.attempt + 1, event: push.event });
                     }
-                    None => world.events.failed.push(push.event),
+                    None => {
+                        world.journal.records.events.given_up.push(push.event.event_id.clone());
+                        world.events.failed.push(push.event);
+                    }
                 }
             });
         }

@@ -2,6 +2,8 @@
 //! HTTP and WebSocket clients (no bot). One binary, as the bot's `tests/api` is.
 
 mod contact_users;
+mod events;
+mod events_http;
 mod orgs;
 mod scenario;
 mod sign;
