@@ -39,6 +39,7 @@
 
 pub mod callback_crypto;
 mod clock;
+pub mod controls;
 pub mod endpoints;
 pub mod http_client;
 mod ids;

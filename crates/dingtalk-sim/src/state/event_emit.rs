@@ -87,7 +87,7 @@ impl MeetingEvents {
         conference.seq += 1;
         data.insert("statusSeqNum".to_owned(), json!(conference.seq));
         data.insert("changeScene".to_owned(), json!(scene));
-        let event = MeetingEvent {
+        MeetingEvent {
             event_id: ids::hex(32),
             event_type: kind.to_owned(),
             corp_id: corp.to_owned(),
@@ -96,8 +96,7 @@ impl MeetingEvents {
             status_seq_num: conference.seq,
             change_scene: scene.to_owned(),
             data: Value::Object(data),
-        };
-        event
+        }
     }
 
     /// Through the switches: queues the HTTP pushes, and answers the Stream deliveries.
