@@ -22,13 +22,23 @@
 //! - [`state`]: the one shared state ([`SimState`]), one sub-state per concern under one lock,
 //!   each with a view that holds what tests and endpoints do with it (`sim.tokens()`,
 //!   `sim.orgs()`, `sim.users()`, `sim.meetings()`, `sim.sessions()`, `sim.cards()`,
-//!   `sim.stream()`, `sim.isv()`), and the waits on the records; it knows no endpoint;
+//!   `sim.stream()`, `sim.isv()`, `sim.events()`), and the waits on the records; it knows no
+//!   endpoint;
 //! - [`endpoints`]: the HTTP endpoints, one module per concern, merged by [`router`]: tokens,
 //!   the conference lookup, session webhooks, the robot OpenAPI, cards, the Stream gateway
 //!   (always on: the bot in `DINGMEET_MODE=stream` with `sim.bot_env()` connects here), and the
 //!   old-style contact API;
 //! - [`records`]: what was recorded, numbered from one sequence;
-//! - [`sender`]: DingTalk's side towards the bot, building and signing callbacks ([`sign`]).
+//! - [`sender`]: DingTalk's side towards the bot, building and signing callbacks ([`sign`]);
+//! - [`callback_crypto`]: the encryption of DingTalk's HTTP event pushes;
+//! - [`controls`]: HTTP controls doing what Rust tests do, for the binary.
+//!
+//! Meeting events: starting or ending a meeting through the scenario controls, and
+//! [`state::meeting_events::EventsView::join`] / `leave`, make `meeting_status_change` and
+//! `meeting_member_status_change` events, delivered as Stream `EVENT` frames
+//! ([`state::meeting_events::EventsView::set_stream`], or the scenario's `[events] stream`) and as
+//! encrypted HTTP pushes ([`state::meeting_events::EventsView::subscribe_http`]) with DingTalk's
+//! retries and its failed-push list.
 //!
 //! Organisations: the scenario's app belongs to one (`app.corp_id`), and `[[orgs]]` adds others,
 //! each with its own chats, people, tokens and meetings, for a third-party app serving many. A
