@@ -82,7 +82,7 @@ pub struct Simulator {
     addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
-    /// Makes the HTTP event pushes as they come due.
+    /// Makes the event pushes and redeliveries as they come due.
     pusher: tokio::task::JoinHandle<()>,
 }
 
@@ -165,13 +165,15 @@ impl Drop for Simulator {
     }
 }
 
-/// Makes the HTTP event pushes due: after every change (a new event) and, since the simulator's
-/// clock may be moved without a change, a few times a second for the retries it brings due.
+/// Makes the HTTP event pushes due, and the Stream events' redeliveries due by the simulator's
+/// clock: after every change (a new event) and, since the clock may be moved without a change, a
+/// few times a second.
 async fn push_events(state: Arc<SimState>) {
     let mut changes = state.subscribe_changes();
     loop {
         changes.borrow_and_update();
         state.events().push_due().await;
+        state.stream().redeliver_due_by_clock();
         tokio::select! {
             _ = changes.changed() => {}
             () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}

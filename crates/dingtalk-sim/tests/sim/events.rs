@@ -118,6 +118,22 @@ async fn an_event_acked_later_is_still_owed() {
 }
 
 #[tokio::test]
+async fn an_unacked_event_is_pushed_again_a_minute_later_by_the_simulators_clock() {
+    let sim = sim().await;
+    sim.events().set_stream(true);
+    let mut ws = connect(&sim).await;
+    sim.events().join(CODE, CONFERENCE, 1);
+    let (first, _) = next_event(&mut ws).await;
+    sim.clock().advance(std::time::Duration::from_secs(59));
+    sim.clock().advance(std::time::Duration::from_secs(1));
+    let (again, data) = next_event(&mut ws).await;
+    assert_eq!(again["headers"]["eventId"], first["headers"]["eventId"]);
+    assert_eq!(data["changeScene"], "user_join");
+    let attempts: Vec<u32> = sim.stream().records().sent.iter().map(|f| f.attempt).collect();
+    assert_eq!(attempts, [0, 1]);
+}
+
+#[tokio::test]
 async fn events_stay_off_the_stream_unless_it_is_chosen() {
     let sim = sim().await;
     let _ws = connect(&sim).await;
