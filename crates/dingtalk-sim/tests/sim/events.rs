@@ -115,6 +115,11 @@ async fn an_event_acked_later_is_still_owed() {
     send(&mut ws, &ack(&message_id(&frame), r#"{"status":"LATER","message":"later"}"#)).await;
     sim.wait_until(crate::WAIT, |r| (!r.stream.received.is_empty()).then_some(())).await.expect("the ack recorded");
     assert_eq!(sim.stream().awaiting_ack(), [message_id(&frame)], "LATER asks for it again");
+    let acks = sim.stream().records().received;
+    assert_eq!(
+        (acks[0].message_id(), acks[0].ack_status().as_deref()),
+        (Some(message_id(&frame).as_str()), Some("LATER"))
+    );
 }
 
 #[tokio::test]
