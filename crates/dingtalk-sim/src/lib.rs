@@ -22,13 +22,23 @@
 //! - [`state`]: the one shared state ([`SimState`]), one sub-state per concern under one lock,
 //!   each with a view that holds what tests and endpoints do with it (`sim.tokens()`,
 //!   `sim.orgs()`, `sim.users()`, `sim.meetings()`, `sim.sessions()`, `sim.cards()`,
-//!   `sim.stream()`, `sim.isv()`), and the waits on the records; it knows no endpoint;
+//!   `sim.stream()`, `sim.isv()`, `sim.events()`), and the waits on the records; it knows no
+//!   endpoint;
 //! - [`endpoints`]: the HTTP endpoints, one module per concern, merged by [`router`]: tokens,
 //!   the conference lookup, session webhooks, the robot OpenAPI, cards, the Stream gateway
 //!   (always on: the bot in `DINGMEET_MODE=stream` with `sim.bot_env()` connects here), and the
 //!   old-style contact API;
 //! - [`records`]: what was recorded, numbered from one sequence;
-//! - [`sender`]: DingTalk's side towards the bot, building and signing callbacks ([`sign`]).
+//! - [`sender`]: DingTalk's side towards the bot, building and signing callbacks ([`sign`]);
+//! - [`callback_crypto`]: the encryption of DingTalk's HTTP event pushes;
+//! - [`controls`]: HTTP controls doing what Rust tests do, for the binary.
+//!
+//! Meeting events: starting or ending a meeting through the scenario controls, and
+//! [`state::meeting_events::EventsView::join`] / `leave`, make `meeting_status_change` and
+//! `meeting_member_status_change` events, delivered as Stream `EVENT` frames
+//! ([`state::meeting_events::EventsView::set_stream`], or the scenario's `[events] stream`) and as
+//! encrypted HTTP pushes ([`state::meeting_events::EventsView::subscribe_http`]) with DingTalk's
+//! retries and its failed-push list.
 //!
 //! Organisations: the scenario's app belongs to one (`app.corp_id`), and `[[orgs]]` adds others,
 //! each with its own chats, people, tokens and meetings, for a third-party app serving many. A
@@ -37,7 +47,9 @@
 //! the Stream event DingTalk sends (`suite_ticket`, `org_suite_auth`, `org_suite_change`,
 //! `org_suite_relieve`).
 
+pub mod callback_crypto;
 mod clock;
+pub mod controls;
 pub mod endpoints;
 pub mod http_client;
 mod ids;
@@ -70,6 +82,8 @@ pub struct Simulator {
     addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    /// Makes the event pushes and redeliveries as they come due.
+    pusher: tokio::task::JoinHandle<()>,
 }
 
 impl Simulator {
@@ -98,7 +112,8 @@ impl Simulator {
                 tracing::warn!(%err, "the DingTalk simulator stopped with an error");
             }
         });
-        Ok(Self { state, addr, shutdown: Some(shutdown), task })
+        let pusher = tokio::spawn(push_events(Arc::clone(&state)));
+        Ok(Self { state, addr, shutdown: Some(shutdown), task, pusher })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -122,6 +137,7 @@ impl Simulator {
 
     /// Stops accepting, lets requests in flight finish, and waits for the server to end.
     pub async fn stop(mut self) {
+        self.pusher.abort();
         self.state.stream().close_all();
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
@@ -140,10 +156,27 @@ impl std::ops::Deref for Simulator {
 
 impl Drop for Simulator {
     fn drop(&mut self) {
+        self.pusher.abort();
         self.state.stream().close_all();
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
         self.task.abort();
+    }
+}
+
+/// Makes the HTTP event pushes due, and the Stream events' redeliveries due by the simulator's
+/// clock: after every change (a new event) and, since the clock may be moved without a change, a
+/// few times a second.
+async fn push_events(state: Arc<SimState>) {
+    let mut changes = state.subscribe_changes();
+    loop {
+        changes.borrow_and_update();
+        state.events().push_due().await;
+        state.stream().redeliver_due_by_clock();
+        tokio::select! {
+            _ = changes.changed() => {}
+            () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! simulated DingTalk on one loopback port and, on a second one, HTTP controls that do what the
 //! Rust tests do through `SimState` (push robot messages and events down the Stream gateway, send
 //! `ping`, `disconnect` and Close frames, read back acks, connections and replies, move a meeting
-//! and the clock). The SDK contract suite (`tests/sdk`) drives DingTalk's official Python SDKs
+//! and the clock; the meeting events' controls are `dingtalk_sim::controls::events`). The SDK contract suite (`tests/sdk`) drives DingTalk's official Python SDKs
 //! against it.
 //!
 //! ```text
@@ -72,6 +72,7 @@ fn routes() -> Router<Arc<SimState>> {
         .route("/openapi-sends", get(openapi_sends))
         .route("/meetings/move", post(move_meeting))
         .route("/clock", get(clock).post(advance_clock))
+        .merge(dingtalk_sim::controls::events::routes())
 }
 
 fn bad(message: impl Into<String>) -> Response {

@@ -10,6 +10,7 @@ pub mod cards;
 pub mod conference_entries;
 pub mod conference_lookup;
 pub mod contact_users;
+pub mod event_callbacks;
 pub(crate) mod new_style;
 pub mod old_style;
 pub mod robot_openapi;
@@ -34,6 +35,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .merge(cards::routes())
         .merge(stream_gateway::routes())
         .merge(contact_users::routes())
+        .merge(event_callbacks::routes())
         .fallback(|| async {
             new_style::error(
                 StatusCode::NOT_FOUND,

@@ -3,6 +3,7 @@
 //! Stream gateway's frames, in [`stream`]), and counts over them.
 
 pub mod cards;
+pub mod events;
 pub mod stream;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -201,6 +202,8 @@ pub struct Records {
     pub stream: StreamRecords,
     /// The card endpoints' calls and the cards they delivered.
     pub cards: cards::CardRecords,
+    /// The meeting events made, and their HTTP pushes.
+    pub events: events::EventRecords,
 }
 
 impl Records {

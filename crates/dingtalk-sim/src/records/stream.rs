@@ -147,6 +147,11 @@ impl ReceivedFrame {
         serde_json::from_str(self.data()?).ok()
     }
 
+    /// An event ack's `data.status` (`SUCCESS`, `LATER`), when it has one.
+    pub fn ack_status(&self) -> Option<String> {
+        self.data_json()?.get("status")?.as_str().map(str::to_owned)
+    }
+
     /// An acknowledgement: code 200 and a `messageId` the gateway sent.
     pub fn is_ack(&self) -> bool {
         self.code() == Some(200) && self.answers.is_some()

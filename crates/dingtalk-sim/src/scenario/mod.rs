@@ -62,6 +62,8 @@ pub struct Scenario {
     #[serde(default)]
     pub stream: StreamRules,
     #[serde(default)]
+    pub events: EventRules,
+    #[serde(default)]
     pub chat: Chat,
     #[serde(default)]
     pub codes: Vec<CodeScenario>,
@@ -209,6 +211,21 @@ impl StreamRules {
     pub fn redelivery(&self) -> Option<Duration> {
         (self.redelivery_secs > 0).then(|| Duration::from_secs(self.redelivery_secs))
     }
+}
+
+/// DingTalk's meeting events (docs/dingtalk-events.md §c): whether they go out on the Stream, and
+/// how they misbehave. An HTTP push URL is set at run time (`sim.events().subscribe_http`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventRules {
+    /// Meeting events as Stream `EVENT` frames (the console's Stream push).
+    pub stream: bool,
+    /// Every event delivered twice.
+    pub duplicate: bool,
+    /// A conference's events delivered out of order.
+    pub reorder: bool,
+    /// Events never delivered.
+    pub drop: bool,
 }
 
 /// Who talks to the robot, and where.

@@ -90,6 +90,9 @@ pub(crate) struct Outgoing {
 pub(crate) struct Unacked {
     pub(crate) frame: Outgoing,
     pub(crate) due: Instant,
+    /// An event is also due when the simulator's clock passes this (ms), so a test that moves
+    /// the clock sees DingTalk push it again.
+    pub(crate) due_ms: Option<i64>,
 }
 
 /// The wire shape of a pushed frame, keys in the captured order (headers sorted, as captured).
@@ -183,6 +186,11 @@ impl Gateway {
         self.wake.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// Whether an event is due by the simulator's clock (`now_ms`).
+    pub(crate) fn due_by_clock(&self, now_ms: i64) -> bool {
+        self.unacked.values().any(|u| u.due_ms.is_some_and(|at| at <= now_ms))
+    }
+
     /// When the next redelivery is due.
     pub(crate) fn next_due(&self) -> Option<Instant> {
         self.unacked.values().map(|u| u.due).min()
@@ -256,8 +264,10 @@ impl Gateway {
         });
         self.frames.insert(frame.message_id.clone(), frame.clone());
         if let (Some(delay), FrameKind::Callback | FrameKind::Event) = (self.redelivery, frame.kind) {
-            self.unacked
-                .insert(frame.message_id.clone(), Unacked { frame: frame.clone(), due: Instant::now() + delay });
+            let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+            let due_ms = (frame.kind == FrameKind::Event).then(|| ctx.now_ms.saturating_add(delay_ms));
+            let unacked = Unacked { frame: frame.clone(), due: Instant::now() + delay, due_ms };
+            self.unacked.insert(frame.message_id.clone(), unacked);
             self.wake();
         }
         true
@@ -266,7 +276,12 @@ impl Gateway {
     /// Sends again every frame whose ack is overdue.
     pub(crate) fn redeliver_due(&mut self, records: &mut StreamRecords, seq: &mut u64, ctx: &Context) {
         let now = Instant::now();
-        let due: Vec<String> = self.unacked.iter().filter(|(_, u)| u.due <= now).map(|(id, _)| id.clone()).collect();
+        let due: Vec<String> = self
+            .unacked
+            .iter()
+            .filter(|(_, u)| u.due <= now || u.due_ms.is_some_and(|at| at <= ctx.now_ms))
+            .map(|(id, _)| id.clone())
+            .collect();
         for id in due {
             let Some(unacked) = self.unacked.remove(&id) else { continue };
             if unacked.frame.attempt >= MAX_REDELIVERIES {

@@ -2,6 +2,7 @@
 //! cancel it, reschedule it, start it early, end it, rename it. The next lookup of the code answers the
 //! change, so a test (or a person in the playground) watches what the bot does about it.
 
+use super::event_emit::Scene;
 use super::meetings::MeetingsView;
 use crate::scenario::{CodeAnswer, MeetingSpec, Moment};
 
@@ -83,22 +84,31 @@ impl MeetingsView<'_> {
         })
     }
 
-    /// Starts the meeting now (status 2), however early.
+    /// Starts the meeting now (status 2), however early; DingTalk says so in a
+    /// `conference_created` event.
     pub fn start_meeting(&self, code: &str, conference_id: &str) -> bool {
         let now = self.state.clock().now_ms();
-        self.move_meeting(code, conference_id, |meetings, at| {
+        let moved = self.move_meeting(code, conference_id, |meetings, at| {
             meetings[at].status = Some(2);
             meetings[at].start = Some(Moment::Absolute(now));
-        })
+        });
+        if moved {
+            self.state.events().conference_changed(code, conference_id, Scene::Created);
+        }
+        moved
     }
 
-    /// Ends the meeting now (status 1).
+    /// Ends the meeting now (status 1); DingTalk says so in a `conference_closed` event.
     pub fn end_meeting(&self, code: &str, conference_id: &str) -> bool {
         let now = self.state.clock().now_ms();
-        self.move_meeting(code, conference_id, |meetings, at| {
+        let moved = self.move_meeting(code, conference_id, |meetings, at| {
             meetings[at].status = Some(1);
             meetings[at].end = Some(Moment::Absolute(now));
-        })
+        });
+        if moved {
+            self.state.events().conference_changed(code, conference_id, Scene::Closed);
+        }
+        moved
     }
 }
 

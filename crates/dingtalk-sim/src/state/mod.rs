@@ -9,9 +9,12 @@
 
 pub mod card_presses;
 pub mod cards;
+pub mod event_emit;
+pub mod event_push;
 pub mod gateway;
 pub mod isv;
 pub mod meeting_changes;
+pub mod meeting_events;
 pub mod meetings;
 pub mod orgs;
 pub mod sessions;
@@ -59,6 +62,7 @@ pub(crate) struct World {
     pub(crate) journal: Journal,
     pub(crate) gateway: gateway::Gateway,
     pub(crate) cards: cards::CardBehaviour,
+    pub(crate) events: meeting_events::MeetingEvents,
 }
 
 /// The simulator's state, shared by every endpoint.
@@ -86,6 +90,7 @@ impl SimState {
             journal: Journal::default(),
             gateway: gateway::Gateway::with_redelivery(scenario.stream.redelivery()),
             cards: cards::CardBehaviour::default(),
+            events: meeting_events::MeetingEvents::new(&scenario.events),
         };
         Self {
             conversation_corps: orgs::conversation_corps(&scenario),
@@ -148,6 +153,16 @@ impl SimState {
     /// The Stream gateway: pushes, connections and their misbehaviour, and what it recorded.
     pub fn stream(&self) -> stream::StreamView<'_> {
         stream::StreamView::new(self)
+    }
+
+    /// DingTalk's meeting events: where they go, the scenario's misbehaviour, join and leave.
+    pub fn events(&self) -> meeting_events::EventsView<'_> {
+        meeting_events::EventsView::new(self)
+    }
+
+    /// Ticks after every recorded change (the event pusher waits on it).
+    pub(crate) fn subscribe_changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     pub fn scenario(&self) -> &Scenario {

@@ -322,6 +322,15 @@ impl<'a> StreamView<'a> {
         });
     }
 
+    /// Redelivers the events whose ack is overdue by the simulator's clock; changes (and wakes)
+    /// nothing when none is.
+    pub(crate) fn redeliver_due_by_clock(&self) {
+        let now_ms = self.state.clock().now_ms();
+        if self.read_gateway(|g, _| g.due_by_clock(now_ms)) {
+            self.redeliver_due();
+        }
+    }
+
     pub(crate) fn redeliver_due(&self) {
         let ctx = self.context();
         self.with_gateway(|g, records, seq| g.redeliver_due(records, seq, &ctx));

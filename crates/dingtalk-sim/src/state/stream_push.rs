@@ -83,7 +83,12 @@ impl StreamView<'_> {
 
     /// Pushes an `EVENT` frame (topic `*`, with the `event*` headers).
     pub fn push_event(&self, event: StreamEvent) -> Pushed {
-        let now = self.state.clock().now_ms();
+        self.push_event_born(event, self.state.clock().now_ms())
+    }
+
+    /// Pushes an `EVENT` frame whose `eventBornTime` is `born_ms` (an event made earlier).
+    pub fn push_event_born(&self, event: StreamEvent, born_ms: i64) -> Pushed {
+        let now = born_ms;
         let app_id = self.context().app_id;
         let headers = vec![
             ("eventBornTime".to_owned(), now.to_string()),

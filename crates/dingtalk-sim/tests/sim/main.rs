@@ -2,6 +2,9 @@
 //! HTTP and WebSocket clients (no bot). One binary, as the bot's `tests/api` is.
 
 mod contact_users;
+mod event_controls;
+mod events;
+mod events_http;
 mod orgs;
 mod scenario;
 mod sign;

@@ -18,7 +18,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::{WAIT, http};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 async fn live() -> Simulator {
     Simulator::start(Scenario::builtin().expect("valid")).await.expect("starts")
@@ -66,7 +66,7 @@ async fn upgrade(sim: &Simulator, ticket: &str) -> Result<Ws, tungstenite::Error
 }
 
 /// A fresh connection, as the bot opens one.
-async fn connect(sim: &Simulator) -> Ws {
+pub(crate) async fn connect(sim: &Simulator) -> Ws {
     let ticket = ticket(sim).await;
     upgrade(sim, &ticket).await.expect("the upgrade succeeds")
 }
@@ -92,17 +92,17 @@ async fn next_text(ws: &mut Ws) -> String {
     }
 }
 
-async fn next_frame(ws: &mut Ws) -> Value {
+pub(crate) async fn next_frame(ws: &mut Ws) -> Value {
     let text = next_text(ws).await;
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("a JSON frame ({e}): {text}"))
 }
 
-async fn send(ws: &mut Ws, value: &Value) {
+pub(crate) async fn send(ws: &mut Ws, value: &Value) {
     ws.send(Message::Text(value.to_string().into())).await.expect("sent");
 }
 
 /// The ack of docs/dingtalk-protocol.md §5.
-fn ack(message_id: &str, data: &str) -> Value {
+pub(crate) fn ack(message_id: &str, data: &str) -> Value {
     json!({
         "code": 200,
         "headers": { "contentType": "application/json", "messageId": message_id },
@@ -115,7 +115,7 @@ fn keys(value: &Value) -> Vec<&str> {
     value.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default()
 }
 
-fn message_id(frame: &Value) -> String {
+pub(crate) fn message_id(frame: &Value) -> String {
     frame["headers"]["messageId"].as_str().expect("a messageId").to_owned()
 }
 
