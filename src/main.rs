@@ -198,6 +198,15 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn query(config: Option<PathBuf>, text: Vec<String>) -> anyhow::Result<()> {
+    let settings = Settings::load(config.as_deref())?;
+    let bot = dingmeet::app::build(&settings)?.bot;
+    let message = dingmeet::dingtalk::message::Message::local(text.join(" "));
+    let reply = bot.answer(&message).await;
+    println!("{}", serde_json::to_string_pretty(&reply.webhook_body())?);
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => {
@@ -208,12 +217,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Query { config, text } => {
             let json = json_logs(config.as_deref());
             let _log = dingmeet::telemetry::init_logging(json);
-            let settings = logged(json, Settings::load(config.as_deref()).map_err(anyhow::Error::from))?;
-            let bot = dingmeet::app::build(&settings)?.bot;
-            let message = dingmeet::dingtalk::message::Message::local(text.join(" "));
-            let reply = bot.answer(&message).await;
-            println!("{}", serde_json::to_string_pretty(&reply.webhook_body())?);
-            Ok(())
+            logged(json, query(config, text).await)
         }
         #[cfg(not(feature = "sandbox"))]
         Command::NoSandbox { .. } | Command::NoSend { .. } => anyhow::bail!(

@@ -32,8 +32,8 @@ impl Notifier {
         self.socket.is_some()
     }
 
-    /// Sends `state` (`KEY=value` lines). A failure is logged once per call and otherwise
-    /// ignored: the service manager's own timeouts then say what is wrong.
+    /// Sends `state` (`KEY=value` lines). A failure is logged and otherwise ignored: the
+    /// service manager's own timeouts then say what is wrong.
     pub fn notify(&self, state: &str) {
         if let Some(socket) = &self.socket
             && let Err(err) = socket.0.send_to_addr(state.as_bytes(), &socket.1)

@@ -275,8 +275,9 @@ pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
     Read { path: String, source: std::io::Error },
     /// A secret's file (`DINGMEET_*_FILE`) could not be read; the error names the file only.
-    #[error("cannot read {setting} {path}: {source}")]
-    SecretFile { setting: String, path: String, source: std::io::Error },
+    /// (`error` is not a `source`: it is in the message once, not again in the chain.)
+    #[error("cannot read {setting} {path}: {error}")]
+    SecretFile { setting: String, path: String, error: std::io::Error },
     #[error("invalid setting: {0}")]
     Invalid(String),
     #[error("{0} is not set: it must hold the DingTalk app's {1}")]
@@ -307,7 +308,9 @@ impl Settings {
             table.insert(key, toml::Value::String(value));
         }
         secret_files::resolve(&mut table, |path| std::fs::read_to_string(path))?;
-        raw::Raw::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid(e.to_string()))?.typed()
+        // serde's message ends in a newline, which would end up inside a JSON log line.
+        let invalid = |e: toml::de::Error| ConfigError::Invalid(e.to_string().trim_end().to_owned());
+        raw::Raw::deserialize(toml::Value::Table(table)).map_err(invalid)?.typed()
     }
 
     /// The log format asked for, known before the settings load so that an error loading them

@@ -36,10 +36,10 @@ pub(super) fn resolve(
                 env_name(&file_setting)
             )));
         }
-        let text = read(Path::new(&path)).map_err(|source| ConfigError::SecretFile {
+        let text = read(Path::new(&path)).map_err(|error| ConfigError::SecretFile {
             setting: env_name(&file_setting),
             path: path.clone(),
-            source,
+            error,
         })?;
         table.insert(setting.to_owned(), toml::Value::String(text.trim_end_matches(['\n', '\r']).to_owned()));
     }
