@@ -269,13 +269,13 @@ impl FromStr for CardsMode {
 /// The standard markdown-with-buttons card template.
 pub const DEFAULT_CARD_TEMPLATE: &str = "1366a1eb-bc54-4859-ac88-517c56a9acb1.schema";
 
-/// Why settings could not be loaded; each names the file or variable to fix.
+/// Why settings could not be loaded; each names the file or variable to fix. An IO error is
+/// in the message, and deliberately not a `source`, so `{:#}` does not print it twice.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    #[error("cannot read config file {path}: {error}")]
+    Read { path: String, error: std::io::Error },
     /// A secret's file (`DINGMEET_*_FILE`) could not be read; the error names the file only.
-    /// (`error` is not a `source`: it is in the message once, not again in the chain.)
     #[error("cannot read {setting} {path}: {error}")]
     SecretFile { setting: String, path: String, error: std::io::Error },
     #[error("invalid setting: {0}")]
@@ -298,7 +298,7 @@ impl Settings {
         let mut table = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+                    .map_err(|error| ConfigError::Read { path: path.display().to_string(), error })?;
                 toml::from_str::<toml::Table>(&text)
                     .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?
             }
