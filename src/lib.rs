@@ -15,6 +15,9 @@ pub mod readiness;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod server;
+pub mod signals;
 pub mod state;
 pub mod stream_client;
+#[cfg(unix)]
+pub mod systemd;
 pub mod telemetry;

@@ -174,6 +174,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is::<Logged>() => ExitCode::FAILURE,
         Err(err) => {
             eprintln!("dingmeet: {err:#}");
             ExitCode::FAILURE
@@ -181,23 +182,55 @@ fn main() -> ExitCode {
     }
 }
 
+/// An error already written to a JSON log, as the one line an operator's log pipeline reads.
+#[derive(Debug, thiserror::Error)]
+#[error("logged")]
+struct Logged;
+
+/// `result`, its error logged as a JSON line first when the logs are JSON (else `main` prints it).
+fn logged<T>(json: bool, result: anyhow::Result<T>) -> anyhow::Result<T> {
+    match result {
+        Err(err) if json => {
+            tracing::error!("dingmeet: {err:#}");
+            Err(Logged.into())
+        }
+        other => other,
+    }
+}
+
+/// Whether the logs are JSON, known before the settings load (so their errors are JSON too).
+fn json_logs(config: Option<&std::path::Path>) -> bool {
+    Settings::log_format_before_loading(config, std::env::vars()) == LogFormat::Json
+}
+
+async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let settings = Settings::load(config.as_deref())?;
+    dingmeet::telemetry::log_start(settings.server.mode);
+    let app = Application::build(&settings).await?;
+    app.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn query(config: Option<PathBuf>, text: Vec<String>) -> anyhow::Result<()> {
+    let settings = Settings::load(config.as_deref())?;
+    let bot = dingmeet::app::build(&settings)?.bot;
+    let message = dingmeet::dingtalk::message::Message::local(text.join(" "));
+    let reply = bot.answer(&message).await;
+    println!("{}", serde_json::to_string_pretty(&reply.webhook_body())?);
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => {
-            let settings = Settings::load(config.as_deref())?;
-            let _log = dingmeet::telemetry::init_logging(settings.server.log_format == LogFormat::Json);
-            let app = Application::build(&settings).await?;
-            app.run_until(shutdown_signal()).await?;
-            Ok(())
+            let json = json_logs(config.as_deref());
+            let _log = dingmeet::telemetry::init_logging(json);
+            logged(json, serve(config).await)
         }
         Command::Query { config, text } => {
-            let settings = Settings::load(config.as_deref())?;
-            let _log = dingmeet::telemetry::init_logging(settings.server.log_format == LogFormat::Json);
-            let bot = dingmeet::app::build(&settings)?.bot;
-            let message = dingmeet::dingtalk::message::Message::local(text.join(" "));
-            let reply = bot.answer(&message).await;
-            println!("{}", serde_json::to_string_pretty(&reply.webhook_body())?);
-            Ok(())
+            let json = json_logs(config.as_deref());
+            let _log = dingmeet::telemetry::init_logging(json);
+            logged(json, query(config, text).await)
         }
         Command::Backup { config, data_dir, file } => {
             let data_dir = match data_dir {

@@ -15,6 +15,9 @@ source = open("src/config/raw.rs", encoding="utf-8").read()
 body = re.search(r"struct Raw \{(.*?)\n\}", source, re.S)
 fields = set(re.findall(r"^    (\w+):", body.group(1), re.M)) if body else set()
 check(bool(fields), f"src/config/raw.rs: the flat settings (Raw) have {len(fields)} fields")
+# Each secret may be read from a file instead: `<secret>_file` (src/config/secret_files.rs).
+secrets = re.findall(r"^    (\w+): (?:Option|Vec)<SecretString>,", body.group(1), re.M) if body else []
+fields |= {f"{name}_file" for name in secrets}
 known = fields | pending
 for name in sorted(pending & fields):
     print(f"  note  {name} is now in Settings: drop 'being added' from its docs in deploy/")

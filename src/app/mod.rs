@@ -30,6 +30,7 @@ use crate::dingtalk::webhook::WebhookHosts;
 use crate::readiness::Readiness;
 use crate::server::limits::{HttpLimits, raise_open_files_limit};
 use crate::server::{self, AppState};
+pub use crate::signals::shutdown_signal;
 use crate::state::{StateError, StateStore, SuiteTickets};
 use crate::stream_client::StreamClient;
 use crate::telemetry::Metrics;
@@ -287,6 +288,8 @@ impl Application {
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         tracing::info!(%addr, ?mode, "listening");
+        #[cfg(unix)]
+        crate::systemd::Notifier::from_environment().watch(state.readiness.clone(), stop.clone());
         // What was accepted before a crash is finished alongside new messages. Read before any
         // transport runs: a message this process records itself must not look left over (it
         // would be answered twice).
@@ -349,29 +352,5 @@ impl Application {
             tracing::info!("every reply in flight delivered; stopped");
         }
         Ok(())
-    }
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("interrupted"),
-        () = terminate => tracing::info!("terminated"),
     }
 }

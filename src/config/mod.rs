@@ -1,9 +1,11 @@
 //! Settings: an optional TOML file, then `DINGMEET_*` environment variables, which win.
 //! Loaded once at start, into typed sections (durations as `Duration`s, choices as enums);
 //! the flat names and their defaults are in [`raw`], the only place they are converted.
-//! Secrets are `SecretString`s, whose `Debug` prints no secret.
+//! Secrets are `SecretString`s, whose `Debug` prints no secret; each may instead be read from a
+//! file (`DINGMEET_<SECRET>_FILE`, [`secret_files`]).
 
 mod raw;
+mod secret_files;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -267,11 +269,15 @@ impl FromStr for CardsMode {
 /// The standard markdown-with-buttons card template.
 pub const DEFAULT_CARD_TEMPLATE: &str = "1366a1eb-bc54-4859-ac88-517c56a9acb1.schema";
 
-/// Why settings could not be loaded; each names the file or variable to fix.
+/// Why settings could not be loaded; each names the file or variable to fix. An IO error is
+/// in the message, and deliberately not a `source`, so `{:#}` does not print it twice.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    #[error("cannot read config file {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    /// A secret's file (`DINGMEET_*_FILE`) could not be read; the error names the file only.
+    #[error("cannot read {setting} {path}: {error}")]
+    SecretFile { setting: String, path: String, error: std::io::Error },
     #[error("invalid setting: {0}")]
     Invalid(String),
     #[error("{0} is not set: it must hold the DingTalk app's {1}")]
@@ -292,7 +298,7 @@ impl Settings {
         let mut table = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+                    .map_err(|error| ConfigError::Read { path: path.display().to_string(), error })?;
                 toml::from_str::<toml::Table>(&text)
                     .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?
             }
@@ -301,7 +307,26 @@ impl Settings {
         for (key, value) in raw::env_settings(vars) {
             table.insert(key, toml::Value::String(value));
         }
-        raw::Raw::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid(e.to_string()))?.typed()
+        secret_files::resolve(&mut table, |path| std::fs::read_to_string(path))?;
+        // serde's message ends in a newline, which would end up inside a JSON log line.
+        let invalid = |e: toml::de::Error| ConfigError::Invalid(e.to_string().trim_end().to_owned());
+        raw::Raw::deserialize(toml::Value::Table(table)).map_err(invalid)?.typed()
+    }
+
+    /// The log format asked for, known before the settings load so that an error loading them
+    /// is logged as configured: `DINGMEET_LOG_FORMAT` in `vars`, else the file's `log_format`,
+    /// else text (also when either is unreadable: loading then says why).
+    pub fn log_format_before_loading(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> LogFormat {
+        let from_env = raw::env_settings(vars).remove("log_format");
+        let from_file = || {
+            let text = std::fs::read_to_string(file?).ok()?;
+            let table = toml::from_str::<toml::Table>(&text).ok()?;
+            table.get("log_format")?.as_str().map(str::to_owned)
+        };
+        from_env.or_else(from_file).and_then(|text| text.parse().ok()).unwrap_or_default()
     }
 
     /// The client id and secret, or an error naming the missing variable.

@@ -257,3 +257,99 @@ fn event_pushes_need_both_the_token_and_a_well_formed_aes_key() {
     let short = err(&[("DINGMEET_EVENT_TOKEN", "t"), ("DINGMEET_EVENT_AES_KEY", "abc")]);
     assert!(short.contains("exactly 43") && !short.contains("abc"), "{short}");
 }
+
+/// A temporary directory holding `files` (name, content).
+fn files(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).expect("a secret file");
+    }
+    dir
+}
+
+#[test]
+fn every_secret_can_be_read_from_a_file_without_its_trailing_newline() {
+    let aes_key = "a".repeat(43);
+    let dir = files(&[
+        ("client_secret", "from-a-file\n"),
+        ("callback_secrets", "old-1, old-2\r\n"),
+        ("event_token", "token-7"),
+        ("event_aes_key", &format!("{aes_key}\n")),
+        ("suite_ticket", "ticket-9\n"),
+        ("redis_url", "redis://:pw@127.0.0.1:6390/2\n"),
+    ]);
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let vars: Vec<(String, String)> = secret_files::SECRET_SETTINGS
+        .iter()
+        .map(|name| (format!("DINGMEET_{}_FILE", name.to_ascii_uppercase()), path(name)))
+        .collect();
+    let s = Settings::load_from(None, vars).expect("loads");
+    assert_eq!(s.app.client_secret.as_ref().map(|s| s.expose_secret()), Some("from-a-file"));
+    let rotated: Vec<&str> = s.server.callback_secrets.iter().map(|s| s.expose_secret()).collect();
+    assert_eq!(rotated, ["old-1", "old-2"]);
+    let events = s.server.events.as_ref().expect("event pushes");
+    assert_eq!((events.token.expose_secret(), events.aes_key.expose_secret()), ("token-7", aes_key.as_str()));
+    assert_eq!(s.app.suite_ticket.as_ref().map(|s| s.expose_secret()), Some("ticket-9"));
+    assert_eq!(s.state.redis_url.as_ref().map(|u| u.expose_secret()), Some("redis://:pw@127.0.0.1:6390/2"));
+
+    // The same from the TOML file, as `<name>_file`.
+    let toml = dir.path().join("dingmeet.toml");
+    std::fs::write(&toml, format!("client_secret_file = {:?}\n", path("client_secret"))).expect("a config file");
+    let s = Settings::load_from(Some(&toml), env(&[])).expect("loads");
+    assert_eq!(s.app.client_secret.as_ref().map(|s| s.expose_secret()), Some("from-a-file"));
+}
+
+#[test]
+fn a_secret_set_both_ways_is_an_error_naming_both() {
+    let dir = files(&[("secret", "from-a-file")]);
+    let file = dir.path().join("secret").display().to_string();
+    let vars = env(&[("DINGMEET_CLIENT_SECRET", "inline"), ("DINGMEET_CLIENT_SECRET_FILE", &file)]);
+    let err = Settings::load_from(None, vars).expect_err("both set").to_string();
+    assert!(err.contains("DINGMEET_CLIENT_SECRET and DINGMEET_CLIENT_SECRET_FILE are both set"), "{err}");
+    assert!(!err.contains("inline") && !err.contains("from-a-file"), "{err}");
+    // A blank value (an environment file's placeholder) is unset: the file is the secret.
+    let vars = env(&[("DINGMEET_CLIENT_SECRET", ""), ("DINGMEET_CLIENT_SECRET_FILE", &file)]);
+    let s = Settings::load_from(None, vars).expect("loads");
+    assert_eq!(s.app.client_secret.as_ref().map(|s| s.expose_secret()), Some("from-a-file"));
+}
+
+#[test]
+fn an_unreadable_secret_file_is_an_error_naming_the_file_and_never_its_content() {
+    let dir = files(&[]);
+    let missing = dir.path().join("missing").display().to_string();
+    let err = Settings::load_from(None, env(&[("DINGMEET_REDIS_URL_FILE", &missing)])).expect_err("unreadable");
+    let text = err.to_string();
+    assert!(text.starts_with(&format!("cannot read DINGMEET_REDIS_URL_FILE {missing}: ")), "{text}");
+    // A directory reads as an error too; its message has nothing of any file's content.
+    let vars = env(&[("DINGMEET_EVENT_TOKEN_FILE", &dir.path().display().to_string())]);
+    let err = Settings::load_from(None, vars).expect_err("a directory").to_string();
+    assert!(err.contains("DINGMEET_EVENT_TOKEN_FILE"), "{err}");
+}
+
+#[test]
+fn the_log_format_is_known_before_the_settings_load() {
+    let json = Settings::log_format_before_loading(None, env(&[("DINGMEET_LOG_FORMAT", "JSON")]));
+    assert_eq!(json, LogFormat::Json);
+    assert_eq!(Settings::log_format_before_loading(None, env(&[])), LogFormat::Text);
+    let dir = files(&[("dingmeet.toml", "log_format = \"json\"\nno_such_setting = 1\n")]);
+    let file = dir.path().join("dingmeet.toml");
+    assert_eq!(Settings::log_format_before_loading(Some(&file), env(&[])), LogFormat::Json);
+    let text = Settings::log_format_before_loading(Some(&file), env(&[("DINGMEET_LOG_FORMAT", "text")]));
+    assert_eq!(text, LogFormat::Text, "the environment wins");
+}
+
+#[test]
+fn every_secret_setting_can_come_from_a_file() {
+    let secrets: Vec<&str> = include_str!("raw.rs")
+        .lines()
+        .filter_map(|line| {
+            let (name, kind) = line.trim().split_once(": ")?;
+            (kind.ends_with("SecretString>,") && !name.contains(' ')).then_some(name)
+        })
+        .collect();
+    let mut listed = secret_files::SECRET_SETTINGS.to_vec();
+    let mut found = secrets.clone();
+    listed.sort_unstable();
+    found.sort_unstable();
+    assert_eq!(listed, found, "the SecretString settings of raw.rs");
+}

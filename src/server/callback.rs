@@ -10,6 +10,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::AppState;
+use super::request_id::RequestId;
 use crate::bot::handle::Admission;
 use crate::clock::now_ms;
 use crate::dingtalk::message::{CallbackBody, InboundMessage};
@@ -30,28 +31,19 @@ fn acknowledge() -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], r#"{"msgtype":"empty"}"#).into_response()
 }
 
-/// A callback's id in the logs: 16 hex digits, different for every delivery.
-#[derive(Debug, Clone, Copy)]
-struct RequestId(u64);
-
-impl std::fmt::Display for RequestId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:016x}", self.0)
-    }
-}
-
 /// The span of a callback that was refused before its `msgId` was known.
-fn refused_span(request_id: RequestId) -> tracing::Span {
+fn refused_span(request_id: &RequestId) -> tracing::Span {
     tracing::info_span!("callback", %request_id, msg_id = tracing::field::Empty)
 }
 
 pub async fn receive(State(state): State<AppState>, request: Request) -> Response {
-    let request_id = RequestId(fastrand::u64(..));
     let (parts, body) = request.into_parts();
+    // Set by the router's middleware; a router without it still gets one id per delivery.
+    let request_id = parts.extensions.get::<RequestId>().cloned().unwrap_or_default();
     let message = match read_message(&state, &parts.headers, body).await {
         Ok(message) => message,
         Err(refusal) => {
-            refused_span(request_id).in_scope(|| refusal.log());
+            refused_span(&request_id).in_scope(|| refusal.log());
             state.bot.metrics().callback(refusal.outcome());
             return refusal.respond();
         }

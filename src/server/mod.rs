@@ -8,6 +8,7 @@ pub mod event_callback;
 pub mod health;
 pub mod limits;
 pub mod listener;
+pub mod request_id;
 
 use std::sync::Arc;
 
@@ -30,7 +31,8 @@ pub struct AppState {
 }
 
 /// The bot's routes; tests can drive it without a socket. Without `callbacks` (stream mode)
-/// no robot or card callback is served; event pushes are, whenever they are configured.
+/// no robot or card callback is served; event pushes are, whenever they are configured. Every
+/// response carries its request's `X-Request-Id` ([`request_id`]).
 pub fn router(state: AppState, callbacks: bool) -> Router {
     let mut router = if callbacks {
         Router::new()
@@ -46,5 +48,6 @@ pub fn router(state: AppState, callbacks: bool) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .layer(axum::middleware::from_fn(request_id::tag))
         .with_state(state)
 }

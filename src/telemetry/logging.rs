@@ -35,6 +35,13 @@ pub fn init_logging(json: bool) -> LogGuard {
     LogGuard(output)
 }
 
+/// The one line at start saying which build runs and how: its version, its profile (`release`
+/// or `debug`) and the way messages arrive.
+pub fn log_start(mode: impl std::fmt::Debug) {
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), profile, mode = ?mode, "dingmeet starting");
+}
+
 /// Flushes the log when dropped (batching goes on: this is for the end of `main`).
 pub struct LogGuard(LogOutput);
 

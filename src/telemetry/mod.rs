@@ -7,5 +7,5 @@ pub mod metrics;
 pub mod operations;
 mod outcome;
 
-pub use logging::{LOG_FLUSH_INTERVAL, LogGuard, init_logging};
+pub use logging::{LOG_FLUSH_INTERVAL, LogGuard, init_logging, log_start};
 pub use metrics::{InFlight, Metrics, Outcome};

@@ -163,7 +163,12 @@ async fn refused(vars: &[(String, String)]) -> Vec<String> {
     let output = bot.output();
     assert!(!status.success(), "it started:\n{}", output.join("\n"));
     assert!(!output.iter().any(|l| l.contains("panicked")), "{}", output.join("\n"));
-    output
+    // With JSON logs the reason is a JSON line's message.
+    let message = |line: &String| {
+        let json: Option<serde_json::Value> = serde_json::from_str(line).ok();
+        json.and_then(|json| json["message"].as_str().map(str::to_owned)).unwrap_or_else(|| line.clone())
+    };
+    output.iter().map(message).collect()
 }
 
 #[tokio::test]
@@ -173,7 +178,7 @@ async fn a_corrupt_store_or_an_impossible_data_dir_stops_the_bot_with_one_line_s
     let store = dir.path().join(dingmeet::state::DATABASE_FILE);
     std::fs::write(&store, vec![0x42; 16 * 1024]).expect("a damaged store");
     let output = refused(&env(&sim, &[("DINGMEET_DATA_DIR", &dir.path().display().to_string())])).await;
-    let line = output.iter().find(|l| l.starts_with("dingmeet: ")).expect("a line on stderr");
+    let line = output.iter().find(|l| l.starts_with("dingmeet: ")).expect("the reason logged");
     assert!(line.contains(&store.display().to_string()) && line.contains("unreadable"), "{line}");
     assert!(line.contains("restore it from a backup, or move it"), "{line}");
     assert_eq!(std::fs::read(&store).expect("still there"), vec![0x42; 16 * 1024], "never started over");
@@ -182,7 +187,7 @@ async fn a_corrupt_store_or_an_impossible_data_dir_stops_the_bot_with_one_line_s
     std::fs::write(&file, b"not a directory").expect("a file");
     let impossible = file.join("data");
     let output = refused(&env(&sim, &[("DINGMEET_DATA_DIR", &impossible.display().to_string())])).await;
-    let line = output.iter().find(|l| l.starts_with("dingmeet: ")).expect("a line on stderr");
+    let line = output.iter().find(|l| l.starts_with("dingmeet: ")).expect("the reason logged");
     assert!(line.starts_with(&format!("dingmeet: DINGMEET_DATA_DIR {}", impossible.display())), "{line}");
     assert!(line.contains("point DINGMEET_DATA_DIR at a directory"), "{line}");
 }

@@ -171,3 +171,109 @@ async fn a_missing_or_stale_suite_ticket_gets_the_waiting_reply_and_a_warning_fo
         }
     }
 }
+
+/// What a failed start wrote, each line parsed as JSON.
+async fn refused_to_start(vars: &[(String, String)]) -> Vec<Value> {
+    let mut bot = BotProcess::spawn(vars);
+    let status = bot.wait_for_exit().await;
+    assert!(!status.success(), "it started:\n{}", bot.output().join("\n"));
+    let output = bot.output();
+    output
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}")))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_configuration_error_with_json_logs_is_one_json_line() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("client_secret");
+    std::fs::write(&file, "secret-from-a-file-4d1e\n").expect("a secret file");
+    let file = file.display().to_string();
+    let both = [("DINGMEET_CLIENT_SECRET", "inline-secret-9a2c"), ("DINGMEET_CLIENT_SECRET_FILE", file.as_str())];
+    let lines = refused_to_start(&env_of(&both)).await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["level"], "ERROR", "{}", lines[0]);
+    let message = lines[0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("DINGMEET_CLIENT_SECRET and DINGMEET_CLIENT_SECRET_FILE are both set"), "{message}");
+    let text = lines[0].to_string();
+    assert!(!text.contains("inline-secret-9a2c") && !text.contains("secret-from-a-file-4d1e"), "{text}");
+
+    let lines = refused_to_start(&env_of(&[("DINGMEET_NO_SUCH_SETTING", "1")])).await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0]["message"].as_str().is_some_and(|m| m.contains("no_such_setting")), "{}", lines[0]);
+}
+
+fn env_of(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+/// The service manager's side of `sd_notify`: datagrams on a socket in a temporary directory.
+struct NotifySocket {
+    socket: tokio::net::UnixDatagram,
+    path: std::path::PathBuf,
+    received: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl NotifySocket {
+    fn bind() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("notify");
+        let socket = tokio::net::UnixDatagram::bind(&path).expect("the notify socket binds");
+        Self { socket, path, received: Vec::new(), _dir: dir }
+    }
+
+    /// Waits for a datagram holding the line `line`.
+    async fn wait_for(&mut self, line: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !self.received.iter().any(|datagram| datagram.lines().any(|l| l == line)) {
+            let mut buffer = vec![0; 4096];
+            let received = tokio::time::timeout_at(deadline, self.socket.recv(&mut buffer)).await;
+            let read = received.unwrap_or_else(|_| panic!("no {line:?} within {WAIT:?}: {:?}", self.received));
+            let read = read.expect("a datagram");
+            self.received.push(String::from_utf8_lossy(&buffer[..read]).into_owned());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_systemd_it_says_ready_once_readyz_passes_pings_the_watchdog_and_says_stopping() {
+    let sim = simulator().await;
+    let mut notify = NotifySocket::bind();
+    let path = notify.path.display().to_string();
+    let mut bot = BotProcess::start(&env(&sim, &[("NOTIFY_SOCKET", &path), ("WATCHDOG_USEC", "200000")])).await;
+
+    notify.wait_for("READY=1").await;
+    let readyz = reqwest::get(format!("{}/readyz", bot.address)).await.expect("/readyz answers");
+    assert_eq!(readyz.status(), 200, "READY=1 is sent once /readyz passes");
+    notify.wait_for("WATCHDOG=1").await;
+    let start = bot.wait_for_line(|line| line.contains("\"dingmeet starting\"")).await;
+    let start: Value = serde_json::from_str(&start).expect("a JSON log line");
+    assert_eq!(start["version"], env!("CARGO_PKG_VERSION"), "{start}");
+    assert!(start["profile"].is_string() && start["mode"] == "Http", "{start}");
+
+    bot.terminate();
+    notify.wait_for("STOPPING=1").await;
+    assert!(bot.wait_for_exit().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callers_request_id_is_echoed_and_on_the_callbacks_log_lines() {
+    let sim = simulator().await;
+    let mut bot = BotProcess::start(&env(&sim, &[])).await;
+    let refused = reqwest::Client::new()
+        .post(format!("{}/dingtalk/callback", bot.address))
+        .header("x-request-id", "edge-proxy-5c21")
+        .body("{}")
+        .send()
+        .await
+        .expect("the bot answers");
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["x-request-id"], "edge-proxy-5c21");
+    let line = bot.wait_for_line(|line| line.contains("callback rejected")).await;
+    let line: Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(line["span"]["request_id"], "edge-proxy-5c21", "{line}");
+    bot.terminate();
+    assert!(bot.wait_for_exit().await.success());
+}

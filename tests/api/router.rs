@@ -207,3 +207,22 @@ async fn a_stranger_s_secret_is_refused_while_a_rotated_one_is_configured() {
 
     assert_refused(&state, response, StatusCode::UNAUTHORIZED, "bad_signature");
 }
+
+#[tokio::test]
+async fn every_answer_echoes_the_callers_request_id_or_one_made_for_it() {
+    let (router, _state) = router_with(&[]);
+    let request_id = |response: &axum::response::Response| {
+        let value = response.headers().get("x-request-id").expect("an X-Request-Id");
+        value.to_str().expect("ASCII").to_owned()
+    };
+    let mut request = signed("not-the-app-secret", 0, robot_message("oapi.dingtalk.com"));
+    request.headers_mut().insert("x-request-id", "lb-7f3a-0001".parse().expect("a header value"));
+    let response = router.clone().oneshot(request).await.expect("the router answers");
+    assert_eq!((response.status(), request_id(&response).as_str()), (StatusCode::UNAUTHORIZED, "lb-7f3a-0001"));
+
+    let healthz = || Request::get("/healthz").body(Body::empty()).expect("a request");
+    let first = request_id(&router.clone().oneshot(healthz()).await.expect("the router answers"));
+    let second = request_id(&router.clone().oneshot(healthz()).await.expect("the router answers"));
+    assert_eq!(first.len(), 16, "{first}");
+    assert!(first.bytes().all(|b| b.is_ascii_hexdigit()) && first != second, "{first} {second}");
+}

@@ -21,7 +21,7 @@ pub(crate) struct BotProcess {
 
 impl BotProcess {
     /// Starts `dingmeet serve` with JSON logs, listening on a free loopback port, with `env` (and
-    /// no `DINGMEET_*`, `RUST_LOG` or `SSL_CERT_*` inherited from the test's own environment, so
+    /// no `DINGMEET_*`, `RUST_LOG`, `NOTIFY_SOCKET`, `WATCHDOG_*` or `SSL_CERT_*` inherited from the test's own environment, so
     /// a test that sets which CAs the bot trusts sets all of it). Without a `DINGMEET_DATA_DIR`
     /// in `env`, its store is a fresh temporary directory.
     pub(crate) async fn start(env: &[(String, String)]) -> Self {
@@ -60,6 +60,8 @@ impl BotProcess {
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         for (key, _) in std::env::vars() {
             let inherited = key.starts_with("DINGMEET_") || key == "RUST_LOG" || key == "STATE_DIRECTORY";
+            // A test runner under systemd must not have the bots notify its own service manager.
+            let inherited = inherited || key == "NOTIFY_SOCKET" || key.starts_with("WATCHDOG_");
             if inherited || key.starts_with("SSL_CERT_") {
                 command.env_remove(key);
             }
