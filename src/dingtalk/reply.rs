@@ -3,7 +3,7 @@
 //! hosts are ever called (the message reaches here only through [`super::webhook`]'s check).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -21,6 +21,13 @@ const EXPIRY_MARGIN_MS: i64 = 30_000;
 /// 64 posts in flight are over a thousand replies a second even at DingTalk's 50 ms; the others
 /// wait their turn in memory, a few hundred bytes each.
 const MAX_POSTS_IN_FLIGHT: usize = 64;
+/// The pauses before posting again to a session webhook that failed on the way (a 5xx, a reset,
+/// a timeout), after which the answer goes through the OpenAPI instead.
+const WEBHOOK_RETRIES: [Duration; 4] =
+    [Duration::from_millis(250), Duration::from_millis(750), Duration::from_secs(2), Duration::from_secs(4)];
+/// The longest a reply keeps trying its webhook, waits and posts together (a hanging webhook takes
+/// the request timeout each time).
+const WEBHOOK_RETRY_BUDGET: Duration = Duration::from_secs(12);
 /// `errcode` for an expired or unknown session.
 const SESSION_GONE: i64 = 300_001;
 /// `errcode`s for a conversation past 20 webhook posts a minute (held back for about 10 minutes).
@@ -207,11 +214,15 @@ impl Replier {
             .as_ref()
             .filter(|webhook| webhook.expires_ms().is_none_or(|expires| now_ms + EXPIRY_MARGIN_MS < expires));
         if let Some(webhook) = live_webhook {
-            let url = webhook.url().clone();
-            // Never closed, so acquiring only waits.
-            let permit = self.posts.acquire().await.ok();
-            let posted = self.post_webhook(url, message).await;
-            drop(permit);
+            let url = webhook.url();
+            let posted = match self.post_in_turn(url, message).await {
+                // Boxed like the fallback: retries are rare.
+                Err(ReplyError::WebhookTransport(err)) if retriable(&err) => {
+                    let lives_until = webhook.expires_ms().map(|expires| expires - EXPIRY_MARGIN_MS - now_ms);
+                    Box::pin(self.retry_webhook(url, message, lives_until, err)).await
+                }
+                other => other,
+            };
             match posted {
                 Err(ReplyError::Webhook { errcode: SESSION_GONE, errmsg }) => {
                     tracing::info!(%errmsg, "session webhook gone (300001); falling back to the OpenAPI");
@@ -227,6 +238,14 @@ impl Replier {
                          conversation); replying through the OpenAPI instead"
                     );
                 }
+                Err(ReplyError::WebhookTransport(err)) if retriable(&err) => {
+                    self.metrics.reply(Channel::SessionWebhook.label(), "failed_over");
+                    tracing::warn!(
+                        %err,
+                        "the session webhook kept failing (5xx, reset or timeout) through its retries; \
+                         replying through the OpenAPI instead"
+                    );
+                }
                 other => return other.map(|()| Channel::SessionWebhook),
             }
         } else {
@@ -234,6 +253,47 @@ impl Replier {
         }
         // Boxed: the fallback is rare, and inline it would make every reply's future larger.
         Box::pin(self.send_openapi(target, message)).await.map(|()| Channel::OpenApi)
+    }
+
+    /// One post, in its turn among the posts in flight.
+    async fn post_in_turn(&self, url: &reqwest::Url, message: &OutgoingMessage) -> Result<(), ReplyError> {
+        // Never closed, so acquiring only waits.
+        let permit = self.posts.acquire().await.ok();
+        let posted = self.post_webhook(url.clone(), message).await;
+        drop(permit);
+        posted
+    }
+
+    /// Posts again after each of [`WEBHOOK_RETRIES`] while the webhook failed on the way (a 5xx,
+    /// a reset, a timeout: the post did not land), within [`WEBHOOK_RETRY_BUDGET`] and while the
+    /// webhook still lives (`lives_for_ms` more, when it says). The last failure when none lands.
+    async fn retry_webhook(
+        &self,
+        url: &reqwest::Url,
+        message: &OutgoingMessage,
+        lives_for_ms: Option<i64>,
+        mut failure: ApiError,
+    ) -> Result<(), ReplyError> {
+        let started = Instant::now();
+        for delay in WEBHOOK_RETRIES {
+            let waited = started.elapsed() + delay;
+            let alive = lives_for_ms.is_none_or(|ms| i64::try_from(waited.as_millis()).unwrap_or(i64::MAX) < ms);
+            if waited > WEBHOOK_RETRY_BUDGET || !alive {
+                break;
+            }
+            tracing::info!(err = %failure, retry_in_ms = delay.as_millis(), "the session webhook failed; posting again");
+            tokio::time::sleep(delay).await;
+            match self.post_in_turn(url, message).await {
+                Err(ReplyError::WebhookTransport(err)) if retriable(&err) => failure = err,
+                other => {
+                    if other.is_ok() {
+                        self.metrics.reply(Channel::SessionWebhook.label(), "retried");
+                    }
+                    return other;
+                }
+            }
+        }
+        Err(ReplyError::WebhookTransport(failure))
     }
 
     async fn post_webhook(&self, url: reqwest::Url, message: &OutgoingMessage) -> Result<(), ReplyError> {
@@ -281,6 +341,13 @@ impl Replier {
         self.metrics.reply(Channel::OpenApi.label(), result.as_ref().map_or_else(ApiError::kind, |_| "ok"));
         result.map(drop).map_err(ReplyError::OpenApi)
     }
+}
+
+/// Whether a webhook post failed on the way, so it did not land and may be posted again: a 5xx,
+/// a connection that failed or was reset, or no answer in time. DingTalk's `errcode` answers are
+/// not among them: they are answers.
+fn retriable(err: &ApiError) -> bool {
+    matches!(err, ApiError::Timeout | ApiError::Network(_) | ApiError::Upstream { status: 500..=599, .. })
 }
 
 #[cfg(test)]

@@ -143,3 +143,60 @@ async fn a_throttled_session_webhook_130101_hands_the_reply_to_the_openapi() {
     assert_eq!(refused.len(), 1, "only the 21st post was refused");
     assert_eq!(refused[0].errcode, 130_101);
 }
+
+/// The session webhook answering 500 for a moment: the reply is posted again and lands there,
+/// once; nothing goes through the OpenAPI.
+#[tokio::test]
+async fn a_webhook_failing_for_a_moment_is_posted_again_and_answers_once() {
+    use dingtalk_sim::state::sessions::PostFailure;
+    let app = spawn_app().await;
+    let until = app.sim.clock().now_ms() + 600;
+    app.sim.sessions().fail_posts_until(until, PostFailure::Status(500));
+
+    let delivery = app.send(app.message("/meeting 123456789")).await;
+
+    assert_acknowledged(&delivery);
+    let delivered = app
+        .sim
+        .wait_until(WAIT, |records| {
+            let delivered = records.delivered_posts();
+            (!delivered.is_empty()).then(|| delivered.len())
+        })
+        .await
+        .expect("the reply lands on the webhook after the outage");
+    assert_eq!(delivered, 1);
+    let metrics = reqwest::get(format!("{}/metrics", app.address)).await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains(r#"dingmeet_replies_total{channel="session_webhook",outcome="retried"} 1"#), "{metrics}");
+    let sim = app.finish().await;
+    let posts = sim.sessions().webhook_posts();
+    assert!(posts.iter().any(|p| p.errcode == -1), "at least one post failed on the way: {posts:?}");
+    assert_eq!(posts.iter().filter(|p| p.delivered()).count(), 1, "answered once");
+    assert!(sim.openapi_sends().is_empty(), "no OpenAPI send");
+}
+
+/// The session webhook failing for 30 s: after its retries the reply goes through the robot
+/// OpenAPI, exactly once, and the webhook never delivers it too.
+#[tokio::test]
+async fn a_webhook_failing_for_thirty_seconds_hands_the_reply_to_the_openapi_once() {
+    use dingtalk_sim::state::sessions::PostFailure;
+    let app = spawn_app().await;
+    let until = app.sim.clock().now_ms() + 30_000;
+    app.sim.sessions().fail_posts_until(until, PostFailure::Status(502));
+
+    let delivery = app.send(app.message("/meeting 123456789")).await;
+
+    assert_acknowledged(&delivery);
+    let sends = app.sim.wait_for_openapi_sends(1, Duration::from_secs(20)).await.expect("an OpenAPI send");
+    assert_eq!(sends[0].kind, SendKind::Group);
+    assert!(sends[0].text().is_some_and(|t| t.contains("产品周会")));
+    let metrics = reqwest::get(format!("{}/metrics", app.address)).await.expect("metrics").text().await.expect("text");
+    assert!(
+        metrics.contains(r#"dingmeet_replies_total{channel="session_webhook",outcome="failed_over"} 1"#),
+        "{metrics}"
+    );
+    let sim = app.finish().await;
+    let posts = sim.sessions().webhook_posts();
+    assert!(posts.len() > 1, "the webhook was tried more than once: {posts:?}");
+    assert!(posts.iter().all(|p| !p.delivered()), "the webhook delivered nothing");
+    assert_eq!(sim.openapi_sends().len(), 1, "one OpenAPI send");
+}

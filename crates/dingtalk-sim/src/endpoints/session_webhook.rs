@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Serialize;
 use serde_json::Value;
@@ -17,6 +17,10 @@ use serde_json::Value;
 use super::answer::{self, is_json};
 use crate::records::WebhookPost;
 use crate::state::SimState;
+use crate::state::sessions::PostFailure;
+
+/// The `errcode` recorded for a post that failed on the way (no DingTalk answer was sent).
+pub const FAILED_ON_THE_WAY: i64 = -1;
 
 /// `errcode`s the session webhook answers.
 pub mod errcode {
@@ -53,6 +57,21 @@ async fn send_by_session(
     let session_id = query.get("session").cloned().unwrap_or_default();
     let session = state.sessions().live(&session_id);
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    if let Some(PostFailure::Status(status)) = state.sessions().failing_now() {
+        state.sessions().record_post(WebhookPost {
+            seq: 0,
+            session: session_id,
+            conversation_id: session.map(|s| s.conversation_id),
+            at_ms: state.clock().now_ms(),
+            body: parsed,
+            bytes: body.len(),
+            errcode: FAILED_ON_THE_WAY,
+            errmsg: format!("HTTP {status} (failing on command)"),
+        });
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (status, [(axum::http::header::CONTENT_TYPE, "text/html")], "<html><body>error</body></html>")
+            .into_response();
+    }
     let rules = &state.scenario().sessions;
     let (errcode, errmsg) = match &session {
         None => (errcode::SESSION_GONE, "session 不存在".to_owned()),

@@ -25,6 +25,15 @@ pub(crate) struct Sessions {
     sessions: HashMap<String, Session>,
     /// Accepted posts per conversation (simulator ms), for the per-minute limit.
     recent_posts: HashMap<String, VecDeque<i64>>,
+    /// Until when (simulator ms) every post fails on the way, and how.
+    failing: Option<(i64, PostFailure)>,
+}
+
+/// How the session webhook fails while told to (a test's or the playground's outage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostFailure {
+    /// It answers this HTTP status with an HTML error page, not DingTalk's JSON.
+    Status(u16),
 }
 
 impl Sessions {
@@ -112,6 +121,19 @@ impl<'a> SessionsView<'a> {
             post.seq = world.journal.next_seq();
             world.journal.records.webhook_posts.push(post);
         });
+    }
+
+    /// Every post fails as `failure` says until `until_ms` (simulator time): the post is recorded
+    /// (with `errcode` -1) and not delivered.
+    pub fn fail_posts_until(&self, until_ms: i64, failure: PostFailure) {
+        self.state.lock().sessions.failing = Some((until_ms, failure));
+    }
+
+    /// How posts fail now, if they do.
+    pub(crate) fn failing_now(&self) -> Option<PostFailure> {
+        let now = self.state.clock().now_ms();
+        let failing = self.state.lock().sessions.failing;
+        failing.filter(|(until, _)| now < *until).map(|(_, failure)| failure)
     }
 
     /// Every session-webhook post so far, answered or refused.
