@@ -160,7 +160,7 @@ async fn a_webhook_failing_for_a_moment_is_posted_again_and_answers_once() {
         .sim
         .wait_until(WAIT, |records| {
             let delivered = records.delivered_posts();
-            (!delivered.is_empty()).then(|| delivered.len())
+            (!delivered.is_empty()).then_some(delivered.len())
         })
         .await
         .expect("the reply lands on the webhook after the outage");
