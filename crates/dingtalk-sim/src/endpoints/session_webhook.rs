@@ -57,28 +57,15 @@ async fn send_by_session(
     let session_id = query.get("session").cloned().unwrap_or_default();
     let session = state.sessions().live(&session_id);
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-    if let Some(PostFailure::Status(status)) = state.sessions().failing_now() {
-        state.sessions().record_post(WebhookPost {
-            seq: 0,
-            session: session_id,
-            conversation_id: session.map(|s| s.conversation_id),
-            at_ms: state.clock().now_ms(),
-            body: parsed,
-            bytes: body.len(),
-            errcode: FAILED_ON_THE_WAY,
-            errmsg: format!("HTTP {status} (failing on command)"),
-        });
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return (status, [(axum::http::header::CONTENT_TYPE, "text/html")], "<html><body>error</body></html>")
-            .into_response();
-    }
     let rules = &state.scenario().sessions;
-    let (errcode, errmsg) = match &session {
-        None => (errcode::SESSION_GONE, "session 不存在".to_owned()),
-        Some(_) if body.len() > rules.max_body_bytes => {
+    let failing = state.sessions().failing_now();
+    let (errcode, errmsg) = match (&session, failing) {
+        (_, Some(PostFailure::Status(status))) => (FAILED_ON_THE_WAY, format!("HTTP {status} (failing on command)")),
+        (None, None) => (errcode::SESSION_GONE, "session 不存在".to_owned()),
+        (Some(_), None) if body.len() > rules.max_body_bytes => {
             (errcode::TOO_LONG, format!("message too long, exceed {} bytes", rules.max_body_bytes))
         }
-        Some(session) => match validate_webhook_body(is_json(&headers), parsed.as_ref()) {
+        (Some(session), None) => match validate_webhook_body(is_json(&headers), parsed.as_ref()) {
             Err(refusal) => refusal,
             Ok(()) if !state.sessions().take_post_slot(&session.conversation_id) => {
                 (errcode::TOO_FAST, format!("send too fast, exceed {} times per minute", rules.posts_per_minute))
@@ -96,6 +83,11 @@ async fn send_by_session(
         errcode,
         errmsg: errmsg.clone(),
     });
+    if let Some(PostFailure::Status(status)) = failing {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (status, [(axum::http::header::CONTENT_TYPE, "text/html")], "<html><body>error</body></html>")
+            .into_response();
+    }
     answer::json(StatusCode::OK, &WebhookAnswer { errcode, errmsg: &errmsg })
 }
 
