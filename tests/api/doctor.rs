@@ -9,6 +9,7 @@ use dingtalk_sim::{CardRefusal, Simulator};
 
 use crate::helpers::data_dir;
 use crate::process::simulator;
+use crate::redis_server::RedisServer;
 
 /// What one run printed and how it ended.
 struct Run {
@@ -149,4 +150,26 @@ async fn a_settings_error_is_exit_2_and_a_store_in_use_is_not_a_failure() {
     assert_eq!(run.code, Some(0), "{}", run.text());
     assert!(line(&run, "store").contains("in use by a running dingmeet"), "{}", run.text());
     drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_and_the_public_url_are_asked_when_set_and_the_redis_password_is_not_printed() {
+    let sim = simulator().await;
+    let dir = data_dir();
+    let password = "doctor-redis-pass-91c4";
+    let redis = RedisServer::start_with_password(password);
+    let url = redis.url();
+    let run = doctor(&sim, dir.path(), &[("DINGMEET_REDIS_URL", &url)]).await;
+    assert_eq!(run.code, Some(0), "{}", run.text());
+    assert!(line(&run, "redis").starts_with("[ok]"), "{}", run.text());
+    assert!(!run.text().contains(password), "{}", run.text());
+
+    let nowhere = format!("redis://:{password}@127.0.0.1:{}", RedisServer::unused_port());
+    let closed = format!("http://127.0.0.1:{}", RedisServer::unused_port());
+    let run = doctor(&sim, dir.path(), &[("DINGMEET_REDIS_URL", &nowhere), ("DINGMEET_PUBLIC_URL", &closed)]).await;
+    assert_eq!(run.code, Some(1), "{}", run.text());
+    assert!(line(&run, "redis").starts_with("[FAIL]"), "{}", run.text());
+    assert!(line(&run, "public url").starts_with("[FAIL]"), "{}", run.text());
+    assert!(run.stdout.contains("fix: start `dingmeet serve`"), "{}", run.stdout);
+    assert!(!run.text().contains(password), "{}", run.text());
 }
