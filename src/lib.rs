@@ -10,6 +10,7 @@ pub mod bot;
 pub mod clock;
 pub mod config;
 pub mod dingtalk;
+pub mod doctor;
 pub mod lang;
 pub mod readiness;
 #[cfg(feature = "sandbox")]

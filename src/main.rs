@@ -62,6 +62,18 @@ enum Command {
         /// Where the copy goes (replaced if it exists; written beside it first).
         file: PathBuf,
     },
+    /// Check a real app's settings against DingTalk (credentials, permissions, the robot, how
+    /// DingTalk reaches the bot, cards, events, the store, Redis) and print a checklist with the
+    /// fix for each failure. Exit status: 0 all needed passes, 1 something is missing, 2 the
+    /// settings do not load.
+    Doctor {
+        /// A TOML settings file; DINGMEET_* environment variables win over it (as for `serve`).
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Mark the lines with [ok]/[FAIL] rather than ✓/✗ [default: when the locale is not UTF-8].
+        #[arg(long)]
+        plain: bool,
+    },
     /// Try the bot with no DingTalk account: a simulated DingTalk, the bot wired to it, and a
     /// playground page that looks like a DingTalk chat, all on 127.0.0.1.
     #[cfg(feature = "sandbox")]
@@ -172,6 +184,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Doctor { config, plain } = cli.command {
+        return ExitCode::from(runtime.block_on(doctor(config, plain)));
+    }
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if err.is::<Logged>() => ExitCode::FAILURE,
@@ -220,6 +235,28 @@ async fn query(config: Option<PathBuf>, text: Vec<String>) -> anyhow::Result<()>
     Ok(())
 }
 
+/// `dingmeet doctor`: the checklist on stdout; its exit status.
+async fn doctor(config: Option<PathBuf>, plain: bool) -> u8 {
+    use dingmeet::doctor::checklist;
+    let settings = match Settings::load(config.as_deref()) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("dingmeet doctor: the settings do not load: {err}");
+            return checklist::EXIT_SETTINGS;
+        }
+    };
+    let checks = match dingmeet::doctor::run(&settings).await {
+        Ok(checks) => checks,
+        Err(err) => {
+            eprintln!("dingmeet doctor: the settings do not load: {err}");
+            return checklist::EXIT_SETTINGS;
+        }
+    };
+    let plain = plain || !checklist::utf8_locale(|name| std::env::var(name).ok());
+    print!("{}", checklist::render(&checks, plain));
+    checklist::exit_status(&checks)
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => {
@@ -248,6 +285,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Doctor { .. } => anyhow::bail!("`doctor` runs on its own (see main)"),
         #[cfg(not(feature = "sandbox"))]
         Command::NoSandbox { .. } | Command::NoSend { .. } => anyhow::bail!(
             "this dingmeet was built without the simulator (the `sandbox` feature), so it has no `sandbox` or \

@@ -118,4 +118,26 @@ else:
     check(psc.get("fsGroup") == psc.get("runAsGroup") and psc.get("fsGroup"),
           say("fsGroup is the bot's group, so a fresh volume is writable"))
 
+backup = objs.get(("CronJob", "dingmeet-backup"))
+if backup is not None:
+    bpod = backup["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (bc,) = bpod["containers"]
+    bvolumes = {v["name"]: v.get("persistentVolumeClaim", {}).get("claimName") for v in bpod.get("volumes", [])}
+    mounts = {m["mountPath"]: m["name"] for m in bc.get("volumeMounts", [])}
+    claim = volumes.get("data", {}).get("persistentVolumeClaim", {}).get("claimName")
+    script = " ".join(bc.get("args", []))
+    check(bvolumes.get(mounts.get("/var/lib/dingmeet")) == claim and claim is not None
+          and ("PersistentVolumeClaim", bvolumes.get(mounts.get("/backup"))) in objs
+          and bvolumes.get(mounts.get("/backup")) != claim,
+          say("CronJob dingmeet-backup: the bot's store claim at /var/lib/dingmeet, a claim of its own at /backup"))
+    check("dingmeet backup --data-dir /var/lib/dingmeet" in script and backup["spec"].get("concurrencyPolicy") == "Forbid",
+          say("CronJob dingmeet-backup: runs `dingmeet backup` of the data dir, one at a time"))
+    affinity = bpod.get("affinity", {}).get("podAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution", [])
+    check(any(t.get("topologyKey") == "kubernetes.io/hostname"
+              and t.get("labelSelector", {}).get("matchLabels", {}).items() <= labels.items() for t in affinity),
+          say("CronJob dingmeet-backup: on the bot's node (the store's claim is ReadWriteOnce)"))
+    check(bc.get("securityContext", {}).get("readOnlyRootFilesystem") is True
+          and bpod.get("securityContext", {}).get("runAsUser") == psc.get("runAsUser"),
+          say("CronJob dingmeet-backup: read-only root, the bot's user (its store is mode 0700)"))
+
 finish()

@@ -16,6 +16,7 @@ mod browser;
 mod budget;
 mod callback;
 mod conversation;
+mod doctor;
 mod durable;
 mod economy;
 mod endpoints;
