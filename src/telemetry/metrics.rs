@@ -186,6 +186,10 @@ impl Metrics {
             drop(reminders.get_or_create(&[("outcome", outcome)]));
         }
         drop(token_fetches.get_or_create(&[("outcome", "ok")]));
+        // The checks that can be degraded (the access token after its first success, Redis).
+        for check in ["access_token", crate::readiness::REDIS] {
+            drop(degraded.get_or_create(&[("check", check)]));
+        }
         for channel in ["session_webhook", "openapi"] {
             drop(replies.get_or_create(&[("channel", channel), ("outcome", "ok")]));
         }

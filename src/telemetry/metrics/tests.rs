@@ -50,4 +50,6 @@ fn alerting_series_exist_before_anything_happens() {
     assert!(text.contains(r#"dingmeet_token_fetches_total{outcome="ok"} 0"#), "{text}");
     assert!(text.contains("dingmeet_upstream_circuit_open 0"), "{text}");
     assert!(text.contains("dingmeet_upstream_short_circuited_total 0"), "{text}");
+    assert!(text.contains(r#"dingmeet_degraded{check="access_token"} 0"#), "{text}");
+    assert!(text.contains(r#"dingmeet_degraded{check="redis"} 0"#), "{text}");
 }
