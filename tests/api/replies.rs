@@ -174,8 +174,8 @@ async fn a_webhook_failing_for_a_moment_is_posted_again_and_answers_once() {
     assert!(sim.openapi_sends().is_empty(), "no OpenAPI send");
 }
 
-/// The session webhook failing for 30 s: after its retries the reply goes through the robot
-/// OpenAPI, exactly once, and the webhook never delivers it too.
+/// The session webhook failing for 30 s: after their retries the replies of the window go
+/// through the robot OpenAPI, each exactly once, and the webhook never delivers one too.
 #[tokio::test]
 async fn a_webhook_failing_for_thirty_seconds_hands_the_reply_to_the_openapi_once() {
     use dingtalk_sim::state::sessions::PostFailure;
@@ -183,20 +183,22 @@ async fn a_webhook_failing_for_thirty_seconds_hands_the_reply_to_the_openapi_onc
     let until = app.sim.clock().now_ms() + 30_000;
     app.sim.sessions().fail_posts_until(until, PostFailure::Status(502));
 
-    let delivery = app.send(app.message("/meeting 123456789")).await;
+    for i in 0..3 {
+        let delivery = app.send(app.message("/meeting 123456789").msg_id(&format!("msgOutage{i}"))).await;
+        assert_acknowledged(&delivery);
+    }
 
-    assert_acknowledged(&delivery);
-    let sends = app.sim.wait_for_openapi_sends(1, Duration::from_secs(20)).await.expect("an OpenAPI send");
-    assert_eq!(sends[0].kind, SendKind::Group);
-    assert!(sends[0].text().is_some_and(|t| t.contains("产品周会")));
+    let sends = app.sim.wait_for_openapi_sends(3, Duration::from_secs(20)).await.expect("three OpenAPI sends");
+    assert!(sends.iter().all(|send| send.kind == SendKind::Group));
+    assert!(sends.iter().all(|send| send.text().is_some_and(|t| t.contains("产品周会"))));
     let metrics = reqwest::get(format!("{}/metrics", app.address)).await.expect("metrics").text().await.expect("text");
     assert!(
-        metrics.contains(r#"dingmeet_replies_total{channel="session_webhook",outcome="failed_over"} 1"#),
+        metrics.contains(r#"dingmeet_replies_total{channel="session_webhook",outcome="failed_over"} 3"#),
         "{metrics}"
     );
     let sim = app.finish().await;
     let posts = sim.sessions().webhook_posts();
-    assert!(posts.len() > 1, "the webhook was tried more than once: {posts:?}");
+    assert!(posts.len() > 3, "each webhook was tried more than once: {posts:?}");
     assert!(posts.iter().all(|p| !p.delivered()), "the webhook delivered nothing");
-    assert_eq!(sim.openapi_sends().len(), 1, "one OpenAPI send");
+    assert_eq!(sim.openapi_sends().len(), 3, "every message of the window answered once, through the OpenAPI");
 }
