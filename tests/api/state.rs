@@ -251,3 +251,50 @@ async fn a_url_that_can_never_work_fails_at_start_without_echoing_it() {
         );
     }
 }
+
+/// `redis-cli` against the test's server: what another client (or an operator) does to it.
+fn redis_cli(redis: &RedisServer, args: &[&str]) -> String {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port().to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli runs (it comes with redis-server)");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A finished message whose done-mark Redis does not take (its writes paused past the client's
+/// timeout) is marked again once Redis answers, and a take-over never hands it out to be answered
+/// again, though it sits in the journal past the claim time.
+#[tokio::test]
+async fn a_failed_done_mark_is_marked_again_and_never_taken_over() {
+    use dingmeet::state::{Recorded, Ticket};
+    let redis = RedisServer::start();
+    let options = StateOptions { journal_claim: Duration::from_millis(50), ..StateOptions::default() };
+    let store = open(&redis, options).await;
+    let Ok(Recorded::New(ticket @ Ticket::Shared(_))) =
+        store.journal().record("msgDoneMark", || "{\"msgId\":\"msgDoneMark\"}".to_owned()).await
+    else {
+        panic!("recorded in the Redis journal");
+    };
+    assert!(store.journal().claim_reply("msgDoneMark", &ticket).await);
+
+    // Writes wait longer than the client's timeout: the done-mark fails.
+    assert_eq!(redis_cli(&redis, &["CLIENT", "PAUSE", "1500", "WRITE"]), "OK");
+    store.journal().finish(&ticket).await;
+    // Its connection dropped with the done-mark still unread: Redis never sees it.
+    redis_cli(&redis, &["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
+    assert_eq!(redis_cli(&redis, &["XLEN", "dingmeet:journal"]), "1", "the entry is still in the journal");
+
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let taken = store.journal().take_over().await;
+        assert!(taken.is_empty(), "a message answered here is not taken over to be answered again: {taken:?}");
+        if redis_cli(&redis, &["XLEN", "dingmeet:journal"]) == "0" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the entry was never marked done");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let peer = open(&redis, StateOptions { journal_claim: Duration::from_millis(50), ..StateOptions::default() }).await;
+    assert!(peer.journal().take_over().await.is_empty(), "nothing left for another replica either");
+}

@@ -39,6 +39,10 @@ impl RedisStore {
         self.in_flight.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn unmarked(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.unmarked.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Records an accepted message in the journal, claimed by this replica: `Some(Some(id))` if
     /// new, `Some(None)` for a duplicate, `None` if Redis could not answer.
     pub(in crate::state) async fn record(
@@ -84,38 +88,55 @@ impl RedisStore {
         .await
     }
 
-    /// Acknowledges and deletes a journal entry.
+    /// Acknowledges and deletes a journal entry. When Redis does not take it, the entry is kept
+    /// as answered here: marked again at the next claim upkeep, and not answered again if a
+    /// take-over finds it first.
     pub(in crate::state) async fn finish(&self, id: &str) {
         self.in_flight().remove(id);
-        let journal = self.journal_key();
-        let done = self
-            .run(|mut conn| async move {
-                redis::pipe()
-                    .cmd("XACK")
-                    .arg(&journal)
-                    .arg(GROUP)
-                    .arg(id)
-                    .ignore()
-                    .cmd("XDEL")
-                    .arg(&journal)
-                    .arg(id)
-                    .ignore()
-                    .exec_async(&mut conn)
-                    .await
-            })
-            .await;
-        if done.is_none() {
+        if self.mark_done(id).await {
+            self.unmarked().remove(id);
+        } else {
+            self.unmarked().insert(id.to_owned());
             tracing::warn!(
                 entry = id,
-                "a finished message could not be marked done in Redis: another replica may look at it again"
+                "a finished message could not be marked done in Redis; it is marked again once Redis answers, \
+                 and not answered again"
             );
         }
+    }
+
+    /// `XACK` and `XDEL` of one entry; whether Redis took them.
+    async fn mark_done(&self, id: &str) -> bool {
+        let journal = self.journal_key();
+        self.run(|mut conn| async move {
+            redis::pipe()
+                .cmd("XACK")
+                .arg(&journal)
+                .arg(GROUP)
+                .arg(id)
+                .ignore()
+                .cmd("XDEL")
+                .arg(&journal)
+                .arg(id)
+                .ignore()
+                .exec_async(&mut conn)
+                .await
+        })
+        .await
+        .is_some()
     }
 
     /// Resets the idle time of this replica's in-flight entries, so a slow answer (a held
     /// lookup, a rate-limit wait) is not mistaken for a stopped replica.
     pub(in crate::state) async fn keep_claims(&self) {
-        let ids: Vec<String> = self.in_flight().iter().cloned().collect();
+        let unmarked: Vec<String> = self.unmarked().iter().cloned().collect();
+        for id in unmarked {
+            if self.mark_done(&id).await {
+                self.unmarked().remove(&id);
+                tracing::info!(entry = %id, "a finished message is marked done in Redis after all");
+            }
+        }
+        let ids: Vec<String> = self.in_flight().iter().chain(self.unmarked().iter()).cloned().collect();
         if ids.is_empty() {
             return;
         }
@@ -161,6 +182,11 @@ impl RedisStore {
         }
         let mut taken = Vec::with_capacity(claimed.len());
         for (id, payload) in claimed {
+            if self.unmarked().contains(&id) {
+                // Answered here already; only its done-mark was missing.
+                self.finish(&id).await;
+                continue;
+            }
             match payload {
                 Some(payload) => {
                     self.in_flight().insert(id.clone());

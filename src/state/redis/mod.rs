@@ -74,6 +74,9 @@ pub(super) struct RedisStore {
     consumer: String,
     /// The journal entries this replica is working on, whose claims it keeps fresh.
     in_flight: Mutex<HashSet<String>>,
+    /// Entries this replica answered whose done-mark Redis did not take: marked again at the
+    /// next claim upkeep, and never taken over to be answered again meanwhile.
+    unmarked: Mutex<HashSet<String>>,
     /// The marker's epoch this replica last saw in Redis (`None` before the first connect).
     epoch: Mutex<Option<String>>,
     /// How many times this replica found Redis emptied.
@@ -138,6 +141,7 @@ impl RedisStore {
             record: redis::Script::new(RECORD_SCRIPT),
             consumer,
             in_flight: Mutex::new(HashSet::new()),
+            unmarked: Mutex::new(HashSet::new()),
             epoch: Mutex::new(None),
             emptied_generation: AtomicU64::new(0),
             emptied: held.emptied,
