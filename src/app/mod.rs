@@ -15,6 +15,7 @@ use crate::bot::access::Access;
 use crate::bot::budget::Budget;
 use crate::bot::handle::{Bot, BotParts};
 use crate::bot::live::LiveCards;
+use crate::bot::meeting_events::MeetingEvents;
 use crate::bot::remind::{RemindSettings, Reminders};
 use crate::clock::{self, SharedClock};
 use crate::config::{AppType, ConfigError, Mode, Settings};
@@ -132,6 +133,14 @@ pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClo
             Arc::clone(&metrics),
         ))
     });
+    let events = Arc::new(MeetingEvents::new(
+        &state,
+        live.clone(),
+        api.clone(),
+        Arc::clone(&clock),
+        Arc::clone(&metrics),
+        settings.server.events.is_some(),
+    ));
     let replier = Replier::new(http.clone(), api, Arc::clone(&metrics));
     let reminders = Reminders::new(
         &state,
@@ -154,6 +163,7 @@ pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClo
         reminders: Some(Arc::new(reminders)),
         budget,
         live,
+        events,
         clock,
     });
     let events = match &settings.server.events {
@@ -302,6 +312,7 @@ impl Application {
             live.register_callback(url, crate::server::card_callback::PATH).await;
         }
         let live = bot.live_cards().map(|live| tokio::spawn(Arc::clone(live).run(stop.clone())));
+        let events = tokio::spawn(Arc::clone(bot.meeting_events()).run(stop.clone()));
         let budget = tokio::spawn(Arc::clone(bot.budget()).run(stop.clone()));
         let connections = state.bot.metrics().connections().clone();
         let serve =
@@ -341,6 +352,8 @@ impl Application {
         {
             tracing::warn!("the live card scheduler did not stop within the grace period");
         }
+        // What is not shown yet stays due in the records, for the next start or another replica.
+        events.abort();
         // The drain keeps the counts once more.
         budget.abort();
         if tokio::time::timeout_at(deadline, bot.drain()).await.is_err() {

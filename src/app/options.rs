@@ -32,7 +32,13 @@ pub(super) fn card_options(settings: &Settings) -> Option<CardOptions> {
     } else {
         cards.public_url.as_ref().map(|_| Callback::Http { route_key: CARD_ROUTE_KEY.to_owned() })
     };
-    Some(CardOptions { template_id: cards.template_id.clone(), refresh: cards.refresh, live: cards.live, callback })
+    Some(CardOptions {
+        template_id: cards.template_id.clone(),
+        refresh: cards.refresh,
+        member_update: cards.member_update,
+        live: cards.live,
+        callback,
+    })
 }
 
 /// The Stream client's options from settings.

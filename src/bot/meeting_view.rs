@@ -58,16 +58,19 @@ pub struct MeetingView {
     pub kind: Option<&'static str>,
     /// How many people are in it now (a live card's refresh of a meeting in progress).
     pub active: Option<String>,
+    /// How many took part, in all (a live card of a meeting that ended, told by its event).
+    pub attended: Option<String>,
     /// An http(s) link safe to put inside `[..](..)`; absent once the meeting has ended.
     pub join_url: Option<String>,
-    /// The labels of start, end, duration, host, type and people in it, in the card's language.
-    labels: [&'static str; 6],
+    /// The labels of start, end, duration, host, type, people in it and people who took part,
+    /// in the card's language.
+    labels: [&'static str; 7],
     start_ms: Option<i64>,
 }
 
 impl MeetingView {
     /// The labelled lines shown under the title, in order (start, end, duration, host, type,
-    /// people in it), those with a value only.
+    /// people in it, people who took part), those with a value only.
     pub fn details(&self) -> Vec<(&'static str, &str)> {
         let values = [
             self.start.as_deref(),
@@ -76,6 +79,7 @@ impl MeetingView {
             self.creator.as_deref(),
             self.kind,
             self.active.as_deref(),
+            self.attended.as_deref(),
         ];
         self.labels.iter().zip(values).filter_map(|(label, value)| Some((*label, value?))).collect()
     }
@@ -138,8 +142,17 @@ fn view(info: &ConferenceInfo, t: &Text, tz: Tz) -> MeetingView {
             .map(|s| truncate(s, MAX_NAME_CHARS)),
         kind: info.biz_type.as_deref().and_then(|kind| meeting_kind(kind, t)),
         active: info.active_num.filter(|_| status == Status::InProgress).map(|n| n.to_string()),
+        attended: info.attend_num.filter(|_| status == Status::Ended).map(|n| n.to_string()),
         join_url: (status != Status::Ended).then(|| info.external_link_url.as_deref().and_then(safe_link)).flatten(),
-        labels: [t.label_start, t.label_end, t.label_duration, t.label_creator, t.label_kind, t.label_active],
+        labels: [
+            t.label_start,
+            t.label_end,
+            t.label_duration,
+            t.label_creator,
+            t.label_kind,
+            t.label_active,
+            t.label_attended,
+        ],
         start_ms: info.start_time,
     }
 }

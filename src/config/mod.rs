@@ -236,6 +236,9 @@ pub struct CardSettings {
     pub template_id: String,
     /// How often a live card of a meeting in progress is refreshed (at least a second).
     pub refresh: Duration,
+    /// The least time between two updates of one card for people joining or leaving its
+    /// meeting (`DINGMEET_CARD_MEMBER_UPDATE_SECS`; the last count always lands).
+    pub member_update: Duration,
     /// How long a card stays live: meetings starting within it make an answer interactive.
     pub live: Duration,
     /// The bot's public base URL (HTTP mode): presses are called back at

@@ -145,6 +145,10 @@ pub(super) struct Raw {
     /// How often a live card of a meeting in progress is refreshed.
     #[serde(deserialize_with = "from_str_or_native")]
     card_refresh_secs: u64,
+    /// The least time between two updates of one card for people joining or leaving its
+    /// meeting (the last count always lands).
+    #[serde(deserialize_with = "from_str_or_native")]
+    card_member_update_secs: u64,
     /// How long a card stays live: meetings starting within this many hours make it interactive.
     #[serde(deserialize_with = "from_str_or_native")]
     card_live_hours: u64,
@@ -204,6 +208,7 @@ impl Default for Raw {
             cards: CardsMode::Interactive,
             card_template_id: DEFAULT_CARD_TEMPLATE.to_owned(),
             card_refresh_secs: 600,
+            card_member_update_secs: 60,
             card_live_hours: 24,
             monthly_call_budget: 10_000,
             public_url: None,
@@ -277,6 +282,7 @@ impl Raw {
                 mode: self.cards,
                 template_id: self.card_template_id,
                 refresh: Duration::from_secs(self.card_refresh_secs.max(1)),
+                member_update: Duration::from_secs(self.card_member_update_secs),
                 live: Duration::from_secs(self.card_live_hours.saturating_mul(3600)),
                 public_url: self.public_url.filter(|url| !url.trim().is_empty()),
             },

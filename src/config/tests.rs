@@ -208,6 +208,7 @@ fn card_settings_default_to_live_cards_and_read_their_contract_names() {
         mode: CardsMode::Interactive,
         template_id: DEFAULT_CARD_TEMPLATE.to_owned(),
         refresh: secs(600),
+        member_update: secs(60),
         live: secs(24 * 3600),
         public_url: None,
     };
@@ -218,6 +219,7 @@ fn card_settings_default_to_live_cards_and_read_their_contract_names() {
             ("DINGMEET_CARDS", "Markdown"),
             ("DINGMEET_CARD_TEMPLATE_ID", "mine.schema"),
             ("DINGMEET_CARD_REFRESH_SECS", "0"),
+            ("DINGMEET_CARD_MEMBER_UPDATE_SECS", "5"),
             ("DINGMEET_CARD_LIVE_HOURS", "2"),
             ("DINGMEET_MONTHLY_CALL_BUDGET", "500"),
             ("DINGMEET_PUBLIC_URL", " "),
@@ -231,6 +233,7 @@ fn card_settings_default_to_live_cards_and_read_their_contract_names() {
         "floored, blank unset"
     );
     assert_eq!(s.dingtalk.monthly_call_budget, 500);
+    assert_eq!(s.cards.member_update, secs(5));
     let err = Settings::load_from(None, env(&[("DINGMEET_CARDS", "fancy")])).expect_err("refused");
     assert!(err.to_string().contains("use interactive or markdown"), "{err}");
 }

@@ -19,8 +19,9 @@ const PAGE_SIZE: u32 = 20;
 /// A bound on pages, whatever `hasMore` says, so a looping cursor cannot hold a request forever.
 const MAX_PAGES: usize = 10;
 
-/// One meeting instance, every field optional as DingTalk documents.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// One meeting instance, every field optional as DingTalk documents. Serialized as it reads, so a
+/// live card can keep what it shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConferenceInfo {
     #[serde(default, deserialize_with = "loose_json::opt_string")]
@@ -53,6 +54,10 @@ pub struct ConferenceInfo {
     /// details (`GET /v1.0/conference/videoConferences/{conferenceId}`) for live cards.
     #[serde(default, deserialize_with = "loose_json::opt_i64")]
     pub active_num: Option<i64>,
+    /// People who took part, in all: not in the code lookup, told by the `conference_closed`
+    /// event.
+    #[serde(default, deserialize_with = "loose_json::opt_i64", skip_serializing_if = "Option::is_none")]
+    pub attend_num: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,7 +118,7 @@ pub struct InfosPage {
 }
 
 /// Every instance collected for a code, and how many DingTalk says exist in all.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conferences {
     pub list: Vec<ConferenceInfo>,
     pub total: usize,

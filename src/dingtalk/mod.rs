@@ -6,6 +6,7 @@ pub mod callback_crypto;
 pub mod card;
 pub mod conference;
 pub mod event;
+pub mod failed_pushes;
 pub mod loose_json;
 pub mod meeting_event;
 pub mod message;

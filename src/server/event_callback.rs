@@ -3,7 +3,8 @@
 //! then the body decrypted and its owner key compared with the app's; anything that fails gets a
 //! 4xx, a log line saying why, and changes nothing. A push that opens is answered with the
 //! encrypted `success` DingTalk wants (it retries after 10 s and 30 s otherwise, then keeps the
-//! event on its failed-push list); `check_url` and the third-party `check_*_suite_url` are answered
+//! event on its failed-push list), once a meeting event is recorded (a 503 when it could not be,
+//! so DingTalk pushes it again); `check_url` and the third-party `check_*_suite_url` are answered
 //! at once, before anything else is looked at.
 
 use axum::Json;
@@ -17,10 +18,11 @@ use serde_json::json;
 
 use super::AppState;
 use super::callback::MAX_BODY_BYTES;
+use crate::bot::meeting_events::Transport;
 use crate::clock::now_ms;
 use crate::dingtalk::callback_crypto::{EventCipher, OpenError};
 use crate::dingtalk::event::Event;
-use crate::dingtalk::meeting_event::http_event_type;
+use crate::dingtalk::meeting_event::{from_http, http_event_type, is_meeting_event};
 
 /// The path DingTalk pushes events to (the console's 请求网址 is the public URL plus this).
 pub const PATH: &str = "/dingtalk/events";
@@ -80,11 +82,22 @@ pub async fn receive(
         tracing::info!(event_type, "event subscription check answered");
         return success(&cipher);
     }
-    let corp = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| v.get("CorpId").and_then(|c| c.as_str()).map(str::to_owned));
-    let event = Event::parse(&event_type, corp, &text);
-    if state.bot.handle_event(event).await {
+    let envelope = serde_json::from_str::<serde_json::Value>(&text).ok();
+    let corp = envelope.as_ref().and_then(|v| v.get("CorpId").and_then(|c| c.as_str()).map(str::to_owned));
+    let kept = if is_meeting_event(&event_type) {
+        let events = state.bot.meeting_events();
+        events.pushed_at(envelope.as_ref().and_then(|v| v.get("EventTime")).and_then(serde_json::Value::as_i64));
+        let parsed = from_http(&text).map(|(_, parsed)| parsed);
+        if let Err(err) = &parsed {
+            tracing::warn!(event_type, %err, "event push refused: a meeting event that cannot be read");
+            events.receive(Transport::Http, &event_type, parsed.clone()).await;
+            return refuse(StatusCode::BAD_REQUEST, "bad_event", "the meeting event names no conference");
+        }
+        events.receive(Transport::Http, &event_type, parsed).await
+    } else {
+        state.bot.handle_event(Event::parse(&event_type, corp, &text)).await
+    };
+    if kept {
         success(&cipher)
     } else {
         // DingTalk pushes it again (10 s, then 30 s) and then keeps it on the failed-push list.

@@ -14,7 +14,9 @@ use tracing::Instrument;
 use super::ack::{self, Work};
 use super::{StreamClient, StreamError, StreamStatus};
 use crate::bot::handle::Admission;
+use crate::bot::meeting_events::Transport;
 use crate::dingtalk::event::Event;
+use crate::dingtalk::meeting_event;
 use crate::dingtalk::message::CallbackBody;
 use crate::dingtalk::stream_frame::{Ack, Frame, FrameKind};
 use crate::telemetry::Outcome;
@@ -176,10 +178,17 @@ impl StreamClient {
         }
     }
 
-    /// A third-party app event, handled by the bot; the ack says whether it was kept.
+    /// An event: a meeting event is recorded, any other handled by the bot; the ack says
+    /// whether it was kept (`SUCCESS`) or is to be pushed again (`LATER`).
     async fn handle_event(&self, event_type: &str, frame: &Frame) -> Ack {
-        let event = Event::parse(event_type, frame.header("eventCorpId"), &frame.data_text());
-        let kept = self.bot.handle_event(event).await;
+        let kept = if meeting_event::is_meeting_event(event_type) {
+            let (id, corp) = (frame.header("eventId"), frame.header("eventCorpId"));
+            let events = meeting_event::from_stream(id.as_deref(), corp.as_deref(), &frame.data_text());
+            self.bot.meeting_events().receive(Transport::Stream, event_type, events).await
+        } else {
+            let event = Event::parse(event_type, frame.header("eventCorpId"), &frame.data_text());
+            self.bot.handle_event(event).await
+        };
         Ack::event(frame.message_id().unwrap_or_default(), kept)
     }
 

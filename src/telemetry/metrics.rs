@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::connections;
+use super::meeting_events::MeetingEventMetrics;
 use super::operations::OperationsMetrics;
 pub use super::outcome::Outcome;
 use prometheus_client::encoding::text::encode;
@@ -46,6 +47,7 @@ pub struct Metrics {
     hot: HotSeries,
     connections: connections::ConnectionMetrics,
     operations: OperationsMetrics,
+    meeting_events: MeetingEventMetrics,
 }
 
 /// Label sets that name an organisation (a value only known at run time).
@@ -195,6 +197,7 @@ impl Metrics {
         }
         let connections = connections::ConnectionMetrics::register(&mut registry);
         let operations = OperationsMetrics::register(&mut registry);
+        let meeting_events = MeetingEventMetrics::register(&mut registry);
         Self {
             registry,
             callbacks,
@@ -218,6 +221,7 @@ impl Metrics {
             hot: HotSeries::default(),
             connections,
             operations,
+            meeting_events,
         }
     }
 
@@ -330,6 +334,11 @@ impl Metrics {
     /// The build, Stream, store, reply latency and budget-limit metrics.
     pub fn operations(&self) -> &OperationsMetrics {
         &self.operations
+    }
+
+    /// The meeting events' metrics.
+    pub fn meeting_events(&self) -> &MeetingEventMetrics {
+        &self.meeting_events
     }
 
     /// The Prometheus text exposition of every metric.

@@ -3,6 +3,7 @@
 pub mod connections;
 mod json;
 pub mod logging;
+pub mod meeting_events;
 pub mod metrics;
 pub mod operations;
 mod outcome;

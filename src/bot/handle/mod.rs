@@ -23,6 +23,7 @@ pub use super::commands::Composed;
 use super::commands::LANG_SETTING;
 use super::live::LiveCards;
 use super::meeting_card_memo::MeetingCardMemo;
+use super::meeting_events::MeetingEvents;
 use super::remind::Reminders;
 use crate::clock::SharedClock;
 use crate::dingtalk::conference::ConferenceClient;
@@ -46,6 +47,7 @@ pub struct Bot {
     reminders: Option<Arc<Reminders>>,
     budget: Arc<Budget>,
     live: Option<Arc<LiveCards>>,
+    events: Arc<MeetingEvents>,
     clock: SharedClock,
     cards: MeetingCardMemo,
     tasks: TaskTracker,
@@ -67,6 +69,8 @@ pub struct BotParts {
     pub budget: Arc<Budget>,
     /// Answers meeting questions that can still change with interactive cards kept live.
     pub live: Option<Arc<LiveCards>>,
+    /// DingTalk's meeting events, which keep the live cards up to date.
+    pub events: Arc<MeetingEvents>,
     /// What a reply's session webhook expiry is compared against (the simulator's clock in
     /// tests and the sandbox, as for the background work).
     pub clock: SharedClock,
@@ -86,6 +90,7 @@ impl Bot {
             reminders,
             budget,
             live,
+            events,
             clock,
         } = parts;
         Self {
@@ -100,6 +105,7 @@ impl Bot {
             reminders,
             budget,
             live,
+            events,
             clock,
             cards: MeetingCardMemo::default(),
             tasks: TaskTracker::new(),
@@ -131,6 +137,11 @@ impl Bot {
     /// The live cards, when answers may be interactive cards.
     pub fn live_cards(&self) -> Option<&Arc<LiveCards>> {
         self.live.as_ref()
+    }
+
+    /// DingTalk's meeting events, from either transport.
+    pub fn meeting_events(&self) -> &Arc<MeetingEvents> {
+        &self.events
     }
 
     /// The monthly OpenAPI budget every call is counted against.

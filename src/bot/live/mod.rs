@@ -1,10 +1,18 @@
 //! Live meeting cards: an answer that can still change (a meeting in progress, or starting
-//! within the card's life) is delivered as an interactive card, kept in the store, and updated
-//! in place when what it shows changes: shortly after each known start, every refresh interval
-//! while a meeting is in progress, and once more when it ends. Everything else, and every
-//! refusal of the card API, stays today's markdown reply.
+//! within the card's life) is delivered as an interactive card, kept in the store with what it
+//! shows, and updated in place when that changes: from the meeting events of its conferences
+//! (`events.rs`, found through `index.rs`), and, for an organisation that sends no events, by
+//! looking again shortly after each known start, every refresh interval while a meeting is in
+//! progress, and once more when it ends (`fallback.rs`: what is left of the polling once events
+//! come). Everything else, and every refusal of the card API, stays today's markdown reply.
 
+mod events;
+mod fallback;
+mod index;
+mod lookup;
+mod press;
 mod record;
+mod shown;
 mod view;
 
 use std::collections::{BTreeMap, HashMap};
@@ -14,12 +22,14 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
+pub use self::fallback::{SAFETY_LOOK_AFTER, note_events_from, org_sends_events};
+pub use self::index::{ConferenceCards, index_key};
 pub use self::record::LiveCard;
+pub use self::shown::{ConferenceNews, Phase, Shown, changeable_conferences};
 pub use self::view::{AFTER_CHANGE, CardAnswer, CardView, REFRESH_ACTION, card_params, next_look, render_view};
 use self::view::{digest, ms};
 use super::budget::{Budget, MAX_STRETCH, Pace};
-use super::render::CodeResult;
-use super::room_code::RoomCode;
+use super::record_lock::RecordLocks;
 use crate::clock::SharedClock;
 use crate::dingtalk::card::{Callback, CardClient, CardError, NewCard, Space};
 use crate::dingtalk::conference::ConferenceClient;
@@ -36,6 +46,8 @@ pub const FRESH_ENOUGH: Duration = Duration::from_secs(10);
 pub const REFUSAL_MEMORY: Duration = Duration::from_secs(3600);
 /// How often the scheduler looks for due cards.
 const TICK: Duration = Duration::from_millis(500);
+/// How many ticks between two passes forgetting the index entries of cards past their life.
+const PRUNE_EVERY_TICKS: u32 = 600;
 /// How long a replica holds a card's look before another may take it (one that died mid-look
 /// lets it go then); once done the look is not taken again.
 const LOOK_LEASE: Duration = Duration::from_secs(60);
@@ -44,6 +56,8 @@ const LOOK_LEASE: Duration = Duration::from_secs(60);
 pub struct CardOptions {
     pub template_id: String,
     pub refresh: Duration,
+    /// The least time between two updates of a card for people joining or leaving.
+    pub member_update: Duration,
     pub live: Duration,
     /// How Refresh presses come back; `None`: the cards have no Refresh button.
     pub callback: Option<Callback>,
@@ -71,6 +85,10 @@ pub struct LiveCards {
     options: CardOptions,
     /// The live cards, seen by every replica (which claim each look).
     book: SharedRegistry<LiveCard>,
+    /// Which cards show each conference, for its events.
+    index: SharedRegistry<ConferenceCards>,
+    index_locks: RecordLocks,
+    state: StateStore,
     budget: Arc<Budget>,
     clock: SharedClock,
     timezone: Tz,
@@ -96,6 +114,9 @@ impl LiveCards {
             conferences,
             options,
             book: state.shared_registry(),
+            index: state.shared_registry(),
+            index_locks: RecordLocks::new(state, ConferenceCards::KIND),
+            state: state.clone(),
             budget,
             clock,
             timezone,
@@ -165,6 +186,11 @@ impl LiveCards {
         let Some(due) = next_look(&answer.results, now, self.options.refresh, until) else {
             return Err(Markdown::Final);
         };
+        let due = if org_sends_events(&self.state, org).await {
+            fallback::next_look_with_events(&answer.results, now, until)
+        } else {
+            due
+        };
         if self.refused(org, now) {
             self.metrics.card("create", "refused_before");
             return Err(Markdown::Refused);
@@ -203,8 +229,12 @@ impl LiveCards {
             looked_up_ms: now,
             due_ms: due,
             unshared: false,
+            shown: shown::keep(&answer.results),
+            count_sent_ms: 0,
         };
         self.keep(&out_track_id, &kept).await;
+        let conferences = changeable_conferences(&answer.results);
+        self.index_card(corp, &conferences, &out_track_id, until).await;
         let created = self.client.create_and_deliver(corp, &card).await;
         if let Err(err) = created {
             self.forget(&out_track_id).await;
@@ -220,42 +250,6 @@ impl LiveCards {
         tracing::info!(out_track_id, "answered with a live card");
         Ok(())
     }
-    /// Looks up every code of `view` (`fresh`: past the cache), for the budget as `purpose`.
-    async fn look_up(&self, corp: Option<&str>, view: &CardView, fresh: bool) -> Vec<CodeResult> {
-        let lookups = view.codes.iter().filter_map(|code| RoomCode::parse(code).ok()).map(|code| async move {
-            let result = if fresh {
-                self.conferences.refetch(corp, code.as_str()).await
-            } else {
-                self.conferences.infos(corp, code.as_str()).await
-            };
-            (code, result)
-        });
-        futures_util::future::join_all(lookups).await
-    }
-
-    /// Fills in how many people are in each meeting in progress (one call per meeting, made only
-    /// when a live card of it is refreshed; a failure leaves the count out).
-    async fn count_people(&self, corp: Option<&str>, results: &mut [CodeResult]) {
-        for (_, result) in results.iter_mut() {
-            let Ok(found) = result else { continue };
-            let mut counted = (**found).clone();
-            let mut changed = false;
-            for info in counted.list.iter_mut().filter(|info| info.status == Some(2)) {
-                let Some(id) = info.conference_id.as_deref() else { continue };
-                match self.conferences.active_num(corp, id).await {
-                    Ok(active) => {
-                        info.active_num = active;
-                        changed = true;
-                    }
-                    Err(err) => tracing::info!(%err, "how many are in a meeting could not be read; left off the card"),
-                }
-            }
-            if changed {
-                *found = Arc::new(counted);
-            }
-        }
-    }
-
     /// Refreshes every live card that is due; returns how many were looked at. With replicas on
     /// Redis each look is claimed, so one replica makes it.
     pub async fn refresh_due(&self) -> usize {
@@ -301,6 +295,10 @@ impl LiveCards {
             self.metrics.card("press", "fresh_enough");
             return;
         }
+        let events = org_sends_events(&self.state, &org).await;
+        if events && !pressed && !card.shown.is_empty() && self.follow_events(out_track_id, &mut card, now).await {
+            return;
+        }
         let mut results = self.look_up(card.corp.as_deref(), &card.view, pressed).await;
         card.looked_up_ms = now;
         if pace == Pace::Full {
@@ -326,8 +324,14 @@ impl LiveCards {
         } else {
             self.metrics.card("update", "unchanged");
         }
+        let before = changeable_conferences(&shown::results(&card.shown));
+        card.shown = shown::keep(&results);
+        let added: Vec<String> =
+            changeable_conferences(&results).into_iter().filter(|id| !before.contains(id)).collect();
+        self.index_card(card.corp.as_deref(), &added, out_track_id, card.until_ms).await;
         match next_look(&results, now, refresh, card.until_ms) {
             Some(due) if now < card.until_ms => {
+                let due = if events { fallback::next_look_with_events(&results, now, card.until_ms) } else { due };
                 card.due_ms = due.max(now + 1);
                 self.keep(out_track_id, &card).await;
             }
@@ -336,32 +340,6 @@ impl LiveCards {
                 self.forget(out_track_id).await;
             }
         }
-    }
-
-    /// A Refresh press on card `out_track_id` by someone of organisation `corp`: shows fresh
-    /// data. A card the bot does not know, or of another organisation, is left as it is.
-    pub async fn pressed(&self, corp: Option<&str>, out_track_id: &str) -> bool {
-        let card = match self.book.get(out_track_id).await {
-            Ok(Some(card)) => card,
-            Ok(None) => {
-                self.metrics.card("press", "unknown_card");
-                tracing::info!(out_track_id, "a press on a card this bot does not keep; ignored");
-                return false;
-            }
-            Err(err) => {
-                tracing::warn!(%err, "a pressed card could not be read");
-                return false;
-            }
-        };
-        if card.corp.as_deref().unwrap_or_default() != corp.unwrap_or_default() {
-            self.metrics.card("press", "other_organisation");
-            tracing::warn!(out_track_id, "a press from another organisation than the card's; ignored");
-            return false;
-        }
-        let now = self.clock.now_ms();
-        call_purpose::with_purpose(Purpose::Refresh, self.refresh(out_track_id, card, now, true)).await;
-        self.metrics.card("press", "refreshed");
-        true
     }
 
     /// HTTP mode with a public URL: registers `{public_url}/dingtalk/card-callback` as where
@@ -385,12 +363,17 @@ impl LiveCards {
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let mut ticker = tokio::time::interval(TICK.min(self.clock.poll()).max(Duration::from_millis(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pruned = 0u32;
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
                 _ = ticker.tick() => {}
             }
             self.refresh_due().await;
+            pruned = pruned.wrapping_add(1);
+            if pruned % PRUNE_EVERY_TICKS == 0 {
+                self.prune_index(self.clock.now_ms()).await;
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::shown::Shown;
 use super::view::CardView;
 use crate::dingtalk::card::Space;
 use crate::state::{Kept, Shared};
@@ -25,6 +26,13 @@ pub struct LiveCard {
     /// Changed while Redis was unreachable and not shared yet (kept on this replica only).
     #[serde(default)]
     pub unshared: bool,
+    /// What it shows, so a meeting event renders it again without a lookup (empty: kept by an
+    /// older version, which events leave alone).
+    #[serde(default)]
+    pub shown: Vec<Shown>,
+    /// When an event last changed only how many are in a meeting on it (those updates are paced).
+    #[serde(default)]
+    pub count_sent_ms: i64,
 }
 
 impl Kept for LiveCard {

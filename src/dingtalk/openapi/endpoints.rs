@@ -72,6 +72,17 @@ pub const USER_GET: Declaration = Declaration {
     purpose: Purpose::Query,
     auth: Auth::OrgToken,
 };
+/// The event pushes DingTalk gave up on after its retries (old style; each call clears what it
+/// returns). Background upkeep: read at start and after the push route was unreachable.
+pub const EVENT_FAILED_LIST: Declaration = Declaration {
+    name: "event_failed_list",
+    verb: Verb::Get,
+    host: Host::Oapi,
+    path: "/call_back/get_call_back_failed_result",
+    permission: None,
+    purpose: Purpose::Refresh,
+    auth: Auth::OrgToken,
+};
 
 /// An internal app's token, from AppKey and AppSecret.
 pub const ACCESS_TOKEN: Declaration = credentialed("access_token", "/v1.0/oauth2/accessToken");

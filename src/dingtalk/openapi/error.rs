@@ -45,7 +45,8 @@ pub struct OldEnvelope {
 }
 
 /// Everything that can go wrong calling DingTalk, in the categories the bot answers differently.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Serialized so a live card can keep the answer it shows (an error included).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ApiError {
     #[error("DingTalk says the meeting code is invalid ({code})")]
     InvalidRoomCode { code: String },
