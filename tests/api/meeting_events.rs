@@ -58,7 +58,7 @@ async fn simulator() -> Simulator {
 }
 
 /// The settings of a bot with live cards on the simulator's clock, taking events `via`.
-fn settings(via: Via, extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+fn settings<'a>(via: Via, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut all = vec![("DINGMEET_CARDS", "interactive"), ("DINGMEET_CACHE_TTL_SECS", "0")];
     match via {
         Via::Stream => all.push(("DINGMEET_MODE", "both")),

@@ -371,7 +371,7 @@ impl LiveCards {
             }
             self.refresh_due().await;
             pruned = pruned.wrapping_add(1);
-            if pruned % PRUNE_EVERY_TICKS == 0 {
+            if pruned.is_multiple_of(PRUNE_EVERY_TICKS) {
                 self.prune_index(self.clock.now_ms()).await;
             }
         }
