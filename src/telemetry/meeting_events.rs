@@ -69,3 +69,25 @@ impl MeetingEventMetrics {
         self.catch_ups.get_or_create(&[("outcome", outcome)]).inc();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::telemetry::Metrics;
+
+    #[test]
+    fn every_type_transport_and_outcome_is_exported_from_the_start() {
+        let metrics = Metrics::new();
+        let text = metrics.render();
+        let series = |t: &str, via: &str, outcome: &str| {
+            format!(r#"dingmeet_meeting_events_total{{type="{t}",transport="{via}",outcome="{outcome}"}}"#)
+        };
+        assert!(text.contains(&format!("{} 0", series("meeting_status_change", "stream", "applied"))), "{text}");
+        assert!(text.contains(&format!("{} 0", series("meeting_member_status_change", "failed_list", "stale"))));
+        metrics.meeting_events().received("meeting_status_change", "http", "duplicate");
+        metrics.meeting_events().received("suite_ticket", "http", "applied");
+        let text = metrics.render();
+        assert!(text.contains(&format!("{} 1", series("meeting_status_change", "http", "duplicate"))), "{text}");
+        assert!(!text.contains("suite_ticket"), "only meeting events are counted");
+        assert!(text.contains(r#"dingmeet_meeting_event_catch_ups_total{outcome="ok"} 0"#), "{text}");
+    }
+}
