@@ -44,7 +44,37 @@ impl LiveCards {
         later
     }
 
+    /// Keeps `card` after a look that began when it showed `sent_before`: an event that changed
+    /// the card meanwhile is newer than the look, so that copy is kept, with the look's next
+    /// time; a card an event let go meanwhile stays gone.
+    pub(super) async fn keep_after_look(&self, out_track_id: &str, card: LiveCard, sent_before: &str) {
+        let held = self.card_locks.hold(out_track_id).await;
+        match self.book.get(out_track_id).await {
+            Ok(Some(stored)) if stored.sent != sent_before => {
+                let kept = LiveCard { due_ms: card.due_ms, looked_up_ms: card.looked_up_ms, ..stored };
+                self.keep(out_track_id, &kept).await;
+            }
+            Ok(None) => tracing::debug!(out_track_id, "a card let go during its look stays gone"),
+            _ => self.keep(out_track_id, &card).await,
+        }
+        held.release().await;
+    }
+
+    /// [`Self::show_on_held`], one writer of the card at a time.
     async fn show_on(
+        &self,
+        corp: Option<&str>,
+        out_track_id: &str,
+        conference_id: &str,
+        news: &ConferenceNews,
+    ) -> Shown {
+        let held = self.card_locks.hold(out_track_id).await;
+        let shown = self.show_on_held(corp, out_track_id, conference_id, news).await;
+        held.release().await;
+        shown
+    }
+
+    async fn show_on_held(
         &self,
         corp: Option<&str>,
         out_track_id: &str,

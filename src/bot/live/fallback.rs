@@ -70,8 +70,8 @@ impl LiveCards {
             self.metrics.card("look", "safety");
             return false;
         }
-        card.due_ms = next_look_with_events(&results, now, card.until_ms).max(now + 1);
-        self.keep(out_track_id, card).await;
+        let due_ms = next_look_with_events(&results, now, card.until_ms).max(now + 1);
+        self.keep_after_look(out_track_id, LiveCard { due_ms, ..card.clone() }, &card.sent).await;
         true
     }
 }

@@ -88,6 +88,8 @@ pub struct LiveCards {
     /// Which cards show each conference, for its events.
     index: SharedRegistry<ConferenceCards>,
     index_locks: RecordLocks,
+    /// One writer at a time for a card an event and a look may both change.
+    card_locks: RecordLocks,
     state: StateStore,
     budget: Arc<Budget>,
     clock: SharedClock,
@@ -116,6 +118,7 @@ impl LiveCards {
             book: state.shared_registry(),
             index: state.shared_registry(),
             index_locks: RecordLocks::new(state, ConferenceCards::KIND),
+            card_locks: RecordLocks::new(state, LiveCard::KIND),
             state: state.clone(),
             budget,
             clock,
@@ -278,6 +281,7 @@ impl LiveCards {
     /// look (or forgets it when nothing on it can change any more).
     async fn refresh(&self, out_track_id: &str, mut card: LiveCard, now: i64, pressed: bool) {
         let org = Self::org(card.corp.as_deref()).to_owned();
+        let sent_before = card.sent.clone();
         let pace = if pressed { Pace::Full } else { self.budget.pace(&org) };
         let refresh = match pace.stretch(self.options.refresh) {
             Some(refresh) => refresh,
@@ -333,7 +337,7 @@ impl LiveCards {
             Some(due) if now < card.until_ms => {
                 let due = if events { fallback::next_look_with_events(&results, now, card.until_ms) } else { due };
                 card.due_ms = due.max(now + 1);
-                self.keep(out_track_id, &card).await;
+                self.keep_after_look(out_track_id, card, &sent_before).await;
             }
             _ => {
                 tracing::info!(out_track_id, "live card final: nothing on it can change any more");
