@@ -2,6 +2,7 @@
 //! reminders), the real bot and simulator on 127.0.0.1 with the simulator's clock moved in steps
 //! from one moment that matters to the next, and the figures read back from the simulator's
 //! records and the bot's metrics. Shared by `examples/month` and its smoke run in the tests.
+//! With events on, DingTalk pushes each start, end, join and leave to the bot (`events.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -16,6 +17,11 @@ use dingtalk_sim::records::cards::CardCallKind;
 use dingtalk_sim::scenario::{CodeAnswer, MeetingSpec};
 use dingtalk_sim::{Scenario, SimClock, Simulator};
 use serde_json::{Value, json};
+
+#[path = "events.rs"]
+pub(crate) mod events;
+
+use events::Transport;
 
 const SECOND: i64 = 1_000;
 const MINUTE: i64 = 60 * SECOND;
@@ -41,8 +47,10 @@ const COARSE_STEP: i64 = 2 * MINUTE;
 const LOCAL_OFFSET: i64 = 8 * HOUR;
 /// How long an answer may take (wall time) before the question counts as unanswered.
 const WAIT: Duration = Duration::from_secs(20);
-/// A live start or end shown later than this misses the target.
+/// A live start or end shown later than this misses the target (polling).
 const TARGET_MS: i64 = 60 * SECOND;
+/// ... and later than this with events.
+const EVENTS_TARGET_MS: i64 = 5 * SECOND;
 
 /// What to replay.
 #[derive(Debug, Clone)]
@@ -55,11 +63,20 @@ pub(crate) struct Options {
     pub(crate) poll: Duration,
     /// How long (wall time) the simulator must see nothing before the clock moves on.
     pub(crate) quiet: Duration,
+    /// Whether (and how) DingTalk pushes the meetings' events to the bot.
+    pub(crate) events: Transport,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { days: 30, seed: 13, budget: 10_000, poll: Duration::from_millis(2), quiet: Duration::from_millis(10) }
+        Self {
+            days: 30,
+            seed: 13,
+            budget: 10_000,
+            poll: Duration::from_millis(2),
+            quiet: Duration::from_millis(10),
+            events: Transport::Off,
+        }
     }
 }
 
@@ -256,7 +273,9 @@ struct Asked {
 
 /// Everything the simulator recorded, as one number that grows with any request.
 fn activity(records: &Records) -> usize {
-    records.webhook_posts.len()
+    records.events.http_pushes.len()
+        + records.stream.received.len()
+        + records.webhook_posts.len()
         + records.openapi_sends.len()
         + records.token_calls.len()
         + records.conference_calls.values().sum::<usize>()
@@ -309,27 +328,34 @@ async fn scrape(http: &reqwest::Client, address: &str) -> anyhow::Result<(Calls,
 type Calls = (BTreeMap<String, u64>, BTreeMap<String, u64>);
 
 /// Starts and ends shown on live cards.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct Shown {
     /// Changes of a meeting on a card that was live then.
     changes: u64,
     within_target: u64,
+    within_5s: u64,
     later: u64,
     never: u64,
     /// Of `never` and `later`: while background work was paused for the budget.
     while_paused: u64,
-    longest_ms: i64,
+    /// From each change to the first card update showing it (simulated ms), of those shown.
+    delays_ms: Vec<i64>,
 }
 
 impl Shown {
-    fn json(self) -> Value {
+    fn json(&self) -> Value {
+        let mut sorted = self.delays_ms.clone();
+        sorted.sort_unstable();
         json!({
             "on_live_cards": self.changes,
             "within_60s": self.within_target,
+            "within_5s": self.within_5s,
             "later": self.later,
             "never": self.never,
             "missed_while_paused": self.while_paused,
-            "longest_s": self.longest_ms / 1000,
+            "p50_s": events::percentile_s(&sorted, 50),
+            "p95_s": events::percentile_s(&sorted, 95),
+            "longest_s": events::percentile_s(&sorted, 100),
         })
     }
 }
@@ -359,6 +385,9 @@ pub(crate) struct Report {
     /// The first simulated day (from 1) background work paused for the budget, if it did.
     pub(crate) first_paused_day: Option<u32>,
     pub(crate) wall_secs: f64,
+    pub(crate) events: Transport,
+    /// What the simulator pushed (events on).
+    pushed: Value,
 }
 
 impl Report {
@@ -391,6 +420,8 @@ impl Report {
             "ends": self.ends.json(),
             "first_paused_day": self.first_paused_day,
             "wall_secs": (self.wall_secs * 10.0).round() / 10.0,
+            "events": self.events.name(),
+            "pushed": self.pushed,
         })
     }
 }
@@ -427,10 +458,12 @@ pub(crate) async fn run(options: &Options, mut log: impl FnMut(String)) -> anyho
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned())),
     );
+    vars.extend(events::bot_vars(options.events));
     let settings = Settings::load_from(None, vars).map_err(|e| anyhow::anyhow!("{e}"))?;
     let bot_clock = Arc::new(SimTime { clock: clock.clone(), poll: options.poll });
     let app = Application::build_with_clock(&settings, bot_clock).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let address = format!("http://{}", app.local_addr());
+    events::subscribe(&sim, options.events, &address)?;
     let callback = format!("{address}/dingtalk/callback");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
@@ -449,6 +482,7 @@ pub(crate) async fn run(options: &Options, mut log: impl FnMut(String)) -> anyho
     let mut day_start_calls = BTreeMap::new();
     let mut next_scrape = start + HOUR;
     let mut now = start;
+    let mut before = start - 1;
     loop {
         for (code, last) in shown.iter_mut().enumerate() {
             let answer = plan.answer(code, now);
@@ -459,6 +493,10 @@ pub(crate) async fn run(options: &Options, mut log: impl FnMut(String)) -> anyho
                 *last = Some(answer);
             }
         }
+        if options.events != Transport::Off {
+            announce(&sim, &plan, options.seed, before, now);
+        }
+        before = now;
         while let Some(question) = plan.questions.get(next_question).filter(|q| q.at <= now) {
             let answered = ask(&sim, &callback, &plan, question).await;
             let could_be_live = question.ask == Ask::Meeting && plan.could_be_live(question.code, now, live_ms);
@@ -524,6 +562,18 @@ pub(crate) async fn run(options: &Options, mut log: impl FnMut(String)) -> anyho
     Ok(report(options, &plan, &asked, &records, calls, &paused_hours, first_paused_day, began.elapsed()))
 }
 
+/// Has DingTalk tell the bot of every meeting that ended or started after `before` up to `now`
+/// (ends first: a code's next meeting may start as its last one ends).
+fn announce(sim: &Simulator, plan: &Plan, seed: u64, before: i64, now: i64) {
+    let within = |at: i64| before < at && at <= now;
+    for m in plan.meetings.iter().filter(|m| within(m.end)) {
+        events::ended(sim, &plan.codes[m.code], &m.id, events::people(seed, &m.id));
+    }
+    for m in plan.meetings.iter().filter(|m| within(m.start)) {
+        events::started(sim, &plan.codes[m.code], &m.id, events::people(seed, &m.id));
+    }
+}
+
 /// Sends `question` at the simulator's now and waits for its one answer.
 async fn ask(sim: &Simulator, callback: &str, plan: &Plan, question: &Question) -> Answered {
     let code = &plan.codes[question.code];
@@ -571,10 +621,15 @@ fn report(
     wall: Duration,
 ) -> Report {
     let live_ms = 24 * HOUR;
-    let mut updates: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    // Each card's accepted updates: when, and whether it showed a meeting in progress / ended.
+    let mut updates: BTreeMap<String, Vec<(i64, bool, bool)>> = BTreeMap::new();
     for call in records.cards.calls.iter().filter(|c| c.kind == CardCallKind::Update && c.accepted()) {
-        if let Some(id) = call.body.as_ref().and_then(|b| b["outTrackId"].as_str()) {
-            updates.entry(id.to_owned()).or_default().push(call.at_ms);
+        if let Some(body) = &call.body
+            && let Some(id) = body["outTrackId"].as_str()
+        {
+            let text = body.to_string();
+            let shows = (text.contains(LIVE_LABEL), text.contains(ENDED_LABEL));
+            updates.entry(id.to_owned()).or_default().push((call.at_ms, shows.0, shows.1));
         }
     }
     let paused_at = |at: i64| paused_hours.contains(&((at - plan.start) / HOUR));
@@ -585,22 +640,30 @@ fn report(
     }) {
         let (question, id) = card;
         let times = updates.get(id.as_str()).map(Vec::as_slice).unwrap_or_default();
+        let target = if options.events == Transport::Off { TARGET_MS } else { EVENTS_TARGET_MS };
         for meeting in plan.meetings.iter().filter(|m| m.code == question.code) {
-            for (change, shown) in [(meeting.start, &mut starts), (meeting.end, &mut ends)] {
+            for (change, started, shown) in [(meeting.start, true, &mut starts), (meeting.end, false, &mut ends)] {
                 if change <= question.at || change > question.at + live_ms || change > plan.end {
                     continue;
                 }
                 shown.changes += 1;
-                match times.iter().find(|t| **t >= change) {
-                    Some(t) if t - change <= TARGET_MS => shown.within_target += 1,
+                // The first update after the change that shows it (a meeting in progress or ended).
+                let first = times
+                    .iter()
+                    .find(|(t, live, ended)| *t >= change && if started { *live } else { *ended })
+                    .map(|(t, _, _)| t - change);
+                match first {
+                    Some(delay) if delay <= TARGET_MS => shown.within_target += 1,
                     Some(_) => shown.later += 1,
                     None => shown.never += 1,
                 }
-                if let Some(t) = times.iter().find(|t| **t >= change) {
-                    shown.longest_ms = shown.longest_ms.max(t - change);
+                if let Some(delay) = first {
+                    shown.delays_ms.push(delay);
+                    if delay <= EVENTS_TARGET_MS {
+                        shown.within_5s += 1;
+                    }
                 }
-                let missed = times.iter().find(|t| **t >= change).is_none_or(|t| t - change > TARGET_MS);
-                if missed && paused_at(change) {
+                if first.is_none_or(|delay| delay > target) && paused_at(change) {
                     shown.while_paused += 1;
                 }
             }
@@ -631,5 +694,11 @@ fn report(
         ends,
         first_paused_day,
         wall_secs: wall.as_secs_f64(),
+        events: options.events,
+        pushed: events::pushed(&records.events),
     }
 }
+
+/// How the bot's cards (in Chinese, its default) say a meeting is in progress, or ended.
+const LIVE_LABEL: &str = "进行中";
+const ENDED_LABEL: &str = "已结束";

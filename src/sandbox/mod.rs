@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,7 @@ use crate::app::{Application, StartError};
 use crate::config::{CardsMode, ConfigError, Mode, Settings};
 use crate::lang::Lang;
 use dingtalk_sim::scenario::CodeAnswer;
+use dingtalk_sim::state::meeting_events::HttpSubscription;
 use dingtalk_sim::{Scenario, ScenarioError, SimClock, Simulator};
 
 /// The playground's port when none is given (another free port is used if it is taken).
@@ -96,6 +98,8 @@ pub enum SandboxError {
     Bot(#[from] StartError),
     #[error("the playground cannot listen on 127.0.0.1:{port}: {source} (try --port 0 for any free port)")]
     Playground { port: u16, source: std::io::Error },
+    #[error("the simulator cannot push meeting events to the bot: {0}")]
+    Events(String),
     #[error("the sandbox's temporary store {path} cannot be made: {source} (or pass --data-dir)")]
     DataDir { path: String, source: std::io::Error },
 }
@@ -141,16 +145,14 @@ impl Sandbox {
         let (listener, port_fallback) = bind_playground(options.port).await?;
         let callback_url = format!("http://{}/dingtalk/callback", app.local_addr());
         let stop = CancellationToken::new();
-        let playground = Arc::new(
-            playground::Playground::new(
-                Arc::clone(sim.state()),
-                callback_url,
-                options.lang,
-                options.mode,
-                stop.clone(),
-            )
-            .with_card_refresh(settings.cards.refresh),
-        );
+        subscribe_events(&sim, options.mode, &settings, bot_addr)?;
+        let playground = Arc::new(playground::Playground::new(
+            Arc::clone(sim.state()),
+            callback_url,
+            options.lang,
+            options.mode,
+            stop.clone(),
+        ));
         Ok(Self {
             sim,
             app,
@@ -290,7 +292,33 @@ fn bot_settings(
     // The playground runs the clock fast and jumps it: a lookup reused for 30 real seconds would
     // show a meeting as it was before the jump.
     vars.push(("DINGMEET_CACHE_TTL_SECS".to_owned(), "0".to_owned()));
+    // Meeting events over HTTP, as an admin sets them up in the console (a token and aes_key of
+    // this sandbox's own); a person clicking Join sees the count follow within a second.
+    vars.push(("DINGMEET_EVENT_TOKEN".to_owned(), random_alphanumeric(16)));
+    vars.push(("DINGMEET_EVENT_AES_KEY".to_owned(), random_alphanumeric(AES_KEY_CHARS)));
+    vars.push(("DINGMEET_CARD_MEMBER_UPDATE_SECS".to_owned(), "1".to_owned()));
     Settings::load_from(None, vars)
+}
+
+/// The console's aes_key is 43 characters.
+const AES_KEY_CHARS: usize = 43;
+
+fn random_alphanumeric(len: usize) -> String {
+    std::iter::repeat_with(fastrand::alphanumeric).take(len).collect()
+}
+
+/// Has the simulator push its meeting events (a meeting started, ended, joined, left) the way
+/// the bot takes them: down its Stream connection in stream and both modes, as encrypted HTTP
+/// pushes to its `/dingtalk/events` in http mode.
+fn subscribe_events(sim: &Simulator, mode: Mode, settings: &Settings, bot: SocketAddr) -> Result<(), SandboxError> {
+    if mode != Mode::Http {
+        sim.events().set_stream(true);
+        return Ok(());
+    }
+    let Some(events) = &settings.server.events else { return Ok(()) };
+    let url = format!("http://{bot}{}", crate::server::event_callback::PATH);
+    let subscription = HttpSubscription::new(&url, events.token.expose_secret(), events.aes_key.expose_secret());
+    sim.events().subscribe_http(&subscription).map_err(|err| SandboxError::Events(err.to_string()))
 }
 
 /// Binds the playground on loopback; reports whether it fell back from the default port.

@@ -2,7 +2,8 @@
 //! (chosen over headless_chrome: fewer new crates, 15 against 23, async on tokio like the rest of
 //! the tests, and no TLS stack of its own): type a query, send it, wait for the bot's card
 //! (title, status, join link) and take a screenshot; watch an interactive card come alive as
-//! its meeting starts and press its Refresh button. With `DINGMEET_UPDATE_SCREENSHOT=1` the
+//! its meeting starts and press its Refresh button; watch meeting events (start, people joining
+//! and leaving, the end) move a card within seconds. With `DINGMEET_UPDATE_SCREENSHOT=1` the
 //! screenshot replaces `docs/playground.png`.
 //!
 //! Chromium is found at `$CHROMIUM`, `/usr/bin/chromium` or on the `PATH`; without it the test
@@ -336,6 +337,68 @@ async fn an_interactive_card_comes_alive_as_its_meeting_starts_and_refresh_shows
     let target = screenshot_path("playground-live-card.png");
     std::fs::write(&target, playground.screenshot().await).expect("the screenshot is saved");
     eprintln!("live card screenshot: {}", target.display());
+    playground.close().await;
+}
+
+/// The scenario control of the stand-up behind 888000111.
+const STAND_UP: &str = ".move[data-conference-id='5f3a9c0e2b7d4e18a6c1f0d2']";
+
+/// Clicks the stand-up's `action` control and waits for the controls to say `shows`.
+async fn control(playground: &Playground, action: &str, shows: &str) -> Instant {
+    playground.click(&format!("{STAND_UP} .move-{action}")).await;
+    let clicked = Instant::now();
+    let check =
+        format!("const m = document.querySelector(\"{STAND_UP}\"); return !!m && m.textContent.includes('{shows}');");
+    assert_eq!(playground.eval(&when(&check, DEADLINE.as_millis())).await, true, "the control shows {shows}");
+    clicked
+}
+
+/// Waits for the card to meet `condition`; answers it and how long after `since` it did.
+async fn card_changed(playground: &Playground, condition: &str, since: Instant) -> (Value, Duration) {
+    let card = playground.eval(&card_when(condition)).await;
+    let took = since.elapsed();
+    assert!(!card.is_null(), "the card came to {condition}");
+    (card, took)
+}
+
+#[tokio::test]
+async fn meeting_events_move_the_card_start_people_joining_and_leaving_and_the_end() {
+    let playground = Playground::open().await;
+    playground.type_and_send("@会议助手 /meeting 888000111").await;
+    let card = playground.eval(&card_when("card.text.includes('项目站会') && card.text.includes('未开始')")).await;
+    let id = card["id"].clone();
+
+    // DingTalk tells the bot `conference_created`: the card is in progress, no lookup needed.
+    let clicked = control(&playground, "start", "进行中").await;
+    let (live, took_start) = card_changed(&playground, "card.text.includes('进行中')", clicked).await;
+    assert_eq!((live["id"].clone(), live["bots"].clone()), (id.clone(), json!(1)), "in place: {live}");
+    assert_eq!(live["joins"], json!(["https://meeting.dingtalk.com/j/888000111"]), "{live}");
+
+    // Three people join (`user_join` each), then one leaves: the count follows.
+    for n in 1..=3 {
+        control(&playground, "join", &format!("{n} 人在会")).await;
+    }
+    let count = |n: u32| format!("/在会人数\\s*[:：]\\s*{n}(?!\\d)/.test(card.text)");
+    let (three, _) = card_changed(&playground, &count(3), clicked).await;
+    assert_eq!(three["id"], id, "{three}");
+    let left = control(&playground, "leave", "2 人在会").await;
+    let (two, took_leave) = card_changed(&playground, &count(2), left).await;
+    assert!(two["text"].as_str().is_some_and(|t| t.contains("进行中")), "{two}");
+
+    // `conference_closed`: ended, how long and how many took part, and no Join link any more.
+    let ended_at = control(&playground, "end", "已结束").await;
+    let (ended, took_end) = card_changed(&playground, "card.text.includes('已结束')", ended_at).await;
+    let text = ended["text"].as_str().unwrap_or_default();
+    assert!(text.contains("参会人数") && text.contains('3'), "took part: {ended}");
+    assert!(text.contains("时长"), "how long it lasted: {ended}");
+    assert_eq!(ended["joins"], json!([]), "no Join link once ended: {ended}");
+    assert_eq!((ended["id"].clone(), ended["bots"].clone()), (id, json!(1)), "in place: {ended}");
+    eprintln!("card changed after start {took_start:?}, a leave {took_leave:?}, the end {took_end:?}");
+    for took in [took_start, took_leave, took_end] {
+        assert!(took < Duration::from_secs(5), "a person sees the change at once, not at the next look: {took:?}");
+    }
+    playground.eval("document.fonts.ready.then(() => document.activeElement.blur())").await;
+    std::fs::write(screenshot_path("playground-events.png"), playground.screenshot().await).expect("saved");
     playground.close().await;
 }
 

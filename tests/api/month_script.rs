@@ -29,3 +29,24 @@ fn a_few_days_of_the_month_replay_answer_everyone_and_keep_live_cards_live() {
     assert_eq!(n("/starts/within_60s"), n("/starts/on_live_cards"), "{month}");
     assert_eq!(n("/ends/within_60s"), n("/ends/on_live_cards"), "{month}");
 }
+
+#[test]
+fn a_few_days_with_meeting_events_show_every_start_and_end_within_seconds_without_polling() {
+    let _machine = crate::helpers::heavy_blocking();
+    assert_eq!(replay::events::Transport::parse("stream"), Some(replay::events::Transport::Stream));
+    let events = replay::events::Transport::parse("http").expect("a transport");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+    let options = replay::Options { days: 3, events, ..replay::Options::default() };
+    let report = runtime.block_on(replay::run(&options, |_| {})).expect("the replay runs");
+    let month = report.json();
+    let n = |path: &str| month.pointer(path).and_then(Value::as_u64).unwrap_or_else(|| panic!("{path} in {month}"));
+
+    assert_eq!(n("/answered_at_once"), n("/questions"), "{month}");
+    assert_eq!(n("/calls_total"), n("/sim_requests"), "{month}");
+    assert!(n("/pushed/emitted") > 0, "{month}");
+    assert_eq!(n("/pushed/http_accepted"), n("/pushed/http_pushes"), "every push answered success: {month}");
+    assert_eq!(n("/pushed/given_up"), 0, "{month}");
+    assert!(n("/starts/on_live_cards") > 0 && n("/ends/on_live_cards") > 0, "{month}");
+    assert_eq!(n("/starts/within_5s"), n("/starts/on_live_cards"), "{month}");
+    assert_eq!(n("/ends/within_5s"), n("/ends/on_live_cards"), "{month}");
+}

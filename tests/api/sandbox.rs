@@ -456,6 +456,24 @@ async fn a_card_comes_alive_as_its_meeting_starts_and_ends_and_refresh_goes_the_
         assert_eq!(live.buttons[0].url, "https://meeting.dingtalk.com/j/888000111");
         assert_eq!(live.card.as_ref().map(|c| c.updates), Some(1));
 
+        // People join: DingTalk's `user_join` events, the count on the card.
+        let mut join = control("join");
+        join["count"] = json!(2);
+        let (status, moved) = sandbox.post("/api/meetings", join).await;
+        assert_eq!(status, 200, "{moved}");
+        let joined = moved.as_array().and_then(|m| m.iter().find(|m| m["code"] == "888000111")).expect("listed");
+        assert_eq!(joined["activeNum"], 2, "{joined}");
+        // The first join shows at once, the second after the card's pause (1 s in the sandbox).
+        let mut counted = next_card(&sandbox, live.seq, Some(id)).await;
+        while !counted.text.contains("在会人数：2") {
+            assert!(counted.text.contains("在会人数：1"), "the count follows the joins: {}", counted.text);
+            counted = next_card(&sandbox, counted.seq, Some(id)).await;
+        }
+        let mut too_many = control("leave");
+        too_many["count"] = json!(0);
+        assert_eq!(sandbox.post("/api/meetings", too_many).await.0, 400);
+        let live = counted;
+
         let mut rename = control("rename");
         rename["title"] = json!("项目站会（改）");
         assert_eq!(sandbox.post("/api/meetings", rename).await.0, 200);
@@ -471,6 +489,7 @@ async fn a_card_comes_alive_as_its_meeting_starts_and_ends_and_refresh_goes_the_
         let ended = next_card(&sandbox, fresh.seq, Some(id)).await;
         assert!(ended.text.contains("已结束"), "{}", ended.text);
         assert!(ended.buttons.is_empty(), "no join link once it ended: {ended:?}");
+        assert_eq!(sandbox.post("/api/meetings", control("join")).await.0, 409, "no one joins an ended meeting");
 
         let (status, _) = sandbox.post("/api/press", json!({ "outTrackId": "nope" })).await;
         assert_eq!(status, 404);

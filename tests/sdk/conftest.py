@@ -9,6 +9,8 @@ import time
 import pytest
 import requests
 
+from sdk_client import Client
+
 # How long a control may wait for something to be recorded (it polls on the simulator's side).
 WAIT_S = 30
 
@@ -66,3 +68,12 @@ def sim():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def client(sim):
+    """DingTalk's official Stream SDK, connected to the simulator (one connection for the whole
+    suite: a pushed frame goes to any connection subscribed to it)."""
+    started = Client(sim)
+    sim.get("/stream/connections", opened=1)
+    return started

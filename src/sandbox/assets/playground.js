@@ -40,10 +40,13 @@
       cardUpdated: '互动卡片 · 已更新 {n} 次',
       pressFailed: '按钮没按成：{error}',
       movesTitle: '场景控制',
-      movesHint: '预约的会议按时开始、结束：时钟走到那一刻，机器人随后查看卡片并原地更新。',
+      movesHint: '预约的会议按时开始、结束，有人入会、离会：钉钉把这些会议事件推给机器人，卡片随即原地更新，不用再去查。',
       moveStart: '开始',
       moveEnd: '结束',
+      moveJoin: '入会',
+      moveLeave: '离会',
       moveRename: '改标题',
+      movePeople: '{n} 人在会',
       renamePrompt: '新的会议标题',
       moveFailed: '没改成：{error}',
       statusUpcoming: '未开始',
@@ -82,10 +85,13 @@
       cardUpdated: 'interactive card · updated {n}×',
       pressFailed: 'The button press failed: {error}',
       movesTitle: 'Scenario',
-      movesHint: 'A booked meeting starts and ends on time: the clock runs to that moment, then the bot looks at its cards and updates them in place.',
+      movesHint: 'A booked meeting starts and ends on time, people join and leave: DingTalk pushes each as a meeting event to the bot, which updates its cards in place at once, without a lookup.',
       moveStart: 'Start',
       moveEnd: 'End',
+      moveJoin: 'Join',
+      moveLeave: 'Leave',
       moveRename: 'Rename',
+      movePeople: '{n} in the meeting',
       renamePrompt: 'The meeting\'s new title',
       moveFailed: 'Not changed: {error}',
       statusUpcoming: 'upcoming',
@@ -580,7 +586,8 @@
     tick();
   }
 
-  // The scenario controls: booked meetings to start, end or rename, so a card comes alive.
+  // The scenario controls: booked meetings to start, join, leave, end or rename, each told to the
+  // bot as DingTalk's meeting event, so a card comes alive.
   function statusLabel(status) {
     const t = state.t;
     return status === 2 ? t.statusLive : status === 1 ? t.statusEnded : t.statusUpcoming;
@@ -596,6 +603,7 @@
         const head = el('div', 'move-head');
         head.append(el('span', 'code-num', m.code), el('span', 'move-status', statusLabel(m.status)));
         item.append(head, el('div', 'code-about move-title', m.title || ''));
+        if (m.status === 2) item.append(el('div', 'code-about move-people', fill(t.movePeople, { n: m.activeNum })));
         const buttons = el('div', 'move-buttons');
         const control = (action, label, enabled) => {
           const button = el('button', 'clock-button move-' + action, label);
@@ -612,6 +620,8 @@
           buttons.append(button);
         };
         control('start', t.moveStart, m.status === 0 || m.status === undefined || m.status === null);
+        control('join', t.moveJoin, m.status === 2);
+        control('leave', t.moveLeave, m.status === 2 && m.activeNum > 0);
         control('end', t.moveEnd, m.status === 2);
         control('rename', t.moveRename, true);
         item.append(buttons);

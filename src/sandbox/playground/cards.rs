@@ -1,13 +1,13 @@
 //! What the page does to interactive cards and the meetings behind them: `POST /api/press`
 //! presses a card's button the real way (the simulator calls the bot back, over its Stream
 //! gateway or to the HTTP route the bot registered), and `GET`/`POST /api/meetings` are the
-//! scenario controls that start, end and rename a booked meeting, so a person watches its card
-//! come alive.
+//! scenario controls that start, end and rename a booked meeting and have people join and
+//! leave it, so a person watches its card come alive.
 //!
 //! A meeting starts (or ends) at its booked time: the control runs the simulated clock to that
-//! time, moves the meeting, then runs the clock on past when the bot next looks at its cards
-//! (shortly after a known start or end; otherwise its refresh interval), so the card changes
-//! while the person watches rather than when the booking says.
+//! time and moves the meeting. Starts, ends, joins and leaves reach the bot as DingTalk's
+//! meeting events (the simulator pushes them over its Stream gateway or to the bot's
+//! `/dingtalk/events`), which the bot shows on its cards at once, without a lookup.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,11 +22,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Playground, error};
 
-/// How long after a meeting's start or end the control runs the clock on: past the bot's look
-/// just after a change (20 s).
-const PAST_THE_LOOK: Duration = Duration::from_secs(30);
 /// The longest title the rename control takes, in characters.
 const MAX_TITLE_CHARS: usize = 100;
+/// The most people one join or leave control moves.
+const MAX_PEOPLE: usize = 500;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -96,6 +95,8 @@ pub(super) struct Movable {
     status: Option<i64>,
     start_ms: Option<i64>,
     end_ms: Option<i64>,
+    /// How many are in it now, as its member events tell.
+    active_num: usize,
 }
 
 fn movable(pg: &Playground) -> Vec<Movable> {
@@ -111,6 +112,7 @@ fn movable(pg: &Playground) -> Vec<Movable> {
             status: spec.status,
             start_ms: spec.start.map(|m| m.at(now)),
             end_ms: spec.end.map(|m| m.at(now)),
+            active_num: pg.sim.events().active_num(spec.conference_id.as_deref().unwrap_or_default()),
         })
         .collect()
 }
@@ -126,6 +128,8 @@ enum Move {
     Start,
     End,
     Rename,
+    Join,
+    Leave,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,9 +141,13 @@ pub(super) struct MoveRequest {
     /// The new title, for `rename`.
     #[serde(default)]
     title: Option<String>,
+    /// How many join or leave, for `join` and `leave` (1 when left out).
+    #[serde(default)]
+    count: Option<usize>,
 }
 
-/// `POST /api/meetings`: starts, ends or renames a meeting; answers the meetings as they are.
+/// `POST /api/meetings`: starts, ends or renames a meeting, or has people join or leave it;
+/// answers the meetings as they are.
 pub(super) async fn move_meeting(
     State(pg): State<Arc<Playground>>,
     request: Result<Json<MoveRequest>, JsonRejection>,
@@ -159,6 +167,19 @@ pub(super) async fn move_meeting(
     let moved = match request.action {
         Move::Start => pg.at_booked_time(spec.start, || pg.sim.meetings().start_meeting(&code, id)),
         Move::End => pg.at_booked_time(spec.end, || pg.sim.meetings().end_meeting(&code, id)),
+        Move::Join | Move::Leave => {
+            let count = request.count.unwrap_or(1);
+            if !(1..=MAX_PEOPLE).contains(&count) {
+                return error(StatusCode::BAD_REQUEST, &format!("count is 1 to {MAX_PEOPLE} people"));
+            }
+            if spec.status != Some(2) {
+                return error(StatusCode::CONFLICT, "people join and leave a meeting in progress: start it first");
+            }
+            match request.action {
+                Move::Join => pg.sim.events().join(&code, id, count),
+                _ => pg.sim.events().leave(&code, id, count),
+            }
+        }
         Move::Rename => {
             let title = request.title.as_deref().map(str::trim).unwrap_or_default();
             if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
@@ -175,21 +196,14 @@ pub(super) async fn move_meeting(
 }
 
 impl Playground {
-    /// Runs the clock to the `booked` time (if still ahead), makes the change, then runs it on
-    /// past the bot's next look at the meeting's cards.
+    /// Runs the clock to the `booked` time (if still ahead), then makes the change (whose event
+    /// the bot shows at once).
     fn at_booked_time(&self, booked: Option<Moment>, change: impl FnOnce() -> bool) -> bool {
         let clock = self.sim.clock();
         let now = clock.now_ms();
-        let booked = booked.map(|m| m.at(now)).filter(|at| *at > now);
-        if let Some(at) = booked {
+        if let Some(at) = booked.map(|m| m.at(now)).filter(|at| *at > now) {
             clock.advance(Duration::from_millis(u64::try_from(at - now).unwrap_or(0)));
         }
-        if !change() {
-            return false;
-        }
-        // A change at a booked time is looked at just after it; any other at the next refresh.
-        let wait = if booked.is_some() { PAST_THE_LOOK } else { self.card_refresh + PAST_THE_LOOK };
-        clock.advance(wait);
-        true
+        change()
     }
 }

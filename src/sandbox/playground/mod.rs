@@ -4,7 +4,7 @@
 //! DingTalk would; `GET /api/replies` long-polls what the bot then posted to the simulated
 //! session webhook (or the robot OpenAPI) and the interactive cards it delivered and updated,
 //! normalised for the page; `POST /api/press` presses a card's button and `/api/meetings` moves
-//! a booked meeting (`cards.rs`). `GET /api/sandbox` tells
+//! a booked meeting and has people join and leave it, as DingTalk's meeting events (`cards.rs`). `GET /api/sandbox` tells
 //! the page (and `dingmeet send`) where everything is. The page itself is plain HTML, CSS and
 //! JavaScript compiled into the binary. Only loopback `Host`s are answered. This file is the
 //! router, the page's assets and `/api/sandbox`; `send.rs` is what the page sends, `replies.rs`
@@ -59,21 +59,12 @@ pub struct Playground {
     /// Cancelled at shutdown, so long polls end at once.
     stop: CancellationToken,
     speed: Arc<Speed>,
-    /// The bot's `DINGMEET_CARD_REFRESH_SECS`: how long a moved meeting's card may wait for a look.
-    card_refresh: Duration,
 }
 
 impl Playground {
     pub fn new(sim: Arc<SimState>, callback_url: String, lang: Lang, mode: Mode, stop: CancellationToken) -> Self {
         let speed = Speed::start(sim.clock().clone(), stop.clone());
-        Self { sim, callback_url, lang, mode, stop, speed, card_refresh: Duration::from_secs(600) }
-    }
-
-    /// The bot's card refresh interval (default 600 s).
-    #[must_use]
-    pub fn with_card_refresh(mut self, refresh: Duration) -> Self {
-        self.card_refresh = refresh;
-        self
+        Self { sim, callback_url, lang, mode, stop, speed }
     }
 
     /// How fast the simulated clock runs.

@@ -20,7 +20,7 @@ const DEVICES: [&str; 4] = ["Android", "iOS", "Mac", "Windows"];
 
 /// What happened to a conference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scene {
+pub enum Scene {
     Created,
     Closed,
 }
@@ -163,9 +163,10 @@ impl EventsView<'_> {
         stream.map(|events| self.push_stream(events)).is_some()
     }
 
-    /// `meeting_status_change` for a meeting the controls started or ended; a close sees
-    /// everyone still in it out (without member events) and reports its length in minutes.
-    pub(crate) fn conference_changed(&self, code: &str, conference_id: &str, scene: Scene) {
+    /// `meeting_status_change` for a meeting the controls started or ended (or that a replay
+    /// moved along its own timetable); a close sees everyone still in it out (without member
+    /// events) and reports its length in minutes. False if there is no such meeting.
+    pub fn conference_changed(&self, code: &str, conference_id: &str, scene: Scene) -> bool {
         let home = self.state.home_corp().to_owned();
         self.emit(code, conference_id, |spec, events, now| {
             let key = (home.clone(), conference_id.to_owned());
@@ -177,7 +178,7 @@ impl EventsView<'_> {
             let name = if scene == Scene::Created { "conference_created" } else { "conference_closed" };
             let data = Map::from_iter([("openConfModel".to_owned(), model)]);
             vec![events.make(&home, conference_id, STATUS_CHANGE, name, now, data)]
-        });
+        })
     }
 
     /// `count` people join the meeting: one `user_join` each. False if there is no such meeting.

@@ -292,16 +292,7 @@ impl<'a> StreamView<'a> {
             }
             let settled = match answers {
                 Some(FrameKind::Callback) => code == Some(200),
-                Some(FrameKind::Event) => {
-                    let data = json.as_ref().and_then(|j| j.get("data")?.as_str());
-                    let status = data
-                        .and_then(|d| serde_json::from_str::<Value>(d).ok())
-                        .and_then(|d| d.get("status")?.as_str().map(str::to_owned));
-                    // `SUCCESS` settles and `LATER` asks for the event again (protocol §5). The
-                    // Python SDK's ack has no status (it echoes the event's data): settled too,
-                    // as `LATER` is the only documented way to ask again.
-                    code == Some(200) && matches!(status.as_deref(), None | Some("SUCCESS"))
-                }
+                Some(FrameKind::Event) => code == Some(200) && event_ack_settles(json.as_ref()),
                 _ => false,
             };
             if settled
@@ -334,5 +325,49 @@ impl<'a> StreamView<'a> {
     pub(crate) fn redeliver_due(&self) {
         let ctx = self.context();
         self.with_gateway(|g, records, seq| g.redeliver_due(records, seq, &ctx));
+    }
+}
+
+/// Whether an event's ack (code 200, its `messageId`) settles it: its `data` must be a JSON
+/// string holding an object whose `status` is `SUCCESS`; `LATER` (or any other status) asks for
+/// the event again (protocol §5). An object with no `status` at all is the official Python
+/// SDK's ack (it echoes the event's data): settled too, as `LATER` is the only documented way
+/// to ask again. `data` missing, not a string, or not a JSON object settles nothing.
+fn event_ack_settles(frame: Option<&Value>) -> bool {
+    let Some(data) = frame.and_then(|f| f.get("data")?.as_str()) else { return false };
+    let Ok(Value::Object(data)) = serde_json::from_str::<Value>(data) else { return false };
+    match data.get("status") {
+        None => true,
+        Some(status) => status.as_str() == Some("SUCCESS"),
+    }
+}
+
+#[cfg(test)]
+mod ack_tests {
+    use serde_json::json;
+
+    use super::event_ack_settles;
+
+    #[test]
+    fn only_a_json_string_saying_success_or_no_status_settles_an_event() {
+        let ack = |data: serde_json::Value| json!({"code": 200, "headers": {"messageId": "m"}, "data": data});
+        assert!(event_ack_settles(Some(&ack(json!(r#"{"status":"SUCCESS","message":"success"}"#)))));
+        assert!(
+            event_ack_settles(Some(&ack(json!(r#"{"changeScene":"conference_created"}"#)))),
+            "the Python SDK's echo"
+        );
+        for refused in [
+            json!(r#"{"status":"LATER","message":"later"}"#),
+            json!(r#"{"status":"success"}"#),
+            json!(r#"{"status":1}"#),
+            json!({"status": "SUCCESS"}),
+            json!("SUCCESS"),
+            json!("[]"),
+            json!(null),
+        ] {
+            assert!(!event_ack_settles(Some(&ack(refused.clone()))), "{refused}");
+        }
+        assert!(!event_ack_settles(Some(&json!({"code": 200}))), "no data");
+        assert!(!event_ack_settles(None), "not JSON");
     }
 }
