@@ -388,6 +388,8 @@ pub(crate) struct Report {
     pub(crate) events: Transport,
     /// What the simulator pushed (events on).
     pushed: Value,
+    /// The questions not answered at once, with what the simulator saw then.
+    pub(crate) missed: Vec<Value>,
 }
 
 impl Report {
@@ -422,6 +424,7 @@ impl Report {
             "wall_secs": (self.wall_secs * 10.0).round() / 10.0,
             "events": self.events.name(),
             "pushed": self.pushed,
+            "missed": self.missed,
         })
     }
 }
@@ -483,6 +486,7 @@ pub(crate) async fn run(options: &Options, mut log: impl FnMut(String)) -> anyho
     let mut next_scrape = start + HOUR;
     let mut now = start;
     let mut before = start - 1;
+    let mut missed = Vec::new();
     loop {
         for (code, last) in shown.iter_mut().enumerate() {
             let answer = plan.answer(code, now);
@@ -499,6 +503,11 @@ pub(crate) async fn run(options: &Options, mut log: impl FnMut(String)) -> anyho
         before = now;
         while let Some(question) = plan.questions.get(next_question).filter(|q| q.at <= now) {
             let answered = ask(&sim, &callback, &plan, question).await;
+            if answered == Answered::Not {
+                let seen = unanswered(&sim, &plan, question, now).await;
+                log(format!("missed {seen}"));
+                missed.push(seen);
+            }
             let could_be_live = question.ask == Ask::Meeting && plan.could_be_live(question.code, now, live_ms);
             asked.push(Asked { at: now, code: question.code, ask: question.ask, could_be_live, answered });
             next_question += 1;
@@ -559,7 +568,42 @@ pub(crate) async fn run(options: &Options, mut log: impl FnMut(String)) -> anyho
     let _ = tokio::time::timeout(WAIT, server).await;
     let records = sim.records();
     sim.stop().await;
-    Ok(report(options, &plan, &asked, &records, calls, &paused_hours, first_paused_day, began.elapsed()))
+    let mut report = report(options, &plan, &asked, &records, calls, &paused_hours, first_paused_day, began.elapsed());
+    report.missed = missed;
+    Ok(report)
+}
+
+/// What the simulator saw of a question not answered at once, for the report.
+async fn unanswered(sim: &Simulator, plan: &Plan, question: &Question, now: i64) -> Value {
+    let staff = format!("staff{:04}", question.staff);
+    let seen = read(sim, |r| {
+        let posts: Vec<Value> = r
+            .webhook_posts
+            .iter()
+            .filter(|p| p.at_ms == now)
+            .map(|p| json!({"errcode": p.errcode, "errmsg": p.errmsg, "msgtype": p.msgtype()}))
+            .collect();
+        let cards: Vec<Value> =
+            r.cards.cards.values().filter(|c| c.created_ms == now).map(|c| json!({"space": c.space_id})).collect();
+        let calls: Vec<Value> = r
+            .cards
+            .calls
+            .iter()
+            .filter(|c| c.at_ms == now)
+            .map(|c| json!({"kind": format!("{:?}", c.kind), "status": c.status, "error": c.error_code}))
+            .collect();
+        Some(json!({"posts": posts, "cards": cards, "card_calls": calls}))
+    })
+    .await
+    .unwrap_or(Value::Null);
+    json!({
+        "day": (now - plan.start) / DAY + 1,
+        "minute_of_day": ((now - plan.start) % DAY) / MINUTE,
+        "ask": if question.ask == Ask::Meeting { "meeting" } else { "remind" },
+        "chat": match question.chat { Chat::Group(g) => format!("group{g:02}"), Chat::Single => format!("1:1 {staff}") },
+        "code": plan.codes[question.code],
+        "seen_at_that_moment": seen,
+    })
 }
 
 /// Has DingTalk tell the bot of every meeting that ended or started after `before` up to `now`
@@ -696,6 +740,7 @@ fn report(
         wall_secs: wall.as_secs_f64(),
         events: options.events,
         pushed: events::pushed(&records.events),
+        missed: Vec::new(),
     }
 }
 

@@ -18,7 +18,7 @@ fn a_few_days_of_the_month_replay_answer_everyone_and_keep_live_cards_live() {
     let month = report.json();
     let n = |path: &str| month.pointer(path).and_then(Value::as_u64).unwrap_or_else(|| panic!("{path} in {month}"));
 
-    assert_eq!(days.len(), 3, "{days:?}");
+    assert_eq!(days.iter().filter(|l| l.starts_with("day ")).count(), 3, "{days:?}");
     assert_eq!(n("/questions"), 330, "{month}");
     assert_eq!(n("/answered_at_once"), n("/questions"), "{month}");
     assert!(n("/interactive") > 0 && n("/markdown") > 0, "{month}");
