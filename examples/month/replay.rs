@@ -502,9 +502,10 @@ pub(crate) async fn run(options: &Options, mut log: impl FnMut(String)) -> anyho
         }
         before = now;
         while let Some(question) = plan.questions.get(next_question).filter(|q| q.at <= now) {
-            let answered = ask(&sim, &callback, &plan, question).await;
+            let (answered, callback_status) = ask(&sim, &callback, &plan, question).await;
             if answered == Answered::Not {
-                let seen = unanswered(&sim, &plan, question, now).await;
+                let mut seen = unanswered(&sim, &plan, question, now).await;
+                seen["callback_status"] = json!(callback_status);
                 log(format!("missed {seen}"));
                 missed.push(seen);
             }
@@ -618,8 +619,9 @@ fn announce(sim: &Simulator, plan: &Plan, seed: u64, before: i64, now: i64) {
     }
 }
 
-/// Sends `question` at the simulator's now and waits for its one answer.
-async fn ask(sim: &Simulator, callback: &str, plan: &Plan, question: &Question) -> Answered {
+/// Sends `question` at the simulator's now and waits for its one answer; with the HTTP status
+/// the bot answered the callback with.
+async fn ask(sim: &Simulator, callback: &str, plan: &Plan, question: &Question) -> (Answered, Option<u16>) {
     let code = &plan.codes[question.code];
     let text = match question.ask {
         Ask::Meeting => format!("/meeting {code}"),
@@ -635,9 +637,9 @@ async fn ask(sim: &Simulator, callback: &str, plan: &Plan, question: &Question) 
         Chat::Single => (message.single().conversation_id(&format!("cidMonth1to1{staff}")), staff.clone()),
     };
     let before = read(sim, |r| Some((r.webhook_posts.len(), r.openapi_sends.len()))).await.unwrap_or_default();
-    let Ok(delivery) = message.post(callback).await else { return Answered::Not };
+    let Ok(delivery) = message.post(callback).await else { return (Answered::Not, None) };
     if delivery.status != 200 {
-        return Answered::Not;
+        return (Answered::Not, Some(delivery.status));
     }
     let session = delivery.callback.session_id.clone();
     let at = sim.clock().now_ms();
@@ -650,7 +652,7 @@ async fn ask(sim: &Simulator, callback: &str, plan: &Plan, question: &Question) 
             (posted || r.openapi_sends.len() > before.1).then_some(Answered::Markdown)
         })
         .await;
-    found.unwrap_or(Answered::Not)
+    (found.unwrap_or(Answered::Not), Some(delivery.status))
 }
 
 #[expect(clippy::too_many_arguments, reason = "the pieces of one report, called once")]
@@ -718,7 +720,8 @@ fn report(
     let sim_requests = records.token_calls.len()
         + records.conference_calls.values().sum::<usize>()
         + records.cards.calls.len()
-        + records.openapi_sends.len();
+        + records.openapi_sends.len()
+        + records.events.failed_list_calls;
     Report {
         days: options.days,
         budget: options.budget,

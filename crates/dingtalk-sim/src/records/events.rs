@@ -69,6 +69,8 @@ pub struct EventRecords {
     pub check_urls: Vec<CheckUrl>,
     /// The `eventId`s given up on after the retries (listed for `get_call_back_failed_result`).
     pub given_up: Vec<String>,
+    /// Answered calls to `get_call_back_failed_result` (what the bot's budget counts of them).
+    pub failed_list_calls: usize,
 }
 
 impl EventRecords {

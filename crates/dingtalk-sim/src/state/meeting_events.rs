@@ -205,6 +205,7 @@ impl<'a> EventsView<'a> {
             }
             let more = kept.iter().any(|e| e.corp_id == corp);
             *failed = kept;
+            world.journal.records.events.failed_list_calls += 1;
             (taken, more)
         })
     }
