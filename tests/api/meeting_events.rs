@@ -371,3 +371,67 @@ async fn once_events_come_a_card_is_not_polled_but_looked_at_once_after_a_start_
     let sim = app.finish().await;
     assert_eq!(sim.meetings().conference_calls(CODE), looks + 1, "not polled while events come");
 }
+
+/// Pushes `body` (a decrypted HTTP push) to the bot as DingTalk would; the HTTP status.
+async fn push_as_dingtalk(app: &TestApp, body: &serde_json::Value) -> u16 {
+    let cipher = EventCipher::new(TOKEN.to_owned().into(), &AES_KEY.to_owned().into(), app.sim.client_id())
+        .expect("a valid aes_key");
+    push(&app.address, &cipher, &body.to_string(), |_| {}).await
+}
+
+#[tokio::test]
+async fn an_event_pushed_again_after_a_restart_is_known_and_changes_nothing() {
+    let app = spawn_events(Via::Http, &[]).await;
+    let id = card_of_the_meeting(&app).await.out_track_id;
+    assert!(app.sim.meetings().start_meeting(CODE, CONF));
+    card_showing(&app.sim, &id, |md| md.contains("进行中")).await;
+    let (sim, store) = app.finish_keeping_store().await;
+
+    let app = spawn_app_in(sim, &settings(Via::Http, &[]), store, true).await;
+    let created = app.sim.events().records().emitted[0].clone();
+    assert_eq!(push_as_dingtalk(&app, &dingtalk_sim::state::event_push::flat_body(&created)).await, 200);
+    wait_for_events(&app.address, "duplicate", 1).await;
+    let sim = app.finish().await;
+    assert_eq!(sim.cards().card(&id).expect("the card").updates(), 1, "the repeat changed nothing");
+}
+
+#[tokio::test]
+async fn a_target_push_variant_is_applied_as_the_event_it_varies() {
+    let app = spawn_events(Via::Http, &[]).await;
+    let id = card_of_the_meeting(&app).await.out_track_id;
+    let created = json!({"EventType": "meeting_status_change_target_push", "CorpId": app.sim.home_corp(),
+        "eventId": "targeted-1", "EventTime": app.sim.clock().now_ms(),
+        "openConfModel": {"conferenceId": CONF, "roomCode": "555 666 778", "bizType": 0, "activeNum": 4},
+        "statusSeqNum": 1, "changeScene": "conference_created"});
+    assert_eq!(push_as_dingtalk(&app, &created).await, 200);
+    card_showing(&app.sim, &id, |md| md.contains("进行中") && md.contains("在会人数：4")).await;
+}
+
+#[tokio::test]
+async fn events_given_up_while_the_route_was_unreachable_are_read_once_a_later_one_shows_the_gap() {
+    let app = spawn_events(Via::Http, &[("DINGMEET_CARD_MEMBER_UPDATE_SECS", "0")]).await;
+    let id = card_of_the_meeting(&app).await.out_track_id;
+    assert!(app.sim.meetings().start_meeting(CODE, CONF));
+    card_showing(&app.sim, &id, |md| md.contains("进行中")).await;
+    let pushed = app.sim.records().events.http_pushes.len();
+
+    // The route is down for longer than DingTalk's retries: the join is given up on.
+    app.sim.events().set_http_unreachable(true);
+    assert!(app.sim.events().join(CODE, CONF, 1));
+    for (made, wait) in [(pushed + 1, 10), (pushed + 2, 30)] {
+        app.sim
+            .wait_until(WAIT, |records| (records.events.http_pushes.len() >= made).then_some(()))
+            .await
+            .expect("pushed");
+        app.sim.clock().advance(Duration::from_secs(wait));
+    }
+    app.sim.wait_until(WAIT, |records| (!records.events.given_up.is_empty()).then_some(())).await.expect("given up");
+    app.sim.events().set_http_unreachable(false);
+
+    // The next join skips a number: the bot reads the failed list a few minutes later.
+    assert!(app.sim.events().join(CODE, CONF, 1));
+    card_showing(&app.sim, &id, |md| md.contains("在会人数：1")).await;
+    app.sim.clock().advance(Duration::from_secs(5 * 60));
+    card_showing(&app.sim, &id, |md| md.contains("在会人数：2")).await;
+    assert!(app.sim.events().failed_pushes().is_empty(), "the bot took the list");
+}

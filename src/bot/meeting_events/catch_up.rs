@@ -1,6 +1,7 @@
 //! Missed pushes: with HTTP pushes configured, what DingTalk could not deliver (after its
 //! retries, 10 s and 30 s) is read from its failed-push list at start and a while after the
-//! push route was found unreachable, and taken in as if it had just been pushed.
+//! push route was found to have been unreachable (a push that came late, one the bot could not
+//! record, a conference's events skipping a number), and taken in as if it had just been pushed.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -159,9 +159,14 @@ impl MeetingEvents {
             let kept = self.book.get(&key).await?;
             let mut record =
                 kept.unwrap_or_else(|| ConferenceRecord::new(event.corp_id.as_deref(), &event.conference_id));
+            let gap = record.gap_before(event);
             let taken = record.take(event, now);
             if taken == Taken::Duplicate {
                 return Ok(taken);
+            }
+            if gap {
+                // An event before this one did not come: DingTalk may have given up pushing it.
+                self.plan_catch_up(now);
             }
             if taken == Taken::Applied {
                 record.due_ms = now;

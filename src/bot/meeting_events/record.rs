@@ -37,6 +37,9 @@ pub struct ConferenceRecord {
     pub duration_minutes: Option<i64>,
     #[serde(default)]
     pub end_time: Option<i64>,
+    /// The highest `statusSeqNum` of any event taken (status or member).
+    #[serde(default)]
+    pub max_seq: i64,
     /// The `eventId`s taken, newest last.
     #[serde(default)]
     pub seen: VecDeque<String>,
@@ -104,6 +107,11 @@ impl ConferenceRecord {
         Self { corp: corp.map(str::to_owned), conference_id: conference_id.to_owned(), ..Self::default() }
     }
 
+    /// Whether `event` skips a sequence number: an event before it has not come (yet).
+    pub fn gap_before(&self, event: &MeetingEvent) -> bool {
+        event.seq.is_some_and(|seq| self.max_seq > 0 && seq > self.max_seq.saturating_add(1))
+    }
+
     /// Takes `event` in at `now` (this bot's clock).
     pub fn take(&mut self, event: &MeetingEvent, now: i64) -> Taken {
         if let Some(id) = &event.event_id {
@@ -124,6 +132,7 @@ impl ConferenceRecord {
         };
         self.version = self.version.wrapping_add(1);
         self.last_event_ms = now;
+        self.max_seq = self.max_seq.max(event.seq.unwrap_or(0));
         if taken == Taken::Applied {
             self.pending = true;
         }
@@ -215,6 +224,17 @@ mod tests {
         assert_eq!(record.news().phase, Some(Phase::Started));
         assert_eq!(record.active(), Some(3));
         assert!(record.pending);
+    }
+
+    #[test]
+    fn a_skipped_sequence_number_is_noticed() {
+        let mut record = ConferenceRecord::new(None, "c1");
+        assert!(!record.gap_before(&created("e1", 1, 0)), "the first event says nothing of a gap");
+        record.take(&created("e1", 1, 0), 10);
+        assert!(!record.gap_before(&event("e2", 2, Change::Joined)));
+        assert!(record.gap_before(&event("e4", 4, Change::Joined)), "3 is missing");
+        record.take(&event("e4", 4, Change::Joined), 11);
+        assert!(!record.gap_before(&event("e3", 3, Change::Joined)), "a late one fills it");
     }
 
     #[test]
