@@ -49,6 +49,7 @@ fn check(state: &CheckState) -> Value {
 /// Makes the store's writer a readiness check (`store`: a replica that cannot record what it
 /// accepts must not get messages) and its journal backlog and write errors metrics.
 pub fn watch_store(readiness: &Readiness, metrics: &Metrics, store: SqliteStore) {
+    store.observe_batches(metrics.operations().journal_batch());
     let checked = store.clone();
     readiness.probe("store", move || {
         let (health, waiting) = checked.health();

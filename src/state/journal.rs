@@ -73,7 +73,7 @@ impl Journal<'_> {
         if !self.store.local.first_seen(&key).await {
             return Ok(Recorded::Duplicate);
         }
-        match durable.record(msg_id, payload) {
+        match durable.record(msg_id, payload).await {
             Ok(row) => Ok(Recorded::New(Ticket::Local(row))),
             Err(err) => {
                 self.store.local.forget(&key);

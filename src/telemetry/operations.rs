@@ -39,6 +39,7 @@ pub struct OperationsMetrics {
     journal_oldest_age: Gauge<f64, AtomicU64>,
     store_write_errors: Counter,
     reply_seconds: Family<[(&'static str, &'static str); 1], Histogram>,
+    journal_batch: Histogram,
     budget_limit: Gauge,
     permission_missing: Family<[(&'static str, String); 1], Gauge>,
     store: OnceLock<StoreSource>,
@@ -95,6 +96,12 @@ impl OperationsMetrics {
         for channel in REPLY_CHANNELS {
             drop(reply_seconds.get_or_create(&[("channel", channel)]));
         }
+        let journal_batch = Histogram::new(exponential_buckets(1.0, 2.0, 10));
+        registry.register(
+            "journal_batch_records",
+            "Records (accepted messages and done marks) per append of the journal's log: its group commit's batch sizes",
+            journal_batch.clone(),
+        );
         let budget_limit = Gauge::default();
         registry.register(
             "openapi_budget_limit",
@@ -115,6 +122,7 @@ impl OperationsMetrics {
             journal_oldest_age,
             store_write_errors,
             reply_seconds,
+            journal_batch,
             budget_limit,
             permission_missing,
             store: OnceLock::new(),
@@ -150,6 +158,11 @@ impl OperationsMetrics {
     /// The monthly OpenAPI budget per organisation.
     pub fn budget_limit(&self, limit: u64) {
         self.budget_limit.set(i64::try_from(limit).unwrap_or(i64::MAX));
+    }
+
+    /// The histogram of the journal's batch sizes, for the store to count into.
+    pub fn journal_batch(&self) -> Histogram {
+        self.journal_batch.clone()
     }
 
     /// Reads the store's backlog and errors from `source` at each rendering (the first source

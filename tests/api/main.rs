@@ -26,6 +26,7 @@ mod helpers;
 mod intake;
 mod isv;
 mod isv_stream;
+mod kill_under_load;
 mod live_cards;
 mod load_script;
 mod meeting_events;

@@ -1,16 +1,18 @@
-//! The accepted-message log: what makes an acknowledgement durable. Each accepted message is one
-//! `write` appended to a plain file before the ack, and reaches SQLite with the writer's next
-//! group commit; two files take turns, so the one whose records are committed is emptied while
-//! the other takes appends. At start both are replayed into the database, then emptied.
+//! The accepted-message log: what makes an acknowledgement durable. Accepted messages and the
+//! done marks of answered ones are appended to a plain file, many in one `write` (see
+//! [`super::group_log`]), before the ack, and reach SQLite with the writer's next group commit;
+//! two files take turns, so the one whose records are committed is emptied while the other
+//! takes appends. At start both are replayed into the database, then emptied.
 //!
 //! Why not a SQLite commit per ack: each costs thread wake-ups, `fcntl` locks and several
 //! `pwrite`s on the writer thread and back, where the append is one `write` on the calling task
 //! (BENCHMARKS.md has the counts).
 //!
-//! A record: its body's length (u32, little-endian), the CRC-32 of the body, then the body: the
-//! row (i64), the time received (ms since the epoch, i64), the `msgId`'s length (u32), the
-//! `msgId`, and the payload to the end. A record cut short by a crash, or one whose CRC does not
-//! match, ends the replay of its file.
+//! A record: its body's length (u32, little-endian), the CRC-32 of the body, then the body. An
+//! accepted message's: the row (i64), the time received (ms since the epoch, i64), the `msgId`'s
+//! length (u32), the `msgId`, and the payload to the end. A done mark's (16 bytes, shorter than
+//! any accepted message's): the row and the time it was done. A record cut short by a crash, or
+//! one whose CRC does not match, ends the replay of its file.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write as _};
@@ -20,6 +22,8 @@ use std::path::{Path, PathBuf};
 const FILES: [&str; 2] = ["accepted-0.log", "accepted-1.log"];
 /// The fixed part of a record: length, CRC, row, time, `msgId` length.
 const HEADER: usize = 4 + 4 + 8 + 8 + 4;
+/// A done mark's body: the row and the time.
+const DONE_BODY: usize = 8 + 8;
 /// A body longer than this is not a record this binary wrote (messages are at most 64 KiB).
 const MAX_BODY: usize = 4 << 20;
 
@@ -32,13 +36,34 @@ pub(super) struct Accepted {
     pub payload: String,
 }
 
+/// What the log files hold: the accepted messages, and the done marks `(row, done at)`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(super) struct Logged {
+    pub accepted: Vec<Accepted>,
+    pub done: Vec<(i64, i64)>,
+}
+
+impl Logged {
+    pub(super) fn is_empty(&self) -> bool {
+        self.accepted.is_empty() && self.done.is_empty()
+    }
+}
+
+/// One record of the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Record {
+    Accepted(Accepted),
+    Done { row: i64, at_ms: i64 },
+}
+
 /// The two files: appends go to `files[active]`; the other is empty, or holds records the
 /// writer is committing (`sealed`).
 pub(super) struct AcceptedLog {
     files: [File; 2],
     active: usize,
     sealed: bool,
-    buffer: Vec<u8>,
+    /// The active file's length, so a failed append can be cut off again.
+    len: u64,
 }
 
 impl std::fmt::Debug for AcceptedLog {
@@ -51,8 +76,8 @@ fn paths(dir: &Path) -> [PathBuf; 2] {
     FILES.map(|name| dir.join(name))
 }
 
-/// Every record both files hold, in the order they were written (oldest file first).
-pub(super) fn replay(dir: &Path) -> io::Result<Vec<Accepted>> {
+/// Every record both files hold.
+pub(super) fn replay(dir: &Path) -> io::Result<Logged> {
     read(dir, |path| {
         tracing::warn!(
             file = %path.display(),
@@ -63,12 +88,12 @@ pub(super) fn replay(dir: &Path) -> io::Result<Vec<Accepted>> {
 
 /// What both files hold now, read while the bot may be appending (a backup's): a record being
 /// written as they are read ends the file's records, and is no damage.
-pub(super) fn snapshot(dir: &Path) -> io::Result<Vec<Accepted>> {
+pub(super) fn snapshot(dir: &Path) -> io::Result<Logged> {
     read(dir, |_| {})
 }
 
-fn read(dir: &Path, torn_at: impl Fn(&Path)) -> io::Result<Vec<Accepted>> {
-    let mut per_file = Vec::new();
+fn read(dir: &Path, torn_at: impl Fn(&Path)) -> io::Result<Logged> {
+    let mut logged = Logged::default();
     for path in paths(dir) {
         let mut bytes = Vec::new();
         match File::open(&path) {
@@ -82,11 +107,16 @@ fn read(dir: &Path, torn_at: impl Fn(&Path)) -> io::Result<Vec<Accepted>> {
         if torn {
             torn_at(&path);
         }
-        per_file.push(decoded);
+        // Order does not matter: the accepted rows are inserted, then the done marks applied.
+        for record in decoded {
+            match record {
+                Record::Accepted(accepted) => logged.accepted.push(accepted),
+                Record::Done { row, at_ms } => logged.done.push((row, at_ms)),
+            }
+        }
     }
-    // The file with the older first row was written first.
-    per_file.sort_by_key(|decoded| decoded.first().map_or(i64::MAX, |record| record.row));
-    Ok(per_file.into_iter().flatten().collect())
+    logged.accepted.sort_by_key(|accepted| accepted.row);
+    Ok(logged)
 }
 
 impl AcceptedLog {
@@ -99,14 +129,24 @@ impl AcceptedLog {
             Ok(file)
         };
         let [first, second] = paths(dir);
-        Ok(Self { files: [open(&first)?, open(&second)?], active: 0, sealed: false, buffer: Vec::with_capacity(2048) })
+        Ok(Self { files: [open(&first)?, open(&second)?], active: 0, sealed: false, len: 0 })
     }
 
-    /// Appends one record in one `write`. Once it returns, a killed process loses nothing of it.
-    pub(super) fn append(&mut self, record: &Accepted) -> io::Result<()> {
-        self.buffer.clear();
-        encode(record, &mut self.buffer)?;
-        self.files[self.active].write_all(&self.buffer)
+    /// Appends encoded records in one `write`. Once it returns, a killed process loses nothing
+    /// of them. One that fails is cut off again (as far as the disk lets it), so the records
+    /// appended after it are not hidden behind a torn one.
+    pub(super) fn append(&mut self, encoded: &[u8]) -> io::Result<()> {
+        let file = &mut self.files[self.active];
+        match file.write_all(encoded) {
+            Ok(()) => {
+                self.len += encoded.len() as u64;
+                Ok(())
+            }
+            Err(err) => {
+                let _ = file.set_len(self.len);
+                Err(err)
+            }
+        }
     }
 
     /// Before a commit of everything appended so far: turns appends to the other file, unless
@@ -116,7 +156,16 @@ impl AcceptedLog {
         if !self.sealed {
             self.active = 1 - self.active;
             self.sealed = true;
+            self.len = 0;
         }
+    }
+
+    /// Appends one accepted message on its own (what a test leaves behind a store).
+    #[cfg(test)]
+    pub(super) fn append_accepted(&mut self, record: &Accepted) -> io::Result<()> {
+        let mut bytes = Vec::new();
+        encode(record, &mut bytes)?;
+        self.append(&bytes)
     }
 
     /// Makes every append fail, as on a full disk.
@@ -137,7 +186,19 @@ impl AcceptedLog {
     }
 }
 
-fn encode(record: &Accepted, out: &mut Vec<u8>) -> io::Result<()> {
+/// Appends a done mark's record to `out`.
+pub(super) fn encode_done(row: i64, at_ms: i64, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&(DONE_BODY as u32).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&row.to_le_bytes());
+    out.extend_from_slice(&at_ms.to_le_bytes());
+    let crc = crc32fast::hash(&out[start + 8..]);
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Appends an accepted message's record to `out` (nothing, if it is over the size limit).
+pub(super) fn encode(record: &Accepted, out: &mut Vec<u8>) -> io::Result<()> {
     let too_long = || io::Error::new(io::ErrorKind::InvalidInput, "a record over the log's size limit");
     let id_len = u32::try_from(record.msg_id.len()).map_err(|_| too_long())?;
     let body_len = HEADER - 8 + record.msg_id.len() + record.payload.len();
@@ -158,7 +219,7 @@ fn encode(record: &Accepted, out: &mut Vec<u8>) -> io::Result<()> {
 }
 
 /// The records in `bytes`, and whether it ended in a damaged one.
-fn decode_all(mut bytes: &[u8]) -> (Vec<Accepted>, bool) {
+fn decode_all(mut bytes: &[u8]) -> (Vec<Record>, bool) {
     let mut records = Vec::new();
     while !bytes.is_empty() {
         match decode(bytes) {
@@ -172,10 +233,10 @@ fn decode_all(mut bytes: &[u8]) -> (Vec<Accepted>, bool) {
     (records, false)
 }
 
-fn decode(bytes: &[u8]) -> Option<(Accepted, &[u8])> {
+fn decode(bytes: &[u8]) -> Option<(Record, &[u8])> {
     let u32_at = |at: usize| Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
     let body_len = usize::try_from(u32_at(0)?).ok()?;
-    if !(HEADER - 8..=MAX_BODY).contains(&body_len) {
+    if body_len != DONE_BODY && !(HEADER - 8..=MAX_BODY).contains(&body_len) {
         return None;
     }
     let body = bytes.get(8..8 + body_len)?;
@@ -183,11 +244,15 @@ fn decode(bytes: &[u8]) -> Option<(Accepted, &[u8])> {
         return None;
     }
     let i64_at = |at: usize| Some(i64::from_le_bytes(body.get(at..at + 8)?.try_into().ok()?));
+    let rest = &bytes[8 + body_len..];
+    if body_len == DONE_BODY {
+        return Some((Record::Done { row: i64_at(0)?, at_ms: i64_at(8)? }, rest));
+    }
     let (row, received_ms) = (i64_at(0)?, i64_at(8)?);
     let id_len = usize::try_from(u32::from_le_bytes(body.get(16..20)?.try_into().ok()?)).ok()?;
     let msg_id = std::str::from_utf8(body.get(20..20 + id_len)?).ok()?.to_owned();
     let payload = std::str::from_utf8(body.get(20 + id_len..)?).ok()?.to_owned();
-    Some((Accepted { row, received_ms, msg_id, payload }, &bytes[8 + body_len..]))
+    Some((Record::Accepted(Accepted { row, received_ms, msg_id, payload }), rest))
 }
 
 #[cfg(test)]
@@ -204,19 +269,40 @@ mod tests {
         out
     }
 
+    fn as_records(records: &[Accepted]) -> Vec<Record> {
+        records.iter().cloned().map(Record::Accepted).collect()
+    }
+
+    fn append(log: &mut AcceptedLog, record: &Accepted) {
+        log.append(&encoded(std::slice::from_ref(record))).expect("appended");
+    }
+
+    fn rows(logged: &Logged) -> Vec<i64> {
+        logged.accepted.iter().map(|r| r.row).collect()
+    }
+
     #[test]
-    fn records_read_back_as_written_including_empty_and_unicode_fields() {
+    fn records_read_back_as_written_including_empty_and_unicode_fields_and_done_marks() {
         let records = [record(1, "m1", "{}"), record(2, "", ""), record(3, "消息\n\"id\"", "{\"text\":\"会议\"}")];
-        assert_eq!(decode_all(&encoded(&records)), (records.to_vec(), false));
+        let mut bytes = encoded(&records);
+        encode_done(2, 1_700_000_000_009, &mut bytes);
+        let mut expected = as_records(&records);
+        expected.push(Record::Done { row: 2, at_ms: 1_700_000_000_009 });
+        assert_eq!(decode_all(&bytes), (expected, false));
     }
 
     #[test]
     fn a_record_cut_short_anywhere_ends_the_replay_after_the_whole_ones() {
         let records = [record(1, "m1", "{\"a\":1}"), record(2, "m2", "{\"b\":2}")];
-        let bytes = encoded(&records);
+        let mut bytes = encoded(&records);
+        encode_done(1, 5, &mut bytes);
         let first_len = encoded(&records[..1]).len();
-        for cut in first_len..bytes.len() {
-            assert_eq!(decode_all(&bytes[..cut]), (records[..1].to_vec(), cut > first_len), "cut at {cut}");
+        let two_len = encoded(&records).len();
+        for cut in first_len..two_len {
+            assert_eq!(decode_all(&bytes[..cut]), (as_records(&records[..1]), cut > first_len), "cut at {cut}");
+        }
+        for cut in two_len + 1..bytes.len() {
+            assert_eq!(decode_all(&bytes[..cut]), (as_records(&records), true), "cut at {cut}");
         }
         for cut in 1..first_len {
             assert_eq!(decode_all(&bytes[..cut]), (Vec::new(), true), "cut at {cut}");
@@ -226,54 +312,64 @@ mod tests {
     #[test]
     fn any_flipped_byte_is_caught_and_nothing_after_it_is_trusted() {
         let records = [record(1, "m1", "{\"a\":1}"), record(2, "m2", "{\"b\":2}")];
-        let bytes = encoded(&records);
+        let mut bytes = encoded(&records);
+        encode_done(2, 7, &mut bytes);
+        let mut all = as_records(&records);
+        all.push(Record::Done { row: 2, at_ms: 7 });
         for at in 0..bytes.len() {
             let mut damaged = bytes.clone();
             damaged[at] ^= 0x40;
             let (read, torn) = decode_all(&damaged);
             assert!(torn, "byte {at}");
-            assert!(records.starts_with(&read), "byte {at}: only whole records before the damage");
+            assert!(all.starts_with(&read), "byte {at}: only whole records before the damage");
         }
     }
 
     #[test]
-    fn appends_alternate_files_across_commits_and_both_replay_oldest_first() {
+    fn appends_alternate_files_across_commits_and_both_replay() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         assert!(replay(dir.path()).expect("nothing to read").is_empty());
         let mut log = AcceptedLog::open(dir.path()).expect("opens");
-        log.append(&record(1, "m1", "one")).expect("appended");
+        append(&mut log, &record(1, "m1", "one"));
         log.seal();
-        log.append(&record(2, "m2", "two")).expect("appended");
-        assert_eq!(replay(dir.path()).expect("read").len(), 2, "both files before the commit");
+        append(&mut log, &record(2, "m2", "two"));
+        let mut done = Vec::new();
+        encode_done(1, 9, &mut done);
+        log.append(&done).expect("appended");
+        let logged = replay(dir.path()).expect("read");
+        assert_eq!((rows(&logged), logged.done.clone()), (vec![1, 2], vec![(1, 9)]), "both files before the commit");
         log.committed().expect("emptied");
-        assert_eq!(replay(dir.path()).expect("read"), [record(2, "m2", "two")]);
+        assert_eq!(
+            replay(dir.path()).expect("read"),
+            Logged { accepted: vec![record(2, "m2", "two")], done: vec![(1, 9)] }
+        );
         log.seal();
-        log.append(&record(3, "m3", "three")).expect("appended");
-        assert_eq!(replay(dir.path()).expect("read").iter().map(|r| r.row).collect::<Vec<_>>(), [2, 3]);
+        append(&mut log, &record(3, "m3", "three"));
+        assert_eq!(rows(&replay(dir.path()).expect("read")), [2, 3]);
     }
 
     #[test]
     fn after_a_failed_commit_appends_stay_put_until_one_succeeds() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut log = AcceptedLog::open(dir.path()).expect("opens");
-        log.append(&record(1, "m1", "one")).expect("appended");
+        append(&mut log, &record(1, "m1", "one"));
         log.seal();
         // The commit failed: no `committed`. The next commit seals again and takes both.
-        log.append(&record(2, "m2", "two")).expect("appended");
+        append(&mut log, &record(2, "m2", "two"));
         log.seal();
-        log.append(&record(3, "m3", "three")).expect("appended");
-        assert_eq!(replay(dir.path()).expect("read").len(), 3);
+        append(&mut log, &record(3, "m3", "three"));
+        assert_eq!(replay(dir.path()).expect("read").accepted.len(), 3);
         log.committed().expect("emptied");
-        assert_eq!(replay(dir.path()).expect("read").iter().map(|r| r.row).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(rows(&replay(dir.path()).expect("read")), [2, 3]);
     }
 
     #[test]
     fn opening_empties_what_was_replayed() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut log = AcceptedLog::open(dir.path()).expect("opens");
-        log.append(&record(1, "m1", "one")).expect("appended");
+        append(&mut log, &record(1, "m1", "one"));
         drop(log);
-        assert_eq!(replay(dir.path()).expect("read").len(), 1);
+        assert_eq!(replay(dir.path()).expect("read").accepted.len(), 1);
         drop(AcceptedLog::open(dir.path()).expect("opens"));
         assert!(replay(dir.path()).expect("read").is_empty());
     }

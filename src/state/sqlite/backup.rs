@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
-use super::accepted_log::{self, Accepted};
+use super::accepted_log::{self, Logged};
 use super::schema::{StoreError, check};
-use super::{DATABASE_FILE, writer};
+use super::{DATABASE_FILE, journal};
 
 /// How long the copy waits for the bot's writer before it gives up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -107,7 +107,7 @@ fn on_target(err: rusqlite::Error) -> Failure {
 
 /// Copies `source` to `partial` in one step (one read transaction: a consistent snapshot), then
 /// adds the logged messages it lacks; how many it lacked.
-fn copy(source: &Path, partial: &Path, logged: &[Accepted]) -> Result<usize, Failure> {
+fn copy(source: &Path, partial: &Path, logged: &Logged) -> Result<usize, Failure> {
     let _ = std::fs::remove_file(partial);
     let from = Connection::open_with_flags(source, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(on_source)?;
@@ -116,10 +116,7 @@ fn copy(source: &Path, partial: &Path, logged: &[Accepted]) -> Result<usize, Fai
     copy_all_pages(&from, &mut to)?;
     drop(from);
     let tx = to.transaction().map_err(on_target)?;
-    let mut folded = 0;
-    for accepted in logged {
-        folded += writer::insert_accepted(&tx, accepted, None).map_err(on_target)?;
-    }
+    let folded = journal::keep_logged(&tx, logged).map_err(on_target)?;
     tx.commit().map_err(on_target)?;
     to.pragma_update_and_check(None, "journal_mode", "DELETE", |row| row.get::<_, String>(0)).map_err(on_target)?;
     check(&to, &partial.display().to_string()).map_err(|err| Failure::Target(err.to_string()))?;
@@ -146,7 +143,7 @@ fn copy_all_pages(from: &Connection, to: &mut Connection) -> Result<(), Failure>
 mod tests {
     use super::*;
     use crate::clock::now_ms;
-    use crate::state::sqlite::accepted_log::AcceptedLog;
+    use crate::state::sqlite::accepted_log::{Accepted, AcceptedLog};
     use crate::state::sqlite::tests::open;
 
     #[tokio::test]
@@ -154,12 +151,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let (store, _) = open(dir.path());
         store.set_setting("cid", "lang", Some("en")).await.expect("set");
-        let row = store.record("m1", "one".to_owned()).expect("recorded");
+        let row = store.record("m1", "one".to_owned()).await.expect("recorded");
         store.flush().await.expect("flushed");
         // What an acknowledgement not yet committed leaves: a record in the log only.
         let mut log = AcceptedLog::open(dir.path()).expect("opens");
-        log.append(&Accepted { row: row + 1, received_ms: now_ms(), msg_id: "m2".into(), payload: "two".into() })
-            .expect("appended");
+        log.append_accepted(&Accepted {
+            row: row + 1,
+            received_ms: now_ms(),
+            msg_id: "m2".into(),
+            payload: "two".into(),
+        })
+        .expect("appended");
 
         let out = tempfile::tempdir().expect("a temporary directory");
         let target = out.path().join("copy.sqlite3");

@@ -81,14 +81,14 @@ mod tests {
     use super::*;
     use crate::state::{Retention, SqliteStore};
 
-    #[test]
-    fn a_store_whose_log_cannot_be_written_fails_its_check_and_counts_the_error() {
+    #[tokio::test]
+    async fn a_store_whose_log_cannot_be_written_fails_its_check_and_counts_the_error() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let retention = Retention { dedupe: Duration::from_secs(60), sends: Duration::from_secs(60) };
         let (store, _) = SqliteStore::open(dir.path(), retention).expect("opens");
         assert_eq!(store.health().0.check(false), Ok(()));
         store.fail_records();
-        assert!(store.record("m1", String::new()).is_err(), "the disk is full");
+        assert!(store.record("m1", String::new()).await.is_err(), "the disk is full");
         let (health, _) = store.health();
         assert_eq!(health.write_errors, 1);
         assert!(health.check(false).is_err_and(|why| why.contains("accepted-message log")), "{health:?}");

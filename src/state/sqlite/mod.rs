@@ -13,6 +13,7 @@
 
 mod accepted_log;
 mod backup;
+mod group_log;
 mod health;
 mod journal;
 mod records;
@@ -32,11 +33,13 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
-use self::accepted_log::{Accepted, AcceptedLog};
+use self::accepted_log::{AcceptedLog, Logged};
 pub use self::backup::{BackedUp, BackupError, backup};
+use self::group_log::GroupLog;
 pub use self::schema::StoreError;
 use self::schema::{check, classify, create_dir, lock, migrate, open_connection};
 use self::writer::{Lazy, Reply, WAKE_AT, Write};
+use prometheus_client::metrics::histogram::Histogram;
 
 /// The page cache of the connections that do not write the journal, in KiB (SQLite's
 /// negative `cache_size`).
@@ -78,8 +81,10 @@ pub struct Loaded {
 pub struct SqliteStore {
     path: Arc<str>,
     writes: mpsc::Sender<Write>,
-    /// Writes nobody waits for, taken by the writer's next commit, and the accepted-message log.
+    /// Writes nobody waits for, taken by the writer's next commit.
     lazy: Lazy,
+    /// The accepted-message log, written in batches.
+    log: Arc<GroupLog>,
     /// The journal row the next accepted message gets.
     next_row: Arc<AtomicI64>,
     reader: Arc<Mutex<Connection>>,
@@ -118,7 +123,12 @@ impl SqliteStore {
         let replayed = accepted_log::replay(dir).map_err(log_failure)?;
         let next_row = keep_replayed(&mut conn, &replayed).map_err(|err| classify(&path, &err))?;
         if !replayed.is_empty() {
-            tracing::info!(store = path, messages = replayed.len(), "accepted messages replayed from the log");
+            tracing::info!(
+                store = path,
+                messages = replayed.accepted.len(),
+                done = replayed.done.len(),
+                "accepted messages and done marks replayed from the log"
+            );
         }
         let log = AcceptedLog::open(dir).map_err(log_failure)?;
         let reader = open_connection(&file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|err| classify(&path, &err))?;
@@ -132,14 +142,16 @@ impl SqliteStore {
         for side in [&reader, &checkpointer] {
             side.pragma_update(None, "cache_size", SMALL_CACHE_KIB).map_err(|err| classify(&path, &err))?;
         }
-        let (writes, lazy) = writer::start(conn, checkpointer, log, retention).map_err(|err| StoreError::Open {
-            path: path.clone(),
-            problem: format!("no thread for its writer: {err}"),
+        let files = Arc::new(Mutex::new(log));
+        let (writes, lazy) = writer::start(conn, checkpointer, Arc::clone(&files), retention).map_err(|err| {
+            StoreError::Open { path: path.clone(), problem: format!("no thread for its writer: {err}") }
         })?;
+        let log = Arc::new(GroupLog::new(files, Arc::clone(&lazy), writes.clone()));
         let store = Self {
             path: path.into(),
             writes,
             lazy,
+            log,
             next_row: Arc::new(AtomicI64::new(next_row)),
             reader: Arc::new(Mutex::new(reader)),
             _lock: Arc::new(Mutex::new(lock)),
@@ -150,6 +162,12 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// Counts the records (accepted messages and done marks) of each append to the
+    /// accepted-message log into `histogram`: the batch sizes of its group commit.
+    pub fn observe_batches(&self, histogram: Histogram) {
+        self.log.observe_batches(histogram);
     }
 
     /// How its writer is doing; [`WriterHealth::check`] with whether writes wait is its check.
@@ -218,11 +236,9 @@ fn load(conn: &Connection, retention: Retention) -> rusqlite::Result<Loaded> {
 
 /// Commits what the accepted-message log held at start (what the last process acknowledged
 /// and had not committed yet), and says the row the next message gets.
-fn keep_replayed(conn: &mut Connection, replayed: &[Accepted]) -> rusqlite::Result<i64> {
+fn keep_replayed(conn: &mut Connection, replayed: &Logged) -> rusqlite::Result<i64> {
     let tx = conn.transaction()?;
-    for accepted in replayed {
-        writer::insert_accepted(&tx, accepted, None)?;
-    }
+    journal::keep_logged(&tx, replayed)?;
     let newest: i64 = tx.query_row("SELECT coalesce(max(row), 0) FROM journal", [], |row| row.get(0))?;
     tx.commit()?;
     if !replayed.is_empty() {
@@ -235,6 +251,7 @@ fn keep_replayed(conn: &mut Connection, replayed: &[Accepted]) -> rusqlite::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::sqlite::accepted_log::Accepted;
 
     const RETENTION: Retention = Retention { dedupe: Duration::from_secs(600), sends: Duration::from_secs(60) };
 
@@ -247,8 +264,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let (store, loaded) = open(dir.path());
         assert!(loaded.settings.is_empty());
-        let row = store.record("m1", "{}".to_owned()).expect("recorded");
-        store.record("m2", "two".to_owned()).expect("recorded");
+        let row = store.record("m1", "{}".to_owned()).await.expect("recorded");
+        store.record("m2", "two".to_owned()).await.expect("recorded");
         store.set_setting("cid", "lang", Some("en")).await.expect("set");
         store.set_setting("cid", "gone", Some("x")).await.expect("set");
         store.set_setting("cid", "gone", None).await.expect("cleared");
@@ -264,28 +281,69 @@ mod tests {
         assert_eq!(loaded.seen, ["m1", "m2"], "answered or not, both ids are remembered");
         assert_eq!(store.setting("cid", "lang").await.expect("read").as_deref(), Some("en"));
         assert_eq!(store.unfinished().await.expect("read").len(), 1);
-        assert!(store.record("m3", String::new()).expect("recorded") > row + 1, "rows are not reused");
+        assert!(store.record("m3", String::new()).await.expect("recorded") > row + 1, "rows are not reused");
     }
 
     #[tokio::test]
     async fn an_accepted_message_not_yet_committed_is_replayed_from_its_log_at_the_next_open() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let (store, _) = open(dir.path());
-        let answered = store.record("m1", "one".to_owned()).expect("recorded");
+        let answered = store.record("m1", "one".to_owned()).await.expect("recorded");
         store.done(answered);
         store.flush().await.expect("flushed");
         drop(store);
         // What a process killed right after acknowledging m2 leaves: m2 in the log only.
         let mut log = AcceptedLog::open(dir.path()).expect("opens");
         let unanswered = answered + 1;
-        log.append(&Accepted { row: unanswered, received_ms: now_ms(), msg_id: "m2".into(), payload: "two".into() })
-            .expect("appended");
+        log.append_accepted(&Accepted {
+            row: unanswered,
+            received_ms: now_ms(),
+            msg_id: "m2".into(),
+            payload: "two".into(),
+        })
+        .expect("appended");
         drop(log);
 
         let (store, loaded) = open(dir.path());
         assert_eq!(loaded.seen, ["m1", "m2"]);
         assert_eq!(store.unfinished().await.expect("read"), [(unanswered, "two".to_owned())]);
         assert!(accepted_log::replay(dir.path()).expect("read").is_empty(), "kept, so the log is emptied");
-        assert!(store.record("m3", String::new()).expect("recorded") > unanswered, "rows are not reused");
+        assert!(store.record("m3", String::new()).await.expect("recorded") > unanswered, "rows are not reused");
+    }
+
+    #[tokio::test]
+    async fn a_done_mark_in_the_log_keeps_its_message_from_being_answered_again_after_a_kill() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let (store, _) = open(dir.path());
+        let committed = store.record("m1", "one".to_owned()).await.expect("recorded");
+        store.flush().await.expect("flushed");
+        drop(store);
+        // What a process killed right after replying leaves: done marks in the log, one for a
+        // row already committed, one for a row only the log holds; and one message unanswered.
+        let mut log = AcceptedLog::open(dir.path()).expect("opens");
+        let record = |row: i64, msg_id: &str| Accepted {
+            row,
+            received_ms: now_ms(),
+            msg_id: msg_id.into(),
+            payload: msg_id.into(),
+        };
+        log.append_accepted(&record(committed + 1, "m2")).expect("appended");
+        log.append_accepted(&record(committed + 2, "m3")).expect("appended");
+        let mut marks = Vec::new();
+        accepted_log::encode_done(committed, now_ms(), &mut marks);
+        accepted_log::encode_done(committed + 1, now_ms(), &mut marks);
+        log.append(&marks).expect("appended");
+        drop(log);
+
+        let (store, loaded) = open(dir.path());
+        assert_eq!(loaded.seen, ["m1", "m2", "m3"]);
+        assert_eq!(store.unfinished().await.expect("read"), [(committed + 2, "m3".to_owned())]);
+        // And a done mark is in the log (or already committed) once `done` returns.
+        store.done(committed + 2);
+        let logged = accepted_log::replay(dir.path()).expect("read");
+        assert!(
+            logged.done.iter().any(|(row, _)| *row == committed + 2)
+                || store.unfinished().await.expect("read").is_empty()
+        );
     }
 }

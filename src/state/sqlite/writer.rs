@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use super::accepted_log::{Accepted, AcceptedLog};
 use super::health::{self, OnDrop, WriterHealth};
+use super::journal::insert_accepted;
 use super::{Retention, millis, now_ms};
 
 /// The most writes one transaction commits. The writer never waits to fill a batch: what queued
@@ -21,11 +22,11 @@ use super::{Retention, millis, now_ms};
 const MAX_BATCH: usize = 1024;
 /// How often the writer drops what is past its keeping time.
 const PURGE_EVERY: Duration = Duration::from_secs(10);
-/// Writes nobody waits for (an accepted message, already in the log; a reply's done mark; a
-/// send) do not wake the writer: they join the next commit, and an idle writer commits them
-/// after at most this long. Waking it for each made every message two commits, two wake-ups and
-/// a checkpoint every few hundred messages. A crash within this time after a reply answers that
-/// message once more at the next start.
+/// Writes nobody waits for (an accepted message or a done mark, already in the log; a send) do
+/// not wake the writer: they join the next commit, and an idle writer commits them after at most
+/// this long. Waking it for each made every message two commits, two wake-ups and a checkpoint
+/// every few hundred messages. (A done mark is durable before that, in the log: a crash after it
+/// does not answer the message again.)
 pub(super) const LAZY_WITHIN: Duration = Duration::from_millis(50);
 /// With this many writes waiting, the one that makes it so wakes the writer: a busy bot commits
 /// more often than every [`LAZY_WITHIN`], so the messages held for the commit stay a few hundred
@@ -106,19 +107,6 @@ impl BatchRows {
     }
 }
 
-/// Writes an accepted message into the journal (a replayed one may be there already).
-pub(super) fn insert_accepted(
-    tx: &Transaction<'_>,
-    accepted: &Accepted,
-    done_ms: Option<i64>,
-) -> rusqlite::Result<usize> {
-    let payload = if done_ms.is_some() { "" } else { accepted.payload.as_str() };
-    tx.prepare_cached(
-        "INSERT OR IGNORE INTO journal (row, msg_id, payload, received_ms, done_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![accepted.row, accepted.msg_id, payload, accepted.received_ms, done_ms])
-}
-
 impl Write {
     fn apply(&self, tx: &Transaction<'_>, rows: &BatchRows) -> rusqlite::Result<Outcome> {
         match self {
@@ -196,13 +184,14 @@ impl Write {
     }
 }
 
-/// Writes nobody waits for, taken by the writer's next commit, and the log that holds the
-/// accepted messages among them until then; and how the writer is doing.
+/// Writes nobody waits for, taken by the writer's next commit; and how the writer is doing.
 pub(super) struct Pending {
     pub writes: Vec<Write>,
-    pub log: AcceptedLog,
     pub health: WriterHealth,
 }
+
+/// The accepted-message log's files, which the writer empties as it commits what they hold.
+pub(super) type Files = Arc<Mutex<AcceptedLog>>;
 
 pub(super) type Lazy = Arc<Mutex<Pending>>;
 
@@ -211,7 +200,7 @@ pub(super) type Lazy = Arc<Mutex<Pending>>;
 pub(super) fn start(
     conn: Connection,
     checkpointer: Connection,
-    log: AcceptedLog,
+    log: Files,
     retention: Retention,
 ) -> std::io::Result<(mpsc::Sender<Write>, Lazy)> {
     let (checkpoints, checkpoint_asked) = mpsc::sync_channel(1);
@@ -219,8 +208,8 @@ pub(super) fn start(
         .name("store-checkpoint".into())
         .spawn(move || checkpoint_loop(&checkpointer, &checkpoint_asked))?;
     let (writes, queue) = mpsc::channel();
-    let lazy = Arc::new(Mutex::new(Pending { writes: Vec::new(), log, health: WriterHealth::default() }));
-    let writer = Writer { queue, lazy: Arc::clone(&lazy), checkpoints, retention };
+    let lazy = Arc::new(Mutex::new(Pending { writes: Vec::new(), health: WriterHealth::default() }));
+    let writer = Writer { queue, lazy: Arc::clone(&lazy), log, checkpoints, retention };
     std::thread::Builder::new().name("store-writer".into()).spawn(move || writer.run(conn))?;
     Ok((writes, lazy))
 }
@@ -229,6 +218,7 @@ pub(super) fn start(
 struct Writer {
     queue: mpsc::Receiver<Write>,
     lazy: Lazy,
+    log: Files,
     checkpoints: mpsc::SyncSender<()>,
     retention: Retention,
 }
@@ -256,11 +246,14 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => true,
             };
             {
+                // The files first, as the log's appends take them: what the sealed file holds is
+                // then exactly what this batch takes.
+                let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
                 let mut pending = self.lazy.lock().unwrap_or_else(PoisonError::into_inner);
                 batch.append(&mut pending.writes);
                 if !batch.is_empty() {
                     // Appends from now on go to the other file; this commit covers the sealed one.
-                    pending.log.seal();
+                    log.seal();
                     pending.health.last_batch = Some(Instant::now());
                 }
             }
@@ -282,8 +275,8 @@ impl Writer {
                         if writes_rows {
                             pending.health.write_failed(write_failed);
                         }
-                        let emptied = pending.log.committed();
                         drop(pending);
+                        let emptied = self.log.lock().unwrap_or_else(PoisonError::into_inner).committed();
                         if let Err(err) = emptied {
                             tracing::warn!(%err, "the accepted-message log could not be emptied (it is replayed at start)");
                         }
