@@ -70,7 +70,12 @@ impl RedisServer {
 
     fn start_on_with(port: u16, password: Option<String>) -> Self {
         let mut server = Self { child: None, port, password, tls: None };
-        assert!(server.spawn(), "redis-server did not start on port {port}");
+        // The port may be held for a moment by another test's probe for a free one: retry a while.
+        let deadline = Instant::now() + START_DEADLINE;
+        while !server.spawn() {
+            assert!(Instant::now() < deadline, "redis-server did not start on port {port} within {START_DEADLINE:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
         server
     }
 
