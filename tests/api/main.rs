@@ -28,6 +28,7 @@ mod isv;
 mod isv_stream;
 mod live_cards;
 mod load_script;
+mod meeting_actions;
 mod meeting_events;
 mod meetings;
 mod messages;

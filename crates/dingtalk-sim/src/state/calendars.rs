@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::SimState;
+use crate::scenario::{EventScenario, Scenario};
 
 /// One event on a calendar.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +78,35 @@ pub struct Instance {
 #[derive(Debug, Default)]
 pub(crate) struct Calendars {
     events: BTreeMap<(String, String), Vec<CalendarEvent>>,
+}
+
+impl Calendars {
+    /// The scenario's `[[users.events]]`, their relative times fixed at `now_ms`.
+    pub(crate) fn new(scenario: &Scenario, now_ms: i64) -> Self {
+        let home = std::iter::once((&scenario.app.corp_id, &scenario.users));
+        let others = scenario.orgs.iter().map(|org| (&org.corp_id, &org.users));
+        let mut events: BTreeMap<(String, String), Vec<CalendarEvent>> = BTreeMap::new();
+        for (corp, users) in home.chain(others) {
+            for user in users {
+                let calendar = events.entry((corp.clone(), user.union_id())).or_default();
+                calendar.extend(user.events.iter().map(|spec| event_of(spec, now_ms)));
+            }
+        }
+        Self { events }
+    }
+}
+
+fn event_of(spec: &EventScenario, now_ms: i64) -> CalendarEvent {
+    let start = spec.start.at(now_ms);
+    let mut event = CalendarEvent::new(&spec.id, &spec.summary, start, start.saturating_add(spec.minutes * 60_000));
+    event.all_day = spec.all_day;
+    if let Some(step) = spec.every {
+        event = event.every(step.0, spec.count);
+    }
+    if let Some(url) = &spec.meeting_url {
+        event = event.with_meeting(&format!("conf-{}", spec.id), url, spec.meeting_code.as_deref());
+    }
+    event
 }
 
 /// The calendars, seen through the shared state.

@@ -96,7 +96,7 @@ impl SimState {
             cards: cards::CardBehaviour::default(),
             events: meeting_events::MeetingEvents::new(&scenario.events),
             conferences: video_conferences::VideoConferences::default(),
-            calendars: calendars::Calendars::default(),
+            calendars: calendars::Calendars::new(&scenario, clock.now_ms()),
         };
         Self {
             conversation_corps: orgs::conversation_corps(&scenario),
