@@ -108,7 +108,7 @@ fn list(
             }
         };
         let instances = state.calendars().instances(&corp, union_id, min, max, expand);
-        let page: Vec<Value> = instances.iter().skip(offset).take(page_size).map(event_json).collect();
+        let page: Vec<Value> = instances.iter().skip(offset).take(page_size).map(|i| event_json(i, expand)).collect();
         let mut answer = json!({ "events": page });
         if offset + page_size < instances.len() {
             answer["nextToken"] = json!(format!("page-{}", offset + page_size));
@@ -130,7 +130,9 @@ fn moment(ms: i64, all_day: bool) -> Value {
     }
 }
 
-fn event_json(instance: &Instance) -> Value {
+/// One event as a list answers it; the plain list (`expand` false) carries a series' recurrence
+/// and the event's reminders, as its model has them.
+fn event_json(instance: &Instance, expand: bool) -> Value {
     let event = &instance.event;
     let id = if instance.of_series { format!("{}_{}", event.id, instance.start_ms) } else { event.id.clone() };
     let mut out = json!({
@@ -142,12 +144,28 @@ fn event_json(instance: &Instance) -> Value {
         "end": moment(instance.end_ms, event.all_day),
         "createTime": "2026-01-01T00:00:00Z",
         "updateTime": "2026-01-01T00:00:00Z",
+        "attendees": [],
+        "categories": [],
+        "meetingRooms": [],
     });
     if instance.of_series {
         out["seriesMasterId"] = json!(event.id);
     }
+    if !expand {
+        out["reminders"] = json!([]);
+        if let Some((step, count)) = event.recurrence {
+            let pattern = if step % 86_400_000 == 0 {
+                json!({ "type": "daily", "interval": step / 86_400_000 })
+            } else {
+                json!({ "type": "daily", "interval": 1 })
+            };
+            out["recurrence"] =
+                json!({ "pattern": pattern, "range": { "type": "numbered", "numberOfOccurrences": count } });
+        }
+    }
     if let Some((union_id, name)) = &event.organiser {
         out["organizer"] = json!({ "id": union_id, "displayName": name, "responseStatus": "accepted", "self": false });
+        out["attendees"] = json!([{ "id": union_id, "displayName": name, "responseStatus": "accepted", "self": false, "isOptional": false }]);
     }
     if let Some((conference_id, url, code)) = &event.meeting {
         let extra = code.as_ref().map_or_else(|| json!({}), |code| json!({ "roomCode": code }));
