@@ -55,6 +55,14 @@ impl MeetingsView<'_> {
                 out.extend(movable.map(|m| (code.code.clone(), m.clone())));
             }
         }
+        // Then the meetings started through the API, so a person can join and end them too.
+        for created in world.conferences.created.iter().filter(|c| c.corp_id == home) {
+            let code = created.code_digits();
+            if let Some(CodeAnswer::Meetings(meetings)) = world.codes.get(&home, &code).map(|b| &b.answer) {
+                let own = meetings.iter().filter(|m| m.conference_id.as_deref() == Some(&created.conference_id));
+                out.extend(own.map(|m| (code.clone(), m.clone())));
+            }
+        }
         out
     }
 
