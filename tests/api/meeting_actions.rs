@@ -161,6 +161,14 @@ async fn today_from_a_group_goes_one_to_one_and_the_group_is_told_only_that() {
     assert_eq!(body["userIds"], serde_json::json!([ORGANISER]));
     let param = body["msgParam"].as_str().expect("msgParam");
     assert!(param.contains("站会") && param.contains("每日同步"), "{param}");
+    // Every call of the question counts as a question someone typed, the 1:1 send included.
+    let metrics = reqwest::get(format!("{}/metrics", app.address)).await.expect("metrics").text().await.expect("text");
+    for endpoint in ["user_get", "calendar_events", "oto_send"] {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with("dingmeet_openapi_calls_total") && l.contains(&format!("endpoint=\"{endpoint}\"")));
+        assert!(line.is_some_and(|l| l.contains("purpose=\"query\"")), "{endpoint} counted under query: {line:?}");
+    }
     app.finish().await;
 }
 
@@ -249,4 +257,21 @@ async fn the_union_id_mapping_is_kept_across_a_restart() {
     text_of(&app.ask_with(app.message("/today").single()).await);
     let sim = app.finish().await;
     assert_eq!(lookups(&sim), 1, "the restarted bot reads it from its store");
+}
+
+#[tokio::test]
+async fn in_a_one_to_one_chat_the_meeting_is_the_senders_alone() {
+    let app = app_with(&CARDS).await;
+    assert_acknowledged(&app.send(app.message("开会 一对一").single()).await);
+    let card = app
+        .sim
+        .wait_until(WAIT, |records| records.cards.cards.values().next().cloned())
+        .await
+        .expect("the meeting's card");
+    assert_eq!((card.space_type.as_str(), card.space_id.as_str()), ("IM_ROBOT", ORGANISER), "in the 1:1 chat");
+    let sim = app.finish().await;
+    let created = sim.conferences().created();
+    assert_eq!(created.len(), 1);
+    assert!(created[0].invitees.is_empty(), "nobody invited");
+    assert_eq!(created[0].title, "一对一");
 }
