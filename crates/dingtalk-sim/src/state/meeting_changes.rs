@@ -114,6 +114,13 @@ impl MeetingsView<'_> {
             meetings[at].end = Some(Moment::Absolute(now));
         });
         if moved {
+            // One started through the API is closed too, as its host ending it in the client is.
+            self.state.update(|world| {
+                let created = world.conferences.created.iter_mut().find(|c| c.conference_id == conference_id);
+                if let Some(created) = created.filter(|c| c.closed_ms.is_none()) {
+                    created.closed_ms = Some(now);
+                }
+            });
             self.state.events().conference_changed(code, conference_id, Scene::Closed);
         }
         moved
