@@ -31,7 +31,7 @@ pub(super) async fn answer(cx: &Context<'_>, code: Option<RoomCode>) -> Outgoing
         tracing::info!(conference_id = %started.conference_id, "refused to end a meeting for someone not its organiser");
         return notice(fill(t.actions.end_not_organiser, &[("name", &render::escape(&started.organiser_name))]));
     }
-    if let Err(err) = cx.organiser.close(corp, &started.conference_id, &started.organiser_union_id).await {
+    if let Err(err) = cx.organiser.api().close(corp, &started.conference_id, &started.organiser_union_id).await {
         tracing::warn!(call = "conference_close", %err, kind = err.kind(), "DingTalk refused a meeting action");
         return notice(action_error(t, &err));
     }

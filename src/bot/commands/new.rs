@@ -50,7 +50,7 @@ pub(super) async fn answer(cx: &Context<'_>, title: Option<String>) -> Composed 
         None => t.actions.default_title_nameless.to_owned(),
     });
     let title: String = title.chars().take(super::parse::MAX_TITLE_CHARS).collect();
-    let created = match organiser.create(corp, &sender.union_id, &title, &invitees).await {
+    let created = match organiser.api().create(corp, &sender.union_id, &title, &invitees).await {
         Ok(created) => created,
         Err(err) => return notice(refused(t, "conference_create", &err)),
     };

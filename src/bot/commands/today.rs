@@ -25,7 +25,7 @@ pub(super) async fn answer(cx: &Context<'_>) -> OutgoingMessage {
     let Some((day, start, end)) = day_window(cx.timezone, cx.organiser.now_ms()) else {
         return notice(t.upstream_error.to_owned());
     };
-    let events = match cx.organiser.events(corp, &person.union_id, &start, &end).await {
+    let events = match cx.organiser.api().events(corp, &person.union_id, &start, &end).await {
         Ok(events) => events,
         Err(err) => return notice(logged(t, "calendar_events", &err)),
     };

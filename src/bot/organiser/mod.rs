@@ -8,9 +8,8 @@ mod started;
 pub use self::people::{KnownPerson, People};
 pub use self::started::{StartedBook, StartedMeeting};
 use crate::clock::SharedClock;
-use crate::dingtalk::meeting_api::{CalendarEvent, MeetingApi, NewConference};
+use crate::dingtalk::meeting_api::MeetingApi;
 use crate::dingtalk::message::{ConversationKind, ReplyTarget};
-use crate::dingtalk::openapi::ApiError;
 use crate::dingtalk::openapi::call_purpose::{self, Purpose};
 use crate::dingtalk::reply::{OutgoingMessage, Replier, ReplyError};
 use crate::state::StateStore;
@@ -43,31 +42,9 @@ impl Organiser {
         &self.book
     }
 
-    /// Starts an instant meeting: a question someone typed, counted so.
-    pub async fn create(
-        &self,
-        corp: Option<&str>,
-        organiser: &str,
-        title: &str,
-        invitees: &[String],
-    ) -> Result<NewConference, ApiError> {
-        call_purpose::with_purpose(Purpose::Query, self.api.create(corp, organiser, title, invitees)).await
-    }
-
-    /// Ends a meeting as its host.
-    pub async fn close(&self, corp: Option<&str>, conference_id: &str, organiser: &str) -> Result<(), ApiError> {
-        call_purpose::with_purpose(Purpose::Query, self.api.close(corp, conference_id, organiser)).await.map(drop)
-    }
-
-    /// The person's calendar between two RFC 3339 times.
-    pub async fn events(
-        &self,
-        corp: Option<&str>,
-        union_id: &str,
-        time_min: &str,
-        time_max: &str,
-    ) -> Result<Vec<CalendarEvent>, ApiError> {
-        call_purpose::with_purpose(Purpose::Query, self.api.events(corp, union_id, time_min, time_max)).await
+    /// The calls themselves: each is declared for the `query` purpose, a question someone typed.
+    pub fn api(&self) -> &MeetingApi {
+        &self.api
     }
 
     /// Sends `message` to `staff_id` in a 1:1 chat with the robot (the robot's own send),
