@@ -2,6 +2,9 @@
 //! redelivered `/meeting new` answers with the meeting it already started: each under the
 //! message that started it, its code, and its organiser's last in the conversation.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
 use serde::{Deserialize, Serialize};
 
 use crate::bot::room_code::RoomCode;
@@ -35,9 +38,14 @@ impl Shared for StartedMeeting {
     }
 }
 
-/// The book of meetings started from the chat.
+/// The most records remembered in memory (the store keeps them all).
+const MAX_IN_MEMORY: usize = 10_000;
+
+/// The book of meetings started from the chat: in the store, and in memory for a bot without one
+/// (no `DINGMEET_DATA_DIR`), which then remembers them until it stops.
 pub struct StartedBook {
     kept: SharedRegistry<StartedMeeting>,
+    memory: Mutex<HashMap<String, StartedMeeting>>,
 }
 
 fn by_message(msg_id: &str) -> String {
@@ -54,15 +62,16 @@ fn by_organiser(conversation: &str, staff_id: &str) -> String {
 
 impl StartedBook {
     pub fn new(state: &StateStore) -> Self {
-        Self { kept: state.shared_registry() }
+        Self { kept: state.shared_registry(), memory: Mutex::new(HashMap::new()) }
     }
 
     async fn read(&self, key: &str) -> Option<StartedMeeting> {
-        self.kept
-            .get(key)
-            .await
-            .inspect_err(|err| tracing::warn!(%err, key, "a started meeting could not be read"))
-            .ok()?
+        match self.kept.get(key).await {
+            Ok(Some(meeting)) => return Some(meeting),
+            Ok(None) => {}
+            Err(err) => tracing::warn!(%err, key, "a started meeting could not be read from the store"),
+        }
+        self.memory.lock().unwrap_or_else(PoisonError::into_inner).get(key).cloned()
     }
 
     /// The meeting message `msg_id` started, if it did.
@@ -88,8 +97,45 @@ impl StartedBook {
         }
         for key in keys {
             if let Err(err) = self.kept.put(&key, meeting).await {
-                tracing::warn!(%err, key, "a started meeting could not be kept");
+                tracing::warn!(%err, key, "a started meeting could not be kept in the store");
             }
+            let mut memory = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
+            if memory.len() >= MAX_IN_MEMORY {
+                memory.clear();
+            }
+            memory.insert(key, meeting.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_bot_without_a_store_remembers_what_it_started_until_it_stops() {
+        let book = StartedBook::new(&StateStore::memory(Duration::from_secs(60)));
+        let meeting = StartedMeeting {
+            corp: Some("corp".into()),
+            conversation_id: "cid".into(),
+            organiser_staff_id: "u1".into(),
+            organiser_union_id: "union1".into(),
+            organiser_name: "张三".into(),
+            conference_id: "c1".into(),
+            room_code: "123 456 789".into(),
+            title: "周会".into(),
+            link: None,
+            invited: 0,
+            started_ms: 0,
+        };
+        book.keep("msg1", &meeting).await;
+        assert_eq!(book.of_message("msg1").await.as_ref(), Some(&meeting));
+        assert_eq!(book.last_of("cid", "u1").await.as_ref(), Some(&meeting));
+        let code = RoomCode::parse("123456789").expect("a code");
+        assert_eq!(book.of_code(Some("corp"), &code).await.as_ref(), Some(&meeting));
+        assert_eq!(book.of_code(Some("other"), &code).await, None, "another organisation's code");
+        assert_eq!(book.last_of("cid", "u2").await, None);
     }
 }
