@@ -133,6 +133,9 @@ enum Command {
         /// senderStaffId [default: manager807].
         #[arg(long)]
         staff_id: Option<String>,
+        /// Also @-mention this member, by staff id (in `atUsers`, as DingTalk sends it); repeatable.
+        #[arg(long = "at", value_name = "STAFF_ID")]
+        at: Vec<String>,
         /// sessionWebhook [default: a live session in the sandbox, else a DingTalk-shaped URL].
         #[arg(long)]
         webhook: Option<String>,
@@ -311,6 +314,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             rich_text,
             conversation_id,
             staff_id,
+            at,
             webhook,
             sandbox,
             wait,
@@ -333,6 +337,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format,
                 conversation_id,
                 staff_id,
+                mentioned: at,
                 webhook,
                 sandbox,
                 detect_sandbox: true,

@@ -16,12 +16,14 @@ use crate::bot::budget::Budget;
 use crate::bot::handle::{Bot, BotParts};
 use crate::bot::live::LiveCards;
 use crate::bot::meeting_events::MeetingEvents;
+use crate::bot::organiser::Organiser;
 use crate::bot::remind::{RemindSettings, Reminders};
 use crate::clock::{self, SharedClock};
 use crate::config::{AppType, ConfigError, Mode, Settings};
 use crate::dingtalk::callback_crypto::EventCipher;
 use crate::dingtalk::card::CardClient;
 use crate::dingtalk::conference::ConferenceClient;
+use crate::dingtalk::meeting_api::MeetingApi;
 use crate::dingtalk::openapi::call_purpose::Calls;
 use crate::dingtalk::openapi::token::{AppKind, CorpTokenRoute, Credentials, TokenProvider};
 use crate::dingtalk::openapi::{Bases, OpenApi, http_client};
@@ -141,7 +143,9 @@ pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClo
         Arc::clone(&metrics),
         settings.server.events.is_some(),
     ));
+    let meeting_api = MeetingApi::new(api.clone());
     let replier = Replier::new(http.clone(), api, Arc::clone(&metrics));
+    let organiser = Organiser::new(meeting_api, &state, replier.clone(), Arc::clone(&clock));
     let reminders = Reminders::new(
         &state,
         conferences.clone(),
@@ -165,6 +169,7 @@ pub fn build_with_clock(settings: &Settings, state: StateStore, clock: SharedClo
         live,
         events,
         clock,
+        organiser,
     });
     let events = match &settings.server.events {
         Some(push) => Some(Arc::new(

@@ -17,6 +17,8 @@ impl Lang {
 #[derive(Debug)]
 pub struct Text {
     pub bot_name: &'static str,
+    /// The commands that act for the person asking.
+    pub actions: &'static super::action_text::ActionText,
     // The meeting card.
     pub card_title_one: &'static str,
     pub card_title_many: &'static str,
@@ -122,6 +124,7 @@ pub struct Text {
 }
 
 pub const ZH: Text = Text {
+    actions: &super::action_text::ZH,
     bot_name: "会议助手",
     card_title_one: "会议 {code}：{first}",
     card_title_many: "{count} 个会议号的查询结果",
@@ -219,6 +222,7 @@ pub const ZH: Text = Text {
 };
 
 pub const EN: Text = Text {
+    actions: &super::action_text::EN,
     bot_name: "Meeting Assistant",
     card_title_one: "Meeting {code}: {first}",
     card_title_many: "Results for {count} meeting codes",

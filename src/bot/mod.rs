@@ -7,6 +7,8 @@
 //! the words they all share, and `record_lock` one writer at a time for a shared record.
 
 pub mod access;
+pub mod action_cards;
+pub mod action_text;
 pub mod budget;
 pub mod commands;
 pub mod handle;
@@ -15,6 +17,7 @@ pub mod live;
 pub mod meeting_card_memo;
 pub mod meeting_events;
 pub mod meeting_view;
+pub mod organiser;
 mod record_lock;
 pub mod remind;
 pub mod render;

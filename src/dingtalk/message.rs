@@ -35,6 +35,17 @@ pub struct CallbackBody {
     pub session_webhook: Option<String>,
     #[serde(default, deserialize_with = "loose_json::opt_i64")]
     pub session_webhook_expired_time: Option<i64>,
+    /// Who the message @-mentions (the robot among them, without a staff id).
+    #[serde(default)]
+    pub at_users: Option<Vec<AtUser>>,
+}
+
+/// One @-mentioned member of `atUsers`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AtUser {
+    #[serde(default)]
+    pub staff_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -88,6 +99,10 @@ pub struct Message<W = SessionWebhook> {
     pub body: Body,
     pub sender_nick: Option<String>,
     pub reply_to: ReplyTarget<W>,
+    /// The staff ids of the members the message @-mentions (from `atUsers`, never its text:
+    /// DingTalk drops other people's mentions from a text's `content`), the robot not among them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentioned: Vec<String>,
 }
 
 /// A message as a transport hands it to the bot: its session webhook not checked yet.
@@ -97,11 +112,11 @@ impl InboundMessage {
     /// The message with its session webhook checked against `hosts` (a message without one
     /// passes: its reply goes through the OpenAPI).
     pub fn check_webhook(self, hosts: &WebhookHosts) -> Result<Message, HostNotAllowed> {
-        let Self { id, received, body, sender_nick, reply_to } = self;
+        let Self { id, received, body, sender_nick, reply_to, mentioned } = self;
         let ReplyTarget { session_webhook, conversation_id, kind, robot_code, sender_staff_id, corp_id } = reply_to;
         let session_webhook = session_webhook.map(|webhook| hosts.check(webhook)).transpose()?;
         let reply_to = ReplyTarget { session_webhook, conversation_id, kind, robot_code, sender_staff_id, corp_id };
-        Ok(Message { id, received, body, sender_nick, reply_to })
+        Ok(Message { id, received, body, sender_nick, reply_to, mentioned })
     }
 }
 
@@ -121,6 +136,7 @@ impl Message {
                 sender_staff_id: None,
                 corp_id: None,
             },
+            mentioned: Vec::new(),
         }
     }
 }
@@ -163,6 +179,12 @@ impl CallbackBody {
         let body = self.body();
         let kind = if self.conversation_type == "1" { ConversationKind::Single } else { ConversationKind::Group };
         let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+        let mut mentioned: Vec<String> = Vec::new();
+        for staff in self.at_users.into_iter().flatten().filter_map(|user| non_empty(user.staff_id)) {
+            if !mentioned.contains(&staff) && Some(&staff) != self.sender_staff_id.as_ref() {
+                mentioned.push(staff);
+            }
+        }
         InboundMessage {
             id: self.msg_id,
             received: std::time::Instant::now(),
@@ -177,6 +199,7 @@ impl CallbackBody {
                 sender_staff_id: non_empty(self.sender_staff_id),
                 corp_id: non_empty(self.chatbot_corp_id).or(non_empty(self.sender_corp_id)),
             },
+            mentioned,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod conference;
 pub mod event;
 pub mod failed_pushes;
 pub mod loose_json;
+pub mod meeting_api;
 pub mod meeting_event;
 pub mod message;
 pub mod openapi;

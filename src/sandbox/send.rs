@@ -42,6 +42,8 @@ pub struct SendOptions {
     pub conversation_id: Option<String>,
     /// `senderStaffId`.
     pub staff_id: Option<String>,
+    /// Other members @-mentioned, by staff id (`atUsers`).
+    pub mentioned: Vec<String>,
     /// `sessionWebhook` (default: a live session in the sandbox, else a DingTalk-shaped URL).
     pub webhook: Option<String>,
     /// The playground URL of a running sandbox.
@@ -63,6 +65,7 @@ impl Default for SendOptions {
             format: MessageFormat::Text,
             conversation_id: None,
             staff_id: None,
+            mentioned: Vec::new(),
             webhook: None,
             sandbox: None,
             detect_sandbox: true,
@@ -257,6 +260,9 @@ pub async fn send(options: SendOptions) -> Result<SendOutcome, SendError> {
     };
     if let Some(id) = &options.conversation_id {
         message = message.conversation_id(id);
+    }
+    for staff_id in &options.mentioned {
+        message = message.mentioning(staff_id);
     }
     if let Some(id) = &options.staff_id {
         message = message.sender_staff_id(Some(id));

@@ -340,6 +340,27 @@ async fn an_interactive_card_comes_alive_as_its_meeting_starts_and_refresh_shows
     playground.close().await;
 }
 
+#[tokio::test]
+async fn a_meeting_started_from_the_chat_shows_its_live_card_and_joins_the_scenario_controls() {
+    let playground = Playground::open().await;
+    playground.type_and_send("@会议助手 /meeting new 产品评审 @李四").await;
+    let card = playground.eval(&card_when("card.text.includes('产品评审')")).await;
+    assert!(!card.is_null(), "the new meeting's card arrived");
+    let text = card["text"].as_str().unwrap_or_default();
+    assert!(text.contains("进行中") && text.contains("发起人：张三"), "{card}");
+    assert!(text.contains("已邀请：1 人"), "李四 invited: {card}");
+    assert!(card["joins"].as_array().is_some_and(|j| j.len() == 1), "its Join button: {card}");
+    let listed =
+        "return Array.from(document.querySelectorAll('.move .move-title')).some((t) => t.textContent === '产品评审');";
+    assert_eq!(playground.eval(&when(listed, DEADLINE.as_millis())).await, true, "the controls list the new meeting");
+
+    playground.eval("document.fonts.ready.then(() => document.activeElement.blur())").await;
+    let target = screenshot_path("playground-meeting-new.png");
+    std::fs::write(&target, playground.screenshot().await).expect("the screenshot is saved");
+    eprintln!("new meeting screenshot: {}", target.display());
+    playground.close().await;
+}
+
 /// The scenario control of the stand-up behind 888000111.
 const STAND_UP: &str = ".move[data-conference-id='5f3a9c0e2b7d4e18a6c1f0d2']";
 
@@ -428,7 +449,7 @@ async fn what_a_person_types_is_shown_as_text_never_as_markup() {
 /// temporary file.
 fn screenshot_path(name: &str) -> PathBuf {
     let update = std::env::var_os("DINGMEET_UPDATE_SCREENSHOT").is_some_and(|v| !v.is_empty() && v != "0");
-    if update && matches!(name, "playground.png" | "playground-live-card.png") {
+    if update && matches!(name, "playground.png" | "playground-live-card.png" | "playground-meeting-new.png") {
         let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
         std::fs::create_dir_all(&docs).expect("docs/");
         docs.join(name)

@@ -29,6 +29,7 @@ mod isv_stream;
 mod kill_under_load;
 mod live_cards;
 mod load_script;
+mod meeting_actions;
 mod meeting_events;
 mod meetings;
 mod messages;

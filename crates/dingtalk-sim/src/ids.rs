@@ -22,6 +22,11 @@ pub(crate) fn hex(len: usize) -> String {
     (0..len).map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)])).collect()
 }
 
+/// `len` random decimal digits, the first not 0 (a meeting code).
+pub(crate) fn digits(len: usize) -> String {
+    (0..len).map(|i| char::from(b'0' + if i == 0 { fastrand::u8(1..10) } else { fastrand::u8(0..10) })).collect()
+}
+
 /// Standard base64 of `bytes` random bytes (`msgId`, `processQueryKey`, `cid…`).
 pub(crate) fn random_base64(bytes: usize) -> String {
     let raw: Vec<u8> = (0..bytes).map(|_| fastrand::u8(..)).collect();

@@ -61,5 +61,7 @@ fn argument_placeholder(t: &Text, argument: Argument) -> &'static str {
         Argument::Code => t.arg_code,
         Argument::Language => t.arg_language,
         Argument::Reminder => t.arg_reminder,
+        Argument::TitleAndPeople => t.actions.arg_new,
+        Argument::OptionalCode => t.actions.arg_end,
     }
 }

@@ -7,12 +7,15 @@
 //! The command files call the features (cards, live cards, reminders); no feature imports this
 //! module, so the features share vocabulary only through `room_code` and `lang`.
 
+mod end;
 mod help;
 mod lang;
 mod meeting;
+mod new;
 mod parse;
 mod remind;
 mod share;
+mod today;
 
 use std::sync::Arc;
 
@@ -22,8 +25,9 @@ pub use self::help::{help_card, parse_error_card};
 pub use self::lang::LANG_SETTING;
 pub use self::parse::parse;
 use super::i18n::Text;
-use super::live::{CardAnswer, CardView};
+use super::live::{CardAnswer, CardView, LiveCards};
 use super::meeting_card_memo::MeetingCardMemo;
+use super::organiser::Organiser;
 use super::remind::{RemindRequest, Reminders};
 use super::render::CodeResult;
 use super::room_code::{BadCode, RoomCode};
@@ -44,6 +48,9 @@ pub enum CommandKind {
     Share,
     Lang,
     Remind,
+    NewMeeting,
+    EndMeeting,
+    Today,
     Help,
 }
 
@@ -76,6 +83,10 @@ pub enum Argument {
     Language,
     /// `<code> [minutes]`, `off [code]` or nothing (see [`RemindRequest`]).
     Reminder,
+    /// A meeting's title and the members to invite, both optional.
+    TitleAndPeople,
+    /// One meeting code, optional.
+    OptionalCode,
 }
 
 /// The command table.
@@ -117,6 +128,33 @@ pub const COMMANDS: &[CommandSpec] = &[
         describe: |t| t.help_remind,
     },
     CommandSpec {
+        kind: CommandKind::NewMeeting,
+        aliases: &["/meeting new", "/new", "开会", "发起会议"],
+        argument: Some(Argument::TitleAndPeople),
+        example: "周会",
+        label: "meeting_new",
+        parse: parse::new_meeting,
+        describe: |t| t.actions.help_new,
+    },
+    CommandSpec {
+        kind: CommandKind::EndMeeting,
+        aliases: &["/meeting end", "/end", "结束会议"],
+        argument: Some(Argument::OptionalCode),
+        example: "123456789",
+        label: "meeting_end",
+        parse: parse::end_meeting,
+        describe: |t| t.actions.help_end,
+    },
+    CommandSpec {
+        kind: CommandKind::Today,
+        aliases: &["/today", "/meetings", "today", "今天", "今日会议"],
+        argument: None,
+        example: "",
+        label: "today",
+        parse: parse::today,
+        describe: |t| t.actions.help_today,
+    },
+    CommandSpec {
         kind: CommandKind::Help,
         aliases: &["/help", "help", "帮助"],
         argument: None,
@@ -152,6 +190,14 @@ pub enum Command {
     Lang(Option<Lang>),
     /// Set, list or cancel this conversation's meeting reminders.
     Remind(RemindRequest),
+    /// Start a video meeting now, the sender its organiser, the @-mentioned members invited.
+    NewMeeting {
+        title: Option<String>,
+    },
+    /// End a meeting the sender started here (`None`: their last one).
+    EndMeeting(Option<RoomCode>),
+    /// The sender's meetings of the day.
+    Today,
     Help,
 }
 
@@ -162,6 +208,9 @@ impl Command {
             Self::Share(_) => CommandKind::Share,
             Self::Lang(_) => CommandKind::Lang,
             Self::Remind(_) => CommandKind::Remind,
+            Self::NewMeeting { .. } => CommandKind::NewMeeting,
+            Self::EndMeeting(_) => CommandKind::EndMeeting,
+            Self::Today => CommandKind::Today,
             Self::Help => CommandKind::Help,
         }
     }
@@ -215,6 +264,10 @@ pub struct Context<'a> {
     pub interactive: bool,
     pub reminders: Option<&'a Reminders>,
     pub state: &'a StateStore,
+    /// Acts in DingTalk for the sender (`/meeting new`, `/meeting end`, `/today`).
+    pub organiser: &'a Organiser,
+    /// Where a meeting started from the chat is shown ended at once (when cards are live).
+    pub live: Option<&'a LiveCards>,
 }
 
 impl Context<'_> {
@@ -238,6 +291,7 @@ impl Context<'_> {
                 share,
                 mention: if share { None } else { self.mention.map(str::to_owned) },
                 lang: self.lang.code().to_owned(),
+                started: None,
             },
             results,
         })
@@ -252,5 +306,8 @@ pub async fn answer(command: Command, cx: &Context<'_>) -> Composed {
         Command::Share(code) => share::answer(cx, code).await,
         Command::Remind(request) => Composed::plain(remind::answer(cx, request).await),
         Command::Lang(choice) => Composed::plain(lang::answer(cx, choice).await),
+        Command::NewMeeting { title } => new::answer(cx, title).await,
+        Command::EndMeeting(code) => Composed::plain(end::answer(cx, code).await),
+        Command::Today => Composed::plain(today::answer(cx).await),
     }
 }

@@ -8,6 +8,12 @@ use crate::lang::Lang;
 
 /// The words that cancel: `/remind off 123456789`, `提醒 取消`.
 const OFF_WORDS: &[&str] = &["off", "cancel", "stop", "取消", "关闭", "关"];
+/// `/meeting new`, `/meeting start`, `会议 发起`.
+const NEW_WORDS: &[&str] = &["new", "start", "新建", "发起"];
+/// `/meeting end`, `/meeting stop`, `会议 结束`.
+const END_WORDS: &[&str] = &["end", "stop", "close", "结束"];
+/// DingTalk keeps at most this many characters of a meeting title.
+pub(super) const MAX_TITLE_CHARS: usize = 50;
 /// A code shorter than this is taken whole, never split into a code and minutes: `123 456 789`
 /// is one code, `123456789 10` a code and ten minutes.
 const MIN_CODE_DIGITS_BEFORE_MINUTES: usize = 9;
@@ -33,12 +39,40 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
     Err(ParseError::UnknownCommand { suggestion: suggest(&lowered), word: first.chars().take(40).collect() })
 }
 
-/// `/meeting <code…>`.
+/// `/meeting <code…>`, `/meeting new …`, `/meeting end …`.
 pub(super) fn meeting(args: &[String]) -> Result<Command, ParseError> {
-    if args.is_empty() {
+    let Some(first) = args.first() else {
         return Err(ParseError::MissingArgument { command: CommandKind::Meeting });
+    };
+    let lowered = first.to_lowercase();
+    if NEW_WORDS.contains(&lowered.as_str()) {
+        return new_meeting(&args[1..]);
+    }
+    if END_WORDS.contains(&lowered.as_str()) {
+        return end_meeting(&args[1..]);
     }
     codes(args)
+}
+
+/// `/meeting new [title]`: the words left once @-mentions are dropped are the title (the
+/// invitees come from the message's `atUsers`, never its text), cut to DingTalk's 50 characters.
+pub(super) fn new_meeting(args: &[String]) -> Result<Command, ParseError> {
+    let title: String = args.join(" ").trim().chars().take(MAX_TITLE_CHARS).collect();
+    let title = title.trim();
+    Ok(Command::NewMeeting { title: (!title.is_empty()).then(|| title.to_owned()) })
+}
+
+/// `/meeting end [code]`.
+pub(super) fn end_meeting(args: &[String]) -> Result<Command, ParseError> {
+    if args.is_empty() {
+        return Ok(Command::EndMeeting(None));
+    }
+    Ok(Command::EndMeeting(Some(RoomCode::parse(&args.join(" "))?)))
+}
+
+/// `/today`, whatever follows.
+pub(super) fn today(_: &[String]) -> Result<Command, ParseError> {
+    Ok(Command::Today)
 }
 
 /// `/share <code>`: one card per share, so the first code is the one shared.

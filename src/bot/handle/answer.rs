@@ -111,6 +111,8 @@ impl Bot {
             interactive: self.live.is_some(),
             reminders: self.reminders.as_deref(),
             state: &self.state,
+            organiser: &self.organiser,
+            live: self.live.as_deref(),
         };
         commands::answer(command, &context).await
     }

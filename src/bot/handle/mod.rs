@@ -24,6 +24,7 @@ use super::commands::LANG_SETTING;
 use super::live::LiveCards;
 use super::meeting_card_memo::MeetingCardMemo;
 use super::meeting_events::MeetingEvents;
+use super::organiser::Organiser;
 use super::remind::Reminders;
 use crate::clock::SharedClock;
 use crate::dingtalk::conference::ConferenceClient;
@@ -49,6 +50,7 @@ pub struct Bot {
     live: Option<Arc<LiveCards>>,
     events: Arc<MeetingEvents>,
     clock: SharedClock,
+    organiser: Organiser,
     cards: MeetingCardMemo,
     tasks: TaskTracker,
 }
@@ -74,6 +76,8 @@ pub struct BotParts {
     /// What a reply's session webhook expiry is compared against (the simulator's clock in
     /// tests and the sandbox, as for the background work).
     pub clock: SharedClock,
+    /// Acts in DingTalk for the person asking (`/meeting new`, `/meeting end`, `/today`).
+    pub organiser: Organiser,
 }
 
 impl Bot {
@@ -92,6 +96,7 @@ impl Bot {
             live,
             events,
             clock,
+            organiser,
         } = parts;
         Self {
             lang,
@@ -107,6 +112,7 @@ impl Bot {
             live,
             events,
             clock,
+            organiser,
             cards: MeetingCardMemo::default(),
             tasks: TaskTracker::new(),
         }

@@ -9,6 +9,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::bot::action_cards::{Started, started_card};
 use crate::bot::i18n::Text;
 use crate::bot::meeting_view::Status;
 use crate::bot::render::{self, CodeResult};
@@ -32,6 +33,9 @@ pub struct CardView {
     pub share: bool,
     pub mention: Option<String>,
     pub lang: String,
+    /// A meeting started from the chat (`/meeting new`): its own card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<Started>,
 }
 
 /// An answer that could be an interactive card: its view and what was looked up for it.
@@ -126,6 +130,9 @@ pub(super) fn digest(params: &BTreeMap<String, String>) -> String {
 /// Today's answer for `view` from `results`.
 pub fn render_view(view: &CardView, tz: Tz, results: &[CodeResult]) -> OutgoingMessage {
     let t = view.lang.parse::<Lang>().unwrap_or_default().text();
+    if let (Some(started), [(_, result)]) = (&view.started, results) {
+        return started_card(t, tz, started, result, view.mention.as_deref());
+    }
     match (view.share, results) {
         (true, [(code, result)]) => render::share_card(t, tz, code, result),
         _ => render::meeting_card(t, tz, results, view.skipped, view.mention.as_deref()),

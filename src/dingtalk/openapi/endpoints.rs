@@ -7,6 +7,8 @@ use super::declaration::{Auth, Declaration, Host, Verb};
 
 const VIDEO_CONFERENCE_READ: Option<&str> = Some("VideoConference.Conference.Read");
 const CARD_WRITE: Option<&str> = Some("Card.Instance.Write");
+const VIDEO_CONFERENCE_WRITE: Option<&str> = Some("VideoConference.Conference.Write");
+const CALENDAR_READ: Option<&str> = Some("Calendar.Event.Read");
 const ROBOT_SEND: Option<&str> = Some("qyapi_robot_sendmsg");
 
 const fn api(
@@ -46,6 +48,25 @@ pub const CONFERENCE_DETAIL: Declaration = api(
     "/v1.0/conference/videoConferences/{conferenceId}",
     VIDEO_CONFERENCE_READ,
     Purpose::Refresh,
+);
+/// Starts an instant video conference in a person's name (`/meeting new`).
+pub const CONFERENCE_CREATE: Declaration =
+    api("conference_create", Verb::Post, "/v1.0/conference/videoConferences", VIDEO_CONFERENCE_WRITE, Purpose::Query);
+/// Its host ends a video conference (`/meeting end`).
+pub const CONFERENCE_CLOSE: Declaration = api(
+    "conference_close",
+    Verb::Delete,
+    "/v1.0/conference/videoConferences/{conferenceId}",
+    VIDEO_CONFERENCE_WRITE,
+    Purpose::Query,
+);
+/// A person's primary-calendar events in a window, recurring ones expanded (`/today`).
+pub const CALENDAR_EVENTS: Declaration = api(
+    "calendar_events",
+    Verb::Get,
+    "/v1.0/calendar/users/{unionId}/calendars/primary/eventsview",
+    CALENDAR_READ,
+    Purpose::Query,
 );
 /// Creates an interactive card and delivers it to a chat.
 pub const CARD_CREATE: Declaration =

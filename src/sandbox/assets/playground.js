@@ -99,7 +99,7 @@
       statusEnded: 'ended',
     },
   };
-  const EXAMPLES = ['/share 123456789', '123 456 789', '/meeting 123456789, 246813579', '/meting 123', '/lang en', '/remind 111222333 10', '/remind', '/help'];
+  const EXAMPLES = ['/share 123456789', '123 456 789', '/meeting 123456789, 246813579', '/meting 123', '/lang en', '/remind 111222333 10', '/remind', '/meeting new 产品评审', '/today', '/meeting end', '/help'];
   const LINK_SCHEMES = ['http:', 'https:', 'dingtalk:'];
 
   const $ = (id) => document.getElementById(id);

@@ -50,6 +50,21 @@ pub struct Spoken {
     pub at_end: bool,
 }
 
+/// Takes the @-mentions of other members (`@李四`) out of a group message's words, as DingTalk
+/// does (they arrive in `atUsers` instead): the words left, and whom they mentioned, by staff id.
+fn other_mentions(words: &str, members: &[dingtalk_sim::state::users::User]) -> (String, Vec<String>) {
+    let mut left = words.to_owned();
+    let mut mentioned = Vec::new();
+    for member in members.iter().filter(|m| !m.name.is_empty()) {
+        let mention = format!("@{}", member.name);
+        if left.contains(&mention) {
+            left = left.replace(&mention, "");
+            mentioned.push(member.staff_id.clone());
+        }
+    }
+    (left.split_whitespace().collect::<Vec<_>>().join(" "), mentioned)
+}
+
 /// Removes the robot's @-mention from a group message, as DingTalk does before delivering it.
 pub fn split_mention(text: &str, names: &[String]) -> Spoken {
     let trimmed = text.trim();
@@ -105,7 +120,12 @@ pub(super) async fn send(
     let (message, hint) = match request.chat {
         Chat::Group => {
             let spoken = split_mention(&request.text, &pg.mention_names());
-            let mut message = MessageBuilder::new(Arc::clone(&pg.sim), spoken.words).group();
+            let members = pg.sim.users().of(pg.sim.home_corp());
+            let (words, others) = other_mentions(&spoken.words, &members);
+            let mut message = MessageBuilder::new(Arc::clone(&pg.sim), words).group();
+            for staff_id in &others {
+                message = message.mentioning(staff_id);
+            }
             if spoken.at_end {
                 message = message.mention_at_end();
             }

@@ -6,6 +6,7 @@
 //! knows nothing of them.
 
 pub(crate) mod answer;
+pub mod calendar;
 pub mod cards;
 pub mod conference_entries;
 pub mod conference_lookup;
@@ -17,6 +18,7 @@ pub mod robot_openapi;
 pub mod session_webhook;
 pub mod stream_gateway;
 pub mod tokens;
+pub mod video_conferences;
 
 use std::sync::Arc;
 
@@ -36,6 +38,8 @@ pub fn router(state: Arc<SimState>) -> Router {
         .merge(stream_gateway::routes())
         .merge(contact_users::routes())
         .merge(event_callbacks::routes())
+        .merge(video_conferences::routes())
+        .merge(calendar::routes())
         .fallback(|| async {
             new_style::error(
                 StatusCode::NOT_FOUND,

@@ -146,8 +146,8 @@ async fn group_send(State(state): State<Arc<SimState>>, headers: HeaderMap, body
 }
 
 async fn batch_send(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let outcome = check_send(&state, &headers, &body).and_then(|(fields, _)| {
-        match fields.get("userIds").and_then(Value::as_array) {
+    let outcome = check_send(&state, &headers, &body).and_then(|(fields, corp)| {
+        let users = match fields.get("userIds").and_then(Value::as_array) {
             None => return Err(Refusal::missing_field("userIds")),
             Some(users) if users.len() > MAX_USER_IDS => {
                 return Err(Refusal::new(
@@ -159,11 +159,16 @@ async fn batch_send(State(state): State<Arc<SimState>>, headers: HeaderMap, body
             Some(users) if users.is_empty() || !users.iter().all(|u| u.as_str().is_some_and(|s| !s.is_empty())) => {
                 return Err(Refusal::invalid_parameter("userIds"));
             }
-            Some(_) => {}
-        }
+            Some(users) => users.iter().filter_map(Value::as_str).map(str::to_owned).collect::<Vec<_>>(),
+        };
+        // A staff id the organisation's directory lists is reached; one it does not (in an
+        // organisation whose people the scenario names) is listed back as invalid.
+        let known = state.users().of(&corp);
+        let invalid =
+            users.into_iter().filter(|id| !known.is_empty() && known.iter().all(|u| &u.staff_id != id)).collect();
         let answer = BatchAnswer {
             process_query_key: ids::random_base64(32),
-            invalid_staff_id_list: Vec::new(),
+            invalid_staff_id_list: invalid,
             flow_controlled_staff_id_list: Vec::new(),
             filtered_staff_id_list: Vec::new(),
         };

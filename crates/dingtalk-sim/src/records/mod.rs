@@ -2,6 +2,7 @@
 //! post, OpenAPI send, token request and conference lookup (numbered from one sequence with the
 //! Stream gateway's frames, in [`stream`]), and counts over them.
 
+pub mod actions;
 pub mod cards;
 pub mod events;
 pub mod stream;
@@ -204,6 +205,8 @@ pub struct Records {
     pub cards: cards::CardRecords,
     /// The meeting events made, and their HTTP pushes.
     pub events: events::EventRecords,
+    /// Video conferences created and closed, calendars read, in order.
+    pub actions: Vec<actions::MeetingAction>,
 }
 
 impl Records {

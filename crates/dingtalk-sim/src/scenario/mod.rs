@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 pub use codes::{CodeAnswer, CodeScenario, ErrorAnswer, MeetingSpec, RawAnswer};
 pub use time::{Moment, Offset, parse_offset};
-pub use users::UserScenario;
+pub use users::{EventScenario, UserScenario};
 
 /// The scenario shipped with the crate.
 pub const BUILTIN_TOML: &str = include_str!("../../scenario.toml");

@@ -6,6 +6,7 @@
 use serde::Deserialize;
 
 use super::ScenarioError;
+use super::time::{Moment, Offset};
 
 /// One person.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -18,6 +19,41 @@ pub struct UserScenario {
     pub union_id: Option<String>,
     /// `name`.
     pub name: String,
+    /// Events on their primary calendar (`[[users.events]]`).
+    #[serde(default)]
+    pub events: Vec<EventScenario>,
+}
+
+/// An event on a person's calendar, its times relative to the simulator clock like meetings'.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventScenario {
+    pub id: String,
+    pub summary: String,
+    pub start: Moment,
+    /// How long it lasts, in minutes.
+    #[serde(default = "half_an_hour")]
+    pub minutes: i64,
+    #[serde(default)]
+    pub all_day: bool,
+    /// A recurring event: how far apart its instances are (`"1d"`), and how many there are.
+    #[serde(default)]
+    pub every: Option<Offset>,
+    #[serde(default = "one")]
+    pub count: u32,
+    /// The DingTalk meeting it carries: its link and, optionally, its code.
+    #[serde(default)]
+    pub meeting_url: Option<String>,
+    #[serde(default)]
+    pub meeting_code: Option<String>,
+}
+
+fn half_an_hour() -> i64 {
+    30
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl UserScenario {

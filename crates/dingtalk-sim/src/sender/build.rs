@@ -87,7 +87,13 @@ impl Draft {
         let chatbot_user_id = format!("$:LWCP_v1:${}", ids::stable_base64(&format!("bot/{}", app.client_id), 24));
         let sender_staff_id = self.sender_staff_id.clone().unwrap_or_else(|| Some(chat.sender_staff_id.clone()));
         let sender_seed = sender_staff_id.clone().unwrap_or_else(|| chat.sender_nick.clone());
-        let (msgtype, text, content) = self.words(&app.bot_name, group);
+        let corp = self.corp_id.clone().unwrap_or_else(|| app.corp_id.clone());
+        let names: Vec<String> = self
+            .mentioned
+            .iter()
+            .filter_map(|staff| state.users().get(&corp, staff).map(|user| format!("@{}", user.name)))
+            .collect();
+        let (msgtype, text, content) = self.words(&app.bot_name, group, &names);
         let corp_id = self.corp_id.clone().unwrap_or_else(|| app.corp_id.clone());
 
         let message = RobotMessage {
@@ -97,8 +103,11 @@ impl Draft {
             },
             conversation_id: conversation_id.clone(),
             at_users: group.then(|| {
+                let union_of = |staff: &str| {
+                    state.users().get(&corp, staff).map_or_else(|| ids::union_id_for(staff), |user| user.union_id)
+                };
                 let people = self.mentioned.iter().map(
-                    |staff| json!({ "unionId": ids::union_id_for(staff), "dingtalkId": dingtalk_id(staff), "staffId": staff }),
+                    |staff| json!({ "unionId": union_of(staff), "dingtalkId": dingtalk_id(staff), "staffId": staff }),
                 );
                 people.chain([json!({ "dingtalkId": chatbot_user_id })]).collect()
             }),
@@ -184,9 +193,17 @@ impl Draft {
     }
 
     /// `msgtype`, `text` and `content` for the chosen format.
-    fn words(&self, bot_name: &str, group: bool) -> (String, Option<Value>, Option<Value>) {
+    fn words(&self, bot_name: &str, group: bool, others: &[String]) -> (String, Option<Value>, Option<Value>) {
         // DingTalk removes the @-mention of the robot; typed first, it leaves its space behind.
-        let spoken = if group && !self.mention_at_end { format!(" {}", self.text) } else { self.text.clone() };
+        // Other people's @-mentions are dropped from a text's content too (they are in `atUsers`).
+        let mut said = self.text.clone();
+        if group {
+            for mention in others {
+                said = said.replace(mention.as_str(), "");
+            }
+            said = said.trim_end().to_owned();
+        }
+        let spoken = if group && !self.mention_at_end { format!(" {said}") } else { said.clone() };
         let picture =
             || json!({ "downloadCode": ids::random_base64(48), "pictureDownloadCode": ids::random_base64(48) });
         match &self.format {
@@ -200,7 +217,9 @@ impl Draft {
                 if group && !self.mention_at_end {
                     segments.push(json!({ "text": format!("@{bot_name}") }));
                 }
-                segments.push(json!({ "text": self.text }));
+                // In richText each of the other people's @-mentions is a segment of its own.
+                segments.push(json!({ "text": said }));
+                segments.extend(others.iter().filter(|_| group).map(|mention| json!({ "text": mention })));
                 if group && self.mention_at_end {
                     segments.push(json!({ "text": format!("@{bot_name}") }));
                 }

@@ -55,6 +55,14 @@ impl MeetingsView<'_> {
                 out.extend(movable.map(|m| (code.code.clone(), m.clone())));
             }
         }
+        // Then the meetings started through the API, so a person can join and end them too.
+        for created in world.conferences.created.iter().filter(|c| c.corp_id == home) {
+            let code = created.code_digits();
+            if let Some(CodeAnswer::Meetings(meetings)) = world.codes.get(&home, &code).map(|b| &b.answer) {
+                let own = meetings.iter().filter(|m| m.conference_id.as_deref() == Some(&created.conference_id));
+                out.extend(own.map(|m| (code.clone(), m.clone())));
+            }
+        }
         out
     }
 
@@ -106,6 +114,13 @@ impl MeetingsView<'_> {
             meetings[at].end = Some(Moment::Absolute(now));
         });
         if moved {
+            // One started through the API is closed too, as its host ending it in the client is.
+            self.state.update(|world| {
+                let created = world.conferences.created.iter_mut().find(|c| c.conference_id == conference_id);
+                if let Some(created) = created.filter(|c| c.closed_ms.is_none()) {
+                    created.closed_ms = Some(now);
+                }
+            });
             self.state.events().conference_changed(code, conference_id, Scene::Closed);
         }
         moved

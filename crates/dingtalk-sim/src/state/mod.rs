@@ -7,6 +7,7 @@
 //! The state knows nothing of HTTP: the endpoints (`crate::endpoints`) read and change it through
 //! the views, never the reverse.
 
+pub mod calendars;
 pub mod card_presses;
 pub mod cards;
 pub mod event_emit;
@@ -22,6 +23,7 @@ pub mod stream;
 pub mod stream_push;
 pub mod tokens;
 pub mod users;
+pub mod video_conferences;
 mod waits;
 
 use std::collections::HashMap;
@@ -63,6 +65,8 @@ pub(crate) struct World {
     pub(crate) gateway: gateway::Gateway,
     pub(crate) cards: cards::CardBehaviour,
     pub(crate) events: meeting_events::MeetingEvents,
+    pub(crate) conferences: video_conferences::VideoConferences,
+    pub(crate) calendars: calendars::Calendars,
 }
 
 /// The simulator's state, shared by every endpoint.
@@ -91,6 +95,8 @@ impl SimState {
             gateway: gateway::Gateway::with_redelivery(scenario.stream.redelivery()),
             cards: cards::CardBehaviour::default(),
             events: meeting_events::MeetingEvents::new(&scenario.events),
+            conferences: video_conferences::VideoConferences::default(),
+            calendars: calendars::Calendars::new(&scenario, clock.now_ms()),
         };
         Self {
             conversation_corps: orgs::conversation_corps(&scenario),
@@ -158,6 +164,16 @@ impl SimState {
     /// DingTalk's meeting events: where they go, the scenario's misbehaviour, join and leave.
     pub fn events(&self) -> meeting_events::EventsView<'_> {
         meeting_events::EventsView::new(self)
+    }
+
+    /// Video conferences created and closed through the API, and DingTalk's limits on them.
+    pub fn conferences(&self) -> video_conferences::ConferencesView<'_> {
+        video_conferences::ConferencesView::new(self)
+    }
+
+    /// People's primary calendars.
+    pub fn calendars(&self) -> calendars::CalendarsView<'_> {
+        calendars::CalendarsView::new(self)
     }
 
     /// Ticks after every recorded change (the event pusher waits on it).

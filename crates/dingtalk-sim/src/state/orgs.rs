@@ -17,11 +17,22 @@ struct OrgState {
     robot_send: bool,
     /// The app may read its members (`qyapi_get_member`, the old-style `user/get`).
     member_read: bool,
+    /// The app may start and end video conferences (`VideoConference.Conference.Write`).
+    conference_write: bool,
+    /// The app may read people's calendars (`Calendar.Event.Read`).
+    calendar_read: bool,
 }
 
 impl OrgState {
     /// Installed, with every scope.
-    const EVERYTHING: Self = Self { installed: true, conference_read: true, robot_send: true, member_read: true };
+    const EVERYTHING: Self = Self {
+        installed: true,
+        conference_read: true,
+        robot_send: true,
+        member_read: true,
+        conference_write: true,
+        calendar_read: true,
+    };
 }
 
 /// Every organisation the simulator knows; one it does not know has not installed the app.
@@ -40,6 +51,8 @@ impl Orgs {
                 conference_read: org.conference_read,
                 robot_send: true,
                 member_read: org.member_read,
+                conference_write: true,
+                calendar_read: true,
             };
             (org.corp_id.clone(), state)
         });
@@ -89,6 +102,26 @@ impl Orgs {
     pub(crate) fn set_member_read(&mut self, corp: &str, granted: bool) {
         if let Some(org) = self.orgs.get_mut(corp) {
             org.member_read = granted;
+        }
+    }
+
+    pub(crate) fn conference_write(&self, corp: &str) -> bool {
+        self.orgs.get(corp).is_some_and(|org| org.conference_write)
+    }
+
+    pub(crate) fn calendar_read(&self, corp: &str) -> bool {
+        self.orgs.get(corp).is_some_and(|org| org.calendar_read)
+    }
+
+    pub(crate) fn set_conference_write(&mut self, corp: &str, granted: bool) {
+        if let Some(org) = self.orgs.get_mut(corp) {
+            org.conference_write = granted;
+        }
+    }
+
+    pub(crate) fn set_calendar_read(&mut self, corp: &str, granted: bool) {
+        if let Some(org) = self.orgs.get_mut(corp) {
+            org.calendar_read = granted;
         }
     }
 }
@@ -166,5 +199,27 @@ impl<'a> OrgsView<'a> {
     /// `user/get` answers `60011`.
     pub fn set_member_read(&self, corp: &str, granted: bool) {
         self.state.lock().orgs.set_member_read(corp, granted);
+    }
+
+    /// Whether organisation `corp` lets the app start and end meetings now.
+    pub fn conference_write(&self, corp: &str) -> bool {
+        self.state.lock().orgs.conference_write(corp)
+    }
+
+    /// Organisation `corp` grants (or withdraws) `VideoConference.Conference.Write`: without it
+    /// creating or closing a video conference answers `403` naming the scope.
+    pub fn set_conference_write(&self, corp: &str, granted: bool) {
+        self.state.lock().orgs.set_conference_write(corp, granted);
+    }
+
+    /// Whether organisation `corp` lets the app read calendars now.
+    pub fn calendar_read(&self, corp: &str) -> bool {
+        self.state.lock().orgs.calendar_read(corp)
+    }
+
+    /// Organisation `corp` grants (or withdraws) `Calendar.Event.Read`: without it the calendar
+    /// answers `403` naming the scope.
+    pub fn set_calendar_read(&self, corp: &str, granted: bool) {
+        self.state.lock().orgs.set_calendar_read(corp, granted);
     }
 }

@@ -31,6 +31,11 @@ pub(crate) struct Users {
 }
 
 impl Users {
+    /// The person of `corp` whose unionId is `union_id`.
+    pub(crate) fn find_union(&self, corp: &str, union_id: &str) -> Option<User> {
+        self.users.iter().find(|((owner, _), user)| owner == corp && user.union_id == union_id).map(|(_, u)| u.clone())
+    }
+
     pub(crate) fn new(scenario: &Scenario) -> Self {
         let home = std::iter::once((&scenario.app.corp_id, &scenario.users));
         let others = scenario.orgs.iter().map(|org| (&org.corp_id, &org.users));

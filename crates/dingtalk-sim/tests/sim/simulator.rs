@@ -683,15 +683,23 @@ async fn a_one_to_one_message_has_no_group_fields_and_no_leading_space() {
 async fn other_people_mentioned_are_listed_in_at_users_with_their_ids_before_the_robot() {
     let sim = live().await;
 
-    let body = sim.message("/meeting 123456789 @李四").mentioning("manager808").build().json().expect("JSON");
+    let body = sim.message("/meeting 123456789 @李四").mentioning("manager4220").build().json().expect("JSON");
 
     let at_users = body["atUsers"].as_array().expect("atUsers");
     assert_eq!(at_users.len(), 2);
-    assert_eq!(at_users[0]["staffId"], "manager808");
-    assert!(at_users[0]["unionId"].as_str().is_some_and(|u| u.ends_with("iEiE")));
+    assert_eq!(at_users[0]["staffId"], "manager4220");
+    assert_eq!(at_users[0]["unionId"], "z21HjQliSzpw0YWCNxmii6u2Os62cZ62iSZ", "the scenario's unionId of 李四");
     assert!(at_users[0]["dingtalkId"].as_str().is_some_and(|d| d.starts_with("$:LWCP_v1:$")));
     assert_eq!(at_users[1], json!({ "dingtalkId": body["chatbotUserId"] }));
-    assert_eq!(body["text"]["content"], " /meeting 123456789 @李四", "their mention stays in the text");
+    assert_eq!(
+        body["text"]["content"], " /meeting 123456789",
+        "their mention is dropped from the text, as DingTalk does"
+    );
+    let rich =
+        sim.message("/meeting new 评审 @李四").mentioning("manager4220").rich_text().build().json().expect("JSON");
+    let segments = rich["content"]["richText"].as_array().expect("segments");
+    assert!(segments.iter().any(|s| s["text"] == "@李四"), "their own segment in richText: {segments:?}");
+    assert!(segments.iter().any(|s| s["text"] == "/meeting new 评审"), "{segments:?}");
 }
 
 #[tokio::test]

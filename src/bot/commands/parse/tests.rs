@@ -141,9 +141,19 @@ fn every_alias_in_the_table_is_unique() {
 
 #[test]
 fn every_command_kind_has_its_entry_and_its_metrics_label() {
-    let kinds = [CommandKind::Meeting, CommandKind::Share, CommandKind::Lang, CommandKind::Remind, CommandKind::Help];
+    let kinds = [
+        CommandKind::Meeting,
+        CommandKind::Share,
+        CommandKind::Lang,
+        CommandKind::Remind,
+        CommandKind::NewMeeting,
+        CommandKind::EndMeeting,
+        CommandKind::Today,
+        CommandKind::Help,
+    ];
     let labels: Vec<_> = kinds.iter().map(|kind| (kind.spec().kind == *kind).then(|| kind.label())).collect();
-    assert_eq!(labels, [Some("meeting"), Some("share"), Some("lang"), Some("remind"), Some("help")]);
+    let expected = ["meeting", "share", "lang", "remind", "meeting_new", "meeting_end", "today", "help"];
+    assert_eq!(labels, expected.map(Some));
     assert_eq!(COMMANDS.len(), kinds.len());
 }
 
@@ -220,4 +230,24 @@ proptest! {
         let spelled = CommandKind::Meeting.spec().aliases[alias];
         prop_assert_eq!(parse(&format!(" {spelled} {code}")), Ok(Command::Meeting { codes: vec![RoomCode::parse(&code).expect("a code")], skipped: 0 }));
     }
+}
+
+#[test]
+fn new_end_and_today_read_their_words() {
+    let new = |title: Option<&str>| Ok(Command::NewMeeting { title: title.map(str::to_owned) });
+    assert_eq!(parse("/meeting new"), new(None));
+    assert_eq!(parse("/meeting new 产品 周会 @李四"), new(Some("产品 周会")));
+    assert_eq!(parse("开会"), new(None));
+    assert_eq!(parse("/new Standup"), new(Some("Standup")));
+    assert_eq!(parse(&format!("/new {}", "x".repeat(80))), new(Some(&"x".repeat(50))));
+    assert_eq!(parse("/meeting end"), Ok(Command::EndMeeting(None)));
+    assert_eq!(
+        parse("/meeting end 123 456 789"),
+        Ok(Command::EndMeeting(Some(RoomCode::parse("123456789").expect("a code"))))
+    );
+    assert!(matches!(parse("/end abc"), Err(ParseError::BadCode { .. })));
+    assert_eq!(parse("/today"), Ok(Command::Today));
+    assert_eq!(parse("今天"), Ok(Command::Today));
+    assert_eq!(parse("/meetings"), Ok(Command::Today));
+    assert_eq!(parse("/meeting 123456789"), Ok(codes(&["123456789"])));
 }
