@@ -323,7 +323,11 @@ async fn people_joining_update_a_card_at_most_once_a_minute_and_the_last_count_l
     let id = card_of_the_meeting(&app).await.out_track_id;
     assert!(app.sim.meetings().start_meeting(CODE, CONF));
     card_showing(&app.sim, &id, |md| md.contains("进行中")).await;
+    // The start showed the count of its moment and began the count's pause: a join just after it waits.
     assert!(app.sim.events().join(CODE, CONF, 1));
+    wait_for_events(&app.address, "applied", 2).await;
+    assert_eq!(app.sim.cards().card(&id).expect("the card").updates(), 1, "paced by the start's update");
+    app.sim.clock().advance(Duration::from_secs(60));
     card_showing(&app.sim, &id, |md| md.contains("在会人数：1")).await;
 
     // An all-hands arrives: 30 more within the minute make no update until it is over.
