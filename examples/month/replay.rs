@@ -458,6 +458,11 @@ pub(crate) async fn run(options: &Options, mut log: impl FnMut(String)) -> anyho
             // The conference cache lives on the wall clock, which barely moves while a month
             // passes on the simulator's: off, every look is a lookup (an upper bound on calls).
             ("DINGMEET_CACHE_TTL_SECS", "0"),
+            // So does the per-chat send limit (DingTalk's 20 a minute, on the wall clock): the
+            // replay passes about four simulated days a wall minute, so a busy group's replies of
+            // four days (hours apart on the simulated clock) queued behind it past the answer's
+            // wait. No group gets near 20 replies in a simulated minute.
+            ("DINGMEET_RATE_LIMIT_PER_MINUTE", "1000"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned())),
     );

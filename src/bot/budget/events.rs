@@ -12,16 +12,16 @@ use super::{Budget, DAY_MS};
 
 /// With events, the share of a day the budget plans with (with polling, looks of cards already
 /// out went past the plan; with events what cards will cost is promised up front).
-pub(super) const DAILY_HEADROOM: f64 = 0.93;
+pub(super) const DAILY_HEADROOM: f64 = 0.96;
 /// With events, what background work leaves of the window for people's questions: the daily
 /// pacing already keeps each day's questions their part.
-pub(super) const RESERVED_SHARE: f64 = 0.07;
+pub(super) const RESERVED_SHARE: f64 = 0.05;
 /// Starts and ends are shown until this share of the budget is left (the hard ceiling: the
 /// questions of the days until the window rolls on are never refused).
 const CEILING_KEPT: f64 = 0.02;
 /// New cards with what they promise may take this much of a day's background share (the rest
 /// is for reminders and counts).
-const CARD_SHARE: f64 = 0.8;
+const CARD_SHARE: f64 = 0.85;
 /// A count of people is shown only while this much of the day's share is neither spent nor promised.
 const COUNT_SHARE: f64 = 0.5;
 
@@ -136,12 +136,12 @@ mod tests {
     #[test]
     fn a_card_is_admitted_only_with_what_it_and_the_cards_before_promise() {
         // A day's share of 100 calls, cards up to 80 of it.
-        assert!(admits(100.0, 50.0, 27.0, 3.0, CARD_SHARE));
-        assert!(!admits(100.0, 50.0, 28.0, 3.0, CARD_SHARE), "the cards before promised too much");
-        assert!(!admits(100.0, 0.0, 0.0, 81.0, CARD_SHARE));
-        assert!(!admits(0.0, 0.0, 0.0, 1.0, CARD_SHARE), "no share, no card");
+        assert!(admits(100.0, 50.0, 27.0, 3.0, 0.8));
+        assert!(!admits(100.0, 50.0, 28.0, 3.0, 0.8), "the cards before promised too much");
+        assert!(!admits(100.0, 0.0, 0.0, 81.0, 0.8));
+        assert!(!admits(0.0, 0.0, 0.0, 1.0, 0.8), "no share, no card");
         // Counts come last: only while half the share is free.
-        assert!(admits(100.0, 30.0, 19.0, 1.0, COUNT_SHARE));
-        assert!(!admits(100.0, 30.0, 20.0, 1.0, COUNT_SHARE));
+        assert!(admits(100.0, 30.0, 19.0, 1.0, 0.5));
+        assert!(!admits(100.0, 30.0, 20.0, 1.0, 0.5));
     }
 }
