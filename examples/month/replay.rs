@@ -390,6 +390,8 @@ pub(crate) struct Report {
     pushed: Value,
     /// The questions not answered at once, with what the simulator saw then.
     pub(crate) missed: Vec<Value>,
+    /// The starts and ends on live cards shown later than the target, or never.
+    late: Vec<Value>,
 }
 
 impl Report {
@@ -425,6 +427,7 @@ impl Report {
             "events": self.events.name(),
             "pushed": self.pushed,
             "missed": self.missed,
+            "late": self.late,
         })
     }
 }
@@ -685,6 +688,7 @@ fn report(
     }
     let paused_at = |at: i64| paused_hours.contains(&((at - plan.start) / HOUR));
     let (mut starts, mut ends) = (Shown::default(), Shown::default());
+    let mut late = Vec::new();
     for card in asked.iter().filter_map(|a| match &a.answered {
         Answered::Card(id) => Some((a, id)),
         _ => None,
@@ -714,8 +718,16 @@ fn report(
                         shown.within_5s += 1;
                     }
                 }
-                if first.is_none_or(|delay| delay > target) && paused_at(change) {
-                    shown.while_paused += 1;
+                if first.is_none_or(|delay| delay > target) {
+                    if paused_at(change) {
+                        shown.while_paused += 1;
+                    }
+                    late.push(json!({
+                        "card": id, "meeting": meeting.id, "change": if started { "start" } else { "end" },
+                        "day": (change - plan.start) / DAY + 1, "minute_of_day": ((change - plan.start) % DAY) / MINUTE,
+                        "asked_minutes_before": (change - question.at) / MINUTE,
+                        "delay_s": first.map(|delay| delay / SECOND),
+                    }));
                 }
             }
         }
@@ -749,6 +761,7 @@ fn report(
         events: options.events,
         pushed: events::pushed(&records.events),
         missed: Vec::new(),
+        late,
     }
 }
 
