@@ -76,6 +76,8 @@ for month in months:
               f"{shown['within_60s']}, later {shown['later']}, never {shown['never']} "
               f"({shown['missed_while_paused']} missed while paused); p50 {shown['p50_s']} s, p95 {shown['p95_s']} s, "
               f"longest {shown['longest_s']} s")
+    for late in month.get("late", [])[:5]:
+        print(f"  late on its card: {json.dumps(late, ensure_ascii=False)}")
     for missed in month.get("missed", [])[:5]:
         print(f"  not answered at once: {json.dumps(missed, ensure_ascii=False)}")
     if fails:

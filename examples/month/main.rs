@@ -19,6 +19,8 @@ fn main() -> anyhow::Result<()> {
     let events = args.next().unwrap_or_else(|| "off".to_owned());
     let events = replay::events::Transport::parse(&events)
         .ok_or_else(|| anyhow::anyhow!("events {events:?}: off, http or stream"))?;
+    // The bot's log on stdout beside the figures, when asked for (`RUST_LOG=info`).
+    let _log = std::env::var_os("RUST_LOG").filter(|v| v != "off").map(|_| dingmeet::telemetry::init_logging(false));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut options = replay::Options { days, seed, events, ..replay::Options::default() };
     if let Some(ms) = std::env::var("MONTH_QUIET_MS").ok().and_then(|ms| ms.parse().ok()) {

@@ -390,6 +390,8 @@ pub(crate) struct Report {
     pushed: Value,
     /// The questions not answered at once, with what the simulator saw then.
     pub(crate) missed: Vec<Value>,
+    /// The starts and ends on live cards shown later than the target, or never.
+    late: Vec<Value>,
 }
 
 impl Report {
@@ -425,6 +427,7 @@ impl Report {
             "events": self.events.name(),
             "pushed": self.pushed,
             "missed": self.missed,
+            "late": self.late,
         })
     }
 }
@@ -458,6 +461,11 @@ pub(crate) async fn run(options: &Options, mut log: impl FnMut(String)) -> anyho
             // The conference cache lives on the wall clock, which barely moves while a month
             // passes on the simulator's: off, every look is a lookup (an upper bound on calls).
             ("DINGMEET_CACHE_TTL_SECS", "0"),
+            // So does the per-chat send limit (DingTalk's 20 a minute, on the wall clock): the
+            // replay passes about four simulated days a wall minute, so a busy group's replies of
+            // four days (hours apart on the simulated clock) queued behind it past the answer's
+            // wait. No group gets near 20 replies in a simulated minute.
+            ("DINGMEET_RATE_LIMIT_PER_MINUTE", "1000"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned())),
     );
@@ -680,6 +688,7 @@ fn report(
     }
     let paused_at = |at: i64| paused_hours.contains(&((at - plan.start) / HOUR));
     let (mut starts, mut ends) = (Shown::default(), Shown::default());
+    let mut late = Vec::new();
     for card in asked.iter().filter_map(|a| match &a.answered {
         Answered::Card(id) => Some((a, id)),
         _ => None,
@@ -709,8 +718,16 @@ fn report(
                         shown.within_5s += 1;
                     }
                 }
-                if first.is_none_or(|delay| delay > target) && paused_at(change) {
-                    shown.while_paused += 1;
+                if first.is_none_or(|delay| delay > target) {
+                    if paused_at(change) {
+                        shown.while_paused += 1;
+                    }
+                    late.push(json!({
+                        "card": id, "meeting": meeting.id, "change": if started { "start" } else { "end" },
+                        "day": (change - plan.start) / DAY + 1, "minute_of_day": ((change - plan.start) % DAY) / MINUTE,
+                        "asked_minutes_before": (change - question.at) / MINUTE,
+                        "delay_s": first.map(|delay| delay / SECOND),
+                    }));
                 }
             }
         }
@@ -744,6 +761,7 @@ fn report(
         events: options.events,
         pushed: events::pushed(&records.events),
         missed: Vec::new(),
+        late,
     }
 }
 

@@ -105,6 +105,16 @@ impl CodeReport {
             })
         });
         let total = conferences.total.max(meetings.len());
+        // A capped list keeps its latest ended meeting: one that just ended stays on its card,
+        // saying so, rather than dropping off behind the upcoming ones.
+        if meetings.len() > max
+            && max >= 2
+            && let Some(latest_ended) = meetings.iter().position(|m| m.status == Status::Ended)
+            && latest_ended >= max
+        {
+            let ended = meetings.remove(latest_ended);
+            meetings.insert(max - 1, ended);
+        }
         meetings.truncate(max);
         let hidden = total - meetings.len();
         Self { code: code.to_owned(), total, meetings, hidden }
@@ -300,6 +310,19 @@ mod tests {
     fn at_most_ten_are_listed_and_the_rest_counted() {
         let r = report((0..25).map(|i| info(&format!("m{i}"), 1, i)).collect());
         assert_eq!((r.meetings.len(), r.hidden, r.total), (10, 15, 25));
+    }
+
+    #[test]
+    fn a_capped_list_keeps_its_latest_ended_meeting_last() {
+        let mut list: Vec<ConferenceInfo> = (0..12).map(|i| info(&format!("up{i}"), 0, 10_000 + i)).collect();
+        list.push(info("ended-old", 1, 1_000));
+        list.push(info("just-ended", 1, 5_000));
+        let r = report(list);
+        let titles: Vec<_> = r.meetings.iter().map(|m| m.title.as_str()).collect();
+        assert_eq!(titles, ["up0", "up1", "up2", "up3", "up4", "up5", "up6", "up7", "up8", "just-ended"]);
+        assert_eq!(r.hidden, 4);
+        let short = report((0..12).map(|i| info(&format!("up{i}"), 0, i)).collect());
+        assert_eq!(short.meetings.last().map(|m| m.title.as_str()), Some("up9"), "none ended: the upcoming fill it");
     }
 
     #[test]

@@ -323,7 +323,11 @@ async fn people_joining_update_a_card_at_most_once_a_minute_and_the_last_count_l
     let id = card_of_the_meeting(&app).await.out_track_id;
     assert!(app.sim.meetings().start_meeting(CODE, CONF));
     card_showing(&app.sim, &id, |md| md.contains("进行中")).await;
+    // The start showed the count of its moment and began the count's pause: a join just after it waits.
     assert!(app.sim.events().join(CODE, CONF, 1));
+    wait_for_events(&app.address, "applied", 2).await;
+    assert_eq!(app.sim.cards().card(&id).expect("the card").updates(), 1, "paced by the start's update");
+    app.sim.clock().advance(Duration::from_secs(60));
     card_showing(&app.sim, &id, |md| md.contains("在会人数：1")).await;
 
     // An all-hands arrives: 30 more within the minute make no update until it is over.
@@ -333,6 +337,39 @@ async fn people_joining_update_a_card_at_most_once_a_minute_and_the_last_count_l
     app.sim.clock().advance(Duration::from_secs(60));
     let card = card_showing(&app.sim, &id, |md| md.contains("在会人数：31")).await;
     assert_eq!(card.updates(), 3, "the last count in one update");
+}
+
+/// The bot's `dingmeet_cards_total` for card updates with `outcome`.
+async fn updates_counted(address: &str, outcome: &str) -> u64 {
+    let text = reqwest::get(format!("{address}/metrics")).await.expect("metrics").text().await.expect("a body");
+    let label = format!("outcome=\"{outcome}\"");
+    text.lines()
+        .filter(|line| line.starts_with("dingmeet_cards_total{") && line.contains("action=\"update\""))
+        .filter(|line| line.contains(&label))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn with_the_days_budget_tight_counts_are_dropped_and_the_start_and_end_still_show() {
+    // 200 calls a month: a day's share of about 6, most of it spent by the question, the card and its start.
+    let app = spawn_events(Via::Stream, &[("DINGMEET_MONTHLY_CALL_BUDGET", "200")]).await;
+    let id = card_of_the_meeting(&app).await.out_track_id;
+    assert!(app.sim.meetings().start_meeting(CODE, CONF));
+    card_showing(&app.sim, &id, |md| md.contains("进行中")).await;
+    assert!(app.sim.events().join(CODE, CONF, 5));
+    wait_for_events(&app.address, "applied", 2).await;
+    app.sim.clock().advance(Duration::from_secs(60));
+    let deadline = Instant::now() + WAIT;
+    while updates_counted(&app.address, "count_budget").await == 0 {
+        assert!(Instant::now() < deadline, "the count was never dropped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.sim.cards().card(&id).expect("the card").updates(), 1, "no update for the count alone");
+    assert!(app.sim.meetings().end_meeting(CODE, CONF));
+    let card = card_showing(&app.sim, &id, |md| md.contains("已结束")).await;
+    assert!(card.markdown().contains("参会人数：5"), "the end carries who took part: {}", card.markdown());
+    assert_eq!(card.updates(), 2, "the start and the end");
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@
 //! work pauses until the next day (or until the window rolls on), except that live cards already out still show their
 //! meetings' starts and ends until the window's share is spent.
 
+mod events;
 mod ledger;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -24,6 +25,7 @@ use crate::dingtalk::openapi::call_purpose::{CallCounter, Purpose};
 use crate::state::{Kept, LocalRegistry, StateStore};
 use crate::telemetry::Metrics;
 
+use self::events::Promises;
 pub use self::ledger::Ledger;
 
 /// The window the budget counts over.
@@ -89,6 +91,10 @@ struct Inner {
     unshared: HashMap<String, BTreeMap<String, u64>>,
     /// Organisations whose background work is paused (warned once per pause).
     paused: HashSet<String>,
+    /// Organisations that send meeting events (their cards cost their updates, not polling).
+    event_orgs: HashSet<String>,
+    /// The card updates new cards of those organisations are expected to make, by organisation.
+    promised: HashMap<String, Promises>,
 }
 
 impl std::fmt::Debug for Budget {
@@ -234,24 +240,32 @@ impl Budget {
         self.monthly.saturating_sub(self.used(org))
     }
 
-    /// The most background work may use: the budget less what is kept for people's questions.
-    fn background_allowance(&self) -> f64 {
-        self.monthly as f64 * (1.0 - RESERVED_SHARE)
+    /// The most all calls of `org` may come to before its background work pauses: the budget
+    /// less what is kept for people's questions (less with meeting events: see `events.rs`).
+    fn background_allowance(&self, org: &str) -> f64 {
+        let kept = if self.sends_events(org) { events::RESERVED_SHARE } else { RESERVED_SHARE };
+        self.monthly as f64 * (1.0 - kept)
     }
 
-    /// What is left of the day's background share of `org` (1 = all of it): a thirtieth of the
-    /// budget less the foreground a day takes (at least the reserved fifth of it).
-    fn share_left_today(&self, org: &str) -> f64 {
+    /// The day's background share of `org` in calls, and the background calls it made today: a
+    /// thirtieth of the budget less the foreground a day takes (at least the reserved fifth).
+    fn day_allowance(&self, org: &str) -> (f64, f64) {
         let now = self.clock.now_ms();
+        let headroom = if self.sends_events(org) { events::DAILY_HEADROOM } else { DAILY_HEADROOM };
         let (background, foreground) = self.lock().ledgers.get(org).map_or((0, 0.0), |ledger| ledger.today(now));
-        let daily = self.monthly as f64 * DAILY_HEADROOM / WINDOW_DAYS as f64;
-        let allowance = daily - foreground.max(daily * RESERVED_SHARE);
-        if allowance > 0.0 { (allowance - background as f64) / allowance } else { 0.0 }
+        let daily = self.monthly as f64 * headroom / WINDOW_DAYS as f64;
+        (daily - foreground.max(daily * RESERVED_SHARE), background as f64)
+    }
+
+    /// What is left of the day's background share of `org` (1 = all of it).
+    fn share_left_today(&self, org: &str) -> f64 {
+        let (allowance, background) = self.day_allowance(org);
+        if allowance > 0.0 { (allowance - background) / allowance } else { 0.0 }
     }
 
     /// How background work of `org` may go now. Warns once when it pauses.
     pub fn pace(&self, org: &str) -> Pace {
-        let allowance = self.background_allowance();
+        let allowance = self.background_allowance(org);
         let used = self.used(org) as f64;
         // The window's share only pauses, once spent: the day's share paces (stretching by the
         // window as well would stop new cards for the second half of every month).
@@ -301,7 +315,7 @@ impl Budget {
     /// Whether the window's background share of `org` is spent (not only the day's): then even
     /// the looks at a known start or end wait.
     pub fn window_spent(&self, org: &str) -> bool {
-        self.used(org) as f64 >= self.background_allowance()
+        self.used(org) as f64 >= self.background_allowance(org)
     }
 }
 

@@ -107,3 +107,31 @@ async fn counts_survive_a_restart_in_the_store() {
     second.load().await;
     assert_eq!(second.used("corp"), 2);
 }
+
+#[test]
+fn with_events_a_card_costs_what_its_starts_and_ends_promise_and_counts_go_first() {
+    let now = Arc::new(AtomicI64::new(10 * DAY_MS + 3_600_000));
+    let budget = budget(3_000, &now, &StateStore::memory(Duration::from_secs(60)));
+    budget.note_events("corp");
+    // A day's share is 96 calls, a fifth of it kept for questions: 76.8, of which cards take 85 %.
+    let later_today = 10 * DAY_MS + 7_200_000;
+    let mut cards = 0;
+    while budget.may_create_event_card("corp", &[later_today, later_today + 1]) {
+        budget.record_call("corp", crate::dingtalk::card::CREATE_ENDPOINT, Purpose::Reply);
+        budget.promise("corp", &[later_today, later_today + 1]);
+        cards += 1;
+    }
+    assert_eq!(cards, 21, "each card 3 calls: its creation, its start and its end");
+    assert!(!budget.may_show_count("corp"), "counts are dropped once half the share is spent or promised");
+    assert!(budget.may_show_status("corp"), "starts and ends are shown");
+    assert!(budget.may_create_card("polled"), "an organisation that sends no events is paced as before");
+    // Promises of a later day are reserved in that day's share, not today's.
+    let tomorrow = 11 * DAY_MS + 3_600_000;
+    assert!(budget.may_create_event_card("other", &[tomorrow; 50]));
+    budget.note_events("other");
+    assert!(!budget.may_create_event_card("other", &[tomorrow; 80]), "more than a day's share");
+    // Once the promised updates are due, they are spent (or not) and reserve nothing more.
+    now.store(later_today + 2, Ordering::Relaxed);
+    assert!(budget.may_create_event_card("corp", &[]));
+    assert!(budget.may_show_count("corp"));
+}

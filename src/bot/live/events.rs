@@ -1,8 +1,10 @@
 //! Meeting events on live cards: what a conference's events say is shown on every card of it,
-//! from what the card keeps, without a lookup. A start or an end is shown at once; a change of
-//! only how many are in the meeting at most once per `DINGMEET_CARD_MEMBER_UPDATE_SECS` per card
-//! (the caller comes back when the pause is over, so the last count always lands). A card whose
-//! meetings cannot change any more is then left alone.
+//! from what the card keeps, without a lookup. A start or an end is shown at once (until the
+//! budget's ceiling), with the count of that moment; a change of only how many are in the
+//! meeting at most once per `DINGMEET_CARD_MEMBER_UPDATE_SECS` per card after the card's last
+//! update (the caller comes back when the pause is over, so the last count lands), and only while
+//! the budget has room to spare: counts are the first thing it drops. A card whose meetings
+//! cannot change any more is then left alone.
 
 use super::shown::{self, ConferenceNews, Patched};
 use super::view::{card_params, digest, ms, next_look, render_view};
@@ -24,6 +26,7 @@ impl LiveCards {
     /// Shows `news` of conference `conference_id` of organisation `corp` on every live card of
     /// it; `Some(at)`: a count waits on some card, call again at `at`. No card, no call.
     pub async fn show_news(&self, corp: Option<&str>, conference_id: &str, news: &ConferenceNews) -> Option<i64> {
+        self.budget.note_events(corp.unwrap_or_default());
         let cards = self.cards_showing(corp, conference_id).await;
         if cards.is_empty() {
             return None;
@@ -105,12 +108,16 @@ impl LiveCards {
                 self.metrics.card("update", "event_paced");
                 return Shown::Later(card.count_sent_ms.saturating_add(ms(self.options.member_update)));
             }
+            // Counts are the first thing the budget drops: the next start or end carries the count.
+            Patched::Count if !self.budget.may_show_count(corp.unwrap_or_default()) => {
+                self.metrics.card("update", "count_budget");
+                return Shown::Done;
+            }
+            Patched::Status if !self.budget.may_show_status(corp.unwrap_or_default()) => {
+                self.metrics.card("update", "budget");
+                return Shown::Later(now.saturating_add(ms(self.options.refresh)));
+            }
             Patched::Count | Patched::Status => {}
-        }
-        let org = corp.unwrap_or_default();
-        if self.budget.window_spent(org) {
-            self.metrics.card("update", "budget");
-            return Shown::Later(now.saturating_add(ms(self.options.refresh)));
         }
         let message = render_view(&card.view, self.timezone, &results);
         let t = card.view.lang.parse::<Lang>().unwrap_or_default().text();
@@ -126,9 +133,8 @@ impl LiveCards {
             tracing::info!(out_track_id, conference_id, "live card updated from a meeting event");
             card.sent = sent;
         }
-        if patched == Patched::Count {
-            card.count_sent_ms = now;
-        }
+        // A start or end shows the count of the moment too: the count's pause begins again.
+        card.count_sent_ms = now;
         card.shown = shown::keep(&results);
         if next_look(&results, now, self.options.refresh, card.until_ms).is_none() {
             tracing::info!(out_track_id, "live card final: its meetings ended");

@@ -37,6 +37,28 @@ fn upcoming_starts(results: &[CodeResult]) -> impl Iterator<Item = i64> + '_ {
         .filter_map(|info| info.start_time)
 }
 
+/// When the meetings on a card of an organisation that sends events will start or end after
+/// `now` and by `until`: each an update of the card (a meeting past its start and not begun
+/// starts any moment).
+pub(super) fn changes_ahead(results: &[CodeResult], now: i64, until: i64) -> Vec<i64> {
+    let mut changes = Vec::new();
+    let infos = results.iter().filter_map(|(_, result)| result.as_ref().ok()).flat_map(|found| &found.list);
+    for info in infos.filter(|info| info.conference_id.as_deref().is_some_and(|id| !id.trim().is_empty())) {
+        let status = Status::from_code(info.status);
+        if status == Status::Upcoming
+            && let Some(start) = info.start_time.filter(|start| *start <= until)
+        {
+            changes.push(start.max(now.saturating_add(1)));
+        }
+        if matches!(status, Status::Upcoming | Status::InProgress)
+            && let Some(end) = info.end_time.filter(|end| *end > now && *end <= until)
+        {
+            changes.push(end);
+        }
+    }
+    changes
+}
+
 /// When a card of an organisation that sends events is next looked at: the next safety look,
 /// else the end of its life (then it is let go).
 pub(super) fn next_look_with_events(results: &[CodeResult], now: i64, until: i64) -> i64 {
@@ -100,6 +122,36 @@ mod tests {
         assert!(!start_missed(&upcoming, NOW + 32 * MIN));
         assert!(start_missed(&upcoming, NOW + 33 * MIN));
         assert_eq!(next_look_with_events(&upcoming, NOW + 34 * MIN, until), until, "looked once: then no more");
+    }
+
+    #[test]
+    fn a_card_expects_an_update_for_each_start_and_end_within_its_life() {
+        let until = NOW + 600 * MIN;
+        let info = |id: &str, status: i64, start: i64, end: Option<i64>| ConferenceInfo {
+            conference_id: Some(id.into()),
+            status: Some(status),
+            start_time: Some(start),
+            end_time: end,
+            ..ConferenceInfo::default()
+        };
+        let list = vec![
+            info("up", 0, NOW + 30 * MIN, Some(NOW + 90 * MIN)),
+            info("on", 2, NOW - 30 * MIN, Some(NOW + 10 * MIN)),
+            info("late", 0, NOW - MIN, None),
+            info("beyond", 0, NOW + 590 * MIN, Some(NOW + 650 * MIN)),
+            info("far", 0, NOW + 700 * MIN, Some(NOW + 730 * MIN)),
+            info("over", 1, NOW - 90 * MIN, Some(NOW - 30 * MIN)),
+            info(" ", 0, NOW + 30 * MIN, Some(NOW + 60 * MIN)),
+        ];
+        let results = vec![(RoomCode::parse("123456789").expect("code"), Ok(Arc::new(Conferences { list, total: 7 })))];
+        let mut changes = changes_ahead(&results, NOW, until);
+        changes.sort_unstable();
+        assert_eq!(
+            changes,
+            [NOW + 1, NOW + 10 * MIN, NOW + 30 * MIN, NOW + 90 * MIN, NOW + 590 * MIN],
+            "a start and end each; a late start any moment; none past the card's life, of an ended \
+             meeting or of one without an id (no events come for it)"
+        );
     }
 
     #[test]

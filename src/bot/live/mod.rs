@@ -189,16 +189,24 @@ impl LiveCards {
         let Some(due) = next_look(&answer.results, now, self.options.refresh, until) else {
             return Err(Markdown::Final);
         };
-        let due = if org_sends_events(&self.state, org).await {
-            fallback::next_look_with_events(&answer.results, now, until)
+        let events = org_sends_events(&self.state, org).await;
+        // With events a card costs its creation and an update per start and end ahead of it.
+        let (due, changes) = if events {
+            self.budget.note_events(org);
+            (
+                fallback::next_look_with_events(&answer.results, now, until),
+                fallback::changes_ahead(&answer.results, now, until),
+            )
         } else {
-            due
+            (due, Vec::new())
         };
         if self.refused(org, now) {
             self.metrics.card("create", "refused_before");
             return Err(Markdown::Refused);
         }
-        if !self.budget.may_create_card(org) {
+        let affordable =
+            if events { self.budget.may_create_event_card(org, &changes) } else { self.budget.may_create_card(org) };
+        if !affordable {
             self.metrics.card("create", "budget");
             return Err(Markdown::Budget);
         }
@@ -248,6 +256,9 @@ impl LiveCards {
             }
             tracing::warn!(%err, "the interactive card was not delivered; answering in markdown");
             return Err(Markdown::Failed);
+        }
+        if events {
+            self.budget.promise(org, &changes);
         }
         self.metrics.card("create", "ok");
         tracing::info!(out_track_id, "answered with a live card");
