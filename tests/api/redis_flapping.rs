@@ -2,9 +2,11 @@
 //! second or so (it keeps its data, as a production Redis does), with DingTalk's deliveries and
 //! redeliveries of every message reaching both: every message answered exactly once, none lost.
 //! A replica that cannot reach Redis does not take a message (another may be answering it), so
-//! DingTalk sends it again until one that can takes it.
+//! DingTalk sends it again until one that can takes it. Over HTTP (each delivery posted to both)
+//! and over the Stream (each frame pushed again to either socket until acknowledged).
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -47,6 +49,73 @@ async fn deliver_to_both(sim: &Simulator, urls: &[String], callback: &Callback, 
     acknowledged
 }
 
+/// Redis killed and started again on the same data, paced by [`UP`] and [`DOWN`], until stopped.
+struct Flapping {
+    stop: Arc<AtomicBool>,
+    kills: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<RedisServer>,
+}
+
+impl Flapping {
+    fn start(redis: RedisServer, port: u16, dir: &Path) -> Self {
+        let (stop, kills) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+        let (stopped, killed, dir) = (Arc::clone(&stop), Arc::clone(&kills), dir.to_owned());
+        let task = tokio::spawn(async move {
+            let mut redis = Some(redis);
+            loop {
+                // Paces the fault; nothing waits on it.
+                tokio::time::sleep(if redis.is_some() { UP } else { DOWN }).await;
+                match redis.take() {
+                    Some(up) if stopped.load(Ordering::Acquire) => return up,
+                    Some(mut up) => {
+                        up.kill();
+                        killed.fetch_add(1, Ordering::AcqRel);
+                    }
+                    None => {
+                        let dir = dir.clone();
+                        let started = tokio::task::spawn_blocking(move || RedisServer::start_persistent_on(port, &dir));
+                        redis = Some(started.await.expect("redis-server starts"));
+                    }
+                }
+            }
+        });
+        Self { stop, kills, task }
+    }
+
+    fn kills(&self) -> usize {
+        self.kills.load(Ordering::Acquire)
+    }
+
+    /// Leaves Redis up, for good, and hands it over.
+    async fn stop(self) -> RedisServer {
+        self.stop.store(true, Ordering::Release);
+        self.task.await.expect("the flapper")
+    }
+}
+
+/// Every session posted to exactly once, and nothing sent through the OpenAPI instead.
+fn each_posted_once(sim: &Simulator, sessions: &[String]) {
+    let records = sim.records();
+    let mut per_session: HashMap<&str, usize> = HashMap::new();
+    for post in &records.webhook_posts {
+        *per_session.entry(post.session.as_str()).or_default() += 1;
+    }
+    for session in sessions {
+        let posts = per_session.get(session.as_str());
+        assert_eq!(posts, Some(&1), "{session} posted to {posts:?} times");
+    }
+    assert!(records.openapi_sends.is_empty(), "no answer went another way: {:?}", records.openapi_sends);
+}
+
+async fn stop_both(bots: &mut [BotProcess]) {
+    for bot in bots.iter_mut() {
+        bot.terminate();
+        assert!(bot.wait_for_exit().await.success(), "{}", bot.output().join("\n"));
+    }
+    let output: Vec<String> = bots.iter().flat_map(BotProcess::output).collect();
+    assert!(!output.iter().any(|l| l.contains("panicked")), "{}", output.join("\n"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_on_a_flapping_redis_answer_every_message_redelivered_to_both_exactly_once() {
     let data = tempfile::tempdir().expect("a directory for Redis's data");
@@ -61,36 +130,12 @@ async fn two_replicas_on_a_flapping_redis_answer_every_message_redelivered_to_bo
     let mut bots = [BotProcess::start(&vars).await, BotProcess::start(&vars).await];
     let urls: Vec<String> = bots.iter().map(|bot| format!("{}/dingtalk/callback", bot.address)).collect();
 
-    // Redis flaps until every message is acknowledged, and is left up.
-    let (sent, kills) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
-    let flapper = {
-        let (sent, kills, dir) = (Arc::clone(&sent), Arc::clone(&kills), data.path().to_owned());
-        tokio::spawn(async move {
-            let mut redis = Some(redis);
-            loop {
-                // Paces the fault; nothing waits on it.
-                tokio::time::sleep(if redis.is_some() { UP } else { DOWN }).await;
-                match redis.take() {
-                    Some(up) if sent.load(Ordering::Acquire) => return up,
-                    Some(mut up) => {
-                        up.kill();
-                        kills.fetch_add(1, Ordering::AcqRel);
-                    }
-                    None => {
-                        let dir = dir.clone();
-                        let started = tokio::task::spawn_blocking(move || RedisServer::start_persistent_on(port, &dir));
-                        redis = Some(started.await.expect("redis-server starts"));
-                    }
-                }
-            }
-        })
-    };
-
+    let flapping = Flapping::start(redis, port, data.path());
     let refused = AtomicUsize::new(0);
     let mut callbacks = Vec::with_capacity(MESSAGES);
     let mut pace = tokio::time::interval(PACE);
     let mut i = 0;
-    while i < MESSAGES || kills.load(Ordering::Acquire) < KILLS {
+    while i < MESSAGES || flapping.kills() < KILLS {
         i += 1;
         let callback = sim.message("/help").conversation_id(&format!("cid-flapping-{i}")).build();
         let deadline = Instant::now() + DEADLINE;
@@ -103,8 +148,7 @@ async fn two_replicas_on_a_flapping_redis_answer_every_message_redelivered_to_bo
         }
         callbacks.push(callback);
     }
-    sent.store(true, Ordering::Release);
-    let _redis = flapper.await.expect("the flapper");
+    let _redis = flapping.stop().await;
 
     let sessions: Vec<String> = callbacks.iter().map(|c| c.session_id.clone()).collect();
     sim.wait_until(DEADLINE, |r| {
@@ -116,27 +160,86 @@ async fn two_replicas_on_a_flapping_redis_answer_every_message_redelivered_to_bo
     for callback in &callbacks {
         assert!(deliver_to_both(&sim, &urls, callback, &refused).await, "a redelivery after Redis returned");
     }
-    for bot in &mut bots {
-        bot.terminate();
-        assert!(bot.wait_for_exit().await.success(), "{}", bot.output().join("\n"));
-    }
-
-    let records = sim.records();
-    let mut per_session: HashMap<&str, usize> = HashMap::new();
-    for post in &records.webhook_posts {
-        *per_session.entry(post.session.as_str()).or_default() += 1;
-    }
-    for session in &sessions {
-        assert_eq!(
-            per_session.get(session.as_str()),
-            Some(&1),
-            "{session} posted to {:?} times",
-            per_session.get(session.as_str())
-        );
-    }
-    assert!(records.openapi_sends.is_empty(), "no answer went another way: {:?}", records.openapi_sends);
+    stop_both(&mut bots).await;
+    each_posted_once(&sim, &sessions);
     // Else the test proved nothing.
     assert!(refused.load(Ordering::Relaxed) > 0, "no delivery met Redis away");
-    let output: Vec<String> = bots.iter().flat_map(BotProcess::output).collect();
-    assert!(!output.iter().any(|l| l.contains("panicked")), "{}", output.join("\n"));
+}
+
+/// Stream mode: each message pushed to one replica's socket and pushed again, to either, until
+/// one acknowledges it (as DingTalk does with a frame it has no ack for), and once more after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stream_replicas_on_a_flapping_redis_answer_every_message_pushed_again_exactly_once() {
+    let data = tempfile::tempdir().expect("a directory for Redis's data");
+    let port = RedisServer::unused_port();
+    let redis = RedisServer::start_persistent_on(port, data.path());
+    let sim = simulator().await;
+    let url = redis.url();
+    let vars = env(
+        &sim,
+        &[
+            ("DINGMEET_MODE", "stream"),
+            ("DINGMEET_STREAM_BACKOFF_INITIAL_MS", "50"),
+            ("DINGMEET_STREAM_BACKOFF_MAX_MS", "400"),
+            ("DINGMEET_REDIS_URL", &url),
+            ("DINGMEET_JOURNAL_CLAIM_SECS", "1"),
+            ("DINGMEET_RATE_LIMIT_PER_MINUTE", "0"),
+        ],
+    );
+    let mut bots = [BotProcess::start(&vars).await, BotProcess::start(&vars).await];
+    sim.wait_for_connections(2, DEADLINE).await.expect("both replicas connect");
+    let acked = |id: &str| {
+        let id = id.to_owned();
+        move |r: &dingtalk_sim::records::Records| r.stream.answers_to(&id).iter().any(|f| f.is_ack()).then_some(())
+    };
+
+    let flapping = Flapping::start(redis, port, data.path());
+    let (mut pushed, mut pushes) = (Vec::with_capacity(MESSAGES), 0_usize);
+    let mut pace = tokio::time::interval(PACE);
+    let mut i = 0;
+    while i < MESSAGES || flapping.kills() < KILLS {
+        pace.tick().await;
+        i += 1;
+        let push = sim.message("/help").conversation_id(&format!("cid-stream-flapping-{i}")).push();
+        let deadline = Instant::now() + DEADLINE;
+        while sim.wait_until(PACE, acked(&push.message_id)).await.is_err() {
+            assert!(Instant::now() < deadline, "message {i} was never acknowledged");
+            sim.stream().redeliver(&push.message_id);
+            pushes += 1;
+        }
+        pushed.push(push);
+    }
+    let _redis = flapping.stop().await;
+
+    let sessions: Vec<String> =
+        pushed.iter().map(|p| p.callback.as_ref().expect("a built message").session_id.clone()).collect();
+    sim.wait_until(DEADLINE, |r| {
+        sessions.iter().all(|s| r.webhook_posts.iter().any(|p| &p.session == s && p.delivered())).then_some(())
+    })
+    .await
+    .expect("every acknowledged message answered");
+    // Pushed once more now that Redis is back: duplicates, acknowledged.
+    for push in &pushed {
+        sim.stream().redeliver(&push.message_id);
+    }
+    sim.wait_until(DEADLINE, |r| {
+        pushed
+            .iter()
+            .all(|p| r.stream.answers_to(&p.message_id).iter().filter(|f| f.is_ack()).count() >= 2)
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|err| {
+        let records = sim.records();
+        let missing: Vec<_> = pushed
+            .iter()
+            .filter(|p| records.stream.answers_to(&p.message_id).iter().filter(|f| f.is_ack()).count() < 2)
+            .map(|p| (p.message_id.clone(), records.stream.sent_with(&p.message_id).len()))
+            .collect();
+        panic!("not every redelivery acknowledged: {err:?}; {missing:?}")
+    });
+    stop_both(&mut bots).await;
+    each_posted_once(&sim, &sessions);
+    // Else the test proved nothing.
+    assert!(pushes > 0, "no push met Redis away");
 }
