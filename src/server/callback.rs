@@ -117,6 +117,11 @@ async fn accept(state: AppState, message: InboundMessage) -> Response {
             Outcome::NotRecorded,
             "the message could not be recorded; send it again",
         ),
+        Admission::RedisUnreachable => reject(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Outcome::RedisUnreachable,
+            "the shared duplicate check (Redis) does not answer; send it again",
+        ),
         Admission::Accepted | Admission::Duplicate => acknowledge(),
     }
 }

@@ -25,6 +25,10 @@ pub enum Recorded {
     New(Ticket),
     /// A redelivery of one recorded within the dedupe window.
     Duplicate,
+    /// Redis is configured and could not be asked: another replica may be answering this very
+    /// message, so it is not recorded here (and must not be acknowledged: DingTalk sends it
+    /// again, and a replica that reaches Redis then takes it, once).
+    Unshared,
 }
 
 /// The duplicate check's key of a message id (in memory and in Redis).
@@ -40,40 +44,37 @@ pub struct Journal<'a> {
 
 impl Journal<'_> {
     /// Records an accepted message (`payload` is what finishing it takes) and says whether it is
-    /// new. With Redis up it goes to Redis, for any replica to finish; else to the local store.
-    /// Atomic: of any number of concurrent deliveries of one id, exactly one is new.
+    /// new. With Redis configured it goes to Redis, for any replica to finish, and while Redis
+    /// does not answer it is [`Recorded::Unshared`] (a local check cannot know what another
+    /// replica took); without Redis, to the local store. Atomic: of any number of concurrent
+    /// deliveries of one id, on any replica, exactly one is new.
     pub async fn record(self, msg_id: &str, payload: impl FnOnce() -> String) -> Result<Recorded, StoreFailure> {
         let key = message_key(msg_id);
-        if !self.store.options.journal {
-            return Ok(if self.store.dedupe().first_seen(&key).await {
-                Recorded::New(Ticket::Unrecorded)
+        if let Some(shared) = &self.store.shared {
+            let ttl = self.store.options.dedupe_ttl;
+            let answer = if self.store.options.journal {
+                let payload = payload();
+                Box::pin(shared.record(&key, ttl, msg_id, &payload))
+                    .await
+                    .map(|entry| entry.map_or(Recorded::Duplicate, |id| Recorded::New(Ticket::Shared(id))))
             } else {
-                Recorded::Duplicate
-            });
+                Box::pin(shared.first_seen(&key, ttl))
+                    .await
+                    .map(|fresh| if fresh { Recorded::New(Ticket::Unrecorded) } else { Recorded::Duplicate })
+            };
+            return Ok(answer.unwrap_or(Recorded::Unshared));
         }
-        if self.store.shared.is_none() && self.store.durable.is_none() {
-            let fresh = self.store.local.first_seen(&key).await;
-            return Ok(if fresh { Recorded::New(Ticket::Unrecorded) } else { Recorded::Duplicate });
-        }
-        let payload = payload();
-        if let Some(shared) = &self.store.shared
-            && let Some(entry) = Box::pin(shared.record(&key, self.store.options.dedupe_ttl, msg_id, &payload)).await
-        {
-            self.store.local.first_seen(&key).await;
-            return Ok(entry.map_or(Recorded::Duplicate, |id| Recorded::New(Ticket::Shared(id))));
-        }
-        let Some(durable) = &self.store.durable else {
-            // Redis is down and nothing is kept locally: memory is all there is.
-            let fresh = self.store.local.first_seen(&key).await;
-            return Ok(if fresh { Recorded::New(Ticket::Unrecorded) } else { Recorded::Duplicate });
+        let fresh_in_memory = || async { self.store.local.first_seen(&key).await };
+        let Some(durable) = self.store.durable.as_ref().filter(|_| self.store.options.journal) else {
+            return Ok(if fresh_in_memory().await { Recorded::New(Ticket::Unrecorded) } else { Recorded::Duplicate });
         };
         // The duplicate check is the memory's (loaded with the window's ids at start), so the
         // record is one append; an id that could not be recorded is forgotten again, so its
         // redelivery is new.
-        if !self.store.local.first_seen(&key).await {
+        if !fresh_in_memory().await {
             return Ok(Recorded::Duplicate);
         }
-        match durable.record(msg_id, payload).await {
+        match durable.record(msg_id, payload()).await {
             Ok(row) => Ok(Recorded::New(Ticket::Local(row))),
             Err(err) => {
                 self.store.local.forget(&key);
@@ -83,13 +84,29 @@ impl Journal<'_> {
     }
 
     /// Right before a reply goes out: false if another replica already sent (or is sending) the
-    /// reply to this message, which must then not be sent again.
+    /// reply to this message, which must then not be sent again. A message recorded in Redis
+    /// waits here while Redis does not answer (another replica may take it over once Redis is
+    /// back, and only the `replied` marker tells them apart); if this replica stops meanwhile,
+    /// its entry is still pending in Redis for another to take over.
     pub async fn claim_reply(self, msg_id: &str, ticket: &Ticket) -> bool {
-        match (ticket, &self.store.shared) {
-            (Ticket::Shared(_), Some(shared)) => {
-                Box::pin(shared.claim_reply(msg_id, self.store.options.dedupe_ttl)).await.unwrap_or(true)
+        let (Ticket::Shared(_), Some(shared)) = (ticket, &self.store.shared) else { return true };
+        let mut pause = Duration::from_millis(50);
+        let mut told = false;
+        loop {
+            if let Some(mine) = Box::pin(shared.claim_reply(msg_id, self.store.options.dedupe_ttl)).await {
+                if told {
+                    tracing::info!("Redis answers again: the held reply goes on");
+                }
+                return mine;
             }
-            _ => true,
+            if !told {
+                tracing::warn!(
+                    "reply held: Redis does not answer, and only it can tell whether another replica sent it"
+                );
+                told = true;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
         }
     }
 

@@ -145,7 +145,7 @@ impl StreamClient {
                             let id = frame.message_id();
                             self.tasks.spawn(
                                 async move {
-                                    if client.dispatch(id.clone(), body).await {
+                                    if client.dispatch(body).await {
                                         let _ = acks.send(Ack::callback(id.unwrap_or_default()));
                                     }
                                 }
@@ -192,14 +192,10 @@ impl StreamClient {
         Ack::event(frame.message_id().unwrap_or_default(), kept)
     }
 
-    /// Hands a robot message to the bot's intake, once per frame id; true if the frame is to be
-    /// acknowledged (false: the bot could not record it, so DingTalk redelivers it).
-    async fn dispatch(&self, frame_id: Option<String>, body: String) -> bool {
-        if let Some(id) = frame_id.filter(|id| !id.is_empty())
-            && !self.bot.first_delivery(&id).await
-        {
-            return true;
-        }
+    /// Hands a robot message to the bot's intake (its `msgId` is the duplicate check, also for a
+    /// redelivered frame); true if the frame is to be acknowledged (false: the bot could not
+    /// record it, or Redis could not say whether another replica has it, so DingTalk redelivers).
+    async fn dispatch(&self, body: String) -> bool {
         let message = match CallbackBody::parse(body.as_bytes()) {
             Ok(parsed) => parsed.into_inbound(),
             Err(err) => {
@@ -211,7 +207,10 @@ impl StreamClient {
         let span = tracing::info_span!("message", msg_id = %message.id);
         // A refusal (webhook host) ends in the bot's log line and is acknowledged: sending it
         // again would not change it. One that could not be recorded is not.
-        !matches!(self.bot.receive(message).instrument(span).await, Admission::NotRecorded)
+        !matches!(
+            self.bot.receive(message).instrument(span).await,
+            Admission::NotRecorded | Admission::RedisUnreachable
+        )
     }
 }
 

@@ -24,12 +24,15 @@ pub enum Outcome {
     /// The journal could not record it (the store failed): not acknowledged, so DingTalk sends
     /// it again.
     NotRecorded,
+    /// Redis (the replicas' shared duplicate check) did not answer: not acknowledged, since
+    /// another replica may be answering it, so DingTalk sends it again.
+    RedisUnreachable,
 }
 
 impl Outcome {
     /// Every outcome, exported (at 0) from the start, so an alert's rate is defined before the
     /// first bad callback or the first message the store could not record.
-    pub const EXPORTED_AT_START: [Self; 9] = [
+    pub const EXPORTED_AT_START: [Self; 10] = [
         Self::Accepted,
         Self::Duplicate,
         Self::BadSignature,
@@ -39,6 +42,7 @@ impl Outcome {
         Self::TooLarge,
         Self::WebhookHostNotAllowed,
         Self::NotRecorded,
+        Self::RedisUnreachable,
     ];
 
     pub fn label(self) -> &'static str {
@@ -52,6 +56,7 @@ impl Outcome {
             Self::TooLarge => "too_large",
             Self::WebhookHostNotAllowed => "webhook_host_not_allowed",
             Self::NotRecorded => "not_recorded",
+            Self::RedisUnreachable => "redis_unreachable",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `/healthz`, `/readyz` and `/metrics`, as an orchestrator and a dashboard see them.
 
+use dingtalk_sim::sender::post_callback;
 use dingtalk_sim::{Scenario, Simulator};
 use serde_json::{Value, json};
 
@@ -54,14 +55,14 @@ async fn readyz_says_why_no_access_token_can_be_had() {
 }
 
 #[tokio::test]
-async fn readyz_reports_redis_as_degraded_while_it_is_down_and_the_bot_still_answers() {
+async fn readyz_reports_redis_as_degraded_while_it_is_down_and_messages_wait_for_it() {
     let sim = simulator().await;
     let port = RedisServer::unused_port();
     let url = format!("redis://:redis-pass-9d1@127.0.0.1:{port}/0");
     let bot = spawn_bot(&sim, &[("DINGMEET_REDIS_URL", &url)]).await;
 
-    // Still ready: every replica can answer from its local store, so a Redis outage must not
-    // take all of them out of the Service at once.
+    // Still ready: an outage of what every replica shares must not take all of them out of the
+    // Service at once (and what does not need the shared duplicate check is still answered).
     let (status, body) = bot.get("/readyz").await;
     assert_eq!(status, 200, "{body}");
     let parsed = parse(&body);
@@ -73,15 +74,18 @@ async fn readyz_reports_redis_as_degraded_while_it_is_down_and_the_bot_still_ans
     );
     let reason = parsed["checks"]["redis"]["reason"].as_str().expect("a reason");
     assert!(reason.contains(&format!("Redis at 127.0.0.1:{port}/0 unavailable")), "{reason}");
-    assert!(reason.contains("answering from local state"), "{reason}");
+    assert!(reason.contains("messages are refused until it answers"), "{reason}");
     assert!(!body.contains("redis-pass-9d1"), "{body}");
 
-    let delivery = sim.message("/help").post(&bot.callback_url()).await.expect("the bot answers");
-    assert_eq!(delivery.status, 200, "{}", delivery.body);
-    sim.wait_for_webhook_posts(1, WAIT).await.expect("the bot still replies without Redis");
+    // Another replica may be answering it: not acknowledged, so DingTalk sends it again.
+    let message = sim.message("/help").build();
+    let delivery = post_callback(&sim, &bot.callback_url(), message.clone()).await.expect("the bot answers");
+    assert_eq!(delivery.status, 503, "{}", delivery.body);
+    assert!(delivery.body.contains(r#""error":"redis_unreachable""#), "{}", delivery.body);
 
     let (_, metrics) = bot.get("/metrics").await;
     assert!(metrics.contains("dingmeet_degraded{check=\"redis\"} 1"), "{metrics}");
+    assert!(metrics.contains(r#"dingmeet_callbacks_total{outcome="redis_unreachable"} 1"#), "{metrics}");
 
     let _redis = RedisServer::start_on_with_password(port, "redis-pass-9d1");
     let deadline = std::time::Instant::now() + WAIT;
@@ -96,6 +100,11 @@ async fn readyz_reports_redis_as_degraded_while_it_is_down_and_the_bot_still_ans
         assert!(std::time::Instant::now() < deadline, "Redis never passed after it came up: {body}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // DingTalk's redelivery, once Redis answers: taken and answered once.
+    let delivery = post_callback(&sim, &bot.callback_url(), message).await.expect("the bot answers");
+    assert_eq!(delivery.status, 200, "{}", delivery.body);
+    sim.wait_for_webhook_posts(1, WAIT).await.expect("the redelivery is answered");
+    assert_eq!(sim.records().delivered_posts().len(), 1);
 }
 
 #[tokio::test]

@@ -38,6 +38,7 @@ mod process;
 mod readiness;
 mod real_bodies;
 mod redis_emptied;
+mod redis_flapping;
 mod redis_server;
 mod redis_tls;
 mod remind;

@@ -18,6 +18,9 @@ pub(crate) struct RedisServer {
     password: Option<String>,
     /// Set for a TLS-only server: the CA that signed its certificate (for 127.0.0.1).
     tls: Option<Arc<TestCa>>,
+    /// Set for a server that keeps its data there (append-only, synced on every write), as a
+    /// production Redis does: what it answered survives a kill and a restart.
+    persist: Option<PathBuf>,
 }
 
 impl RedisServer {
@@ -45,7 +48,8 @@ impl RedisServer {
     fn start_with(password: Option<String>, tls: Option<Arc<TestCa>>) -> Self {
         // Another process can take the port between asking and binding; try a few.
         for _ in 0..5 {
-            let mut server = Self { child: None, port: free_port(), password: password.clone(), tls: tls.clone() };
+            let mut server =
+                Self { child: None, port: free_port(), password: password.clone(), tls: tls.clone(), persist: None };
             if server.spawn() {
                 return server;
             }
@@ -68,15 +72,29 @@ impl RedisServer {
         Self::start_on_with(port, Some(password.to_owned()))
     }
 
-    fn start_on_with(port: u16, password: Option<String>) -> Self {
-        let mut server = Self { child: None, port, password, tls: None };
-        // The port may be held for a moment by another test's probe for a free one: retry a while.
+    /// Starts a server on `port` that keeps its data in `dir` (append-only, `fsync` on every
+    /// write): killed and started again on the same `dir`, it has what it answered.
+    pub(crate) fn start_persistent_on(port: u16, dir: &std::path::Path) -> Self {
+        Self::started(Self { child: None, port, password: None, tls: None, persist: Some(dir.to_owned()) })
+    }
+
+    /// Spawns `server` on its port; the port may be held for a moment by another test's probe
+    /// for a free one, so it is tried again for a while.
+    fn started(mut server: Self) -> Self {
         let deadline = Instant::now() + START_DEADLINE;
         while !server.spawn() {
-            assert!(Instant::now() < deadline, "redis-server did not start on port {port} within {START_DEADLINE:?}");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {} within {START_DEADLINE:?}",
+                server.port
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         server
+    }
+
+    fn start_on_with(port: u16, password: Option<String>) -> Self {
+        Self::started(Self { child: None, port, password, tls: None, persist: None })
     }
 
     pub(crate) fn port(&self) -> u16 {
@@ -120,13 +138,12 @@ impl RedisServer {
                 .arg("--tls-ca-cert-file")
                 .arg(ca.cert_file()),
         };
-        command
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(std::env::temp_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        command.args(["--bind", "127.0.0.1", "--save", ""]);
+        match &self.persist {
+            Some(dir) => command.args(["--appendonly", "yes", "--appendfsync", "always"]).arg("--dir").arg(dir),
+            None => command.args(["--appendonly", "no"]).arg("--dir").arg(std::env::temp_dir()),
+        };
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         if let Some(password) = &self.password {
             command.args(["--requirepass", password]);
         }

@@ -1,6 +1,6 @@
 //! Shared state in a Redis that speaks TLS only (`rediss://`, as managed Redis services require):
 //! replicas share it as they share a plain one; a certificate the bot does not trust, or a Redis
-//! without TLS, leaves the bot answering from local state, degraded (still ready), and saying what to check;
+//! without TLS, leaves the bot degraded (still ready, messages refused until Redis answers), and saying what to check;
 //! TLS settings that can never work stop it at start.
 
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crate::helpers::process::BotProcess;
-use crate::helpers::{WAIT, test_settings};
+use crate::helpers::test_settings;
 use crate::redis_server::{RedisServer, TestCa};
 use crate::replicas::{simulator, two_ready_replicas_answer_once};
 
@@ -66,7 +66,7 @@ async fn the_real_binary_trusts_a_tls_redis_through_the_system_roots() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_certificate_the_bot_does_not_trust_leaves_it_answering_degraded_and_saying_why() {
+async fn a_server_certificate_the_bot_does_not_trust_leaves_it_degraded_and_saying_why() {
     let redis = RedisServer::start_tls_with_password("redis-tls-pass-8e4c");
     let stranger = TestCa::new();
     let sim = simulator().await;
@@ -78,15 +78,14 @@ async fn a_server_certificate_the_bot_does_not_trust_leaves_it_answering_degrade
     let mut bot = BotProcess::start(&env).await;
 
     let delivery = sim.message("/meeting 123456789").post(&format!("{}/dingtalk/callback", bot.address)).await;
-    assert_eq!(delivery.expect("the bot answers").status, 200);
-    sim.wait_for_webhook_posts(1, WAIT).await.expect("a reply from local state");
+    assert_eq!(delivery.expect("the bot answers").status, 503, "not acknowledged without the shared check");
 
     let (status, body) = get(&bot, "/readyz").await;
     assert_eq!((status, &parse(&body)["status"]), (200, &json!("degraded")), "{body}");
     let reason = parse(&body)["checks"]["redis"]["reason"].as_str().map(str::to_owned).expect("a reason");
     assert!(reason.starts_with(&format!("Redis at 127.0.0.1:{}/0 unavailable", redis.port())), "{reason}");
     assert!(reason.contains("invalid peer certificate: UnknownIssuer"), "{reason}");
-    assert!(reason.contains("answering from local state"), "{reason}");
+    assert!(reason.contains("messages are refused until it answers"), "{reason}");
 
     let line = bot.wait_for_line(|line| line.contains("Redis unavailable at start")).await;
     let line = parse(&line);

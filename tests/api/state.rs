@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dingmeet::readiness::{self, CheckState, Readiness};
-use dingmeet::state::{Backend, RateLimit, SendSlot, StateError, StateOptions, StateStore};
+use dingmeet::state::{Backend, RateLimit, Recorded, SendSlot, StateError, StateOptions, StateStore, Ticket};
 use secrecy::SecretString;
 
 use crate::redis_server::RedisServer;
@@ -159,7 +159,7 @@ pub(crate) fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
 
 // Single-threaded, so the store's background task logs through this thread's subscriber.
 #[tokio::test(flavor = "current_thread")]
-async fn when_redis_dies_the_bot_keeps_answering_locally_and_recovers_when_it_is_back() {
+async fn when_redis_dies_what_is_not_a_message_falls_back_to_local_state_and_recovers_when_it_is_back() {
     let (logs, _guard) = capture_logs();
     let mut redis = RedisServer::start();
     let port = redis.port();
@@ -297,4 +297,32 @@ async fn a_failed_done_mark_is_marked_again_and_never_taken_over() {
     }
     let peer = open(&redis, StateOptions { journal_claim: Duration::from_millis(50), ..StateOptions::default() }).await;
     assert!(peer.journal().take_over().await.is_empty(), "nothing left for another replica either");
+}
+
+/// While Redis does not answer, no replica takes a message (only Redis knows whether another one
+/// has it); once it is back, what one took is a duplicate for the other, and the `replied`
+/// marker lets the one that holds it, and it alone, send the reply (again after a lost answer).
+#[tokio::test]
+async fn with_redis_away_no_replica_takes_a_message_and_once_it_is_back_each_is_taken_once() {
+    let data = tempfile::tempdir().expect("a directory for Redis's data");
+    let port = RedisServer::unused_port();
+    let mut redis = RedisServer::start_persistent_on(port, data.path());
+    let (store, peer) = (open(&redis, StateOptions::default()).await, open(&redis, StateOptions::default()).await);
+    let Ok(Recorded::New(taken)) = store.journal().record("m1", String::new).await else { panic!("m1 is new") };
+    assert!(matches!(taken, Ticket::Shared(_)), "{taken:?}");
+
+    redis.kill();
+    assert_eq!(peer.journal().record("m1", String::new).await.ok(), Some(Recorded::Unshared), "not known here");
+    assert_eq!(store.journal().record("m2", String::new).await.ok(), Some(Recorded::Unshared));
+    assert_eq!(peer.journal().record("m2", String::new).await.ok(), Some(Recorded::Unshared));
+
+    let _redis = RedisServer::start_persistent_on(port, data.path());
+    eventually("both are back on Redis", || store.backend() == Backend::Redis && peer.backend() == Backend::Redis)
+        .await;
+    assert_eq!(peer.journal().record("m1", String::new).await.ok(), Some(Recorded::Duplicate));
+    assert!(matches!(peer.journal().record("m2", String::new).await, Ok(Recorded::New(Ticket::Shared(_)))));
+    assert_eq!(store.journal().record("m2", String::new).await.ok(), Some(Recorded::Duplicate));
+    assert!(store.journal().claim_reply("m1", &taken).await, "the replica that took it sends the reply");
+    assert!(!peer.journal().claim_reply("m1", &taken).await, "no other does");
+    assert!(store.journal().claim_reply("m1", &taken).await, "its own marker is recognised");
 }

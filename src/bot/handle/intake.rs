@@ -26,12 +26,15 @@ pub enum Admission {
     /// It could not be recorded in the journal (the store failed): not acknowledged, so
     /// DingTalk sends it again.
     NotRecorded,
+    /// Redis, the replicas' shared duplicate check, did not answer: not acknowledged, since
+    /// another replica may be answering it; DingTalk sends it again.
+    RedisUnreachable,
 }
 
 impl Admission {
     /// Whether the transport should acknowledge the delivery.
     pub fn acknowledged(&self) -> bool {
-        !matches!(self, Self::Refused(_) | Self::NotRecorded)
+        !matches!(self, Self::Refused(_) | Self::NotRecorded | Self::RedisUnreachable)
     }
 
     pub fn outcome(&self) -> Outcome {
@@ -40,6 +43,7 @@ impl Admission {
             Self::Duplicate => Outcome::Duplicate,
             Self::Refused(_) => Outcome::WebhookHostNotAllowed,
             Self::NotRecorded => Outcome::NotRecorded,
+            Self::RedisUnreachable => Outcome::RedisUnreachable,
         }
     }
 }
@@ -76,6 +80,13 @@ impl Bot {
                     Ok(Recorded::Duplicate) => {
                         tracing::info!("duplicate delivery acknowledged, not processed again");
                         Err(Admission::Duplicate)
+                    }
+                    Ok(Recorded::Unshared) => {
+                        tracing::warn!(
+                            "message not acknowledged: Redis does not answer, and another replica may be answering it \
+                             (DingTalk sends it again)"
+                        );
+                        Err(Admission::RedisUnreachable)
                     }
                     Err(err) => {
                         tracing::error!(
@@ -157,16 +168,5 @@ impl Bot {
                 self.state.journal().finish(&ticket).await;
             }
         }
-    }
-
-    /// Whether a transport's own delivery id (a Stream frame's) is seen for the first time; a
-    /// redelivery is counted as a duplicate.
-    pub async fn first_delivery(&self, delivery_id: &str) -> bool {
-        if self.state.dedupe().first_seen(&format!("frame:{delivery_id}")).await {
-            return true;
-        }
-        self.metrics.callback(Outcome::Duplicate);
-        tracing::info!(frame_id = %delivery_id, "redelivered frame acknowledged, not processed again");
-        false
     }
 }

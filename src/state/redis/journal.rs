@@ -75,15 +75,26 @@ impl RedisStore {
         Some(id)
     }
 
-    /// `SET replied:<msgId> NX`: true if this replica is the one to send the reply.
+    /// `SET replied:<msgId> NX`: true if this replica is the one to send the reply (also when
+    /// its own earlier attempt set the marker and the answer was lost on the way).
     pub(in crate::state) async fn claim_reply(&self, msg_id: &str, ttl: Duration) -> Option<bool> {
         let key = format!("{}replied:{msg_id}", self.prefix);
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let consumer = &self.consumer;
         self.run(|mut conn| async move {
-            let set: Option<String> =
-                redis::cmd("SET").arg(key).arg(consumer).arg("NX").arg("PX").arg(ttl_ms).query_async(&mut conn).await?;
-            Ok(set.is_some())
+            let set: Option<String> = redis::cmd("SET")
+                .arg(&key)
+                .arg(consumer)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl_ms)
+                .query_async(&mut conn)
+                .await?;
+            if set.is_some() {
+                return Ok(true);
+            }
+            let holder: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut conn).await?;
+            Ok(holder.as_deref() == Some(consumer.as_str()))
         })
         .await
     }

@@ -158,8 +158,8 @@ impl RedisStore {
                 tracing::warn!(
                     redis = %store.target,
                     %reason,
-                    "Redis unavailable at start: using local state (duplicates and rate limits hold per \
-                     replica only) and retrying in the background"
+                    "Redis unavailable at start: messages are not acknowledged until it answers (another \
+                     replica may be answering them), other state is local; retrying in the background"
                 );
                 store.set_health(Health::Down(reason));
                 store.wake.notify_one();
@@ -208,8 +208,8 @@ impl RedisStore {
             tracing::warn!(
                 redis = %self.target,
                 %reason,
-                "Redis unavailable: falling back to local state (duplicates and rate limits hold per replica \
-                 only) until it is back"
+                "Redis unavailable: falling back to local state (rate limits hold per replica only), except \
+                 for messages: they are not acknowledged until it is back (another replica may be answering them)"
             );
             self.wake.notify_one();
         }
@@ -224,7 +224,11 @@ impl RedisStore {
             Health::Up => self.readiness.pass(readiness::REDIS),
             Health::Down(reason) => self.readiness.degrade(
                 readiness::REDIS,
-                format!("Redis at {} unavailable ({reason}): answering from local state", self.target),
+                format!(
+                    "Redis at {} unavailable ({reason}): messages are refused until it answers (DingTalk sends them \
+                     again); the rest is answered from local state",
+                    self.target
+                ),
             ),
         }
         *current = health;
