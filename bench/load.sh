@@ -195,6 +195,14 @@ run() {
   fi
   helper settle "$PLAYGROUND" "$kind" "$counter_url" "$prefix-" "$WORK/before.json" "$SETTLE_TIMEOUT" >"$WORK/after.json"
   peak_kb=$(rss_kb "$pid" VmHWM)
+  if [[ $kind == bot* ]]; then
+    # The journal's group commit: appends and records per append over the whole run (warm-up included).
+    curl -fsS "$url/metrics" | awk -v kind="$kind" -v round="$round" '
+      /^dingmeet_journal_batch_records_sum/ { sum = $2 }
+      /^dingmeet_journal_batch_records_count/ { count = $2 }
+      /^dingmeet_journal_batch_records_bucket/ { match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); buckets = buckets " <=" le ":" $2 }
+      END { if (count > 0) printf "    journal batches (%s %s): %d appends, %d records, %.2f per append;%s\n", kind, round, count, sum, sum / count, buckets }' >&2 || true
+  fi
   PERF_CSV="$WORK/perf.csv" helper record "$OUT" "$kind" "$round" "$WORK/wrk.out" "$WORK/baseline.json" "$WORK/before.json" \
     "$WORK/after.json" "$start_kb" "$idle_kb $idle_anon_kb" "$peak_kb" "$(getconf CLK_TCK) $cpu_before $cpu_after"
 
